@@ -1,0 +1,127 @@
+// The containerd client: one gRPC connection, a typed client per service, and the namespace and lease
+// sent as metadata on every call (containerd scopes nearly everything by them).
+import { GrpcChannel, type ServiceClient } from "@berth/grpc";
+import { ContainersDefinition } from "./generated/github.com/containerd/containerd/api/services/containers/v1/containers.js";
+import { ContentDefinition } from "./generated/github.com/containerd/containerd/api/services/content/v1/content.js";
+import { DiffDefinition } from "./generated/github.com/containerd/containerd/api/services/diff/v1/diff.js";
+import { EventsDefinition } from "./generated/github.com/containerd/containerd/api/services/events/v1/events.js";
+import { ImagesDefinition } from "./generated/github.com/containerd/containerd/api/services/images/v1/images.js";
+import { IntrospectionDefinition } from "./generated/github.com/containerd/containerd/api/services/introspection/v1/introspection.js";
+import { LeasesDefinition } from "./generated/github.com/containerd/containerd/api/services/leases/v1/leases.js";
+import { NamespacesDefinition } from "./generated/github.com/containerd/containerd/api/services/namespaces/v1/namespace.js";
+import {
+  ControllerDefinition,
+  StoreDefinition,
+} from "./generated/github.com/containerd/containerd/api/services/sandbox/v1/sandbox.js";
+import { SnapshotsDefinition } from "./generated/github.com/containerd/containerd/api/services/snapshots/v1/snapshots.js";
+import { StreamingDefinition } from "./generated/github.com/containerd/containerd/api/services/streaming/v1/streaming.js";
+import { TasksDefinition } from "./generated/github.com/containerd/containerd/api/services/tasks/v1/tasks.js";
+import { TransferDefinition } from "./generated/github.com/containerd/containerd/api/services/transfer/v1/transfer.js";
+import { VersionDefinition } from "./generated/github.com/containerd/containerd/api/services/version/v1/version.js";
+
+export const DEFAULT_CONTAINERD_ADDRESS = "/run/containerd/containerd.sock";
+export const DEFAULT_NAMESPACE = "default";
+/** The metadata keys containerd reads. */
+export const NAMESPACE_HEADER = "containerd-namespace";
+export const LEASE_HEADER = "containerd-lease";
+
+export interface ContainerdClientOptions {
+  /** Socket path or unix:// address (default /run/containerd/containerd.sock). */
+  address?: string;
+  /** Namespace for every call (default "default"). */
+  namespace?: string;
+  /** Lease id sent with every call, so what the calls create is held by that lease. */
+  lease?: string;
+  /** Largest gRPC message (default 16 MiB, as containerd's own client). */
+  maxMessageBytes?: number;
+}
+
+/** Services present on containerd 1.6 and later. transfer, streaming and the sandbox services exist
+ *  from 2.0 and answer UNIMPLEMENTED (an UnsupportedError) on 1.6. */
+export class ContainerdClient {
+  readonly address: string;
+  readonly namespace: string;
+  readonly lease: string | undefined;
+  readonly channel: GrpcChannel;
+
+  readonly containers: ServiceClient<typeof ContainersDefinition>;
+  readonly content: ServiceClient<typeof ContentDefinition>;
+  readonly diff: ServiceClient<typeof DiffDefinition>;
+  readonly events: ServiceClient<typeof EventsDefinition>;
+  readonly images: ServiceClient<typeof ImagesDefinition>;
+  readonly introspection: ServiceClient<typeof IntrospectionDefinition>;
+  readonly leases: ServiceClient<typeof LeasesDefinition>;
+  readonly namespaces: ServiceClient<typeof NamespacesDefinition>;
+  readonly snapshots: ServiceClient<typeof SnapshotsDefinition>;
+  readonly tasks: ServiceClient<typeof TasksDefinition>;
+  readonly version: ServiceClient<typeof VersionDefinition>;
+  readonly transfer: ServiceClient<typeof TransferDefinition>;
+  readonly streaming: ServiceClient<typeof StreamingDefinition>;
+  readonly sandboxStore: ServiceClient<typeof StoreDefinition>;
+  readonly sandboxController: ServiceClient<typeof ControllerDefinition>;
+
+  constructor(options: ContainerdClientOptions = {}, channel?: GrpcChannel) {
+    this.address = options.address ?? DEFAULT_CONTAINERD_ADDRESS;
+    this.namespace = options.namespace ?? DEFAULT_NAMESPACE;
+    this.lease = options.lease;
+    this.channel =
+      channel ??
+      new GrpcChannel({
+        address: this.address,
+        backend: "containerd",
+        ...(options.maxMessageBytes === undefined ? {} : { maxMessageBytes: options.maxMessageBytes }),
+      });
+    const metadata: Record<string, string> = { [NAMESPACE_HEADER]: this.namespace };
+    if (this.lease) metadata[LEASE_HEADER] = this.lease;
+    const svc = <D extends Parameters<GrpcChannel["service"]>[0]>(d: D) => this.channel.service(d, metadata);
+    this.containers = svc(ContainersDefinition);
+    this.content = svc(ContentDefinition);
+    this.diff = svc(DiffDefinition);
+    this.events = svc(EventsDefinition);
+    this.images = svc(ImagesDefinition);
+    this.introspection = svc(IntrospectionDefinition);
+    this.leases = svc(LeasesDefinition);
+    this.namespaces = svc(NamespacesDefinition);
+    this.snapshots = svc(SnapshotsDefinition);
+    this.tasks = svc(TasksDefinition);
+    this.version = svc(VersionDefinition);
+    this.transfer = svc(TransferDefinition);
+    this.streaming = svc(StreamingDefinition);
+    this.sandboxStore = svc(StoreDefinition);
+    this.sandboxController = svc(ControllerDefinition);
+  }
+
+  /** A client from CONTAINERD_ADDRESS and CONTAINERD_NAMESPACE, else the defaults. */
+  static fromEnv(
+    env: NodeJS.ProcessEnv = process.env,
+    options: ContainerdClientOptions = {},
+  ): ContainerdClient {
+    return new ContainerdClient({
+      ...options,
+      address: options.address ?? (env.CONTAINERD_ADDRESS || DEFAULT_CONTAINERD_ADDRESS),
+      namespace: options.namespace ?? (env.CONTAINERD_NAMESPACE || DEFAULT_NAMESPACE),
+    });
+  }
+
+  /** The same connection, scoped to another namespace. */
+  withNamespace(namespace: string): ContainerdClient {
+    return new ContainerdClient({ address: this.address, namespace, ...this.#leaseOption() }, this.channel);
+  }
+
+  /** The same connection and namespace, with every call made under a lease. */
+  withLease(lease: string | undefined): ContainerdClient {
+    return new ContainerdClient(
+      { address: this.address, namespace: this.namespace, ...(lease ? { lease } : {}) },
+      this.channel,
+    );
+  }
+
+  #leaseOption(): { lease?: string } {
+    return this.lease ? { lease: this.lease } : {};
+  }
+
+  /** Close the connection (shared by clients made with withNamespace/withLease). */
+  close(): void {
+    this.channel.close();
+  }
+}

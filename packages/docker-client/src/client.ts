@@ -1,0 +1,392 @@
+// The Docker client: the generated operation table bound to a small undici core. Each call is
+// checked against the negotiated API version, encoded as the table says, and its response read the way
+// the table says (JSON, NDJSON, stdout/stderr frames, tar, or an upgraded connection).
+import { PassThrough, Readable } from "node:stream";
+import { ApiVersionError, ValidationError } from "@berth/runtime-core";
+import { Pool } from "undici";
+import {
+  DEFAULT_DOCKER_SOCKET,
+  type Endpoint,
+  parseDockerHost,
+  type TlsOptions,
+  tlsFromEnv,
+} from "./endpoint.js";
+import { errorFromStatus, errorFromTransport } from "./errors.js";
+import { type DockerApi, operations } from "./generated/operations.js";
+import type {
+  FrameStream,
+  JsonStream,
+  OperationSpec,
+  RequestOptions,
+  StreamFrame,
+  Upgraded,
+} from "./operation.js";
+import { demultiplex, rawFrames } from "./streams/demux.js";
+import { ndjson } from "./streams/ndjson.js";
+
+/** The newest Engine API version this client was generated from. */
+export const MAX_API_VERSION = "1.51";
+/** The oldest the client will negotiate down to. */
+export const MIN_API_VERSION = "1.24";
+
+export interface DockerClientOptions {
+  /** unix:///path, a socket path, tcp://host:port, http(s)://host:port (default /var/run/docker.sock). */
+  host?: string;
+  tls?: TlsOptions;
+  /** Pin the API version instead of negotiating it (DOCKER_API_VERSION). */
+  apiVersion?: string;
+  /** Default timeout in ms for calls that are not streams (default 60 s; streams wait for headers only). */
+  timeout?: number;
+  /** Most connections kept to the daemon (default 32). */
+  connections?: number;
+  /** Idle keep-alive connections are closed after this many ms (default 10 s). */
+  keepAliveTimeout?: number;
+  /** Name used in errors: "docker" or "podman". */
+  backend?: string;
+}
+
+type Params = Record<string, unknown> & { body?: unknown };
+
+export function compareVersions(a: string, b: string): number {
+  const [am = 0, an = 0] = a.split(".").map(Number);
+  const [bm = 0, bn = 0] = b.split(".").map(Number);
+  return am === bm ? an - bn : am - bm;
+}
+
+function encodePathSegment(value: string): string {
+  // Image and plugin names keep their slashes, colons and @ (the daemon's router expects them raw).
+  return encodeURIComponent(value).replace(/%2F/gi, "/").replace(/%3A/gi, ":").replace(/%40/gi, "@");
+}
+
+function base64url(text: string): string {
+  return Buffer.from(text, "utf8").toString("base64url");
+}
+
+export class DockerClient {
+  readonly endpoint: Endpoint;
+  readonly backend: string;
+  readonly pool: Pool;
+  readonly #options: DockerClientOptions;
+  #version: Promise<string> | undefined;
+
+  declare readonly containers: DockerApi["containers"];
+  declare readonly images: DockerApi["images"];
+  declare readonly exec: DockerApi["exec"];
+  declare readonly networks: DockerApi["networks"];
+  declare readonly volumes: DockerApi["volumes"];
+  declare readonly system: DockerApi["system"];
+  declare readonly swarm: DockerApi["swarm"];
+  declare readonly nodes: DockerApi["nodes"];
+  declare readonly services: DockerApi["services"];
+  declare readonly tasks: DockerApi["tasks"];
+  declare readonly secrets: DockerApi["secrets"];
+  declare readonly configs: DockerApi["configs"];
+  declare readonly plugins: DockerApi["plugins"];
+  declare readonly distribution: DockerApi["distribution"];
+  declare readonly session: DockerApi["session"];
+
+  constructor(options: DockerClientOptions = {}) {
+    this.#options = options;
+    this.endpoint = parseDockerHost(options.host ?? `unix://${DEFAULT_DOCKER_SOCKET}`, options.tls);
+    this.backend = options.backend ?? "docker";
+    const tls = this.endpoint.tls;
+    this.pool = new Pool(this.endpoint.origin, {
+      connections: options.connections ?? 32,
+      keepAliveTimeout: options.keepAliveTimeout ?? 10_000,
+      pipelining: 1,
+      connect: {
+        ...(this.endpoint.socketPath ? { socketPath: this.endpoint.socketPath } : {}),
+        ...(tls
+          ? {
+              ...(tls.ca ? { ca: tls.ca } : {}),
+              ...(tls.cert ? { cert: tls.cert } : {}),
+              ...(tls.key ? { key: tls.key } : {}),
+              ...(tls.servername ? { servername: tls.servername } : {}),
+              rejectUnauthorized: tls.verify !== false,
+            }
+          : {}),
+      },
+    });
+    if (options.apiVersion) this.#version = Promise.resolve(options.apiVersion);
+    const groups: Record<string, Record<string, unknown>> = {};
+    for (const spec of Object.values(operations) as OperationSpec[]) {
+      groups[spec.group] ??= {};
+      (groups[spec.group] as Record<string, unknown>)[spec.name] = (params?: Params, opts?: RequestOptions) =>
+        this.call(spec, params ?? {}, opts);
+    }
+    for (const [name, group] of Object.entries(groups)) {
+      Object.defineProperty(this, name, { value: group, enumerable: true });
+    }
+  }
+
+  /** A client for DOCKER_HOST, DOCKER_TLS_VERIFY/DOCKER_CERT_PATH and DOCKER_API_VERSION. */
+  static fromEnv(env: NodeJS.ProcessEnv = process.env, options: DockerClientOptions = {}): DockerClient {
+    const tls = options.tls ?? tlsFromEnv(env);
+    return new DockerClient({
+      ...options,
+      ...(options.host || env.DOCKER_HOST ? { host: options.host ?? env.DOCKER_HOST } : {}),
+      ...(tls ? { tls } : {}),
+      ...(options.apiVersion || env.DOCKER_API_VERSION
+        ? { apiVersion: options.apiVersion ?? env.DOCKER_API_VERSION }
+        : {}),
+    });
+  }
+
+  /** The API version calls use: DOCKER_API_VERSION / the pinned one, else the lower of this client's and
+   *  the daemon's, asked once with /_ping and cached. */
+  apiVersion(options: RequestOptions = {}): Promise<string> {
+    if (!this.#version) {
+      const asked = this.#negotiate(options);
+      this.#version = asked;
+      // A failed ping is not cached: the next call asks again (the daemon may come back).
+      asked.catch(() => {
+        if (this.#version === asked) this.#version = undefined;
+      });
+    }
+    return this.#version;
+  }
+
+  async #negotiate(options: RequestOptions): Promise<string> {
+    const operation = "system.ping";
+    try {
+      const res = await this.pool.request({
+        path: "/_ping",
+        method: "GET",
+        headersTimeout: options.timeout ?? this.#options.timeout ?? 60_000,
+        bodyTimeout: options.timeout ?? this.#options.timeout ?? 60_000,
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
+      const text = await res.body.text();
+      if (res.statusCode >= 400) throw errorFromStatus(res.statusCode, text, operation, this.backend);
+      const header = res.headers["api-version"];
+      const daemon = Array.isArray(header) ? header[0] : header;
+      if (!daemon) return MAX_API_VERSION;
+      if (compareVersions(daemon, MIN_API_VERSION) < 0) {
+        throw new ApiVersionError(
+          `the daemon speaks Engine API ${daemon}, older than the oldest this client supports (${MIN_API_VERSION})`,
+          MIN_API_VERSION,
+          daemon,
+          { operation, backend: this.backend },
+        );
+      }
+      return compareVersions(daemon, MAX_API_VERSION) < 0 ? daemon : MAX_API_VERSION;
+    } catch (err) {
+      throw errorFromTransport(err, operation, this.endpoint.display, this.backend, options.signal);
+    }
+  }
+
+  /** Call one operation of the table by its spec. The typed groups (`containers.inspect`...) call this. */
+  async call(spec: OperationSpec, params: Params, options: RequestOptions = {}): Promise<unknown> {
+    const operation = `${spec.group}.${spec.name}`;
+    const version = await this.apiVersion(options);
+    if (spec.minVersion && compareVersions(version, spec.minVersion) < 0) {
+      throw new ApiVersionError(
+        `${operation} needs Engine API ${spec.minVersion}, but this connection uses ${version}`,
+        spec.minVersion,
+        version,
+        { operation, backend: this.backend },
+      );
+    }
+    const { path, headers, body } = this.#encode(spec, params, operation);
+    const streaming = spec.response !== "json" && spec.response !== "text" && spec.response !== "empty";
+    const timeout = options.timeout ?? this.#options.timeout ?? 60_000;
+    const allHeaders = { ...headers, ...options.headers };
+    const fullPath = `/v${version}${path}`;
+
+    if (spec.response === "upgrade")
+      return this.#upgrade(operation, fullPath, spec, allHeaders, body, options, timeout);
+
+    let res: Awaited<ReturnType<Pool["request"]>>;
+    try {
+      res = await this.pool.request({
+        path: fullPath,
+        method: spec.method,
+        headers: allHeaders,
+        body: body as never,
+        headersTimeout: timeout,
+        bodyTimeout: streaming ? 0 : timeout,
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
+    } catch (err) {
+      throw errorFromTransport(err, operation, this.endpoint.display, this.backend, options.signal);
+    }
+    try {
+      if (res.statusCode >= 400) {
+        throw errorFromStatus(res.statusCode, await res.body.text(), operation, this.backend);
+      }
+      switch (spec.response) {
+        case "json": {
+          const text = await res.body.text();
+          return text.trim() === "" ? undefined : JSON.parse(text);
+        }
+        case "text":
+          return await res.body.text();
+        case "empty":
+          await res.body.dump();
+          return { body: undefined, headers: res.headers };
+        case "ndjson":
+          return jsonStream(res.body, operation, (e) =>
+            errorFromTransport(e, operation, this.endpoint.display, this.backend, options.signal),
+          );
+        case "stream":
+          return frameStream(res.body, contentTypeIsRaw(res.headers["content-type"]), operation);
+        case "tar":
+          return res.body;
+      }
+    } catch (err) {
+      res.body.destroy();
+      throw errorFromTransport(err, operation, this.endpoint.display, this.backend, options.signal);
+    }
+    throw new ValidationError(`${operation}: unknown response kind ${spec.response}`);
+  }
+
+  async #upgrade(
+    operation: string,
+    path: string,
+    spec: OperationSpec,
+    headers: Record<string, string>,
+    body: unknown,
+    options: RequestOptions,
+    timeout: number,
+  ): Promise<Upgraded> {
+    try {
+      const { headers: resHeaders, socket } = await this.pool.upgrade({
+        path,
+        method: spec.method,
+        headers: { ...headers, Connection: "Upgrade", Upgrade: "tcp" },
+        protocol: "tcp",
+        body: body as never,
+        headersTimeout: timeout,
+        ...(options.signal ? { signal: options.signal } : {}),
+      } as never);
+      const raw = contentTypeIsRaw(resHeaders["content-type"]);
+      const frames = frameStream(socket as unknown as Readable, raw, operation);
+      return Object.assign(frames, {
+        socket,
+        write: (data: Uint8Array | string) =>
+          new Promise<void>((resolve, reject) =>
+            socket.write(data, (err) => (err ? reject(err) : resolve())),
+          ),
+        end: () => {
+          socket.end();
+        },
+      });
+    } catch (err) {
+      throw errorFromTransport(err, operation, this.endpoint.display, this.backend, options.signal);
+    }
+  }
+
+  #encode(spec: OperationSpec, params: Params, operation: string) {
+    let path = spec.path;
+    const query = new URLSearchParams();
+    const headers: Record<string, string> = {};
+    for (const p of spec.params) {
+      const value = params[p.name];
+      if (value === undefined || value === null) {
+        if (p.required && p.in === "path") {
+          throw new ValidationError(`${operation}: missing required parameter "${p.name}"`, { operation });
+        }
+        continue;
+      }
+      if (p.in === "path") {
+        if (typeof value !== "string" || value === "") {
+          throw new ValidationError(`${operation}: parameter "${p.name}" must be a non-empty string`, {
+            operation,
+          });
+        }
+        path = path.replace(`{${p.wire}}`, encodePathSegment(value));
+      } else if (p.in === "query") {
+        if (p.encoding === "json")
+          query.set(p.wire, typeof value === "string" ? value : JSON.stringify(value));
+        else if (Array.isArray(value)) for (const v of value) query.append(p.wire, String(v));
+        else query.set(p.wire, String(value));
+      } else {
+        headers[p.wire] =
+          p.encoding === "base64json"
+            ? base64url(typeof value === "string" ? value : JSON.stringify(value))
+            : String(value);
+      }
+    }
+    const qs = query.toString();
+    let body: unknown;
+    if (spec.body !== "none" && params.body !== undefined) {
+      if (spec.body === "json") {
+        body = JSON.stringify(params.body);
+        headers["content-type"] = "application/json";
+      } else if (spec.body === "tar") {
+        const b = params.body;
+        body =
+          b instanceof Uint8Array || b instanceof Readable
+            ? b
+            : Readable.from(b as AsyncIterable<Uint8Array>);
+        headers["content-type"] = spec.bodyContentType ?? "application/x-tar";
+      } else {
+        body = String(params.body);
+        headers["content-type"] = spec.bodyContentType ?? "text/plain";
+      }
+    } else if (spec.body === "json" && spec.method === "POST") {
+      // Some POSTs need a JSON content type even without a body (Podman is strict about it).
+      headers["content-type"] = "application/json";
+    }
+    return { path: qs ? `${path}?${qs}` : path, headers, body };
+  }
+
+  /** Close every connection; calls in flight fail. */
+  async close(): Promise<void> {
+    await this.pool.close();
+  }
+}
+
+function contentTypeIsRaw(value: string | string[] | undefined): boolean {
+  const ct = (Array.isArray(value) ? value[0] : value) ?? "";
+  // Docker marks multiplexed bodies explicitly; a raw TTY stream is anything else.
+  return !ct.includes("multiplexed-stream");
+}
+
+function jsonStream<T>(body: Readable, operation: string, mapError: (err: unknown) => Error): JsonStream<T> {
+  return {
+    close: () => body.destroy(),
+    async *[Symbol.asyncIterator]() {
+      try {
+        yield* ndjson<T>(body, operation);
+      } catch (err) {
+        throw mapError(err);
+      } finally {
+        body.destroy();
+      }
+    },
+  };
+}
+
+function frameStream(body: Readable, tty: boolean, operation: string): FrameStream {
+  const frames = (): AsyncGenerator<StreamFrame> => (tty ? rawFrames(body) : demultiplex(body, operation));
+  return {
+    tty,
+    close: () => body.destroy(),
+    async *[Symbol.asyncIterator]() {
+      try {
+        yield* frames();
+      } finally {
+        body.destroy();
+      }
+    },
+    split() {
+      const stdout = new PassThrough();
+      const stderr = new PassThrough();
+      (async () => {
+        for await (const frame of frames()) {
+          const target = frame.stream === "stderr" ? stderr : stdout;
+          if (!target.write(frame.data)) {
+            await new Promise<void>((resolve) => target.once("drain", resolve));
+          }
+        }
+        stdout.end();
+        stderr.end();
+      })().catch((err: Error) => {
+        stdout.destroy(err);
+        stderr.destroy(err);
+      });
+      return { stdout, stderr };
+    },
+  };
+}

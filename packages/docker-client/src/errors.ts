@@ -1,0 +1,105 @@
+// Daemon answers and transport failures mapped to runtime-core's typed errors.
+import {
+  AbortedError,
+  BerthError,
+  ConflictError,
+  DaemonError,
+  NotFoundError,
+  TimeoutError,
+  UnauthorizedError,
+  UnavailableError,
+  ValidationError,
+} from "@berth/runtime-core";
+
+/** The typed error for a non-2xx answer; `body` is the daemon's JSON ({"message": ...}) or text. */
+export function errorFromStatus(
+  status: number,
+  body: string,
+  operation: string,
+  backend: string,
+): BerthError {
+  let message = body.trim();
+  try {
+    const parsed = JSON.parse(body) as { message?: unknown; cause?: unknown };
+    if (typeof parsed.message === "string") message = parsed.message;
+  } catch {
+    // not JSON: keep the text
+  }
+  const details = { operation, status, daemonMessage: message, backend };
+  const text = `${operation}: ${message || `HTTP ${status}`}`;
+  switch (status) {
+    case 400:
+      return new ValidationError(text, details);
+    case 401:
+    case 403:
+      return new UnauthorizedError(text, details);
+    case 404:
+      return new NotFoundError(text, details);
+    case 409:
+      return new ConflictError(text, details);
+    default:
+      return new DaemonError(text, details);
+  }
+}
+
+const UNAVAILABLE_CODES = new Set([
+  "ECONNREFUSED",
+  "ENOENT",
+  "EACCES",
+  "EPERM",
+  "ECONNRESET",
+  "EPIPE",
+  "ENOTSOCK",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "ETIMEDOUT",
+  "EAI_AGAIN",
+  "ENOTFOUND",
+  "UND_ERR_SOCKET",
+  "UND_ERR_CLOSED",
+  "UND_ERR_DESTROYED",
+  "UND_ERR_CONNECT_TIMEOUT",
+]);
+
+/** The typed error for a failure below HTTP: socket missing, refused, reset, timed out, aborted. */
+export function errorFromTransport(
+  err: unknown,
+  operation: string,
+  endpoint: string,
+  backend: string,
+  signal?: AbortSignal,
+): BerthError {
+  if (err instanceof BerthError) return err;
+  if (signal?.aborted) {
+    return new AbortedError(`${operation}: aborted`, { operation, backend, cause: signal.reason });
+  }
+  const e = err as { code?: string; message?: string; name?: string };
+  const code = e.code ?? "";
+  if (code === "UND_ERR_HEADERS_TIMEOUT" || code === "UND_ERR_BODY_TIMEOUT" || e.name === "TimeoutError") {
+    return new TimeoutError(`${operation}: ${endpoint} did not answer in time`, {
+      operation,
+      backend,
+      cause: err,
+    });
+  }
+  if (code === "UND_ERR_ABORTED" || e.name === "AbortError") {
+    return new AbortedError(`${operation}: aborted`, { operation, backend, cause: err });
+  }
+  if (UNAVAILABLE_CODES.has(code)) {
+    const why =
+      code === "ENOENT"
+        ? "socket does not exist"
+        : code === "EACCES" || code === "EPERM"
+          ? "permission denied"
+          : code === "ECONNREFUSED"
+            ? "connection refused"
+            : (e.message ?? code);
+    return new UnavailableError(`${operation}: cannot reach ${endpoint}: ${why}`, {
+      operation,
+      backend,
+      status: code,
+      cause: err,
+    });
+  }
+  return new DaemonError(`${operation}: ${e.message ?? String(err)}`, { operation, backend, cause: err });
+}

@@ -1,0 +1,128 @@
+// The contract between the generated operation table (src/generated/operations.ts) and the
+// hand-written client: how an operation is described, and what each kind of response becomes.
+import type { Duplex, Readable } from "node:stream";
+
+/** How the daemon's answer to an operation is read. The generator's own table decides it per operation:
+ *  the swagger does not say. */
+export type ResponseKind =
+  /** One JSON value. */
+  | "json"
+  /** A short text body (ping's "OK"). */
+  | "text"
+  /** No body (204, or HEAD); headers may still carry data. */
+  | "empty"
+  /** Newline-delimited JSON: pull/push/build/load progress, events, stats. */
+  | "ndjson"
+  /** stdout/stderr stream: multiplexed (application/vnd.docker.multiplexed-stream) or raw (TTY),
+   *  told apart by Content-Type at run time (logs, attach, exec start). */
+  | "stream"
+  /** A tar archive body (export, save, get archive). */
+  | "tar"
+  /** A hijacked connection after `Upgrade: tcp` (attach/exec with stdin), or h2c for session. */
+  | "upgrade";
+
+/** What the request body is. */
+export type BodyKind = "none" | "json" | "tar" | "text";
+
+/** How a parameter value is put on the wire. */
+export type ParamEncoding =
+  /** String(value); booleans as "true"/"false"; arrays repeated (?a=1&a=2). */
+  | "plain"
+  /** JSON.stringify(value) in a query string (`filters`, `buildargs`, `labels`, `cachefrom`...). */
+  | "json"
+  /** base64url(JSON.stringify(value)) in a header (X-Registry-Auth, X-Registry-Config). */
+  | "base64json";
+
+export interface ParamSpec {
+  /** Property name in the generated Params interface. */
+  readonly name: string;
+  /** Name on the wire (path placeholder, query key or header name). */
+  readonly wire: string;
+  readonly in: "path" | "query" | "header";
+  readonly encoding: ParamEncoding;
+  readonly required: boolean;
+}
+
+export interface OperationSpec {
+  /** The swagger operationId, e.g. "ContainerInspect". */
+  readonly id: string;
+  readonly method: "GET" | "POST" | "PUT" | "DELETE" | "HEAD";
+  /** Path template with {placeholders}, without the /vX.Y prefix. */
+  readonly path: string;
+  /** Group and method name on the client: containers.inspect. */
+  readonly group: string;
+  readonly name: string;
+  readonly params: readonly ParamSpec[];
+  readonly body: BodyKind;
+  /** Content-Type of the request body when body is not "none". */
+  readonly bodyContentType?: string;
+  readonly response: ResponseKind;
+  /** The lowest Engine API version that has this operation, when later than the oldest spec we know. */
+  readonly minVersion?: string;
+}
+
+/** Options every call accepts. */
+export interface RequestOptions {
+  /** Aborting cancels the request and closes its connection (for streams too). */
+  signal?: AbortSignal;
+  /** Milliseconds until headers arrive (and, for non-stream kinds, until the body is read). */
+  timeout?: number;
+  /** Extra request headers. */
+  headers?: Record<string, string>;
+}
+
+/** A demultiplexed or raw stdout/stderr frame. `data` is a view into the received chunk (no copy). */
+export interface StreamFrame {
+  stream: "stdin" | "stdout" | "stderr" | "system";
+  data: Uint8Array;
+}
+
+/** The body of a "stream" response: iterate frames, or split into stdout/stderr Readables. */
+export interface FrameStream extends AsyncIterable<StreamFrame> {
+  /** True when the daemon sent a raw (TTY) stream: every frame is then "stdout". */
+  readonly tty: boolean;
+  /** Separate Readables; reading them consumes the stream (use either this or iteration). */
+  split(): { stdout: Readable; stderr: Readable };
+  /** Stop reading and close the connection. */
+  close(): void;
+}
+
+/** A hijacked connection: write stdin, read frames, half-close stdin with `end()`. */
+export interface Upgraded extends FrameStream {
+  readonly socket: Duplex;
+  write(data: Uint8Array | string): Promise<void>;
+  /** Half-close: the process sees EOF on stdin; output keeps flowing. */
+  end(): void;
+}
+
+/** An NDJSON response: an async iterable of parsed objects that throws a typed error when the daemon
+ *  reports one inside the stream ({"error": ..., "errorDetail": ...}). */
+export interface JsonStream<T> extends AsyncIterable<T> {
+  close(): void;
+}
+
+/** A response with its headers, for operations whose headers carry the answer (HEAD archive info). */
+export interface WithHeaders<T> {
+  body: T;
+  headers: Record<string, string | string[] | undefined>;
+}
+
+/** What a method returns for a response kind and the spec's result type. */
+export type ResponseFor<K extends ResponseKind, T> = K extends "json"
+  ? Promise<T>
+  : K extends "text"
+    ? Promise<string>
+    : K extends "empty"
+      ? Promise<WithHeaders<void>>
+      : K extends "ndjson"
+        ? Promise<JsonStream<T>>
+        : K extends "stream"
+          ? Promise<FrameStream>
+          : K extends "tar"
+            ? Promise<Readable>
+            : K extends "upgrade"
+              ? Promise<Upgraded>
+              : never;
+
+/** Body types accepted for a "tar" request body: a Node stream, an async iterable of bytes, or bytes. */
+export type TarBody = Readable | AsyncIterable<Uint8Array> | Uint8Array;

@@ -1,0 +1,46 @@
+import { DaemonError, NotFoundError, ProtocolError, UnauthorizedError } from "@berth/runtime-core";
+import { describe, expect, it } from "vitest";
+import { ndjson } from "../src/streams/ndjson.js";
+
+async function* chunks(text: string, size: number): AsyncGenerator<Uint8Array> {
+  const bytes = new TextEncoder().encode(text);
+  for (let i = 0; i < bytes.length; i += size) yield bytes.subarray(i, i + size);
+}
+
+async function all(text: string, size = 3) {
+  const out: unknown[] = [];
+  for await (const v of ndjson(chunks(text, size), "images.pull")) out.push(v);
+  return out;
+}
+
+describe("ndjson", () => {
+  it("parses objects split across chunks, including multi-byte characters", async () => {
+    const text = '{"status":"Pulling ✓"}\n\n{"id":"a","progressDetail":{"current":1}}\r\n{"last":true}';
+    for (const size of [1, 2, 5, 100]) {
+      expect(await all(text, size)).toEqual([
+        { status: "Pulling ✓" },
+        { id: "a", progressDetail: { current: 1 } },
+        { last: true },
+      ]);
+    }
+  });
+
+  it("throws the error the daemon reports inside a 200 stream", async () => {
+    const text =
+      '{"status":"Pulling"}\n{"errorDetail":{"message":"manifest unknown"},"error":"manifest unknown"}\n';
+    await expect(all(text)).rejects.toBeInstanceOf(NotFoundError);
+    await expect(all('{"error":"unauthorized: authentication required"}\n')).rejects.toBeInstanceOf(
+      UnauthorizedError,
+    );
+    await expect(all('{"error":"disk full"}\n')).rejects.toBeInstanceOf(DaemonError);
+  });
+
+  it("names the operation and keeps the daemon's message", async () => {
+    const err = await all('{"error":"disk full"}\n').catch((e: DaemonError) => e);
+    expect(err).toMatchObject({ operation: "images.pull", daemonMessage: "disk full" });
+  });
+
+  it("rejects a line that is not JSON with a ProtocolError", async () => {
+    await expect(all('{"ok":1}\nnot json\n')).rejects.toBeInstanceOf(ProtocolError);
+  });
+});

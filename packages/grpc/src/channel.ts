@@ -1,0 +1,270 @@
+// A gRPC connection to one daemon, and typed clients for its services built from ts-proto's generic
+// definitions: unary calls as promises, server streams as async iterables, every call abortable.
+import { once } from "node:events";
+import { AbortedError, type BerthError, errorFromGrpcStatus } from "@berth/runtime-core";
+import * as grpc from "@grpc/grpc-js";
+import type {
+  CallOptions,
+  MethodDefinition,
+  ServerStream,
+  ServiceClient,
+  ServiceDefinition,
+} from "./types.js";
+
+/** containerd's own client raises both limits to 16 MiB; CRI's kubelet client does the same. */
+export const DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
+
+export interface GrpcChannelOptions {
+  /** Daemon address: a socket path, unix:///path, unix:path, or host:port. */
+  address: string;
+  /** Metadata sent with every call, e.g. containerd's namespace; a function is asked each call. */
+  metadata?: Record<string, string> | (() => Record<string, string>);
+  /** Largest message sent or received (default 16 MiB). */
+  maxMessageBytes?: number;
+  /** Backend name used in errors ("containerd", "cri"). */
+  backend?: string;
+  credentials?: grpc.ChannelCredentials;
+  channelOptions?: grpc.ChannelOptions;
+}
+
+/** Turn the address forms daemons document into one grpc-js understands. */
+export function grpcTarget(address: string): string {
+  if (address.startsWith("unix://")) {
+    const path = address.slice("unix://".length);
+    return `unix://${path.startsWith("/") ? path : `/${path}`}`;
+  }
+  if (address.startsWith("unix:")) return `unix://${address.slice(5)}`;
+  if (address.startsWith("/")) return `unix://${address}`;
+  if (address.startsWith("tcp://")) return address.slice("tcp://".length);
+  return address;
+}
+
+interface Prepared {
+  md: grpc.Metadata;
+  co: grpc.CallOptions;
+  error: BerthError | undefined;
+  watch: (cancel: () => void) => () => void;
+}
+
+function toBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+export class GrpcChannel {
+  readonly client: grpc.Client;
+  readonly address: string;
+  readonly #metadata: GrpcChannelOptions["metadata"];
+  readonly #backend: string | undefined;
+
+  constructor(options: GrpcChannelOptions) {
+    const max = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+    this.address = options.address;
+    this.#metadata = options.metadata;
+    this.#backend = options.backend;
+    this.client = new grpc.Client(
+      grpcTarget(options.address),
+      options.credentials ?? grpc.credentials.createInsecure(),
+      {
+        "grpc.max_receive_message_length": max,
+        "grpc.max_send_message_length": max,
+        ...options.channelOptions,
+      },
+    );
+  }
+
+  /** A typed client for one service of this channel. `metadata` replaces the channel's default
+   *  metadata for this client (e.g. another containerd namespace over the same connection). */
+  service<D extends ServiceDefinition>(
+    definition: D,
+    metadata?: GrpcChannelOptions["metadata"],
+  ): ServiceClient<D> {
+    const out: Record<string, unknown> = {};
+    const md = metadata ?? this.#metadata;
+    for (const [key, method] of Object.entries(definition.methods)) {
+      const path = `/${definition.fullName}/${method.name}`;
+      const operation = `${definition.name}.${method.name}`;
+      out[key] = this.#method(path, operation, method, md);
+    }
+    return out as ServiceClient<D>;
+  }
+
+  /** Close the connection; calls in flight fail. */
+  close(): void {
+    this.client.close();
+  }
+
+  #method(
+    path: string,
+    operation: string,
+    method: MethodDefinition,
+    metadata: GrpcChannelOptions["metadata"],
+  ): unknown {
+    const prepare = (options: CallOptions | undefined) => this.#prepare(operation, options, metadata);
+    const serialize = (value: unknown) =>
+      toBuffer(method.requestType.encode(method.requestType.fromPartial((value ?? {}) as never)).finish());
+    const deserialize = (bytes: Buffer) => method.responseType.decode(bytes);
+    if (!method.requestStream && !method.responseStream) {
+      return (request?: unknown, options?: CallOptions) =>
+        this.#unary(path, operation, serialize, deserialize, request, options, prepare(options));
+    }
+    if (!method.requestStream) {
+      return (request?: unknown, options?: CallOptions) =>
+        this.#serverStream(operation, options, prepare(options), (md, co) =>
+          this.client.makeServerStreamRequest(path, serialize, deserialize, request ?? {}, md, co),
+        );
+    }
+    if (!method.responseStream) {
+      return (requests: AsyncIterable<unknown> | Iterable<unknown>, options?: CallOptions) =>
+        new Promise((resolve, reject) => {
+          const { md, co, error, watch } = prepare(options);
+          if (error) return reject(error);
+          const call = this.client.makeClientStreamRequest(
+            path,
+            serialize,
+            deserialize,
+            md,
+            co,
+            (err, res) => {
+              unwatch();
+              if (err) reject(this.#error(err, operation, options));
+              else resolve(res);
+            },
+          );
+          const unwatch = watch(() => call.cancel());
+          pump(requests, call).catch((err) => {
+            call.cancel();
+            reject(err);
+          });
+        });
+    }
+    return (requests: AsyncIterable<unknown> | Iterable<unknown>, options?: CallOptions) =>
+      this.#serverStream(operation, options, prepare(options), (md, co) => {
+        const call = this.client.makeBidiStreamRequest(path, serialize, deserialize, md, co);
+        pump(requests, call).catch(() => call.cancel());
+        return call;
+      });
+  }
+
+  #prepare(
+    operation: string,
+    options: CallOptions | undefined,
+    metadata: GrpcChannelOptions["metadata"],
+  ): Prepared {
+    const md = new grpc.Metadata();
+    const defaults = typeof metadata === "function" ? metadata() : metadata;
+    for (const [k, v] of Object.entries({ ...defaults, ...options?.metadata })) md.set(k, v);
+    const co: grpc.CallOptions = {};
+    if (options?.timeout !== undefined) co.deadline = Date.now() + options.timeout;
+    const signal = options?.signal;
+    const error = signal?.aborted
+      ? new AbortedError(`${operation}: aborted`, { operation, backend: this.#backend, cause: signal.reason })
+      : undefined;
+    const watch = (cancel: () => void) => {
+      if (!signal) return () => {};
+      signal.addEventListener("abort", cancel, { once: true });
+      return () => signal.removeEventListener("abort", cancel);
+    };
+    return { md, co, error, watch };
+  }
+
+  #error(err: unknown, operation: string, options: CallOptions | undefined): BerthError {
+    const signal = options?.signal;
+    if (signal?.aborted) {
+      return new AbortedError(`${operation}: aborted`, {
+        operation,
+        backend: this.#backend,
+        cause: signal.reason,
+      });
+    }
+    const e = err as Partial<grpc.ServiceError>;
+    const code = typeof e.code === "number" ? e.code : 2;
+    const detail = e.details ?? (err as Error).message ?? String(err);
+    return errorFromGrpcStatus(code, detail, {
+      operation,
+      backend: this.#backend,
+      cause: err,
+    });
+  }
+
+  #unary(
+    path: string,
+    operation: string,
+    serialize: (v: unknown) => Buffer,
+    deserialize: (b: Buffer) => unknown,
+    request: unknown,
+    options: CallOptions | undefined,
+    prepared: Prepared,
+  ): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      const { md, co, error, watch } = prepared;
+      if (error) return reject(error);
+      const call = this.client.makeUnaryRequest(
+        path,
+        serialize,
+        deserialize,
+        request ?? {},
+        md,
+        co,
+        (err, res) => {
+          unwatch();
+          if (err) reject(this.#error(err, operation, options));
+          else resolve(res);
+        },
+      );
+      const unwatch = watch(() => call.cancel());
+    });
+  }
+
+  #serverStream<T>(
+    operation: string,
+    options: CallOptions | undefined,
+    prepared: Prepared,
+    start: (
+      md: grpc.Metadata,
+      co: grpc.CallOptions,
+    ) => grpc.ClientReadableStream<T> | grpc.ClientDuplexStream<unknown, T>,
+  ): ServerStream<T> {
+    const { md, co, error, watch } = prepared;
+    // Started lazily on first iteration, so an un-iterated stream opens nothing.
+    let call: grpc.ClientReadableStream<T> | grpc.ClientDuplexStream<unknown, T> | undefined;
+    let cancelled = false;
+    const self = this;
+    return {
+      cancel() {
+        cancelled = true;
+        call?.cancel();
+      },
+      async *[Symbol.asyncIterator]() {
+        if (error) throw error;
+        if (cancelled) return;
+        const c = start(md, co);
+        call = c;
+        // A cancelled call emits 'error' (CANCELLED) after the consumer has gone; keep it from
+        // becoming an unhandled error event.
+        c.on("error", () => {});
+        const unwatch = watch(() => c.cancel());
+        try {
+          for await (const message of c as AsyncIterable<T>) yield message;
+        } catch (err) {
+          if (cancelled && !options?.signal?.aborted) return;
+          throw self.#error(err, operation, options);
+        } finally {
+          unwatch();
+          c.cancel();
+        }
+      },
+    };
+  }
+}
+
+/** Write requests into a client stream, honouring backpressure, then end it. */
+async function pump(
+  requests: AsyncIterable<unknown> | Iterable<unknown>,
+  call: grpc.ClientWritableStream<unknown> | grpc.ClientDuplexStream<unknown, unknown>,
+): Promise<void> {
+  for await (const request of requests) {
+    if (call.destroyed) return;
+    if (!call.write(request)) await once(call, "drain");
+  }
+  call.end();
+}

@@ -1,0 +1,13 @@
+export { DEFAULT_MAX_MESSAGE_BYTES, GrpcChannel, type GrpcChannelOptions, grpcTarget } from "./channel.js";
+export type {
+  CallOptions,
+  DeepPartial,
+  MessageType,
+  MethodDefinition,
+  MethodFn,
+  RequestOf,
+  ResponseOf,
+  ServerStream,
+  ServiceClient,
+  ServiceDefinition,
+} from "./types.js";

@@ -1,0 +1,52 @@
+import { describe, expect, it } from "vitest";
+import {
+  AbortedError,
+  BerthError,
+  ConflictError,
+  DaemonError,
+  errorFromGrpcStatus,
+  NotFoundError,
+  parseEnvFile,
+  TimeoutError,
+  UnavailableError,
+  UnsupportedError,
+} from "../src/index.js";
+
+describe("errorFromGrpcStatus", () => {
+  it("maps status codes to typed errors carrying the detail", () => {
+    const err = errorFromGrpcStatus(5, 'image "x" not found', {
+      operation: "Images.Get",
+      backend: "containerd",
+    });
+    expect(err).toBeInstanceOf(NotFoundError);
+    expect(err).toBeInstanceOf(BerthError);
+    expect(err).toMatchObject({
+      code: "NotFound",
+      status: "NOT_FOUND",
+      operation: "Images.Get",
+      daemonMessage: 'image "x" not found',
+    });
+    expect(err.message).toBe('Images.Get: image "x" not found');
+    expect(errorFromGrpcStatus(14, "connection refused")).toBeInstanceOf(UnavailableError);
+    expect(errorFromGrpcStatus(4, "deadline")).toBeInstanceOf(TimeoutError);
+    expect(errorFromGrpcStatus(6, "exists")).toBeInstanceOf(ConflictError);
+    expect(errorFromGrpcStatus(12, "unknown service")).toBeInstanceOf(UnsupportedError);
+    expect(errorFromGrpcStatus(1, "cancelled")).toBeInstanceOf(AbortedError);
+    expect(errorFromGrpcStatus(13, "boom")).toBeInstanceOf(DaemonError);
+    expect(errorFromGrpcStatus(99, "")).toMatchObject({ status: "CODE_99" });
+  });
+
+  it("gives each error its class name", () => {
+    expect(new NotFoundError("x").name).toBe("NotFoundError");
+  });
+});
+
+describe("parseEnvFile", () => {
+  it("reads KEY=VALUE lines, skipping comments and stripping quotes", () => {
+    expect(parseEnvFile("# c\nA=1\nexport B=\"two words\"\n\nC='x=y'\nnot a line\n")).toEqual({
+      A: "1",
+      B: "two words",
+      C: "x=y",
+    });
+  });
+});
