@@ -5,7 +5,7 @@ import { ContainerdClient } from "@berth/containerd-client";
 import { CriClient } from "@berth/crio-client";
 import { DockerClient } from "@berth/docker-client";
 
-const docker = DockerClient.fromEnv();
+const docker = await DockerClient.fromEnv();
 const containerd = ContainerdClient.fromEnv();
 const cri = CriClient.fromEnv();
 

@@ -2,15 +2,15 @@
 // checked against the negotiated API version, encoded as the table says, and its response read the way
 // the table says (JSON, NDJSON, stdout/stderr frames, tar, or an upgraded connection).
 import { PassThrough, Readable } from "node:stream";
-import { ApiVersionError, ValidationError } from "@berth/runtime-core";
-import { Pool } from "undici";
 import {
+  ApiVersionError,
   DEFAULT_DOCKER_SOCKET,
-  type Endpoint,
-  parseDockerHost,
-  type TlsOptions,
-  tlsFromEnv,
-} from "./endpoint.js";
+  type EnvMap,
+  resolveDockerEndpoint,
+  ValidationError,
+} from "@berth/runtime-core";
+import { Pool } from "undici";
+import { type Endpoint, loadTls, parseDockerHost, type TlsOptions } from "./endpoint.js";
 import { errorFromStatus, errorFromTransport } from "./errors.js";
 import { type DockerApi, operations } from "./generated/operations.js";
 import type {
@@ -58,8 +58,9 @@ function encodePathSegment(value: string): string {
   return encodeURIComponent(value).replace(/%2F/gi, "/").replace(/%3A/gi, ":").replace(/%40/gi, "@");
 }
 
+/** URL-safe base64 with padding: what the Docker CLI sends and what Podman insists on. */
 function base64url(text: string): string {
-  return Buffer.from(text, "utf8").toString("base64url");
+  return Buffer.from(text, "utf8").toString("base64").replace(/\+/g, "-").replace(/\//g, "_");
 }
 
 export class DockerClient {
@@ -119,16 +120,28 @@ export class DockerClient {
     }
   }
 
-  /** A client for DOCKER_HOST, DOCKER_TLS_VERIFY/DOCKER_CERT_PATH and DOCKER_API_VERSION. */
-  static fromEnv(env: NodeJS.ProcessEnv = process.env, options: DockerClientOptions = {}): DockerClient {
-    const tls = options.tls ?? tlsFromEnv(env);
+  /**
+   * A client for the daemon the Docker CLI would talk to: DOCKER_HOST (with DOCKER_TLS_VERIFY and
+   * DOCKER_CERT_PATH), else DOCKER_CONTEXT or the config's current context, else the first default socket
+   * that exists (Docker, rootless Docker, Docker Desktop, Podman). DOCKER_API_VERSION pins the version.
+   */
+  static async fromEnv(
+    options: DockerClientOptions & { env?: EnvMap; configDir?: string } = {},
+  ): Promise<DockerClient> {
+    const { env = process.env, configDir, ...rest } = options;
+    let host = rest.host;
+    let tls = rest.tls;
+    if (!host) {
+      const found = await resolveDockerEndpoint({ env, ...(configDir ? { configDir } : {}) });
+      host = found.host;
+      if (!tls && found.tls) tls = await loadTls(found.tls);
+    }
+    const apiVersion = rest.apiVersion ?? env.DOCKER_API_VERSION;
     return new DockerClient({
-      ...options,
-      ...(options.host || env.DOCKER_HOST ? { host: options.host ?? env.DOCKER_HOST } : {}),
+      ...rest,
+      host,
       ...(tls ? { tls } : {}),
-      ...(options.apiVersion || env.DOCKER_API_VERSION
-        ? { apiVersion: options.apiVersion ?? env.DOCKER_API_VERSION }
-        : {}),
+      ...(apiVersion ? { apiVersion } : {}),
     });
   }
 
@@ -192,6 +205,8 @@ export class DockerClient {
     const timeout = options.timeout ?? this.#options.timeout ?? 60_000;
     const allHeaders = { ...headers, ...options.headers };
     const fullPath = `/v${version}${path}`;
+    const mapError = (err: unknown) =>
+      errorFromTransport(err, operation, this.endpoint.display, this.backend, options.signal);
 
     if (spec.response === "upgrade")
       return this.#upgrade(operation, fullPath, spec, allHeaders, body, options, timeout);
@@ -225,13 +240,11 @@ export class DockerClient {
           await res.body.dump();
           return { body: undefined, headers: res.headers };
         case "ndjson":
-          return jsonStream(res.body, operation, (e) =>
-            errorFromTransport(e, operation, this.endpoint.display, this.backend, options.signal),
-          );
+          return jsonStream(res.body, operation, mapError);
         case "stream":
-          return frameStream(res.body, contentTypeIsRaw(res.headers["content-type"]), operation);
+          return frameStream(res.body, streamMode(res.headers["content-type"], version), operation, mapError);
         case "tar":
-          return res.body;
+          return Object.assign(res.body, { headers: res.headers });
       }
     } catch (err) {
       res.body.destroy();
@@ -253,14 +266,20 @@ export class DockerClient {
       const { headers: resHeaders, socket } = await this.pool.upgrade({
         path,
         method: spec.method,
-        headers: { ...headers, Connection: "Upgrade", Upgrade: "tcp" },
+        headers,
         protocol: "tcp",
         body: body as never,
         headersTimeout: timeout,
         ...(options.signal ? { signal: options.signal } : {}),
       } as never);
-      const raw = contentTypeIsRaw(resHeaders["content-type"]);
-      const frames = frameStream(socket as unknown as Readable, raw, operation);
+      const mapError = (err: unknown) =>
+        errorFromTransport(err, operation, this.endpoint.display, this.backend, options.signal);
+      const frames = frameStream(
+        socket as unknown as Readable,
+        streamMode(resHeaders["content-type"], await this.apiVersion()),
+        operation,
+        mapError,
+      );
       return Object.assign(frames, {
         socket,
         write: (data: Uint8Array | string) =>
@@ -337,10 +356,16 @@ export class DockerClient {
   }
 }
 
-function contentTypeIsRaw(value: string | string[] | undefined): boolean {
+type StreamMode = "multiplexed" | "raw" | "sniff";
+
+/** How to read a stdout/stderr body. Engines from API 1.42 say so in Content-Type; older ones (Docker
+ *  20.10, Podman 4) send the same type for both, so the first bytes decide: a multiplexed body starts
+ *  with a frame header [0-3, 0, 0, 0], which TTY output never plausibly does. */
+function streamMode(value: string | string[] | undefined, version: string): StreamMode {
   const ct = (Array.isArray(value) ? value[0] : value) ?? "";
-  // Docker marks multiplexed bodies explicitly; a raw TTY stream is anything else.
-  return !ct.includes("multiplexed-stream");
+  if (ct.includes("multiplexed-stream")) return "multiplexed";
+  if (ct.includes("raw-stream") && compareVersions(version, "1.42") >= 0) return "raw";
+  return "sniff";
 }
 
 function jsonStream<T>(body: Readable, operation: string, mapError: (err: unknown) => Error): JsonStream<T> {
@@ -358,23 +383,66 @@ function jsonStream<T>(body: Readable, operation: string, mapError: (err: unknow
   };
 }
 
-function frameStream(body: Readable, tty: boolean, operation: string): FrameStream {
-  const frames = (): AsyncGenerator<StreamFrame> => (tty ? rawFrames(body) : demultiplex(body, operation));
+/** Peek at the first chunk to tell a multiplexed body from a raw one, then replay it. */
+async function* sniffed(
+  body: AsyncIterable<Uint8Array>,
+  operation: string,
+  onMode: (tty: boolean) => void,
+): AsyncGenerator<StreamFrame> {
+  const it = body[Symbol.asyncIterator]();
+  const first = await it.next();
+  if (first.done) return;
+  const head = first.value;
+  const muxed =
+    head.length >= 4 && (head[0] as number) <= 3 && head[1] === 0 && head[2] === 0 && head[3] === 0;
+  onMode(!muxed);
+  async function* replay(): AsyncGenerator<Uint8Array> {
+    yield head;
+    for (;;) {
+      const next = await it.next();
+      if (next.done) return;
+      yield next.value;
+    }
+  }
+  yield* muxed ? demultiplex(replay(), operation) : rawFrames(replay());
+}
+
+function frameStream(
+  body: Readable,
+  mode: StreamMode,
+  operation: string,
+  mapError: (err: unknown) => Error,
+): FrameStream {
+  let tty = mode === "raw";
+  const frames = (): AsyncGenerator<StreamFrame> =>
+    mode === "raw"
+      ? rawFrames(body)
+      : mode === "multiplexed"
+        ? demultiplex(body, operation)
+        : sniffed(body, operation, (isTty) => {
+            tty = isTty;
+          });
+  const guarded = async function* (): AsyncGenerator<StreamFrame> {
+    try {
+      yield* frames();
+    } catch (err) {
+      throw mapError(err);
+    } finally {
+      body.destroy();
+    }
+  };
   return {
-    tty,
-    close: () => body.destroy(),
-    async *[Symbol.asyncIterator]() {
-      try {
-        yield* frames();
-      } finally {
-        body.destroy();
-      }
+    /** Known from Content-Type, or after the first chunk has been read when the engine does not say. */
+    get tty() {
+      return tty;
     },
+    close: () => body.destroy(),
+    [Symbol.asyncIterator]: guarded,
     split() {
       const stdout = new PassThrough();
       const stderr = new PassThrough();
       (async () => {
-        for await (const frame of frames()) {
+        for await (const frame of guarded()) {
           const target = frame.stream === "stderr" ? stderr : stdout;
           if (!target.write(frame.data)) {
             await new Promise<void>((resolve) => target.once("drain", resolve));

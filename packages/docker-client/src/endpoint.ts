@@ -1,9 +1,6 @@
 // Where the Docker daemon is: DOCKER_HOST forms turned into an undici origin and connect options.
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
-import { ValidationError } from "@berth/runtime-core";
-
-export const DEFAULT_DOCKER_SOCKET = "/var/run/docker.sock";
+import { readFile } from "node:fs/promises";
+import { type DockerTlsSettings, ValidationError } from "@berth/runtime-core";
 
 export interface TlsOptions {
   ca?: string | Buffer;
@@ -47,26 +44,18 @@ export function parseDockerHost(host: string, tls?: TlsOptions): Endpoint {
   };
 }
 
-/** TLS settings from DOCKER_TLS_VERIFY / DOCKER_CERT_PATH (ca.pem, cert.pem, key.pem), as the CLI reads them. */
-export function tlsFromEnv(env: NodeJS.ProcessEnv): TlsOptions | undefined {
-  const certPath = env.DOCKER_CERT_PATH;
-  const verify =
-    env.DOCKER_TLS_VERIFY !== undefined && env.DOCKER_TLS_VERIFY !== "" && env.DOCKER_TLS_VERIFY !== "0";
-  if (!certPath && !verify) return undefined;
-  const dir = certPath || join(env.HOME ?? "", ".docker");
-  const read = (name: string) => {
-    try {
-      return readFileSync(join(dir, name));
-    } catch {
-      return undefined;
-    }
+/** Read the TLS material runtime-core's endpoint discovery found (DOCKER_CERT_PATH, a context's tls dir). */
+export async function loadTls(settings: DockerTlsSettings): Promise<TlsOptions> {
+  const read = (path: string | undefined) => (path ? readFile(path) : Promise.resolve(undefined));
+  const [ca, cert, key] = await Promise.all([
+    read(settings.caPath),
+    read(settings.certPath),
+    read(settings.keyPath),
+  ]);
+  return {
+    verify: settings.verify,
+    ...(ca ? { ca } : {}),
+    ...(cert ? { cert } : {}),
+    ...(key ? { key } : {}),
   };
-  const tls: TlsOptions = { verify };
-  const ca = read("ca.pem");
-  const cert = read("cert.pem");
-  const key = read("key.pem");
-  if (ca) tls.ca = ca;
-  if (cert) tls.cert = cert;
-  if (key) tls.key = key;
-  return tls;
 }

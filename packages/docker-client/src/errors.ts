@@ -2,6 +2,7 @@
 import {
   AbortedError,
   BerthError,
+  type BerthErrorDetails,
   ConflictError,
   DaemonError,
   NotFoundError,
@@ -10,6 +11,21 @@ import {
   UnavailableError,
   ValidationError,
 } from "@berth/runtime-core";
+
+/** Daemons report registry failures as 500s (or inside 200 streams) with only a message to go by. */
+export function errorFromMessage(message: string, details: BerthErrorDetails): BerthError {
+  const text = `${details.operation}: ${message}`;
+  if (
+    /unauthorized|authentication required|no basic auth credentials|denied|incorrect username or password/i.test(
+      message,
+    )
+  ) {
+    return new UnauthorizedError(text, details);
+  }
+  if (/not found|manifest unknown|does not exist|no such/i.test(message))
+    return new NotFoundError(text, details);
+  return new DaemonError(text, details);
+}
 
 /** The typed error for a non-2xx answer; `body` is the daemon's JSON ({"message": ...}) or text. */
 export function errorFromStatus(
@@ -38,7 +54,7 @@ export function errorFromStatus(
     case 409:
       return new ConflictError(text, details);
     default:
-      return new DaemonError(text, details);
+      return message ? errorFromMessage(message, details) : new DaemonError(text, details);
   }
 }
 

@@ -1,3 +1,4 @@
+export { decodePathStat, isDirectoryMode, PATH_STAT_HEADER, type PathStat } from "./archive.js";
 export {
   compareVersions,
   DockerClient,
@@ -5,14 +6,18 @@ export {
   MAX_API_VERSION,
   MIN_API_VERSION,
 } from "./client.js";
-export {
-  DEFAULT_DOCKER_SOCKET,
-  type Endpoint,
-  parseDockerHost,
-  type TlsOptions,
-  tlsFromEnv,
-} from "./endpoint.js";
+export { type Endpoint, loadTls, parseDockerHost, type TlsOptions } from "./endpoint.js";
 export * from "./generated/index.js";
 export type * from "./operation.js";
 export { demultiplex, rawFrames } from "./streams/demux.js";
 export { ndjson } from "./streams/ndjson.js";
+export { packTar, type TarEntry, type TarHeader, unpackTar } from "./tar.js";
+export {
+  collect,
+  type ExecOptions,
+  type ExecResult,
+  type ExecSession,
+  execRun,
+  execStart,
+} from "./verbs/exec.js";
+export { type PullOptions, pull, pullProgress, toRegistryAuth } from "./verbs/pull.js";

@@ -101,10 +101,17 @@ export interface JsonStream<T> extends AsyncIterable<T> {
   close(): void;
 }
 
+export type ResponseHeaders = Record<string, string | string[] | undefined>;
+
 /** A response with its headers, for operations whose headers carry the answer (HEAD archive info). */
 export interface WithHeaders<T> {
   body: T;
-  headers: Record<string, string | string[] | undefined>;
+  headers: ResponseHeaders;
+}
+
+/** A tar body, read as it arrives; `headers` keeps the response headers (the archive's path stat). */
+export interface TarStream extends Readable {
+  readonly headers: ResponseHeaders;
 }
 
 /** What a method returns for a response kind and the spec's result type. */
@@ -119,7 +126,7 @@ export type ResponseFor<K extends ResponseKind, T> = K extends "json"
         : K extends "stream"
           ? Promise<FrameStream>
           : K extends "tar"
-            ? Promise<Readable>
+            ? Promise<TarStream>
             : K extends "upgrade"
               ? Promise<Upgraded>
               : never;

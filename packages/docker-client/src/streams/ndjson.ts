@@ -1,6 +1,7 @@
 // Newline-delimited JSON: one object per line, lines split anywhere across chunks. An object carrying
 // `error`/`errorDetail` is how the daemon reports a failure inside a 200 stream: it is thrown, typed.
-import { DaemonError, NotFoundError, ProtocolError, UnauthorizedError } from "@berth/runtime-core";
+import { ProtocolError } from "@berth/runtime-core";
+import { errorFromMessage } from "../errors.js";
 
 const NEWLINE = 0x0a;
 
@@ -13,13 +14,7 @@ interface StreamErrorObject {
 /** The typed error for an error object found inside a stream. */
 export function streamError(obj: StreamErrorObject, operation: string) {
   const message = String(obj.errorDetail?.message ?? obj.error ?? "unknown error");
-  const details = { operation, daemonMessage: message, backend: "docker" } as const;
-  const text = `${operation}: ${message}`;
-  if (/unauthorized|authentication required|denied/i.test(message))
-    return new UnauthorizedError(text, details);
-  if (/not found|manifest unknown|does not exist|no such/i.test(message))
-    return new NotFoundError(text, details);
-  return new DaemonError(text, details);
+  return errorFromMessage(message, { operation, daemonMessage: message, backend: "docker" });
 }
 
 export async function* ndjson<T>(chunks: AsyncIterable<Uint8Array>, operation = "stream"): AsyncGenerator<T> {

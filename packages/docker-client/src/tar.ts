@@ -1,0 +1,218 @@
+// A small streaming tar writer and reader (ustar, with PAX headers for long names), enough for build
+// contexts, putArchive and reading getArchive/export output without buffering whole archives.
+import { ProtocolError, ValidationError } from "@berth/runtime-core";
+
+const BLOCK = 512;
+const encoder = new TextEncoder();
+
+export interface TarEntry {
+  /** Path inside the archive; directories end with "/" or use type "directory". */
+  name: string;
+  type?: "file" | "directory" | "symlink";
+  /** File content (files only). */
+  data?: string | Uint8Array;
+  /** Permission bits, default 0o644 for files and 0o755 for directories. */
+  mode?: number;
+  uid?: number;
+  gid?: number;
+  /** Modification time, default now. */
+  mtime?: Date;
+  linkTarget?: string;
+}
+
+function octal(value: number, width: number): string {
+  return `${value.toString(8).padStart(width - 1, "0")}\0`;
+}
+
+function writeString(block: Uint8Array, offset: number, width: number, value: string): void {
+  const bytes = encoder.encode(value);
+  block.set(bytes.subarray(0, width), offset);
+}
+
+function header(name: string, size: number, typeflag: string, entry: TarEntry, linkName = ""): Uint8Array {
+  const block = new Uint8Array(BLOCK);
+  const mode = entry.mode ?? (typeflag === "5" ? 0o755 : 0o644);
+  const mtime = Math.floor((entry.mtime ?? new Date()).getTime() / 1000);
+  writeString(block, 0, 100, name);
+  writeString(block, 100, 8, octal(mode, 8));
+  writeString(block, 108, 8, octal(entry.uid ?? 0, 8));
+  writeString(block, 116, 8, octal(entry.gid ?? 0, 8));
+  writeString(block, 124, 12, octal(size, 12));
+  writeString(block, 136, 12, octal(mtime, 12));
+  writeString(block, 148, 8, "        ");
+  writeString(block, 156, 1, typeflag);
+  writeString(block, 157, 100, linkName);
+  writeString(block, 257, 6, "ustar\0");
+  writeString(block, 263, 2, "00");
+  let sum = 0;
+  for (const b of block) sum += b;
+  writeString(block, 148, 8, `${sum.toString(8).padStart(6, "0")}\0 `);
+  return block;
+}
+
+function paxRecord(key: string, value: string): string {
+  // Each record is "<len> <key>=<value>\n" where len counts the whole record, its own digits included.
+  const body = ` ${key}=${value}\n`;
+  let len = body.length + 1;
+  while (`${len}${body}`.length !== len) len = `${len}${body}`.length;
+  return `${len}${body}`;
+}
+
+function padding(size: number): Uint8Array {
+  const rest = size % BLOCK;
+  return new Uint8Array(rest === 0 ? 0 : BLOCK - rest);
+}
+
+/** Write entries as a tar stream; entries can come from an async iterable, so memory stays flat. */
+export async function* packTar(
+  entries: Iterable<TarEntry> | AsyncIterable<TarEntry>,
+): AsyncGenerator<Uint8Array> {
+  for await (const entry of entries) {
+    if (!entry.name || entry.name.startsWith("/") || entry.name.split("/").includes("..")) {
+      throw new ValidationError(`tar entry name "${entry.name}" must be a relative path without ".."`);
+    }
+    const type = entry.type ?? (entry.name.endsWith("/") ? "directory" : "file");
+    const typeflag = type === "directory" ? "5" : type === "symlink" ? "2" : "0";
+    const data =
+      type === "file"
+        ? typeof entry.data === "string"
+          ? encoder.encode(entry.data)
+          : (entry.data ?? new Uint8Array())
+        : new Uint8Array();
+    const name = type === "directory" && !entry.name.endsWith("/") ? `${entry.name}/` : entry.name;
+    const link = entry.linkTarget ?? "";
+    if (encoder.encode(name).length > 100 || encoder.encode(link).length > 100) {
+      const pax = encoder.encode(paxRecord("path", name) + (link ? paxRecord("linkpath", link) : ""));
+      yield header("././@PaxHeader", pax.length, "x", entry);
+      yield pax;
+      yield padding(pax.length);
+    }
+    yield header(name, data.length, typeflag, entry, link);
+    if (data.length) {
+      yield data;
+      yield padding(data.length);
+    }
+  }
+  yield new Uint8Array(BLOCK * 2);
+}
+
+export interface TarHeader {
+  name: string;
+  type: "file" | "directory" | "symlink" | "hardlink" | "other";
+  size: number;
+  mode: number;
+  uid: number;
+  gid: number;
+  mtime: Date;
+  linkTarget: string;
+}
+
+function readString(block: Uint8Array, offset: number, width: number): string {
+  const slice = block.subarray(offset, offset + width);
+  const end = slice.indexOf(0);
+  return new TextDecoder().decode(end === -1 ? slice : slice.subarray(0, end));
+}
+
+function readOctal(block: Uint8Array, offset: number, width: number): number {
+  const text = readString(block, offset, width).trim();
+  return text ? Number.parseInt(text, 8) : 0;
+}
+
+function parsePax(data: Uint8Array): Record<string, string> {
+  const out: Record<string, string> = {};
+  const text = new TextDecoder().decode(data);
+  let pos = 0;
+  while (pos < text.length) {
+    const space = text.indexOf(" ", pos);
+    const len = Number.parseInt(text.slice(pos, space), 10);
+    if (!Number.isFinite(len) || len <= 0) break;
+    const record = text.slice(space + 1, pos + len - 1);
+    const eq = record.indexOf("=");
+    out[record.slice(0, eq)] = record.slice(eq + 1);
+    pos += len;
+  }
+  return out;
+}
+
+/** Read a tar stream entry by entry. Each entry's data is collected into one buffer (for the files one
+ *  copies in and out); `maxEntryBytes` bounds it. */
+export async function* unpackTar(
+  chunks: AsyncIterable<Uint8Array>,
+  { maxEntryBytes = 64 * 1024 * 1024 }: { maxEntryBytes?: number } = {},
+): AsyncGenerator<TarHeader & { data: Uint8Array }> {
+  let buffer: Uint8Array = new Uint8Array(0);
+  const iterator = chunks[Symbol.asyncIterator]();
+  let done = false;
+  const need = async (n: number): Promise<boolean> => {
+    // Gather chunks until n bytes are there, then join them once.
+    const parts = [buffer];
+    let total = buffer.length;
+    while (total < n && !done) {
+      const next = await iterator.next();
+      if (next.done) {
+        done = true;
+        break;
+      }
+      parts.push(next.value);
+      total += next.value.length;
+    }
+    if (parts.length > 1) buffer = Buffer.concat(parts, total);
+    return buffer.length >= n;
+  };
+  const take = (n: number): Uint8Array => {
+    const out = buffer.subarray(0, n);
+    buffer = buffer.subarray(n);
+    return out;
+  };
+  let pax: Record<string, string> = {};
+  let longName: string | undefined;
+  try {
+    while (await need(BLOCK)) {
+      const block = take(BLOCK);
+      if (block.every((b) => b === 0)) return;
+      const size = readOctal(block, 124, 12);
+      const typeflag = String.fromCharCode(block[156] ?? 48);
+      const padded = size + ((BLOCK - (size % BLOCK)) % BLOCK);
+      if (size > maxEntryBytes) throw new ValidationError(`tar entry larger than ${maxEntryBytes} bytes`);
+      if (!(await need(padded))) throw new ProtocolError("tar stream ended inside an entry");
+      const data = take(padded).slice(0, size);
+      if (typeflag === "x") {
+        pax = parsePax(data);
+        continue;
+      }
+      if (typeflag === "g") continue;
+      if (typeflag === "L") {
+        longName = new TextDecoder().decode(data).replace(/\0+$/, "");
+        continue;
+      }
+      const prefix = readString(block, 345, 155);
+      const baseName = readString(block, 0, 100);
+      const name = pax.path ?? longName ?? (prefix ? `${prefix}/${baseName}` : baseName);
+      const type =
+        typeflag === "0" || typeflag === "\0" || typeflag === "7"
+          ? "file"
+          : typeflag === "5"
+            ? "directory"
+            : typeflag === "2"
+              ? "symlink"
+              : typeflag === "1"
+                ? "hardlink"
+                : "other";
+      yield {
+        name,
+        type,
+        size,
+        mode: readOctal(block, 100, 8),
+        uid: readOctal(block, 108, 8),
+        gid: readOctal(block, 116, 8),
+        mtime: new Date(readOctal(block, 136, 12) * 1000),
+        linkTarget: pax.linkpath ?? readString(block, 157, 100),
+        data,
+      };
+      pax = {};
+      longName = undefined;
+    }
+  } finally {
+    await iterator.return?.();
+  }
+}

@@ -1,0 +1,143 @@
+// Exec: create an exec instance, start it (over an upgraded connection when stdin is given, so stdin can
+// be written and half-closed), read its output, and report its exit code.
+import type { Readable } from "node:stream";
+import { DaemonError, TimeoutError } from "@berth/runtime-core";
+import type { DockerClient } from "../client.js";
+import { operations } from "../generated/operations.js";
+import type { FrameStream, OperationSpec, StreamFrame, Upgraded } from "../operation.js";
+
+export interface ExecOptions {
+  env?: string[];
+  workdir?: string;
+  user?: string;
+  tty?: boolean;
+  privileged?: boolean;
+  /** Bytes for the process's stdin; it sees EOF after them. */
+  stdin?: string | Uint8Array | Readable | AsyncIterable<Uint8Array>;
+  signal?: AbortSignal;
+  /** Milliseconds for the whole exec; past it a TimeoutError is thrown (the process is not killed:
+   *  Docker has no API for that). */
+  timeout?: number;
+}
+
+export interface ExecResult {
+  exitCode: number;
+  stdout: Buffer;
+  stderr: Buffer;
+}
+
+/** A started exec: its output stream and a way to learn the exit code once it ends. */
+export interface ExecSession {
+  id: string;
+  output: FrameStream | Upgraded;
+  /** The exit code, once the process has exited (waits for it). */
+  exitCode(): Promise<number>;
+}
+
+const execStartUpgrade: OperationSpec = { ...operations.ExecStart, response: "upgrade" };
+
+/** Create and start an exec; with `stdin`, its bytes are written and stdin is then half-closed. */
+export async function execStart(
+  docker: DockerClient,
+  containerId: string,
+  cmd: string[],
+  options: Omit<ExecOptions, "timeout"> = {},
+): Promise<ExecSession> {
+  const signalOpt = options.signal ? { signal: options.signal } : {};
+  const withStdin = options.stdin !== undefined;
+  const created = await docker.exec.create(
+    {
+      id: containerId,
+      body: {
+        Cmd: cmd,
+        AttachStdin: withStdin,
+        AttachStdout: true,
+        AttachStderr: true,
+        Tty: options.tty ?? false,
+        ...(options.env ? { Env: options.env } : {}),
+        ...(options.workdir ? { WorkingDir: options.workdir } : {}),
+        ...(options.user ? { User: options.user } : {}),
+        ...(options.privileged ? { Privileged: true } : {}),
+      },
+    },
+    signalOpt,
+  );
+  const id = created.Id;
+  const body = { Detach: false, Tty: options.tty ?? false };
+  let output: FrameStream | Upgraded;
+  if (withStdin) {
+    const up = (await docker.call(execStartUpgrade, { id, body }, signalOpt)) as Upgraded;
+    output = up;
+    void feed(up, options.stdin as NonNullable<ExecOptions["stdin"]>).catch(() => up.close());
+  } else {
+    output = await docker.exec.start({ id, body }, signalOpt);
+  }
+  return {
+    id,
+    output,
+    exitCode: async () => {
+      // The output ends when the process exits, but the daemon may record the exit code a moment later.
+      for (let i = 0; i < 100; i++) {
+        const info = await docker.exec.inspect({ id }, signalOpt);
+        if (!info.Running && info.ExitCode !== null && info.ExitCode !== undefined) return info.ExitCode;
+        await new Promise((r) => setTimeout(r, Math.min(10 * 2 ** i, 200)));
+      }
+      throw new DaemonError(`exec ${id}: the daemon never reported an exit code`, {
+        operation: "exec.inspect",
+      });
+    },
+  };
+}
+
+/** Run a command in a running container and collect its output and exit code. */
+export async function execRun(
+  docker: DockerClient,
+  containerId: string,
+  cmd: string[],
+  options: ExecOptions = {},
+): Promise<ExecResult> {
+  const controller = new AbortController();
+  const signals = [controller.signal, ...(options.signal ? [options.signal] : [])];
+  const signal = AbortSignal.any(signals);
+  let timer: NodeJS.Timeout | undefined;
+  const work = (async () => {
+    const session = await execStart(docker, containerId, cmd, { ...options, signal });
+    const { stdout, stderr } = await collect(session.output);
+    return { exitCode: await session.exitCode(), stdout, stderr };
+  })();
+  if (options.timeout === undefined) return work;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      controller.abort();
+      reject(
+        new TimeoutError(`exec ${cmd.join(" ")}: did not finish in ${options.timeout} ms`, {
+          operation: "exec",
+        }),
+      );
+    }, options.timeout);
+  });
+  try {
+    return await Promise.race([work, deadline]);
+  } finally {
+    clearTimeout(timer);
+    work.catch(() => {});
+  }
+}
+
+export async function collect(
+  frames: AsyncIterable<StreamFrame>,
+): Promise<{ stdout: Buffer; stderr: Buffer }> {
+  const out: Uint8Array[] = [];
+  const err: Uint8Array[] = [];
+  for await (const f of frames) (f.stream === "stderr" ? err : out).push(f.data);
+  return { stdout: Buffer.concat(out), stderr: Buffer.concat(err) };
+}
+
+async function feed(up: Upgraded, stdin: NonNullable<ExecOptions["stdin"]>): Promise<void> {
+  if (typeof stdin === "string" || stdin instanceof Uint8Array) {
+    await up.write(stdin);
+  } else {
+    for await (const chunk of stdin as AsyncIterable<Uint8Array>) await up.write(chunk);
+  }
+  up.end();
+}

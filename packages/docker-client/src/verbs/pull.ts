@@ -1,0 +1,59 @@
+// Pull: ImageCreate with the reference split the way the daemon wants it, registry credentials from the
+// Docker config (or given), and progress as an async iterable whose errors are thrown, never swallowed.
+import { parseImageRef, type RegistryCredentials, resolveCredentials } from "@berth/runtime-core";
+import type { DockerClient } from "../client.js";
+import type { CreateImageInfo } from "../generated/models.js";
+import type { RegistryAuth } from "../generated/operations.js";
+
+export interface PullOptions {
+  /** Credentials for the image's registry; by default they come from ~/.docker/config.json
+   *  (auths, credsStore, credHelpers), as the Docker CLI finds them. `false` sends none. */
+  auth?: RegistryCredentials | false;
+  /** "os/arch[/variant]" */
+  platform?: string;
+  signal?: AbortSignal;
+}
+
+export function toRegistryAuth(creds: RegistryCredentials): RegistryAuth {
+  if (creds.identityToken) return { identitytoken: creds.identityToken, serveraddress: creds.serverAddress };
+  if (creds.registryToken) return { registrytoken: creds.registryToken, serveraddress: creds.serverAddress };
+  return {
+    ...(creds.username === undefined ? {} : { username: creds.username }),
+    ...(creds.password === undefined ? {} : { password: creds.password }),
+    serveraddress: creds.serverAddress,
+  };
+}
+
+/** Pull an image, yielding the daemon's progress messages as they arrive. */
+export async function* pullProgress(
+  docker: DockerClient,
+  image: string,
+  options: PullOptions = {},
+): AsyncGenerator<CreateImageInfo> {
+  const ref = parseImageRef(image);
+  const creds =
+    options.auth === false
+      ? undefined
+      : (options.auth ??
+        (await resolveCredentials(ref.registry, options.signal ? { signal: options.signal } : {})));
+  const stream = await docker.images.pull(
+    {
+      // The registry/repository the daemon should resolve, and the tag or digest apart from it.
+      fromImage: ref.name,
+      tag: ref.reference,
+      ...(options.platform ? { platform: options.platform } : {}),
+      ...(creds ? { registryAuth: toRegistryAuth(creds) } : {}),
+    },
+    options.signal ? { signal: options.signal } : {},
+  );
+  yield* stream;
+}
+
+/** Pull an image and wait for it; `onProgress` sees every progress message. */
+export async function pull(
+  docker: DockerClient,
+  image: string,
+  options: PullOptions & { onProgress?: (message: CreateImageInfo) => void } = {},
+): Promise<void> {
+  for await (const message of pullProgress(docker, image, options)) options.onProgress?.(message);
+}
