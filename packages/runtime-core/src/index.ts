@@ -5,3 +5,5 @@ export * from "./env.js";
 export * from "./errors.js";
 export * from "./grpc-status.js";
 export * from "./image-ref.js";
+export type * from "./runtime.js";
+export * from "./spec.js";
