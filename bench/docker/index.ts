@@ -56,7 +56,9 @@ async function measure(fn: () => Promise<void>): Promise<{ cpuMs: number; rssMiB
 }
 
 async function makeContainer(cmd: string[]): Promise<string> {
-  const { Id } = await berth.containers.create({ body: { Image: image, Cmd: cmd, Labels: { "berth.bench": "1" } } });
+  const { Id } = await berth.containers.create({
+    body: { Image: image, Cmd: cmd, Labels: { "berth.bench": "1" } },
+  });
   await berth.containers.start({ id: Id });
   await berth.containers.wait({ id: Id });
   return Id;
@@ -88,11 +90,14 @@ async function logsBench(id: string): Promise<void> {
     });
   const b = await measure(async () => {
     let bytes = 0;
-    for await (const f of await berth.containers.logs({ id, stdout: true, stderr: true })) bytes += f.data.length;
+    for await (const f of await berth.containers.logs({ id, stdout: true, stderr: true }))
+      bytes += f.data.length;
     if (bytes < logMiB * 2 ** 20) throw new Error(`berth read only ${bytes} bytes`);
   });
   const d = await measure(async () => {
-    const stream = (await dockerode.getContainer(id).logs({ stdout: true, stderr: true, follow: true })) as NodeJS.ReadableStream;
+    const stream = (await dockerode
+      .getContainer(id)
+      .logs({ stdout: true, stderr: true, follow: true })) as NodeJS.ReadableStream;
     await new Promise<void>((resolve, reject) => {
       dockerode.modem.demuxStream(stream, sink(), sink());
       stream.on("end", resolve);
@@ -101,7 +106,9 @@ async function logsBench(id: string): Promise<void> {
   });
   const d2 = await measure(async () => {
     // follow=false: dockerode buffers the whole body before returning it.
-    const body = (await dockerode.getContainer(id).logs({ stdout: true, stderr: true, follow: false })) as Buffer;
+    const body = (await dockerode
+      .getContainer(id)
+      .logs({ stdout: true, stderr: true, follow: false })) as Buffer;
     if (body.length < logMiB * 2 ** 20) throw new Error("short");
   });
   const u = await measure(async () => {
@@ -150,7 +157,11 @@ async function demuxBench(): Promise<void> {
 
 async function exportBench(): Promise<void> {
   console.log(`\n## Export of a container filesystem with a ${exportMiB} MiB file`);
-  const id = await makeContainer(["sh", "-c", `dd if=/dev/urandom of=/big bs=1048576 count=${exportMiB} 2>/dev/null`]);
+  const id = await makeContainer([
+    "sh",
+    "-c",
+    `dd if=/dev/urandom of=/big bs=1048576 count=${exportMiB} 2>/dev/null`,
+  ]);
   try {
     const b = await measure(async () => {
       let bytes = 0;

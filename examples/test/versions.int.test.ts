@@ -13,7 +13,7 @@ describe("examples/versions.ts", () => {
       env: process.env,
       timeout: 30_000,
     });
-    expect(stdout).toMatch(/Docker engine\s+20\.10\.\d+ \(API 1\.41/);
+    expect(stdout).toMatch(/Docker engine\s+20\.10\.\d+\S* \(API 1\.41/);
     expect(stdout).toMatch(/containerd\s+1\.6\.\d+/);
     expect(stdout).toMatch(/CRI runtime\s+containerd 1\.6\.\d+ \(CRI API v1/);
   });
