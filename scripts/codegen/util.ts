@@ -10,7 +10,7 @@ export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "../.."
 export function specsDir(): string {
   const dir = resolve(process.env.BERTH_SPECS_DIR ?? join(repoRoot, "../shared/specs"));
   if (!existsSync(dir)) {
-    throw new Error(`berth generate: specs folder ${dir} does not exist (set BERTH_SPECS_DIR)`);
+    throw new Error(`specs folder ${dir} does not exist (set BERTH_SPECS_DIR)`);
   }
   return dir;
 }
