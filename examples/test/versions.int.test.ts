@@ -14,7 +14,7 @@ describe("examples/versions.ts", () => {
       timeout: 30_000,
     });
     expect(stdout).toMatch(/Docker engine\s+20\.10\.\d+\S* \(API 1\.41/);
-    expect(stdout).toMatch(/containerd\s+1\.6\.\d+/);
-    expect(stdout).toMatch(/CRI runtime\s+containerd 1\.6\.\d+ \(CRI API v1/);
+    expect(stdout).toMatch(/containerd\s+1\.6\.\d+\S* \(revision/);
+    expect(stdout).toMatch(/CRI runtime\s+containerd 1\.6\.\d+\S* \(CRI API v1/);
   });
 });
