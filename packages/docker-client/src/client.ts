@@ -6,6 +6,7 @@ import {
   ApiVersionError,
   DEFAULT_DOCKER_SOCKET,
   type EnvMap,
+  ProtocolError,
   resolveDockerEndpoint,
   ValidationError,
 } from "@berth/runtime-core";
@@ -23,6 +24,12 @@ import type {
 } from "./operation.js";
 import { demultiplex, rawFrames } from "./streams/demux.js";
 import { ndjson } from "./streams/ndjson.js";
+import {
+  type BufferedResponse,
+  requestBuffered,
+  requestStreamed,
+  type StreamedResponse,
+} from "./transport.js";
 
 /** The newest Engine API version this client was generated from. */
 export const MAX_API_VERSION = "1.51";
@@ -211,45 +218,75 @@ export class DockerClient {
     if (spec.response === "upgrade")
       return this.#upgrade(operation, fullPath, spec, allHeaders, body, options, timeout);
 
+    const raw = {
+      path: fullPath,
+      method: spec.method,
+      headers: allHeaders,
+      body: body as never,
+      headersTimeout: timeout,
+      bodyTimeout: streaming ? 0 : timeout,
+      signal: options.signal,
+    };
+
+    if (spec.response === "json" || spec.response === "text" || spec.response === "empty") {
+      let res: BufferedResponse;
+      try {
+        res = await requestBuffered(this.pool, raw);
+      } catch (err) {
+        throw mapError(err);
+      }
+      if (res.status >= 400)
+        throw errorFromStatus(res.status, res.body.toString("utf8"), operation, this.backend);
+      if (spec.response === "empty") return { body: undefined, headers: res.headers };
+      const text = res.body.toString("utf8");
+      if (spec.response === "text") return text;
+      try {
+        return text.trim() === "" ? undefined : JSON.parse(text);
+      } catch (cause) {
+        throw new ProtocolError(`${operation}: the daemon sent invalid JSON`, {
+          operation,
+          backend: this.backend,
+          cause,
+        });
+      }
+    }
+
+    if (spec.response === "ndjson" || spec.response === "stream") {
+      let res: StreamedResponse;
+      try {
+        res = await requestStreamed(this.pool, raw);
+      } catch (err) {
+        throw mapError(err);
+      }
+      if (res.status >= 400) {
+        const parts: Buffer[] = [];
+        try {
+          for await (const chunk of res.body) parts.push(chunk);
+        } catch {
+          // the status says enough
+        }
+        throw errorFromStatus(res.status, Buffer.concat(parts).toString("utf8"), operation, this.backend);
+      }
+      return spec.response === "ndjson"
+        ? jsonStream(res.body, operation, mapError)
+        : frameStream(res.body, streamMode(res.headers["content-type"], version), operation, mapError);
+    }
+
+    // tar: a Node Readable, so it pipes anywhere (files, tar parsers, other requests).
     let res: Awaited<ReturnType<Pool["request"]>>;
     try {
       res = await this.pool.request({
-        path: fullPath,
-        method: spec.method,
-        headers: allHeaders,
-        body: body as never,
-        headersTimeout: timeout,
-        bodyTimeout: streaming ? 0 : timeout,
-        ...(options.signal ? { signal: options.signal } : {}),
+        ...raw,
+        ...(options.signal ? { signal: options.signal } : { signal: undefined }),
       });
     } catch (err) {
-      throw errorFromTransport(err, operation, this.endpoint.display, this.backend, options.signal);
+      throw mapError(err);
     }
-    try {
-      if (res.statusCode >= 400) {
-        throw errorFromStatus(res.statusCode, await res.body.text(), operation, this.backend);
-      }
-      switch (spec.response) {
-        case "json": {
-          const text = await res.body.text();
-          return text.trim() === "" ? undefined : JSON.parse(text);
-        }
-        case "text":
-          return await res.body.text();
-        case "empty":
-          await res.body.dump();
-          return { body: undefined, headers: res.headers };
-        case "ndjson":
-          return jsonStream(res.body, operation, mapError);
-        case "stream":
-          return frameStream(res.body, streamMode(res.headers["content-type"], version), operation, mapError);
-        case "tar":
-          return Object.assign(res.body, { headers: res.headers });
-      }
-    } catch (err) {
-      res.body.destroy();
-      throw errorFromTransport(err, operation, this.endpoint.display, this.backend, options.signal);
+    if (res.statusCode >= 400) {
+      throw errorFromStatus(res.statusCode, await res.body.text().catch(() => ""), operation, this.backend);
     }
+    if (spec.response === "tar") return Object.assign(res.body, { headers: res.headers });
+    res.body.destroy();
     throw new ValidationError(`${operation}: unknown response kind ${spec.response}`);
   }
 
@@ -275,7 +312,7 @@ export class DockerClient {
       const mapError = (err: unknown) =>
         errorFromTransport(err, operation, this.endpoint.display, this.backend, options.signal);
       const frames = frameStream(
-        socket as unknown as Readable,
+        socket as unknown as Body,
         streamMode(resHeaders["content-type"], await this.apiVersion()),
         operation,
         mapError,
@@ -368,7 +405,10 @@ function streamMode(value: string | string[] | undefined, version: string): Stre
   return "sniff";
 }
 
-function jsonStream<T>(body: Readable, operation: string, mapError: (err: unknown) => Error): JsonStream<T> {
+/** A body to read: undici's chunk stream, or an upgraded socket. */
+type Body = AsyncIterable<Uint8Array> & { destroy(): void };
+
+function jsonStream<T>(body: Body, operation: string, mapError: (err: unknown) => Error): JsonStream<T> {
   return {
     close: () => body.destroy(),
     async *[Symbol.asyncIterator]() {
@@ -408,7 +448,7 @@ async function* sniffed(
 }
 
 function frameStream(
-  body: Readable,
+  body: Body,
   mode: StreamMode,
   operation: string,
   mapError: (err: unknown) => Error,
