@@ -6,7 +6,10 @@ const root = fileURLToPath(new URL(".", import.meta.url));
 export default defineConfig({
   resolve: {
     // Tests run against package sources, not dist, so a test never sees a stale build.
-    alias: [{ find: /^@berth\/([a-z-]+)$/, replacement: `${root}packages/$1/src/index.ts` }],
+    alias: [
+      { find: /^@berth\/([a-z-]+)$/, replacement: `${root}packages/$1/src/index.ts` },
+      { find: /^@berth\/([a-z-]+)\/([a-z-]+)$/, replacement: `${root}packages/$1/src/$2.ts` },
+    ],
   },
   test: {
     projects: [

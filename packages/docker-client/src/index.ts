@@ -9,6 +9,7 @@ export {
 export { type Endpoint, loadTls, parseDockerHost, type TlsOptions } from "./endpoint.js";
 export * from "./generated/index.js";
 export type * from "./operation.js";
+export { DockerRuntime } from "./runtime.js";
 export { demultiplex, rawFrames } from "./streams/demux.js";
 export { ndjson } from "./streams/ndjson.js";
 export { packTar, type TarEntry, type TarHeader, unpackTar } from "./tar.js";

@@ -1,0 +1,330 @@
+// The runtime-core Runtime over the Docker Engine API (Docker, and Podman's compatible API).
+import {
+  AbortedError,
+  type Capabilities,
+  type ContainerInfo,
+  type ContainerSpec,
+  type ContainerStats,
+  type ExecOptions,
+  type ExecResult,
+  type ExitStatus,
+  envList,
+  type LogEntry,
+  type LogsOptions,
+  NotFoundError,
+  type PullOptions,
+  type RunOptions,
+  type RunResult,
+  type Runtime,
+  type RuntimeEvent,
+  type RuntimeInfo,
+  type StopOptions,
+  validateContainerSpec,
+} from "@berth/runtime-core";
+import type { DockerClient } from "./client.js";
+import type { ContainerInspectResponse, ContainerSummary } from "./generated/models.js";
+import { execRun } from "./verbs/exec.js";
+import { pullProgress } from "./verbs/pull.js";
+
+type Call = { signal?: AbortSignal | undefined };
+const opt = (o: Call | undefined) => (o?.signal ? { signal: o.signal } : {});
+const date = (s: string | null | undefined) => (s && !s.startsWith("0001-") ? new Date(s) : undefined);
+
+function labelFilter(labels: Record<string, string> | undefined): string[] {
+  return Object.entries(labels ?? {}).map(([k, v]) => `${k}=${v}`);
+}
+
+export class DockerRuntime implements Runtime {
+  readonly capabilities: Capabilities = {
+    ports: true,
+    tmpfs: true,
+    cpuLimit: true,
+    memoryLimit: true,
+    hostNetwork: true,
+    stats: true,
+    events: true,
+    execStdin: true,
+    tty: true,
+    pause: true,
+  };
+
+  constructor(
+    readonly docker: DockerClient,
+    readonly backend: "docker" | "podman" = docker.backend === "podman" ? "podman" : "docker",
+  ) {}
+
+  async info(options?: Call): Promise<RuntimeInfo> {
+    const v = await this.docker.system.version(undefined, opt(options));
+    const podman = v.Components?.some((c) => /podman/i.test(c.Name ?? "")) ?? false;
+    return {
+      backend: this.backend,
+      name: podman ? "Podman" : "Docker Engine",
+      version: v.Version ?? "",
+      ...(v.ApiVersion ? { apiVersion: v.ApiVersion } : {}),
+      ...(v.Os ? { os: v.Os } : {}),
+      ...(v.Arch ? { arch: v.Arch } : {}),
+    };
+  }
+
+  async pull(image: string, options: PullOptions = {}): Promise<void> {
+    for await (const m of pullProgress(this.docker, image, {
+      ...opt(options),
+      ...(options.auth ? { auth: options.auth } : {}),
+      ...(options.platform ? { platform: options.platform } : {}),
+    })) {
+      options.onProgress?.({
+        status: m.status ?? "",
+        ...(m.id ? { id: m.id } : {}),
+        ...(m.progressDetail?.current !== undefined ? { current: m.progressDetail.current } : {}),
+        ...(m.progressDetail?.total !== undefined ? { total: m.progressDetail.total } : {}),
+      });
+    }
+  }
+
+  async create(spec: ContainerSpec, options?: Call): Promise<string> {
+    validateContainerSpec(spec);
+    const ports = spec.ports ?? [];
+    const binds = (spec.mounts ?? []).flatMap((m) =>
+      m.type === "bind" ? [`${m.source}:${m.target}${m.readonly ? ":ro" : ""}`] : [],
+    );
+    const tmpfs = Object.fromEntries(
+      (spec.mounts ?? []).flatMap((m) =>
+        m.type === "tmpfs" ? [[m.target, m.size ? `size=${m.size}` : ""]] : [],
+      ),
+    );
+    const { Id } = await this.docker.containers.create(
+      {
+        ...(spec.name ? { name: spec.name } : {}),
+        body: {
+          Image: spec.image,
+          ...(spec.command ? { Cmd: spec.command } : {}),
+          ...(spec.entrypoint ? { Entrypoint: spec.entrypoint } : {}),
+          Env: envList(spec.env),
+          ...(spec.workdir ? { WorkingDir: spec.workdir } : {}),
+          ...(spec.user ? { User: spec.user } : {}),
+          Labels: spec.labels ?? {},
+          Tty: spec.tty ?? false,
+          OpenStdin: spec.stdin ?? false,
+          ExposedPorts: Object.fromEntries(
+            ports.map((p) => [`${p.containerPort}/${p.protocol ?? "tcp"}`, {}]),
+          ),
+          HostConfig: {
+            Binds: binds,
+            Tmpfs: tmpfs,
+            PortBindings: Object.fromEntries(
+              ports.map((p) => [
+                `${p.containerPort}/${p.protocol ?? "tcp"}`,
+                [{ HostIp: p.hostIp ?? "", HostPort: p.hostPort ? String(p.hostPort) : "" }],
+              ]),
+            ),
+            ...(spec.memory ? { Memory: spec.memory } : {}),
+            ...(spec.cpus ? { NanoCpus: Math.round(spec.cpus * 1e9) } : {}),
+            ...(spec.network ? { NetworkMode: spec.network === "bridge" ? "bridge" : spec.network } : {}),
+          },
+        },
+      },
+      opt(options),
+    );
+    return Id;
+  }
+
+  async start(id: string, options?: Call): Promise<void> {
+    await this.docker.containers.start({ id }, opt(options));
+  }
+
+  async inspect(id: string, options?: Call): Promise<ContainerInfo> {
+    return toInfo(await this.docker.containers.inspect({ id }, opt(options)));
+  }
+
+  async list(
+    options: Call & { labels?: Record<string, string>; all?: boolean } = {},
+  ): Promise<ContainerInfo[]> {
+    const labels = labelFilter(options.labels);
+    const list = await this.docker.containers.list(
+      { all: options.all ?? false, ...(labels.length ? { filters: { label: labels } } : {}) },
+      opt(options),
+    );
+    return list.map(summaryToInfo);
+  }
+
+  async wait(id: string, options?: Call): Promise<ExitStatus> {
+    const res = await this.docker.containers.wait({ id }, opt(options));
+    return { exitCode: res.StatusCode };
+  }
+
+  async *logs(id: string, options: LogsOptions = {}): AsyncIterable<LogEntry> {
+    const stream = await this.docker.containers.logs(
+      {
+        id,
+        stdout: true,
+        stderr: true,
+        follow: options.follow ?? false,
+        timestamps: options.timestamps ?? false,
+        ...(options.since ? { since: Math.floor(options.since.getTime() / 1000) } : {}),
+        ...(options.tail !== undefined ? { tail: String(options.tail) } : {}),
+      },
+      opt(options),
+    );
+    for await (const frame of stream) {
+      if (frame.stream !== "stdout" && frame.stream !== "stderr") continue;
+      if (!options.timestamps) {
+        yield { stream: frame.stream, data: frame.data };
+        continue;
+      }
+      // "<RFC3339Nano> <line>": Docker writes one frame per log line when asked for timestamps.
+      const space = frame.data.indexOf(0x20);
+      const time =
+        space > 0 ? new Date(Buffer.from(frame.data.subarray(0, space)).toString("latin1")) : undefined;
+      yield {
+        stream: frame.stream,
+        data: space > 0 ? frame.data.subarray(space + 1) : frame.data,
+        ...(time && !Number.isNaN(time.getTime()) ? { time } : {}),
+      };
+    }
+  }
+
+  async exec(id: string, command: string[], options: ExecOptions = {}): Promise<ExecResult> {
+    return execRun(this.docker, id, command, {
+      ...opt(options),
+      ...(options.env ? { env: envList(options.env) } : {}),
+      ...(options.workdir ? { workdir: options.workdir } : {}),
+      ...(options.user ? { user: options.user } : {}),
+      ...(options.tty ? { tty: true } : {}),
+      ...(options.stdin !== undefined ? { stdin: options.stdin } : {}),
+      ...(options.timeout !== undefined ? { timeout: options.timeout } : {}),
+    });
+  }
+
+  async stop(id: string, options: StopOptions = {}): Promise<void> {
+    await this.docker.containers.stop(
+      { id, t: options.timeout ?? 10, ...(options.stopSignal ? { signal: options.stopSignal } : {}) },
+      opt(options),
+    );
+  }
+
+  async kill(id: string, signal = "SIGKILL", options?: Call): Promise<void> {
+    await this.docker.containers.kill({ id, signal }, opt(options));
+  }
+
+  async remove(id: string, options: Call & { force?: boolean } = {}): Promise<void> {
+    await this.docker.containers.remove({ id, force: options.force ?? false, v: true }, opt(options));
+  }
+
+  async stats(id: string, options?: Call): Promise<ContainerStats> {
+    for await (const s of await this.docker.containers.stats({ id, stream: false }, opt(options))) {
+      return {
+        time: date(s.read) ?? new Date(),
+        ...(s.cpu_stats?.cpu_usage?.total_usage !== undefined
+          ? { cpuNanos: s.cpu_stats.cpu_usage.total_usage }
+          : {}),
+        ...(typeof s.memory_stats?.usage === "number" ? { memoryBytes: s.memory_stats.usage } : {}),
+        ...(typeof s.memory_stats?.limit === "number" ? { memoryLimitBytes: s.memory_stats.limit } : {}),
+        ...(typeof s.pids_stats?.current === "number" ? { pids: s.pids_stats.current } : {}),
+      };
+    }
+    throw new NotFoundError(`stats: no sample for ${id}`, { operation: "containers.stats" });
+  }
+
+  async *events(options: Call & { labels?: Record<string, string> } = {}): AsyncIterable<RuntimeEvent> {
+    const labels = labelFilter(options.labels);
+    const stream = await this.docker.system.events(
+      { filters: { type: ["container"], ...(labels.length ? { label: labels } : {}) } },
+      opt(options),
+    );
+    for await (const e of stream) {
+      yield {
+        time: e.timeNano ? new Date(e.timeNano / 1e6) : new Date((e.time ?? 0) * 1000),
+        type: e.Type ?? "",
+        action: e.Action ?? "",
+        ...(e.Actor?.ID ? { id: e.Actor.ID } : {}),
+        ...(e.Actor?.Attributes ? { attributes: e.Actor.Attributes } : {}),
+      };
+    }
+  }
+
+  async run(spec: ContainerSpec, options: RunOptions = {}): Promise<RunResult> {
+    validateContainerSpec(spec);
+    const signal = options.signal;
+    if (signal?.aborted) throw new AbortedError("run: aborted before it started", { operation: "run" });
+    if (options.pull !== false) {
+      try {
+        await this.docker.images.inspect({ name: spec.image }, opt(options));
+      } catch (err) {
+        if (!(err instanceof NotFoundError)) throw err;
+        await this.pull(spec.image, options);
+      }
+    }
+    const id = await this.create(spec, options);
+    // Whatever happens from here, an aborted or failed run removes what it created.
+    const cleanup = () => this.docker.containers.remove({ id, force: true, v: true }).catch(() => {});
+    try {
+      // Attached before start, so no output is missed; attach carries the raw bytes (the logs of
+      // Docker's json-file driver would turn invalid UTF-8 into U+FFFD).
+      const attached = await this.docker.containers.attach(
+        { id, stream: true, stdout: true, stderr: true, logs: true },
+        opt(options),
+      );
+      await this.start(id, options);
+      const out: Uint8Array[] = [];
+      const err: Uint8Array[] = [];
+      for await (const frame of attached) {
+        if (frame.stream !== "stdout" && frame.stream !== "stderr") continue;
+        (frame.stream === "stderr" ? err : out).push(frame.data);
+        options.onOutput?.({ stream: frame.stream, data: frame.data });
+      }
+      const { exitCode } = await this.wait(id, options);
+      if (options.remove !== false) await this.remove(id, { force: true });
+      return { id, exitCode, stdout: Buffer.concat(out), stderr: Buffer.concat(err) };
+    } catch (e) {
+      await cleanup();
+      throw e;
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.docker.close();
+  }
+}
+
+function stateOf(s: string | undefined): ContainerInfo["state"] {
+  // Podman says "stopped" and "configured" where Docker says "exited" and "created".
+  if (s === "stopped") return "exited";
+  if (s === "configured") return "created";
+  return s ?? "unknown";
+}
+
+function toInfo(c: ContainerInspectResponse): ContainerInfo {
+  const ip =
+    c.NetworkSettings?.IPAddress ||
+    Object.values(c.NetworkSettings?.Networks ?? {}).find((n) => n?.IPAddress)?.IPAddress ||
+    undefined;
+  const created = date(c.Created);
+  const started = date(c.State?.StartedAt);
+  const finished = date(c.State?.FinishedAt);
+  return {
+    id: c.Id ?? "",
+    name: (c.Name ?? "").replace(/^\//, ""),
+    image: c.Config?.Image ?? c.Image ?? "",
+    state: stateOf(c.State?.Status),
+    ...(c.State?.Status === "exited" || c.State?.Status === "stopped"
+      ? { exitCode: c.State?.ExitCode ?? 0 }
+      : {}),
+    ...(created ? { createdAt: created } : {}),
+    ...(started ? { startedAt: started } : {}),
+    ...(finished ? { finishedAt: finished } : {}),
+    ...(c.State?.Pid ? { pid: c.State.Pid } : {}),
+    ...(ip ? { ip } : {}),
+    labels: c.Config?.Labels ?? {},
+  };
+}
+
+function summaryToInfo(c: ContainerSummary): ContainerInfo {
+  return {
+    id: c.Id ?? "",
+    name: (c.Names?.[0] ?? "").replace(/^\//, ""),
+    image: c.Image ?? "",
+    state: stateOf(c.State),
+    ...(c.Created ? { createdAt: new Date(c.Created * 1000) } : {}),
+    labels: c.Labels ?? {},
+  };
+}
