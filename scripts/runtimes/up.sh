@@ -34,7 +34,7 @@ for p in "$REGISTRY_PORT" "$AUTH_REGISTRY_PORT"; do
 done
 [ "$REGISTRY_PORT" != "$AUTH_REGISTRY_PORT" ] || die "BERTH_REGISTRY_PORT and BERTH_AUTH_REGISTRY_PORT must differ"
 
-PKGS=(containerd runc crun busybox-static containernetworking-plugins docker-registry skopeo umoci
+PKGS=(containerd runc crun busybox-static containernetworking-plugins docker-registry skopeo umoci openssh-server openssh-client
   iproute2 curl apache2-utils iptables)
 [ "$WANT_DOCKER" = 1 ] && PKGS+=(docker.io)
 [ "$WANT_PODMAN" = 1 ] && PKGS+=(podman conmon)

@@ -22,6 +22,7 @@ import type {
   StreamFrame,
   Upgraded,
 } from "./operation.js";
+import { SshDialer, type SshOptions } from "./ssh.js";
 import { demultiplex, rawFrames } from "./streams/demux.js";
 import { ndjson } from "./streams/ndjson.js";
 import {
@@ -44,12 +45,14 @@ export interface DockerClientOptions {
   apiVersion?: string;
   /** Default timeout in ms for calls that are not streams (default 60 s; streams wait for headers only). */
   timeout?: number;
-  /** Most connections kept to the daemon (default 32). */
+  /** Most connections kept to the daemon (default 32; 8 over ssh://, under OpenSSH's MaxSessions). */
   connections?: number;
   /** Idle keep-alive connections are closed after this many ms (default 10 s). */
   keepAliveTimeout?: number;
   /** Name used in errors: "docker" or "podman". */
   backend?: string;
+  /** Settings for ssh:// hosts (keys, known_hosts). */
+  ssh?: SshOptions;
 }
 
 type Params = Record<string, unknown> & { body?: unknown };
@@ -75,6 +78,8 @@ export class DockerClient {
   readonly backend: string;
   readonly pool: Pool;
   readonly #options: DockerClientOptions;
+  /** The SSH connection behind an ssh:// host. */
+  readonly ssh: SshDialer | undefined;
   #version: Promise<string> | undefined;
 
   declare readonly containers: DockerApi["containers"];
@@ -98,22 +103,32 @@ export class DockerClient {
     this.endpoint = parseDockerHost(options.host ?? `unix://${DEFAULT_DOCKER_SOCKET}`, options.tls);
     this.backend = options.backend ?? "docker";
     const tls = this.endpoint.tls;
+    this.ssh = this.endpoint.ssh ? new SshDialer(this.endpoint.display, options.ssh) : undefined;
+    const ssh = this.ssh;
     this.pool = new Pool(this.endpoint.origin, {
-      connections: options.connections ?? 32,
+      // Over SSH every connection is a session channel; OpenSSH allows 10 per connection (MaxSessions).
+      connections: options.connections ?? (ssh ? 8 : 32),
       keepAliveTimeout: options.keepAliveTimeout ?? 10_000,
       pipelining: 1,
-      connect: {
-        ...(this.endpoint.socketPath ? { socketPath: this.endpoint.socketPath } : {}),
-        ...(tls
-          ? {
-              ...(tls.ca ? { ca: tls.ca } : {}),
-              ...(tls.cert ? { cert: tls.cert } : {}),
-              ...(tls.key ? { key: tls.key } : {}),
-              ...(tls.servername ? { servername: tls.servername } : {}),
-              rejectUnauthorized: tls.verify !== false,
-            }
-          : {}),
-      },
+      connect: ssh
+        ? (_opts, callback) => {
+            ssh.dial().then(
+              (stream) => callback(null, stream as never),
+              (err: Error) => callback(err, null),
+            );
+          }
+        : {
+            ...(this.endpoint.socketPath ? { socketPath: this.endpoint.socketPath } : {}),
+            ...(tls
+              ? {
+                  ...(tls.ca ? { ca: tls.ca } : {}),
+                  ...(tls.cert ? { cert: tls.cert } : {}),
+                  ...(tls.key ? { key: tls.key } : {}),
+                  ...(tls.servername ? { servername: tls.servername } : {}),
+                  rejectUnauthorized: tls.verify !== false,
+                }
+              : {}),
+          },
     });
     if (options.apiVersion) this.#version = Promise.resolve(options.apiVersion);
     const groups: Record<string, Record<string, unknown>> = {};
@@ -390,6 +405,7 @@ export class DockerClient {
   /** Close every connection; calls in flight fail. */
   async close(): Promise<void> {
     await this.pool.close();
+    await this.ssh?.close();
   }
 }
 

@@ -17,6 +17,8 @@ export interface Endpoint {
   origin: string;
   socketPath?: string;
   tls?: TlsOptions;
+  /** ssh://user@host: requests go through `docker system dial-stdio` over SSH. */
+  ssh?: boolean;
 }
 
 /** Parse a DOCKER_HOST value. tcp:// is plain HTTP unless TLS options are given (then https). */
@@ -26,12 +28,13 @@ export function parseDockerHost(host: string, tls?: TlsOptions): Endpoint {
     if (!socketPath) throw new ValidationError(`DOCKER_HOST ${host} names no socket path`);
     return { display: host, origin: "http://localhost", socketPath };
   }
+  if (host.startsWith("ssh://")) return { display: host, origin: "http://localhost", ssh: true };
   if (host.startsWith("/"))
     return { display: `unix://${host}`, origin: "http://localhost", socketPath: host };
   const m = /^(tcp|http|https):\/\/([^/]+)\/?$/.exec(host);
   if (!m) {
     throw new ValidationError(
-      `unsupported Docker host "${host}": expected unix:///path, tcp://host:port, http(s)://host:port`,
+      `unsupported Docker host "${host}": expected unix:///path, tcp://host:port, http(s)://host:port, ssh://user@host`,
     );
   }
   const [, scheme, authority] = m as unknown as [string, string, string];
