@@ -1,6 +1,7 @@
 // The containerd client: one gRPC connection, a typed client per service, and the namespace and lease
 // sent as metadata on every call (containerd scopes nearly everything by them).
 import { GrpcChannel, type ServiceClient } from "@berth/grpc";
+import { NotFoundError } from "@berth/runtime-core";
 import { ContainersDefinition } from "./generated/github.com/containerd/containerd/api/services/containers/v1/containers.js";
 import { ContentDefinition } from "./generated/github.com/containerd/containerd/api/services/content/v1/content.js";
 import { DiffDefinition } from "./generated/github.com/containerd/containerd/api/services/diff/v1/diff.js";
@@ -118,6 +119,24 @@ export class ContainerdClient {
 
   #leaseOption(): { lease?: string } {
     return this.lease ? { lease: this.lease } : {};
+  }
+
+  /** Whether this client's namespace exists. (Namespaces.Get answers for any name on containerd 1.6, so
+   *  this lists them.) */
+  async namespaceExists(): Promise<boolean> {
+    const { namespaces } = await this.namespaces.list({});
+    return namespaces.some((n) => n.name === this.namespace);
+  }
+
+  /** Throw NotFoundError unless the namespace exists: reads in a missing namespace answer "empty" or
+   *  "container not found", and writes create it silently. */
+  async requireNamespace(): Promise<void> {
+    if (!(await this.namespaceExists())) {
+      throw new NotFoundError(`containerd namespace ${JSON.stringify(this.namespace)} not found`, {
+        operation: "Namespaces.List",
+        backend: "containerd",
+      });
+    }
   }
 
   /** Close the connection (shared by clients made with withNamespace/withLease). */

@@ -6,4 +6,41 @@ export {
   LEASE_HEADER,
   NAMESPACE_HEADER,
 } from "./client.js";
+export { hasBlob, readBlob, type WriteBlobOptions, writeBlob } from "./content.js";
+export { chainIds, sha256 } from "./digest.js";
+export { type ContainerdEvent, subscribeEvents } from "./events.js";
+export { ProcessIo, type ProcessIoOptions } from "./fifo.js";
 export * from "./generated/index.js";
+export { DEFAULT_SNAPSHOTTER, getImage, type ImageInfo } from "./image.js";
+export * from "./oci/spec.js";
+export { parseGroup, parsePasswd, type ResolvedUser, resolveUser } from "./oci/user.js";
+export {
+  type BlobKind,
+  GC_EXPIRE_LABEL,
+  type PulledImage,
+  type PullEvent,
+  type PullOptions,
+  pull,
+  pullProgress,
+  UNCOMPRESSED_LABEL,
+} from "./pull.js";
+export * from "./registry/index.js";
+export {
+  Container,
+  type CreateContainerOptions,
+  createContainer,
+  ExecProcess,
+  type ExitStatus,
+  PROCESS_TYPE_URL,
+  RUNC_OPTIONS_TYPE_URL,
+  RUNC_V2,
+  type RunOptions,
+  type RunResult,
+  type RuntimeOptions,
+  readRootfsFiles,
+  run,
+  SPEC_TYPE_URL,
+  specAny,
+  Task,
+  TaskProcess,
+} from "./run.js";

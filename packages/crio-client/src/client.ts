@@ -1,13 +1,76 @@
-// The CRI client: RuntimeService and ImageService (runtime.v1) over one gRPC connection.
-import { GrpcChannel, type ServiceClient } from "@berth/grpc";
-import { ImageServiceDefinition, RuntimeServiceDefinition } from "./generated/runtime/v1/api.js";
+// The CRI client: RuntimeService and ImageService (runtime.v1) over one gRPC connection, with typed verbs
+// named as the CRI names them and the deadlines the kubelet's remote client uses.
+import { stat } from "node:fs/promises";
+import {
+  type CallOptions,
+  type DeepPartial,
+  GrpcChannel,
+  type ServerStream,
+  type ServiceClient,
+} from "@berth/grpc";
+import {
+  ApiVersionError,
+  type BerthError,
+  DOCKER_HUB_AUTH_SERVER,
+  isBerthError,
+  parseImageRef,
+  type RegistryCredentials,
+  type ResolveCredentialsOptions,
+  resolveCredentials,
+  UnavailableError,
+  UnsupportedError,
+} from "@berth/runtime-core";
+import {
+  type EndpointCandidate,
+  endpointCandidates,
+  type ResolveEndpointOptions,
+  unixSocketPath,
+} from "./endpoint.js";
+import { criCall } from "./errors.js";
+import { openStreamSession, type StreamSession } from "./exec.js";
+import {
+  type AuthConfig,
+  type Container,
+  type ContainerConfig,
+  type ContainerEventResponse,
+  type ContainerFilter,
+  type ContainerStats,
+  type ContainerStatsFilter,
+  type ContainerStatusResponse,
+  type ExecSyncResponse,
+  type Image,
+  type ImageFilter,
+  type ImageFsInfoResponse,
+  ImageServiceDefinition,
+  type ImageStatusResponse,
+  type PodSandbox,
+  type PodSandboxConfig,
+  type PodSandboxFilter,
+  type PodSandboxStatusResponse,
+  type RuntimeConfigResponse,
+  RuntimeServiceDefinition,
+  type StatusResponse,
+  VersionRequest,
+  type VersionResponse,
+  VersionResponse as VersionResponseType,
+} from "./generated/runtime/v1/api.js";
+import { type CriLogEntry, type ReadCriLogsOptions, readCriLogs } from "./logs.js";
+import {
+  type ListenOptions,
+  listenPortForward,
+  openPortForward,
+  type PortForwardListener,
+  type PortForwardStream,
+} from "./portforward.js";
 
-/** Where crictl and the kubelet look, in order: CRI-O first, then containerd, then cri-dockerd. */
-export const DEFAULT_CRI_ENDPOINTS = [
-  "unix:///var/run/crio/crio.sock",
-  "unix:///run/containerd/containerd.sock",
-  "unix:///var/run/cri-dockerd.sock",
-] as const;
+export { DEFAULT_CRI_ENDPOINTS } from "./endpoint.js";
+
+/** The kubelet's remote runtime client gives every call 2 minutes (its --runtime-request-timeout). */
+export const DEFAULT_CRI_TIMEOUT_MS = 2 * 60_000;
+/** How long past an ExecSync's own timeout the client waits before giving up on a hung runtime. */
+export const DEFAULT_EXEC_SYNC_MARGIN_MS = 2_000;
+/** How long `connect()` waits for each endpoint to answer Version. */
+export const DEFAULT_PROBE_TIMEOUT_MS = 5_000;
 
 export interface CriClientOptions {
   /** unix:///path (CRI's usual form), a socket path, or host:port. */
@@ -15,37 +78,517 @@ export interface CriClientOptions {
   /** Separate endpoint for ImageService (crictl's IMAGE_SERVICE_ENDPOINT); defaults to `endpoint`. */
   imageEndpoint?: string;
   maxMessageBytes?: number;
+  /** Deadline for calls that do not set their own (default 2 minutes; image pulls have none). */
+  defaultTimeout?: number;
+}
+
+export interface ConnectOptions extends Omit<ResolveEndpointOptions, "endpoint"> {
+  endpoint?: string;
+  maxMessageBytes?: number;
+  /** Per-endpoint probe deadline; default crictl.yaml's timeout, else 5 s. */
+  probeTimeout?: number;
+  signal?: AbortSignal;
+}
+
+export interface RunPodSandboxOptions extends CallOptions {
+  /** RuntimeClass handler ("runc", "kata"...); empty selects the runtime's default. */
+  runtimeHandler?: string;
+}
+
+export interface StatusOptions extends CallOptions {
+  verbose?: boolean;
+}
+
+export interface ExecSyncOptions extends Omit<CallOptions, "timeout"> {
+  /** Milliseconds the runtime lets the command run (sent as whole seconds, rounded up); 0 = no limit. */
+  timeout?: number;
+  /** Extra time the client waits for the runtime's answer past `timeout` (default 2 s). */
+  margin?: number;
+}
+
+export interface ExecSyncResult {
+  stdout: Buffer;
+  stderr: Buffer;
+  exitCode: number;
+}
+
+export interface PullImageOptions extends CallOptions {
+  /**
+   * Registry credentials. Omitted: looked up with runtime-core's resolveCredentials (Docker config,
+   * credential helpers). `false`: pull anonymously.
+   */
+  auth?: RegistryCredentials | DeepPartial<AuthConfig> | false;
+  /** Options for the credential lookup. */
+  credentials?: ResolveCredentialsOptions;
+  sandboxConfig?: DeepPartial<PodSandboxConfig>;
+}
+
+export interface StreamOptions {
+  /** Stream stdin (default false). */
+  stdin?: boolean;
+  /** Stream stdout (default true). */
+  stdout?: boolean;
+  /** Stream stderr (default true unless tty: a TTY merges stderr into stdout). */
+  stderr?: boolean;
+  tty?: boolean;
+  /** Aborting closes the stream (and fails `exit` with an AbortedError). */
+  signal?: AbortSignal;
+  /** Milliseconds the session may last; then it is closed and `exit` fails with a TimeoutError. */
+  timeout?: number;
+  /** Deadline for the Exec/Attach RPC and the WebSocket upgrade (default: the client's default). */
+  requestTimeout?: number;
+}
+
+/** v1alpha2's Version messages are wire-identical to v1's: reuse the codec under the old service name. */
+const V1ALPHA2_RUNTIME = {
+  name: "RuntimeService",
+  fullName: "runtime.v1alpha2.RuntimeService",
+  methods: {
+    version: {
+      name: "Version",
+      requestType: VersionRequest,
+      requestStream: false,
+      responseType: VersionResponseType,
+      responseStream: false,
+      options: {},
+    },
+  },
+} as const;
+
+/**
+ * containerd's CRI parses AuthConfig.server_address as a URL and uses the credentials only when its host
+ * is the registry host being contacted; a bare "127.0.0.1:5001" fails to parse, and Docker Hub's
+ * "https://index.docker.io/v1/" never matches registry-1.docker.io. Give it a URL it matches.
+ */
+function criServerAddress(serverAddress: string, registryHost: string): string {
+  if (serverAddress === DOCKER_HUB_AUTH_SERVER) return `https://${registryHost}`;
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(serverAddress)) return serverAddress;
+  return `https://${serverAddress}`;
+}
+
+function describe(err: unknown): string {
+  if (isBerthError(err)) return err.daemonMessage || err.message;
+  return err instanceof Error ? err.message : String(err);
 }
 
 export class CriClient {
   readonly endpoint: string;
+  readonly imageEndpoint: string;
   readonly channel: GrpcChannel;
   readonly imageChannel: GrpcChannel;
+  /** The generated low-level clients: one method per RPC, no default deadlines. */
   readonly runtime: ServiceClient<typeof RuntimeServiceDefinition>;
   readonly image: ServiceClient<typeof ImageServiceDefinition>;
+  readonly defaultTimeout: number;
+  /** Sandbox configs this client created, so createContainer can pass them back as CRI requires. */
+  readonly #sandboxConfigs = new Map<string, DeepPartial<PodSandboxConfig>>();
 
   constructor(options: CriClientOptions) {
     this.endpoint = options.endpoint;
+    this.imageEndpoint = options.imageEndpoint || options.endpoint;
+    this.defaultTimeout = options.defaultTimeout ?? DEFAULT_CRI_TIMEOUT_MS;
     const channelOptions = {
       backend: "cri",
       ...(options.maxMessageBytes === undefined ? {} : { maxMessageBytes: options.maxMessageBytes }),
     };
     this.channel = new GrpcChannel({ address: options.endpoint, ...channelOptions });
     this.imageChannel =
-      options.imageEndpoint && options.imageEndpoint !== options.endpoint
-        ? new GrpcChannel({ address: options.imageEndpoint, ...channelOptions })
+      this.imageEndpoint !== options.endpoint
+        ? new GrpcChannel({ address: this.imageEndpoint, ...channelOptions })
         : this.channel;
     this.runtime = this.channel.service(RuntimeServiceDefinition);
     this.image = this.imageChannel.service(ImageServiceDefinition);
   }
 
-  /** A client for CONTAINER_RUNTIME_ENDPOINT (and IMAGE_SERVICE_ENDPOINT), else CRI-O's socket. */
-  static fromEnv(env: NodeJS.ProcessEnv = process.env): CriClient {
-    const endpoint = env.CONTAINER_RUNTIME_ENDPOINT || DEFAULT_CRI_ENDPOINTS[0];
+  /**
+   * A client for the configured endpoint, without contacting it: CONTAINER_RUNTIME_ENDPOINT (and
+   * IMAGE_SERVICE_ENDPOINT), else crictl.yaml, else CRI-O's socket. Use `connect()` to probe the defaults.
+   */
+  static fromEnv(env: NodeJS.ProcessEnv = process.env, crictlConfig?: string): CriClient {
+    const { candidates, config } = endpointCandidates({ env, ...(crictlConfig ? { crictlConfig } : {}) });
+    const first = candidates[0] as EndpointCandidate;
     return new CriClient({
-      endpoint,
-      ...(env.IMAGE_SERVICE_ENDPOINT ? { imageEndpoint: env.IMAGE_SERVICE_ENDPOINT } : {}),
+      endpoint: first.endpoint,
+      ...(first.imageEndpoint ? { imageEndpoint: first.imageEndpoint } : {}),
+      ...(config.timeout ? { defaultTimeout: config.timeout * 1000 } : {}),
     });
+  }
+
+  /**
+   * Find a runtime that answers: the configured endpoint (option, env, crictl.yaml), else each default
+   * socket in crictl's order. The client returned has checked it speaks runtime.v1 (`ensureV1`).
+   * Fails with UnavailableError listing every endpoint tried and why, or ApiVersionError for a runtime
+   * that speaks only v1alpha2.
+   */
+  static async connect(options: ConnectOptions = {}): Promise<CriClient> {
+    const { candidates, config } = endpointCandidates(options);
+    const probeTimeout =
+      options.probeTimeout ?? (config.timeout ? config.timeout * 1000 : DEFAULT_PROBE_TIMEOUT_MS);
+    const tried: string[] = [];
+    for (const candidate of candidates) {
+      const path = unixSocketPath(candidate.endpoint);
+      if (path !== undefined) {
+        const st = await stat(path).catch((err: NodeJS.ErrnoException) => err.code ?? "error");
+        if (typeof st === "string" || !st.isSocket()) {
+          tried.push(
+            `${candidate.endpoint} (${candidate.source}): ${typeof st === "string" ? st : "not a socket"}`,
+          );
+          continue;
+        }
+      }
+      const client = new CriClient({
+        endpoint: candidate.endpoint,
+        ...(candidate.imageEndpoint ? { imageEndpoint: candidate.imageEndpoint } : {}),
+        ...(options.maxMessageBytes === undefined ? {} : { maxMessageBytes: options.maxMessageBytes }),
+        ...(config.timeout ? { defaultTimeout: config.timeout * 1000 } : {}),
+      });
+      try {
+        await client.ensureV1({
+          timeout: probeTimeout,
+          ...(options.signal ? { signal: options.signal } : {}),
+        });
+        return client;
+      } catch (err) {
+        client.close();
+        if (err instanceof ApiVersionError || options.signal?.aborted) throw err;
+        tried.push(`${candidate.endpoint} (${candidate.source}): ${describe(err)}`);
+      }
+    }
+    throw new UnavailableError(`no CRI runtime answered; tried ${tried.join("; ")}`, {
+      operation: "connect",
+      backend: "cri",
+    });
+  }
+
+  /**
+   * Check the runtime serves runtime.v1. A runtime that answers only runtime.v1alpha2 (containerd < 1.5
+   * with v1 off, CRI-O < 1.20) is an ApiVersionError naming both versions.
+   */
+  async ensureV1(options: CallOptions = {}): Promise<VersionResponse> {
+    try {
+      return await this.version(options);
+    } catch (err) {
+      if (!(err instanceof UnsupportedError)) throw err;
+      const old = this.channel.service(V1ALPHA2_RUNTIME);
+      const v = await old.version({ version: "v1alpha2" }, this.#opts(options)).catch(() => undefined);
+      const actual = v?.runtimeApiVersion || (v ? "v1alpha2" : "none");
+      throw new ApiVersionError(
+        `CRI runtime at ${this.endpoint} does not serve runtime.v1 (it answers ${actual}` +
+          `${v ? `: ${v.runtimeName} ${v.runtimeVersion}` : ""}); berth needs runtime.v1`,
+        "v1",
+        actual,
+        { operation: "Version", backend: "cri", status: (err as BerthError).status, cause: err },
+      );
+    }
+  }
+
+  /** Options with the default deadline filled in. */
+  #opts(options: CallOptions | undefined, timeout: number | undefined = this.defaultTimeout): CallOptions {
+    const out: CallOptions = { ...options };
+    if (out.timeout === undefined && timeout !== undefined) out.timeout = timeout;
+    return out;
+  }
+
+  // RuntimeService: runtime
+
+  version(options?: CallOptions): Promise<VersionResponse> {
+    return criCall(this.runtime.version({ version: "v1" }, this.#opts(options)));
+  }
+
+  status(options: StatusOptions = {}): Promise<StatusResponse> {
+    const { verbose, ...call } = options;
+    return criCall(this.runtime.status({ verbose: verbose ?? false }, this.#opts(call)));
+  }
+
+  runtimeConfig(options?: CallOptions): Promise<RuntimeConfigResponse> {
+    return criCall(this.runtime.runtimeConfig({}, this.#opts(options)));
+  }
+
+  // RuntimeService: pod sandboxes
+
+  async runPodSandbox(
+    config: DeepPartial<PodSandboxConfig>,
+    options: RunPodSandboxOptions = {},
+  ): Promise<string> {
+    const { runtimeHandler, ...call } = options;
+    const res = await criCall(
+      this.runtime.runPodSandbox({ config, runtimeHandler: runtimeHandler ?? "" }, this.#opts(call)),
+    );
+    this.#sandboxConfigs.set(res.podSandboxId, config);
+    return res.podSandboxId;
+  }
+
+  async stopPodSandbox(podSandboxId: string, options?: CallOptions): Promise<void> {
+    await criCall(this.runtime.stopPodSandbox({ podSandboxId }, this.#opts(options)));
+  }
+
+  /** Remove a stopped sandbox. The CRI makes this idempotent: an unknown id succeeds. */
+  async removePodSandbox(podSandboxId: string, options?: CallOptions): Promise<void> {
+    await criCall(this.runtime.removePodSandbox({ podSandboxId }, this.#opts(options)));
+    this.#sandboxConfigs.delete(podSandboxId);
+  }
+
+  podSandboxStatus(podSandboxId: string, options: StatusOptions = {}): Promise<PodSandboxStatusResponse> {
+    const { verbose, ...call } = options;
+    return criCall(
+      this.runtime.podSandboxStatus({ podSandboxId, verbose: verbose ?? false }, this.#opts(call)),
+    );
+  }
+
+  async listPodSandbox(filter?: DeepPartial<PodSandboxFilter>, options?: CallOptions): Promise<PodSandbox[]> {
+    const res = await criCall(this.runtime.listPodSandbox(filter ? { filter } : {}, this.#opts(options)));
+    return res.items;
+  }
+
+  // RuntimeService: containers
+
+  /**
+   * Create a container in a sandbox. `sandboxConfig` defaults to the config this client ran the sandbox
+   * with. When the sandbox has a log directory and the config no log path, the container logs to
+   * `<name>_<attempt>.log` in it, so CRI logs exist (see `readContainerLogs`).
+   */
+  async createContainer(
+    podSandboxId: string,
+    config: DeepPartial<ContainerConfig>,
+    sandboxConfig?: DeepPartial<PodSandboxConfig>,
+    options?: CallOptions,
+  ): Promise<string> {
+    const sandbox = sandboxConfig ?? this.#sandboxConfigs.get(podSandboxId);
+    const withLog =
+      !config.logPath && sandbox?.logDirectory && config.metadata?.name
+        ? { ...config, logPath: `${config.metadata.name}_${config.metadata.attempt ?? 0}.log` }
+        : config;
+    const res = await criCall(
+      this.runtime.createContainer(
+        { podSandboxId, config: withLog, ...(sandbox ? { sandboxConfig: sandbox } : {}) },
+        this.#opts(options),
+      ),
+    );
+    return res.containerId;
+  }
+
+  async startContainer(containerId: string, options?: CallOptions): Promise<void> {
+    await criCall(this.runtime.startContainer({ containerId }, this.#opts(options)));
+  }
+
+  /** Stop with a grace period in seconds; like the kubelet, the deadline is the default plus the grace. */
+  async stopContainer(containerId: string, gracePeriodSeconds = 0, options?: CallOptions): Promise<void> {
+    const deadline = this.defaultTimeout + gracePeriodSeconds * 1000;
+    await criCall(
+      this.runtime.stopContainer(
+        { containerId, timeout: BigInt(gracePeriodSeconds) },
+        this.#opts(options, deadline),
+      ),
+    );
+  }
+
+  /** Remove a container (the CRI makes this idempotent: an unknown id succeeds). */
+  async removeContainer(containerId: string, options?: CallOptions): Promise<void> {
+    await criCall(this.runtime.removeContainer({ containerId }, this.#opts(options)));
+  }
+
+  containerStatus(containerId: string, options: StatusOptions = {}): Promise<ContainerStatusResponse> {
+    const { verbose, ...call } = options;
+    return criCall(
+      this.runtime.containerStatus({ containerId, verbose: verbose ?? false }, this.#opts(call)),
+    );
+  }
+
+  async listContainers(filter?: DeepPartial<ContainerFilter>, options?: CallOptions): Promise<Container[]> {
+    const res = await criCall(this.runtime.listContainers(filter ? { filter } : {}, this.#opts(options)));
+    return res.containers;
+  }
+
+  /**
+   * Run a command to completion and collect its output. `timeout` (ms) goes to the runtime, which kills
+   * the command when it passes; the client's own deadline is that plus `margin`, so a runtime that hangs
+   * still ends the call with a TimeoutError on time. Without a timeout, like the kubelet, no deadline.
+   */
+  async execSync(containerId: string, cmd: string[], options: ExecSyncOptions = {}): Promise<ExecSyncResult> {
+    const { timeout, margin, ...call } = options;
+    const seconds = timeout ? Math.ceil(timeout / 1000) : 0;
+    const deadline = timeout ? timeout + (margin ?? DEFAULT_EXEC_SYNC_MARGIN_MS) : undefined;
+    const res: ExecSyncResponse = await criCall(
+      this.runtime.execSync(
+        { containerId, cmd, timeout: BigInt(seconds) },
+        { ...call, ...(deadline === undefined ? {} : { timeout: deadline }) },
+      ),
+    );
+    return { stdout: res.stdout, stderr: res.stderr, exitCode: res.exitCode };
+  }
+
+  /**
+   * Start a command with streams over the runtime's streaming server (CRI Exec + WebSocket). Await
+   * `session.exit` for the exit code, or `session.output(stdin)` to collect everything.
+   */
+  async exec(containerId: string, cmd: string[], options: StreamOptions = {}): Promise<StreamSession> {
+    const tty = options.tty ?? false;
+    const req = {
+      containerId,
+      cmd,
+      tty,
+      stdin: options.stdin ?? false,
+      stdout: options.stdout ?? true,
+      stderr: options.stderr ?? !tty,
+    };
+    const { url } = await criCall(this.runtime.exec(req, this.#streamCallOpts(options)));
+    return this.#session(url, "Exec", req.stdin, options);
+  }
+
+  /** Attach to a container's main process (stdin needs a container created with `stdin: true`). */
+  async attach(containerId: string, options: StreamOptions = {}): Promise<StreamSession> {
+    const tty = options.tty ?? false;
+    const req = {
+      containerId,
+      tty,
+      stdin: options.stdin ?? false,
+      stdout: options.stdout ?? true,
+      stderr: options.stderr ?? !tty,
+    };
+    const { url } = await criCall(this.runtime.attach(req, this.#streamCallOpts(options)));
+    return this.#session(url, "Attach", req.stdin, options);
+  }
+
+  /** One connection to `port` inside the sandbox's network namespace, as a Duplex. */
+  async portForward(
+    podSandboxId: string,
+    port: number,
+    options: { signal?: AbortSignal; requestTimeout?: number } = {},
+  ): Promise<PortForwardStream> {
+    const { url } = await criCall(
+      this.runtime.portForward({ podSandboxId, port: [port] }, this.#streamCallOpts(options)),
+    );
+    return openPortForward(url, port, {
+      signal: options.signal,
+      handshakeTimeout: options.requestTimeout ?? this.defaultTimeout,
+    });
+  }
+
+  /** Listen on a local port and forward each connection to `port` in the sandbox (kubectl port-forward). */
+  portForwardListen(
+    podSandboxId: string,
+    port: number,
+    options: ListenOptions = {},
+  ): Promise<PortForwardListener> {
+    return listenPortForward(() => this.portForward(podSandboxId, port), options);
+  }
+
+  #streamCallOpts(options: { signal?: AbortSignal; requestTimeout?: number }): CallOptions {
+    return {
+      timeout: options.requestTimeout ?? this.defaultTimeout,
+      ...(options.signal ? { signal: options.signal } : {}),
+    };
+  }
+
+  #session(url: string, operation: string, stdin: boolean, options: StreamOptions): Promise<StreamSession> {
+    return openStreamSession(url, {
+      operation,
+      stdin,
+      signal: options.signal,
+      timeout: options.timeout,
+      handshakeTimeout: options.requestTimeout ?? this.defaultTimeout,
+    });
+  }
+
+  /**
+   * The container's CRI log as whole lines (partials merged), from the log path the runtime reports.
+   * The container must have been created with a log path (createContainer sets one when its sandbox has
+   * a log directory).
+   */
+  async *logs(containerId: string, options: ReadCriLogsOptions = {}): AsyncGenerator<CriLogEntry> {
+    const { status } = await this.containerStatus(
+      containerId,
+      options.signal ? { signal: options.signal } : {},
+    );
+    const path = status?.logPath;
+    if (!path) {
+      throw new UnsupportedError(
+        `logs: container ${containerId} has no log path (its sandbox has no log directory)`,
+        {
+          operation: "logs",
+          backend: "cri",
+        },
+      );
+    }
+    yield* readCriLogs(path, options);
+  }
+
+  async containerStats(containerId: string, options?: CallOptions): Promise<ContainerStats | undefined> {
+    const res = await criCall(this.runtime.containerStats({ containerId }, this.#opts(options)));
+    return res.stats;
+  }
+
+  async listContainerStats(
+    filter?: DeepPartial<ContainerStatsFilter>,
+    options?: CallOptions,
+  ): Promise<ContainerStats[]> {
+    const res = await criCall(this.runtime.listContainerStats(filter ? { filter } : {}, this.#opts(options)));
+    return res.stats;
+  }
+
+  /**
+   * Container lifecycle events as a stream (no deadline; cancel or abort to end). containerd added this
+   * in 1.7: older runtimes end the iteration with an UnsupportedError.
+   */
+  getContainerEvents(options?: CallOptions): ServerStream<ContainerEventResponse> {
+    return this.runtime.getContainerEvents({}, options);
+  }
+
+  // ImageService
+
+  /**
+   * Pull an image and return its reference on the node. Credentials come from `auth`, else from the Docker
+   * config and credential helpers for the image's registry. Like the kubelet, no deadline unless given.
+   */
+  async pullImage(image: string, options: PullImageOptions = {}): Promise<string> {
+    const { auth, credentials, sandboxConfig, ...call } = options;
+    const ref = parseImageRef(image);
+    let authConfig: DeepPartial<AuthConfig> | undefined;
+    if (auth) authConfig = auth;
+    else if (auth === undefined) {
+      const found = await resolveCredentials(ref.registry, {
+        ...credentials,
+        ...(call.signal ? { signal: call.signal } : {}),
+      });
+      // RegistryCredentials' fields are a subset of AuthConfig's, with the same names.
+      if (found) authConfig = found;
+    }
+    if (authConfig?.serverAddress) {
+      authConfig = {
+        ...authConfig,
+        serverAddress: criServerAddress(authConfig.serverAddress, ref.registryHost),
+      };
+    }
+    const res = await criCall(
+      this.image.pullImage(
+        {
+          image: { image },
+          ...(authConfig ? { auth: authConfig } : {}),
+          ...(sandboxConfig ? { sandboxConfig } : {}),
+        },
+        call,
+      ),
+    );
+    return res.imageRef;
+  }
+
+  async listImages(filter?: DeepPartial<ImageFilter>, options?: CallOptions): Promise<Image[]> {
+    const res = await criCall(this.image.listImages(filter ? { filter } : {}, this.#opts(options)));
+    return res.images;
+  }
+
+  /** The image's status; `image` is undefined when the runtime does not have it (CRI reports no error). */
+  imageStatus(image: string, options: StatusOptions = {}): Promise<ImageStatusResponse> {
+    const { verbose, ...call } = options;
+    return criCall(this.image.imageStatus({ image: { image }, verbose: verbose ?? false }, this.#opts(call)));
+  }
+
+  async removeImage(image: string, options?: CallOptions): Promise<void> {
+    await criCall(this.image.removeImage({ image: { image } }, this.#opts(options)));
+  }
+
+  imageFsInfo(options?: CallOptions): Promise<ImageFsInfoResponse> {
+    return criCall(this.image.imageFsInfo({}, this.#opts(options)));
   }
 
   close(): void {
