@@ -17,8 +17,8 @@ export { parseGroup, parsePasswd, type ResolvedUser, resolveUser } from "./oci/u
 export {
   type BlobKind,
   GC_EXPIRE_LABEL,
-  type PulledImage,
   type PullEvent,
+  type PulledImage,
   type PullOptions,
   pull,
   pullProgress,

@@ -1,0 +1,65 @@
+// containerd events as an async iterable of typed objects: the envelope's Any decoded by its type URL.
+import type { CallOptions } from "@berth/grpc";
+import type { ContainerdClient } from "./client.js";
+import {
+  containerEvents,
+  contentEvents,
+  imageEvents,
+  namespaceEvents,
+  snapshotEvents,
+  taskEvents,
+} from "./generated/index.js";
+
+export interface ContainerdEvent {
+  timestamp: Date | undefined;
+  namespace: string;
+  /** "/tasks/exit", "/containers/create"... */
+  topic: string;
+  /** "containerd.events.TaskExit"... */
+  type: string;
+  /** The decoded event, or undefined for a type this client does not know. */
+  event: unknown;
+  raw: Uint8Array;
+}
+
+type Decoder = { decode(input: Uint8Array): unknown };
+
+function decoders(): Map<string, Decoder> {
+  const map = new Map<string, Decoder>();
+  for (const mod of [
+    taskEvents,
+    containerEvents,
+    contentEvents,
+    imageEvents,
+    namespaceEvents,
+    snapshotEvents,
+  ]) {
+    for (const [name, value] of Object.entries(mod)) {
+      if (value && typeof (value as Decoder).decode === "function")
+        map.set(`containerd.events.${name}`, value as Decoder);
+    }
+  }
+  return map;
+}
+
+/** Subscribe to events; filters are containerd's (`topic=="/tasks/exit"`, `namespace==x`). */
+export async function* subscribeEvents(
+  client: ContainerdClient,
+  filters: string[] = [],
+  options: CallOptions = {},
+): AsyncGenerator<ContainerdEvent> {
+  const known = decoders();
+  for await (const envelope of client.events.subscribe({ filters }, options)) {
+    const type = (envelope.event?.typeUrl ?? "").replace(/^types\.containerd\.io\//, "");
+    const raw = envelope.event?.value ?? new Uint8Array();
+    const decoder = known.get(type);
+    yield {
+      timestamp: envelope.timestamp,
+      namespace: envelope.namespace,
+      topic: envelope.topic,
+      type,
+      event: decoder ? decoder.decode(raw) : undefined,
+      raw,
+    };
+  }
+}

@@ -1,0 +1,67 @@
+// Reading a pulled image back from containerd: image record → (index →) manifest → config → chain IDs.
+import { NotFoundError, ProtocolError } from "@berth/runtime-core";
+import type { ContainerdClient } from "./client.js";
+import { readBlob } from "./content.js";
+import { chainIds } from "./digest.js";
+import type { Image } from "./generated/github.com/containerd/containerd/api/services/images/v1/images.js";
+import type { ociImageSpec } from "./generated/index.js";
+import { isIndexMediaType } from "./registry/media-types.js";
+import { formatPlatform, hostPlatform, type Platform, selectManifest } from "./registry/platform.js";
+
+export const DEFAULT_SNAPSHOTTER = "overlayfs";
+
+export interface ImageInfo {
+  /** The image record's name, e.g. "127.0.0.1:5000/busybox:latest". */
+  name: string;
+  record: Image;
+  manifestDigest: string;
+  manifest: ociImageSpec.ImageManifest;
+  configDigest: string;
+  config: ociImageSpec.ImageConfig;
+  /** Chain IDs of the layers, bottom first; the last one is the rootfs parent snapshot. */
+  chainIds: string[];
+}
+
+function parse<T>(bytes: Buffer, what: string): T {
+  try {
+    return JSON.parse(bytes.toString("utf8")) as T;
+  } catch {
+    throw new ProtocolError(`${what} is not JSON`, { operation: "image.read" });
+  }
+}
+
+/** Load an image's manifest and config for a platform (default: this host). */
+export async function getImage(
+  client: ContainerdClient,
+  name: string,
+  options: { platform?: Platform; signal?: AbortSignal } = {},
+): Promise<ImageInfo> {
+  const { image } = await client.images.get({ name }, options.signal ? { signal: options.signal } : {});
+  if (!image?.target) throw new NotFoundError(`image ${name} has no target`, { operation: "Images.Get" });
+  let target = image.target;
+  const platform = options.platform ?? hostPlatform();
+  for (let depth = 0; isIndexMediaType(target.mediaType); depth++) {
+    const index = parse<ociImageSpec.ImageIndex>(await readBlob(client, target.digest), target.digest);
+    const entry = selectManifest(index.manifests ?? [], platform);
+    if (!entry || depth > 4) {
+      throw new NotFoundError(`image ${name} has no manifest for ${formatPlatform(platform)}`, {
+        operation: "image.read",
+      });
+    }
+    target = { mediaType: entry.mediaType, digest: entry.digest, size: BigInt(entry.size), annotations: {} };
+  }
+  const manifest = parse<ociImageSpec.ImageManifest>(await readBlob(client, target.digest), target.digest);
+  const config = parse<ociImageSpec.ImageConfig>(
+    await readBlob(client, manifest.config.digest),
+    manifest.config.digest,
+  );
+  return {
+    name,
+    record: image,
+    manifestDigest: target.digest,
+    manifest,
+    configDigest: manifest.config.digest,
+    config,
+    chainIds: chainIds(config.rootfs?.diff_ids ?? []),
+  };
+}

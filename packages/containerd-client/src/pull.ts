@@ -1,0 +1,333 @@
+// Client-side pull into containerd, as containerd's own Go client does it: resolve in the registry, write
+// every blob into the content store under a lease (so nothing is collected half-way and everything is
+// collected after an abort), label parents with GC references to their children, unpack the layers into
+// snapshots, record the image, then drop the lease.
+import { randomUUID } from "node:crypto";
+import {
+  AbortedError,
+  type BerthError,
+  DigestMismatchError,
+  isBerthError,
+  parseImageRef,
+} from "@berth/runtime-core";
+import type { ContainerdClient } from "./client.js";
+import { hasBlob, readBlob, writeBlob } from "./content.js";
+import { chainIds } from "./digest.js";
+import type { Descriptor } from "./generated/github.com/containerd/containerd/api/types/descriptor.js";
+import type { ociImageSpec } from "./generated/index.js";
+import { DEFAULT_SNAPSHOTTER } from "./image.js";
+import { AsyncQueue } from "./queue.js";
+import { type BlobDescriptor, RegistryClient, type RegistryClientOptions } from "./registry/client.js";
+import type { Platform } from "./registry/platform.js";
+
+export const GC_EXPIRE_LABEL = "containerd.io/gc.expire";
+export const UNCOMPRESSED_LABEL = "containerd.io/uncompressed";
+
+export type BlobKind = "index" | "manifest" | "config" | "layer";
+
+export type PullEvent =
+  | { type: "resolved"; name: string; digest: string; mediaType: string; manifestDigest: string }
+  | { type: "lease"; id: string }
+  /** The blob was already in the content store: nothing to download. */
+  | { type: "blob-exists"; kind: BlobKind; digest: string; size: number }
+  | { type: "blob-progress"; kind: BlobKind; digest: string; offset: number; size: number }
+  /** Committed; `downloaded` is 0 when the daemon already held the bytes (content is shared by namespaces). */
+  | { type: "blob-done"; kind: BlobKind; digest: string; size: number; downloaded: number }
+  | { type: "layer-unpacked"; digest: string; chainId: string; existed: boolean }
+  | { type: "done"; image: PulledImage };
+
+export interface PulledImage {
+  /** The image record's name: the normalized reference. */
+  name: string;
+  /** The image record's target: the index or manifest the reference names. */
+  target: BlobDescriptor;
+  manifestDigest: string;
+  configDigest: string;
+  config: ociImageSpec.ImageConfig;
+  chainIds: string[];
+  snapshotter: string;
+}
+
+export interface PullOptions extends Pick<RegistryClientOptions, "credentials" | "insecureRegistries"> {
+  platform?: Platform;
+  /** Unpack layers into snapshots (default true). */
+  unpack?: boolean;
+  snapshotter?: string;
+  /** Name of the image record (default: the normalized reference). */
+  name?: string;
+  registry?: RegistryClient;
+  signal?: AbortSignal;
+  /** Lease lifetime, a safety net should this process die mid-pull (default 1 h). */
+  leaseExpiryMs?: number;
+}
+
+/** Pull and return the image. Unknown image: NotFoundError; refused credentials: UnauthorizedError. */
+export async function pull(
+  client: ContainerdClient,
+  reference: string,
+  options: PullOptions = {},
+): Promise<PulledImage> {
+  let image: PulledImage | undefined;
+  for await (const e of pullProgress(client, reference, options)) if (e.type === "done") image = e.image;
+  if (!image) throw new AbortedError(`pull ${reference}: ended without an image`, { operation: "pull" });
+  return image;
+}
+
+/** Pull, as an async iterable of progress events; breaking out of the loop aborts the pull. */
+export function pullProgress(
+  client: ContainerdClient,
+  reference: string,
+  options: PullOptions = {},
+): AsyncIterable<PullEvent> {
+  return {
+    async *[Symbol.asyncIterator]() {
+      const ac = new AbortController();
+      const outer = options.signal;
+      const onAbort = () => ac.abort(outer?.reason);
+      if (outer?.aborted) onAbort();
+      outer?.addEventListener("abort", onAbort, { once: true });
+      const events = new AsyncQueue<PullEvent>();
+      let failure: unknown;
+      let finished = false;
+      const work = doPull(client, reference, options, ac.signal, (e) => events.push(e)).then(
+        () => events.close(),
+        (err) => {
+          failure = err;
+          events.close();
+        },
+      );
+      try {
+        for await (const e of events) yield e;
+        await work;
+        finished = true;
+        if (failure !== undefined) {
+          if (ac.signal.aborted && !(isBerthError(failure) && failure.code === "Aborted")) {
+            throw new AbortedError(`pull ${reference}: aborted`, { operation: "pull", cause: failure });
+          }
+          throw failure;
+        }
+      } finally {
+        outer?.removeEventListener("abort", onAbort);
+        if (!finished) {
+          ac.abort(new Error("the consumer stopped iterating"));
+          await work;
+        }
+      }
+    },
+  };
+}
+
+function toDescriptor(d: BlobDescriptor | ociImageSpec.Descriptor): Partial<Descriptor> {
+  return { mediaType: d.mediaType, digest: d.digest, size: BigInt(d.size) };
+}
+
+async function doPull(
+  client: ContainerdClient,
+  reference: string,
+  options: PullOptions,
+  signal: AbortSignal,
+  emit: (e: PullEvent) => void,
+): Promise<void> {
+  const ref = parseImageRef(reference);
+  const name = options.name ?? ref.toString();
+  const snapshotter = options.snapshotter ?? DEFAULT_SNAPSHOTTER;
+  const registry =
+    options.registry ??
+    new RegistryClient({
+      ...(options.credentials !== undefined ? { credentials: options.credentials } : {}),
+      ...(options.insecureRegistries ? { insecureRegistries: options.insecureRegistries } : {}),
+    });
+  const resolved = await registry.resolve(ref, {
+    signal,
+    ...(options.platform ? { platform: options.platform } : {}),
+  });
+  const { manifest } = resolved;
+  emit({
+    type: "resolved",
+    name,
+    digest: resolved.root.descriptor.digest,
+    mediaType: resolved.root.descriptor.mediaType,
+    manifestDigest: manifest.descriptor.digest,
+  });
+
+  const leaseId = `berth-pull-${randomUUID()}`;
+  const expiry = new Date(Date.now() + (options.leaseExpiryMs ?? 3_600_000)).toISOString();
+  await client.leases.create({ id: leaseId, labels: { [GC_EXPIRE_LABEL]: expiry } });
+  emit({ type: "lease", id: leaseId });
+  const leased = client.withLease(leaseId);
+  const call = { signal };
+  let ok = false;
+  try {
+    const hold = (id: string, type: string) =>
+      client.leases.addResource({ id: leaseId, resource: { id, type } }, call);
+
+    /** Write one blob unless present; `bytes` when already in memory, else streamed from the registry. */
+    const store = async (
+      kind: BlobKind,
+      d: BlobDescriptor | ociImageSpec.Descriptor,
+      bytes?: Buffer,
+      labels?: Record<string, string>,
+    ): Promise<void> => {
+      if (await hasBlob(client, d.digest)) {
+        await hold(d.digest, "content");
+        emit({ type: "blob-exists", kind, digest: d.digest, size: d.size });
+        return;
+      }
+      const { written } = await writeBlob(
+        leased,
+        async (offset) =>
+          bytes ? [bytes.subarray(offset)] : registry.fetchBlob(ref, d as BlobDescriptor, { signal, offset }),
+        {
+          ref: `berth-${kind}-${d.digest}`,
+          digest: d.digest,
+          size: d.size,
+          signal,
+          ...(labels ? { labels } : {}),
+          onProgress: (offset) =>
+            emit({ type: "blob-progress", kind, digest: d.digest, offset, size: d.size }),
+        },
+      );
+      emit({ type: "blob-done", kind, digest: d.digest, size: d.size, downloaded: written });
+    };
+
+    // Children first, so each parent's GC labels name content that is already there.
+    const configDesc = manifest.json.config;
+    let configBytes: Buffer;
+    if (await hasBlob(client, configDesc.digest)) {
+      configBytes = await readBlob(client, configDesc.digest, signal);
+    } else {
+      const chunks: Buffer[] = [];
+      for await (const c of await registry.fetchBlob(ref, configDesc, { signal })) chunks.push(c);
+      configBytes = Buffer.concat(chunks);
+    }
+    await store("config", configDesc, configBytes);
+    const config = JSON.parse(configBytes.toString("utf8")) as ociImageSpec.ImageConfig;
+    const diffIds = config.rootfs?.diff_ids ?? [];
+    const layers = manifest.json.layers;
+    if (diffIds.length !== layers.length) {
+      throw new DigestMismatchError(
+        `${ref}: the config lists ${diffIds.length} diff IDs for ${layers.length} layers`,
+        String(layers.length),
+        String(diffIds.length),
+        { operation: "pull" },
+      );
+    }
+    for (const layer of layers) await store("layer", layer);
+
+    const manifestLabels: Record<string, string> = {
+      "containerd.io/gc.ref.content.config": configDesc.digest,
+    };
+    layers.forEach((l, i) => {
+      manifestLabels[`containerd.io/gc.ref.content.l.${i}`] = l.digest;
+    });
+    await store("manifest", manifest.descriptor, manifest.bytes, manifestLabels);
+    // Indexes from the innermost out; each names the one child we fetched.
+    let child = manifest.descriptor.digest;
+    for (const index of [...resolved.indexes].reverse()) {
+      const entries = (index.json as ociImageSpec.ImageIndex).manifests ?? [];
+      const labels: Record<string, string> = {};
+      entries.forEach((m, i) => {
+        if (m.digest === child) labels[`containerd.io/gc.ref.content.m.${i}`] = m.digest;
+      });
+      await store("index", index.descriptor, index.bytes, labels);
+      child = index.descriptor.digest;
+    }
+
+    const chains = chainIds(diffIds);
+    if (options.unpack !== false) {
+      for (const [i, layer] of layers.entries()) {
+        const chainId = chains[i] as string;
+        const parent = i > 0 ? (chains[i - 1] as string) : "";
+        let existed = true;
+        try {
+          await client.snapshots.stat({ snapshotter, key: chainId }, call);
+          await hold(chainId, `snapshots/${snapshotter}`);
+        } catch (err) {
+          if (!(isBerthError(err) && err.code === "NotFound")) throw err;
+          existed = false;
+          await unpackLayer(leased, snapshotter, layer, diffIds[i] as string, chainId, parent, signal);
+        }
+        await client.content.update(
+          {
+            info: { digest: layer.digest, labels: { [UNCOMPRESSED_LABEL]: diffIds[i] as string } },
+            updateMask: [`labels.${UNCOMPRESSED_LABEL}`],
+          },
+          call,
+        );
+        emit({ type: "layer-unpacked", digest: layer.digest, chainId, existed });
+      }
+      const top = chains[chains.length - 1];
+      if (top) {
+        const label = `containerd.io/gc.ref.snapshot.${snapshotter}`;
+        await client.content.update(
+          { info: { digest: configDesc.digest, labels: { [label]: top } }, updateMask: [`labels.${label}`] },
+          call,
+        );
+      }
+    }
+
+    const target = resolved.root.descriptor;
+    const record = { name, target: toDescriptor(target), labels: {} };
+    try {
+      await client.images.create({ image: record }, call);
+    } catch (err) {
+      if (!(isBerthError(err) && err.code === "Conflict")) throw err;
+      await client.images.update({ image: record, updateMask: ["target"] }, call);
+    }
+    ok = true;
+    emit({
+      type: "done",
+      image: {
+        name,
+        target,
+        manifestDigest: manifest.descriptor.digest,
+        configDigest: configDesc.digest,
+        config,
+        chainIds: chains,
+        snapshotter,
+      },
+    });
+  } finally {
+    // On failure, collect synchronously so the caller sees a clean store when we return.
+    await client.leases.delete({ id: leaseId, sync: !ok }).catch((err: BerthError) => {
+      if (ok) throw err;
+    });
+  }
+}
+
+async function unpackLayer(
+  leased: ContainerdClient,
+  snapshotter: string,
+  layer: ociImageSpec.Descriptor,
+  diffId: string,
+  chainId: string,
+  parent: string,
+  signal: AbortSignal,
+): Promise<void> {
+  const key = `extract-${randomUUID()} ${chainId}`;
+  const call = { signal };
+  const { mounts } = await leased.snapshots.prepare({ snapshotter, key, parent }, call);
+  let committed = false;
+  try {
+    const { applied } = await leased.diff.apply({ diff: toDescriptor(layer), mounts }, call);
+    if (applied?.digest !== diffId) {
+      throw new DigestMismatchError(
+        `layer ${layer.digest} unpacked to ${applied?.digest}, the config says ${diffId}`,
+        diffId,
+        applied?.digest ?? "",
+        { operation: "Diff.Apply" },
+      );
+    }
+    await leased.snapshots.commit({ snapshotter, name: chainId, key }, call);
+    committed = true;
+  } catch (err) {
+    // Another pull may have committed the same chain meanwhile: that is fine.
+    if (isBerthError(err) && err.code === "Conflict" && /already exists/.test(err.message)) {
+      committed = false;
+    } else {
+      throw err;
+    }
+  } finally {
+    if (!committed) await leased.snapshots.remove({ snapshotter, key }).catch(() => {});
+  }
+}

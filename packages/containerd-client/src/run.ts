@@ -1,0 +1,409 @@
+// Containers and tasks: a container record with a fresh snapshot and an OCI spec, a task (the running
+// init process) with FIFO stdio, exec'd processes, signals, pause/resume, metrics, and `run()`.
+import { execFile } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { constants as osConstants, tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Readable, Writable } from "node:stream";
+import { promisify } from "node:util";
+import { isBerthError, parseImageRef, ValidationError } from "@berth/runtime-core";
+import type { ContainerdClient } from "./client.js";
+import { ProcessIo } from "./fifo.js";
+import type { Mount } from "./generated/github.com/containerd/containerd/api/types/mount.js";
+import { Options as RuncOptions } from "./generated/github.com/containerd/containerd/api/types/runc/options/oci.js";
+import type { Any } from "./generated/google/protobuf/any.js";
+import { DEFAULT_SNAPSHOTTER, getImage, type ImageInfo } from "./image.js";
+import { buildSpec, type Spec, type SpecContext, type SpecOpt, withImageConfig } from "./oci/spec.js";
+import { GC_EXPIRE_LABEL, type PullOptions, pull } from "./pull.js";
+import type { Platform } from "./registry/platform.js";
+
+export const SPEC_TYPE_URL = "types.containerd.io/opencontainers/runtime-spec/1/Spec";
+export const PROCESS_TYPE_URL = "types.containerd.io/opencontainers/runtime-spec/1/Process";
+export const RUNC_OPTIONS_TYPE_URL = "containerd.runc.v1.Options";
+export const RUNC_V2 = "io.containerd.runc.v2";
+
+const run$ = promisify(execFile);
+
+export interface RuntimeOptions {
+  /** Shim name (default io.containerd.runc.v2). */
+  name?: string;
+  /** OCI runtime binary the shim runs, e.g. "/usr/bin/crun" (default: runc on PATH). */
+  binaryName?: string;
+  /** The runtime's state root (runc --root). */
+  root?: string;
+  systemdCgroup?: boolean;
+}
+
+export interface CreateContainerOptions {
+  /** Options applied after the image config, in order. */
+  spec?: SpecOpt[];
+  runtime?: RuntimeOptions;
+  snapshotter?: string;
+  labels?: Record<string, string>;
+  platform?: Platform;
+  signal?: AbortSignal;
+}
+
+export function specAny(spec: Spec): Any {
+  return { typeUrl: SPEC_TYPE_URL, value: Buffer.from(JSON.stringify(spec)) };
+}
+
+function runtimeAny(r: RuntimeOptions): Any {
+  const opts = RuncOptions.fromPartial({
+    binaryName: r.binaryName ?? "",
+    root: r.root ?? "",
+    systemdCgroup: r.systemdCgroup ?? false,
+  });
+  return { typeUrl: RUNC_OPTIONS_TYPE_URL, value: Buffer.from(RuncOptions.encode(opts).finish()) };
+}
+
+function signalNumber(signal: number | NodeJS.Signals): number {
+  if (typeof signal === "number") return signal;
+  const n = osConstants.signals[signal];
+  if (n === undefined) throw new ValidationError(`unknown signal ${signal}`, { operation: "Tasks.Kill" });
+  return n;
+}
+
+function isNotFound(err: unknown): boolean {
+  return isBerthError(err) && err.code === "NotFound";
+}
+
+/** Read files of a rootfs given by snapshot mounts: bind mounts are read in place, others are mounted
+ *  read-only on a temporary directory for the time of the read. Missing files are undefined. */
+export async function readRootfsFiles(
+  mounts: readonly Mount[],
+  paths: readonly string[],
+): Promise<(string | undefined)[]> {
+  const readAll = (root: string) =>
+    Promise.all(paths.map((p) => readFile(join(root, p), "utf8").catch(() => undefined)));
+  const m = mounts[0];
+  if (!m) return paths.map(() => undefined);
+  if (mounts.length === 1 && m.type === "bind") return readAll(m.source);
+  const dir = await mkdtemp(join(tmpdir(), "berth-rootfs-"));
+  try {
+    for (const mount of mounts) {
+      const options = [...mount.options.filter((o) => o !== "rw"), "ro"].join(",");
+      await run$("mount", ["-t", mount.type, "-o", options, mount.source, dir]);
+    }
+    try {
+      return await readAll(dir);
+    } finally {
+      for (const _ of mounts) await run$("umount", [dir]).catch(() => {});
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true }).catch(() => {});
+  }
+}
+
+export interface ExitStatus {
+  exitCode: number;
+  exitedAt: Date | undefined;
+}
+
+/** A process in a task: the init process (execId "") or an exec'd one. */
+export class TaskProcess {
+  readonly client: ContainerdClient;
+  readonly containerId: string;
+  readonly execId: string;
+  readonly io: ProcessIo;
+  #exit: Promise<ExitStatus> | undefined;
+
+  constructor(client: ContainerdClient, containerId: string, execId: string, io: ProcessIo) {
+    this.client = client;
+    this.containerId = containerId;
+    this.execId = execId;
+    this.io = io;
+  }
+
+  get stdout(): Readable {
+    return this.io.stdout;
+  }
+  get stderr(): Readable {
+    return this.io.stderr;
+  }
+  get stdin(): Writable | undefined {
+    return this.io.stdin;
+  }
+
+  /** Start the process; the exit is watched from here on, and the output streams end after it. */
+  async start(): Promise<number> {
+    const { pid } = await this.client.tasks.start({ containerId: this.containerId, execId: this.execId });
+    this.wait().catch(() => {});
+    return pid;
+  }
+
+  /** The exit status (started once; later calls share it). */
+  wait(): Promise<ExitStatus> {
+    this.#exit ??= this.client.tasks
+      .wait({ containerId: this.containerId, execId: this.execId })
+      .then((r) => ({ exitCode: r.exitStatus, exitedAt: r.exitedAt }))
+      .finally(() => this.io.release());
+    return this.#exit;
+  }
+
+  async kill(signal: number | NodeJS.Signals = "SIGTERM", options: { all?: boolean } = {}): Promise<void> {
+    await this.client.tasks.kill({
+      containerId: this.containerId,
+      execId: this.execId,
+      signal: signalNumber(signal),
+      all: options.all ?? false,
+    });
+  }
+
+  /** End stdin: close our end and tell the shim to close the process's. */
+  async closeStdin(): Promise<void> {
+    const s = this.io.stdin;
+    if (s && !s.writableEnded) await new Promise<void>((resolve) => s.end(resolve));
+    await this.client.tasks.closeIO({ containerId: this.containerId, execId: this.execId, stdin: true });
+  }
+
+  /** Read stdout and stderr to the end. */
+  async output(): Promise<{ stdout: string; stderr: string }> {
+    const [stdout, stderr] = await Promise.all([collect(this.io.stdout), collect(this.io.stderr)]);
+    return { stdout, stderr };
+  }
+}
+
+async function collect(stream: Readable): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of stream) chunks.push(Buffer.isBuffer(c) ? c : Buffer.from(c as string));
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+export class Task extends TaskProcess {
+  readonly pid: number;
+
+  constructor(client: ContainerdClient, containerId: string, io: ProcessIo, pid: number) {
+    super(client, containerId, "", io);
+    this.pid = pid;
+  }
+
+  /** Run another process in the container; `args` replace the init process's in its spec. */
+  async exec(
+    args: string[],
+    options: { execId?: string; env?: string[]; cwd?: string; stdin?: boolean; terminal?: boolean } = {},
+  ): Promise<ExecProcess> {
+    const { container } = await this.client.containers.get({ id: this.containerId });
+    const spec = JSON.parse(Buffer.from(container?.spec?.value ?? "{}").toString("utf8")) as Spec;
+    const process = {
+      ...spec.process,
+      cwd: options.cwd ?? spec.process?.cwd ?? "/",
+      args,
+      terminal: options.terminal ?? false,
+      ...(options.env ? { env: options.env } : {}),
+    };
+    const execId = options.execId ?? `exec-${randomUUID().slice(0, 8)}`;
+    const io = await ProcessIo.create({ stdin: options.stdin ?? false, terminal: options.terminal ?? false });
+    try {
+      await this.client.tasks.exec({
+        containerId: this.containerId,
+        execId,
+        stdin: io.stdinPath,
+        stdout: io.stdoutPath,
+        stderr: io.stderrPath,
+        terminal: options.terminal ?? false,
+        spec: { typeUrl: PROCESS_TYPE_URL, value: Buffer.from(JSON.stringify(process)) },
+      });
+    } catch (err) {
+      await io.cleanup();
+      throw err;
+    }
+    return new ExecProcess(this.client, this.containerId, execId, io);
+  }
+
+  async pause(): Promise<void> {
+    await this.client.tasks.pause({ containerId: this.containerId });
+  }
+  async resume(): Promise<void> {
+    await this.client.tasks.resume({ containerId: this.containerId });
+  }
+  /** The task's status: "running", "paused", "stopped"... */
+  async status(): Promise<string> {
+    const { process } = await this.client.tasks.get({ containerId: this.containerId });
+    return (
+      ["unknown", "created", "running", "stopped", "paused", "pausing"][process?.status ?? 0] ?? "unknown"
+    );
+  }
+  /** cgroup metrics, as the daemon's Any (io.containerd.cgroups.v1.Metrics or v2). */
+  async metrics(): Promise<Any | undefined> {
+    const { metrics } = await this.client.tasks.metrics({ filters: [`id==${this.containerId}`] });
+    return metrics[0]?.data;
+  }
+
+  /** Delete the task (it must have exited; kill it first) and remove its FIFOs. */
+  async delete(): Promise<ExitStatus> {
+    try {
+      const r = await this.client.tasks.delete({ containerId: this.containerId });
+      return { exitCode: r.exitStatus, exitedAt: r.exitedAt };
+    } finally {
+      await this.io.cleanup();
+    }
+  }
+}
+
+export class ExecProcess extends TaskProcess {
+  async delete(): Promise<void> {
+    try {
+      await this.client.tasks.deleteProcess({ containerId: this.containerId, execId: this.execId });
+    } finally {
+      await this.io.cleanup();
+    }
+  }
+}
+
+export class Container {
+  constructor(
+    readonly client: ContainerdClient,
+    readonly id: string,
+    readonly snapshotter: string,
+    readonly snapshotKey: string,
+    readonly spec: Spec,
+  ) {}
+
+  /** Create the task (the init process, not started) with FIFO stdio. */
+  async newTask(options: { stdin?: boolean; terminal?: boolean } = {}): Promise<Task> {
+    const io = await ProcessIo.create({ stdin: options.stdin ?? false, terminal: options.terminal ?? false });
+    try {
+      const { mounts } = await this.client.snapshots.mounts({
+        snapshotter: this.snapshotter,
+        key: this.snapshotKey,
+      });
+      const { container } = await this.client.containers.get({ id: this.id });
+      const { pid } = await this.client.tasks.create({
+        containerId: this.id,
+        rootfs: mounts,
+        stdin: io.stdinPath,
+        stdout: io.stdoutPath,
+        stderr: io.stderrPath,
+        terminal: options.terminal ?? false,
+        ...(container?.runtime?.options ? { options: container.runtime.options } : {}),
+      });
+      return new Task(this.client, this.id, io, pid);
+    } catch (err) {
+      await io.cleanup();
+      throw err;
+    }
+  }
+
+  /** Delete the task if any (killing it), the container record and its snapshot. */
+  async delete(): Promise<void> {
+    try {
+      await this.client.tasks.kill({ containerId: this.id, signal: 9, all: true });
+      await this.client.tasks.wait({ containerId: this.id }, { timeout: 10_000 }).catch(() => {});
+    } catch {}
+    await this.client.tasks.delete({ containerId: this.id }).catch((e) => {
+      if (!isNotFound(e)) throw e;
+    });
+    await this.client.containers.delete({ id: this.id }).catch((e) => {
+      if (!isNotFound(e)) throw e;
+    });
+    await this.client.snapshots
+      .remove({ snapshotter: this.snapshotter, key: this.snapshotKey })
+      .catch((e) => {
+        if (!isNotFound(e)) throw e;
+      });
+  }
+}
+
+/**
+ * Create a container from a pulled image: a fresh snapshot on the image's top layer, the default spec
+ * with the image config (user names resolved in the image's /etc/passwd) and `options.spec` applied.
+ */
+export async function createContainer(
+  client: ContainerdClient,
+  image: string | ImageInfo,
+  id: string,
+  options: CreateContainerOptions = {},
+): Promise<Container> {
+  const snapshotter = options.snapshotter ?? DEFAULT_SNAPSHOTTER;
+  const info =
+    typeof image === "string"
+      ? await getImage(client, image, options.platform ? { platform: options.platform } : {})
+      : image;
+  const parent = info.chainIds[info.chainIds.length - 1] ?? "";
+  // Until the container record references the snapshot, only a lease keeps GC off it.
+  const leaseId = `berth-create-${randomUUID()}`;
+  const expire = new Date(Date.now() + 600_000).toISOString();
+  await client.leases.create({ id: leaseId, labels: { [GC_EXPIRE_LABEL]: expire } });
+  const { mounts } = await client.withLease(leaseId).snapshots.prepare({ snapshotter, key: id, parent });
+  try {
+    const [passwd, group] = await readRootfsFiles(mounts, ["etc/passwd", "etc/group"]);
+    const ctx: SpecContext = { id, namespace: client.namespace, passwd, group };
+    const spec = buildSpec(ctx, withImageConfig(info.config), ...(options.spec ?? []));
+    const runtime = options.runtime ?? {};
+    await client.containers.create({
+      container: {
+        id,
+        image: info.name,
+        labels: options.labels ?? {},
+        runtime: { name: runtime.name ?? RUNC_V2, options: runtimeAny(runtime) },
+        spec: specAny(spec),
+        snapshotter,
+        snapshotKey: id,
+      },
+    });
+    return new Container(client, id, snapshotter, id, spec);
+  } catch (err) {
+    await client.snapshots.remove({ snapshotter, key: id }).catch(() => {});
+    throw err;
+  } finally {
+    await client.leases.delete({ id: leaseId }).catch(() => {});
+  }
+}
+
+export interface RunOptions extends CreateContainerOptions {
+  /** Container id (default berth-<random>). */
+  id?: string;
+  /** Bytes written to stdin, then closed. */
+  stdin?: string | Uint8Array;
+  /** Pull when the image is not there yet (default true). */
+  pull?: boolean | PullOptions;
+}
+
+export interface RunResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Pull if needed, create, start, collect the output, wait, and remove everything it created. */
+export async function run(
+  client: ContainerdClient,
+  image: string,
+  options: RunOptions = {},
+): Promise<RunResult> {
+  let info: ImageInfo;
+  const name = parseImageRef(image).toString();
+  try {
+    info = await getImage(client, name, options.platform ? { platform: options.platform } : {});
+  } catch (err) {
+    if (!isNotFound(err) || options.pull === false) throw err;
+    const pulled = await pull(client, image, typeof options.pull === "object" ? options.pull : {});
+    info = await getImage(client, pulled.name, options.platform ? { platform: options.platform } : {});
+  }
+  const id = options.id ?? `berth-${randomUUID().slice(0, 12)}`;
+  const container = await createContainer(client, info, id, options);
+  const signal = options.signal;
+  try {
+    const task = await container.newTask({ stdin: options.stdin !== undefined });
+    const onAbort = () => task.kill("SIGKILL", { all: true }).catch(() => {});
+    signal?.addEventListener("abort", onAbort, { once: true });
+    try {
+      const output = task.output();
+      await task.start();
+      if (options.stdin !== undefined) {
+        task.stdin?.write(options.stdin);
+        await task.closeStdin();
+      }
+      const { exitCode } = await task.wait();
+      const { stdout, stderr } = await output;
+      return { exitCode, stdout, stderr };
+    } finally {
+      signal?.removeEventListener("abort", onAbort);
+      await task.delete().catch(() => {});
+    }
+  } finally {
+    await container.delete();
+  }
+}

@@ -1,0 +1,224 @@
+// CRI-O's own HTTP endpoints, served on the same unix socket as its CRI gRPC API (what `crio status`
+// reads): GET /info, /containers/{id}, /config (TOML), /pause/{id}, /unpause/{id}.
+import { request } from "node:http";
+import type { CallOptions } from "@berth/grpc";
+import {
+  AbortedError,
+  type BerthErrorDetails,
+  ConflictError,
+  DaemonError,
+  NotFoundError,
+  ProtocolError,
+  TimeoutError,
+  UnauthorizedError,
+  UnavailableError,
+  UnsupportedError,
+} from "@berth/runtime-core";
+import { parse as parseToml } from "smol-toml";
+import { DEFAULT_CRI_ENDPOINTS, unixSocketPath } from "./endpoint.js";
+
+export interface CrioIdMapping {
+  container_id: number;
+  host_id: number;
+  size: number;
+}
+
+/** GET /info. */
+export interface CrioInfo {
+  storage_driver: string;
+  storage_image?: string;
+  storage_root: string;
+  cgroup_driver?: "systemd" | "cgroupfs" | (string & {});
+  default_id_mappings?: { uids: CrioIdMapping[] | null; gids: CrioIdMapping[] | null };
+  [key: string]: unknown;
+}
+
+/** GET /containers/{id}: CRI-O's view of one container (or sandbox infra container). */
+export interface CrioContainerInfo {
+  name: string;
+  pid: number;
+  image: string;
+  image_ref?: string;
+  /** Nanoseconds since the epoch; a bigint because JSON numbers this large lose precision as doubles. */
+  created_time: bigint;
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+  crio_annotations?: Record<string, string>;
+  log_path: string;
+  root: string;
+  sandbox: string;
+  ip_addresses?: string[] | null;
+  [key: string]: unknown;
+}
+
+/** GET /config, parsed: crio.conf's tables. Only the commonly read keys are typed. */
+export interface CrioConfig {
+  crio?: {
+    root?: string;
+    runroot?: string;
+    storage_driver?: string;
+    log_dir?: string;
+    api?: { listen?: string; stream_address?: string; stream_port?: string; [key: string]: unknown };
+    runtime?: {
+      default_runtime?: string;
+      cgroup_manager?: string;
+      runtimes?: Record<string, { runtime_path?: string; runtime_type?: string; [key: string]: unknown }>;
+      [key: string]: unknown;
+    };
+    image?: { pause_image?: string; [key: string]: unknown };
+    network?: { network_dir?: string; plugin_dirs?: string[]; [key: string]: unknown };
+    [key: string]: unknown;
+  };
+  [key: string]: unknown;
+}
+
+export interface CrioHttpClientOptions {
+  /** Socket path or unix:// endpoint; default CRI-O's /var/run/crio/crio.sock. */
+  socketPath?: string;
+  /** Default deadline per request, ms (default 30 s). */
+  timeout?: number;
+}
+
+type RequestOptions = Omit<CallOptions, "metadata">;
+
+export class CrioHttpClient {
+  readonly socketPath: string;
+  readonly #timeout: number;
+
+  constructor(options: CrioHttpClientOptions = {}) {
+    const endpoint = options.socketPath ?? DEFAULT_CRI_ENDPOINTS[0];
+    this.socketPath = unixSocketPath(endpoint) ?? endpoint;
+    this.#timeout = options.timeout ?? 30_000;
+  }
+
+  info(options?: RequestOptions): Promise<CrioInfo> {
+    return this.#json<CrioInfo>("/info", "info", options);
+  }
+
+  /** CRI-O's record of a container; NotFoundError for an id it does not know. */
+  async inspectContainer(id: string, options?: RequestOptions): Promise<CrioContainerInfo> {
+    const info = await this.#json<CrioContainerInfo>(
+      `/containers/${encodeURIComponent(id)}`,
+      "containers.inspect",
+      options,
+      // Quote the nanosecond timestamp before JSON.parse sees it, then make it a bigint.
+      (text) => text.replace(/("created_time"\s*:\s*)(-?\d+)/, '$1"$2"'),
+    );
+    info.created_time = BigInt((info.created_time as unknown as string | undefined) ?? 0);
+    return info;
+  }
+
+  /** The running configuration as CRI-O prints it (crio.conf TOML). */
+  async configText(options?: RequestOptions): Promise<string> {
+    return (await this.#get("/config", "config", options)).toString("utf8");
+  }
+
+  /** The running configuration, parsed. */
+  async config(options?: RequestOptions): Promise<CrioConfig> {
+    const text = await this.configText(options);
+    try {
+      return parseToml(text) as CrioConfig;
+    } catch (cause) {
+      throw new ProtocolError(`config: CRI-O sent TOML that does not parse: ${(cause as Error).message}`, {
+        operation: "config",
+        backend: "crio",
+        cause,
+      });
+    }
+  }
+
+  /** Pause a container (CRI-O 1.28+; older CRI-O answers 404 page-not-found: UnsupportedError). */
+  async pause(id: string, options?: RequestOptions): Promise<void> {
+    await this.#get(`/pause/${encodeURIComponent(id)}`, "pause", options);
+  }
+
+  async unpause(id: string, options?: RequestOptions): Promise<void> {
+    await this.#get(`/unpause/${encodeURIComponent(id)}`, "unpause", options);
+  }
+
+  async #json<T>(
+    path: string,
+    operation: string,
+    options?: RequestOptions,
+    prepare: (text: string) => string = (t) => t,
+  ): Promise<T> {
+    const body = await this.#get(path, operation, options);
+    try {
+      return JSON.parse(prepare(body.toString("utf8"))) as T;
+    } catch (cause) {
+      throw new ProtocolError(`${operation}: CRI-O sent a body that is not JSON`, {
+        operation,
+        backend: "crio",
+        cause,
+      });
+    }
+  }
+
+  #get(path: string, operation: string, options: RequestOptions = {}): Promise<Buffer> {
+    const details: BerthErrorDetails = { operation, backend: "crio" };
+    const { signal } = options;
+    const timeout = options.timeout ?? this.#timeout;
+    return new Promise((resolve, reject) => {
+      if (signal?.aborted) {
+        reject(new AbortedError(`${operation}: aborted`, { ...details, cause: signal.reason }));
+        return;
+      }
+      let failure: Error | undefined;
+      const req = request(
+        { socketPath: this.socketPath, path, method: "GET", headers: { accept: "application/json" } },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on("data", (c: Buffer) => chunks.push(c));
+          res.on("error", (err) => reject(failure ?? unavailable(err)));
+          res.on("end", () => {
+            cleanup();
+            const body = Buffer.concat(chunks);
+            const status = res.statusCode ?? 0;
+            if (status >= 200 && status < 300) return resolve(body);
+            reject(httpError(status, body.toString("utf8").trim(), details));
+          });
+        },
+      );
+      const unavailable = (err: NodeJS.ErrnoException) =>
+        new UnavailableError(`${operation}: cannot reach CRI-O at ${this.socketPath}: ${err.message}`, {
+          ...details,
+          cause: err,
+        });
+      const timer = setTimeout(() => {
+        failure = new TimeoutError(`${operation}: no answer within ${timeout} ms`, details);
+        req.destroy(failure);
+      }, timeout);
+      const onAbort = () => {
+        failure = new AbortedError(`${operation}: aborted`, { ...details, cause: signal?.reason });
+        req.destroy(failure);
+      };
+      signal?.addEventListener("abort", onAbort, { once: true });
+      const cleanup = () => {
+        clearTimeout(timer);
+        signal?.removeEventListener("abort", onAbort);
+      };
+      req.on("error", (err: NodeJS.ErrnoException) => {
+        cleanup();
+        reject(failure ?? unavailable(err));
+      });
+      req.end();
+    });
+  }
+}
+
+function httpError(status: number, message: string, details: BerthErrorDetails): Error {
+  const d = { ...details, status, daemonMessage: message };
+  const text = `${details.operation}: ${message || `HTTP ${status}`}`;
+  // Go's mux answers an unknown route with this exact body: the endpoint is missing, not the object.
+  if (status === 404 && /^404 page not found$/i.test(message)) {
+    return new UnsupportedError(`${details.operation}: this CRI-O does not serve the endpoint`, d);
+  }
+  if (status === 404) return new NotFoundError(text, d);
+  if (status === 401 || status === 403) return new UnauthorizedError(text, d);
+  if (status === 409) return new ConflictError(text, d);
+  // CRI-O answers a lookup miss on pause/unpause with 500 and the storage error's text.
+  if (/not found|(can't|cannot|could not) find|no such|not known/i.test(message))
+    return new NotFoundError(text, d);
+  if (status === 503) return new UnavailableError(text, d);
+  return new DaemonError(text, d);
+}
