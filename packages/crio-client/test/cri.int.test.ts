@@ -135,7 +135,9 @@ describe("endpoint and version", () => {
     expect(s.status?.conditions.find((c) => c.type === "RuntimeReady")?.status).toBe(true);
     const fs = await cri.imageFsInfo();
     expect(fs.imageFilesystems.length).toBeGreaterThan(0);
-    expect(fs.imageFilesystems[0]?.usedBytes?.value).toBeGreaterThan(0n);
+    // containerd samples usage every few seconds, so a freshly started daemon may still report 0.
+    expect(fs.imageFilesystems[0]?.fsId?.mountpoint).toMatch(/^\//);
+    expect(typeof fs.imageFilesystems[0]?.usedBytes?.value).toBe("bigint");
     // containerd 1.6 predates RuntimeConfig (Kubernetes 1.28): it answers UNIMPLEMENTED.
     await expect(cri.runtimeConfig()).rejects.toBeInstanceOf(UnsupportedError);
   });
