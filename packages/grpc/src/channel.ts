@@ -46,6 +46,12 @@ interface Prepared {
   watch: (cancel: () => void) => () => void;
 }
 
+function toMetadata(values: Record<string, string> | undefined): grpc.Metadata {
+  const md = new grpc.Metadata();
+  if (values) for (const [k, v] of Object.entries(values)) md.set(k, v);
+  return md;
+}
+
 function toBuffer(bytes: Uint8Array): Buffer {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
@@ -99,7 +105,9 @@ export class GrpcChannel {
     method: MethodDefinition,
     metadata: GrpcChannelOptions["metadata"],
   ): unknown {
-    const prepare = (options: CallOptions | undefined) => this.#prepare(operation, options, metadata);
+    // Fixed default metadata is built once per method and cloned per call (cheaper than rebuilding it).
+    const base = typeof metadata === "function" ? undefined : toMetadata(metadata);
+    const prepare = (options: CallOptions | undefined) => this.#prepare(operation, options, metadata, base);
     const serialize = (value: unknown) =>
       toBuffer(method.requestType.encode(method.requestType.fromPartial((value ?? {}) as never)).finish());
     const deserialize = (bytes: Buffer) => method.responseType.decode(bytes);
@@ -149,10 +157,10 @@ export class GrpcChannel {
     operation: string,
     options: CallOptions | undefined,
     metadata: GrpcChannelOptions["metadata"],
+    base: grpc.Metadata | undefined,
   ): Prepared {
-    const md = new grpc.Metadata();
-    const defaults = typeof metadata === "function" ? metadata() : metadata;
-    for (const [k, v] of Object.entries({ ...defaults, ...options?.metadata })) md.set(k, v);
+    const md = base ? base.clone() : toMetadata(typeof metadata === "function" ? metadata() : metadata);
+    if (options?.metadata) for (const [k, v] of Object.entries(options.metadata)) md.set(k, v);
     const co: grpc.CallOptions = {};
     if (options?.timeout !== undefined) co.deadline = Date.now() + options.timeout;
     const signal = options?.signal;
