@@ -12,6 +12,7 @@ export { type ContainerdEvent, subscribeEvents } from "./events.js";
 export { ProcessIo, type ProcessIoOptions } from "./fifo.js";
 export * from "./generated/index.js";
 export { DEFAULT_SNAPSHOTTER, getImage, type ImageInfo } from "./image.js";
+export { collectGarbage, removeNamespace } from "./namespace.js";
 export * from "./oci/spec.js";
 export { parseGroup, parsePasswd, type ResolvedUser, resolveUser } from "./oci/user.js";
 export {

@@ -35,6 +35,17 @@ function watchAbort(signal: AbortSignal | undefined, controller: Dispatcher.Disp
   return () => signal.removeEventListener("abort", onAbort);
 }
 
+function dispatchOptions(req: RawRequest): Dispatcher.DispatchOptions {
+  return {
+    path: req.path,
+    method: req.method as Dispatcher.HttpMethod,
+    headers: req.headers,
+    body: req.body ?? null,
+    headersTimeout: req.headersTimeout,
+    bodyTimeout: req.bodyTimeout,
+  };
+}
+
 /** A request whose whole response body is gathered into one buffer. */
 export function requestBuffered(dispatcher: Dispatcher, req: RawRequest): Promise<BufferedResponse> {
   return new Promise((resolve, reject) => {
@@ -42,40 +53,30 @@ export function requestBuffered(dispatcher: Dispatcher, req: RawRequest): Promis
     let status = 0;
     let headers: ResponseHeaders = {};
     let unwatch = () => {};
-    dispatcher.dispatch(
-      {
-        path: req.path,
-        method: req.method as Dispatcher.HttpMethod,
-        headers: req.headers,
-        body: req.body ?? null,
-        headersTimeout: req.headersTimeout,
-        bodyTimeout: req.bodyTimeout,
+    dispatcher.dispatch(dispatchOptions(req), {
+      onRequestStart(controller) {
+        unwatch = watchAbort(req.signal, controller);
       },
-      {
-        onRequestStart(controller) {
-          unwatch = watchAbort(req.signal, controller);
-        },
-        onResponseStart(_controller, statusCode, responseHeaders) {
-          status = statusCode;
-          headers = responseHeaders as ResponseHeaders;
-        },
-        onResponseData(_controller, chunk) {
-          chunks.push(chunk);
-        },
-        onResponseEnd() {
-          unwatch();
-          resolve({
-            status,
-            headers,
-            body: chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks),
-          });
-        },
-        onResponseError(_controller, err) {
-          unwatch();
-          reject(err);
-        },
+      onResponseStart(_controller, statusCode, responseHeaders) {
+        status = statusCode;
+        headers = responseHeaders as ResponseHeaders;
       },
-    );
+      onResponseData(_controller, chunk) {
+        chunks.push(chunk);
+      },
+      onResponseEnd() {
+        unwatch();
+        resolve({
+          status,
+          headers,
+          body: chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks),
+        });
+      },
+      onResponseError(_controller, err) {
+        unwatch();
+        reject(err);
+      },
+    });
   });
 }
 
@@ -133,41 +134,31 @@ export function requestStreamed(dispatcher: Dispatcher, req: RawRequest): Promis
         }
       },
     };
-    dispatcher.dispatch(
-      {
-        path: req.path,
-        method: req.method as Dispatcher.HttpMethod,
-        headers: req.headers,
-        body: req.body ?? null,
-        headersTimeout: req.headersTimeout,
-        bodyTimeout: req.bodyTimeout,
+    dispatcher.dispatch(dispatchOptions(req), {
+      onRequestStart(controller) {
+        ctl = controller;
+        unwatch = watchAbort(req.signal, controller);
       },
-      {
-        onRequestStart(controller) {
-          ctl = controller;
-          unwatch = watchAbort(req.signal, controller);
-        },
-        onResponseStart(_controller, statusCode, headers) {
-          started = true;
-          resolve({ status: statusCode, headers: headers as ResponseHeaders, body });
-        },
-        onResponseData(controller, chunk) {
-          queue.push(chunk);
-          if (queue.length >= HIGH_WATER) controller.pause();
-          notify();
-        },
-        onResponseEnd() {
-          unwatch();
-          ended = true;
-          notify();
-        },
-        onResponseError(_controller, err) {
-          unwatch();
-          if (!started) reject(err);
-          else if (!ended) failure = err;
-          notify();
-        },
+      onResponseStart(_controller, statusCode, headers) {
+        started = true;
+        resolve({ status: statusCode, headers: headers as ResponseHeaders, body });
       },
-    );
+      onResponseData(controller, chunk) {
+        queue.push(chunk);
+        if (queue.length >= HIGH_WATER) controller.pause();
+        notify();
+      },
+      onResponseEnd() {
+        unwatch();
+        ended = true;
+        notify();
+      },
+      onResponseError(_controller, err) {
+        unwatch();
+        if (!started) reject(err);
+        else if (!ended) failure = err;
+        notify();
+      },
+    });
   });
 }

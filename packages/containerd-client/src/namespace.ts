@@ -1,0 +1,47 @@
+// Emptying and removing a namespace: containerd refuses to delete a namespace that still holds anything.
+import { randomUUID } from "node:crypto";
+import type { ContainerdClient } from "./client.js";
+
+const ignore = () => {};
+
+/** Run containerd's garbage collector now: a lease deleted with `sync` is collected before the answer. */
+export async function collectGarbage(client: ContainerdClient): Promise<void> {
+  const id = `berth-gc-${randomUUID()}`;
+  await client.leases.create({ id });
+  await client.leases.delete({ id, sync: true });
+}
+
+/**
+ * Kill and delete every task and container of the client's namespace, delete its images, leases,
+ * snapshots (children before parents) and content, then the namespace itself. Returns false when the
+ * namespace did not exist.
+ */
+export async function removeNamespace(
+  client: ContainerdClient,
+  { snapshotter = "overlayfs" }: { snapshotter?: string } = {},
+): Promise<boolean> {
+  const c = client;
+  if (!(await c.namespaceExists())) return false;
+  for (const { id } of (await c.containers.list({})).containers) {
+    await c.tasks.kill({ containerId: id, signal: 9, all: true }).catch(ignore);
+    await c.tasks.wait({ containerId: id }, { timeout: 5_000 }).catch(ignore);
+    await c.tasks.delete({ containerId: id }).catch(ignore);
+    await c.containers.delete({ id }).catch(ignore);
+  }
+  for (const { name } of (await c.images.list({})).images) await c.images.delete({ name }).catch(ignore);
+  for (const { id } of (await c.leases.list({})).leases) await c.leases.delete({ id }).catch(ignore);
+  for (let round = 0; round < 20; round++) {
+    const infos = [];
+    for await (const r of c.snapshots.list({ snapshotter })) infos.push(...r.info);
+    if (infos.length === 0) break;
+    const parents = new Set(infos.map((i) => i.parent));
+    for (const i of infos) {
+      if (!parents.has(i.name)) await c.snapshots.remove({ snapshotter, key: i.name }).catch(ignore);
+    }
+  }
+  for await (const r of c.content.list({})) {
+    for (const i of r.info) await c.content.delete({ digest: i.digest }).catch(ignore);
+  }
+  await c.namespaces.delete({ name: c.namespace });
+  return true;
+}
