@@ -3,6 +3,7 @@
 import {
   type BerthError,
   type BerthErrorDetails,
+  classifyDaemonMessage,
   DaemonError,
   isBerthError,
   NotFoundError,
@@ -23,16 +24,10 @@ function details(err: BerthError): BerthErrorDetails {
 /** Refine an error from a CRI call; anything already specific passes through. */
 export function refineCriError(err: unknown): unknown {
   if (!isBerthError(err) || !(err instanceof DaemonError)) return err;
-  const text = err.daemonMessage ?? err.message;
-  if (/\b401 Unauthorized\b|\bunauthorized\b|authorization failed|no basic auth credentials/i.test(text)) {
-    return new UnauthorizedError(err.message, details(err));
-  }
-  if (/timeout \S+ exceeded|context deadline exceeded/i.test(text)) {
-    return new TimeoutError(err.message, details(err));
-  }
-  if (/\bnot found\b|does not exist|no such (container|sandbox|image)/i.test(text)) {
-    return new NotFoundError(err.message, details(err));
-  }
+  const kind = classifyDaemonMessage(err.daemonMessage ?? err.message);
+  if (kind === "Unauthorized") return new UnauthorizedError(err.message, details(err));
+  if (kind === "Timeout") return new TimeoutError(err.message, details(err));
+  if (kind === "NotFound") return new NotFoundError(err.message, details(err));
   return err;
 }
 

@@ -4,6 +4,7 @@ import {
   BerthError,
   type BerthErrorDetails,
   ConflictError,
+  classifyDaemonMessage,
   DaemonError,
   NotFoundError,
   TimeoutError,
@@ -15,15 +16,10 @@ import {
 /** Daemons report registry failures as 500s (or inside 200 streams) with only a message to go by. */
 export function errorFromMessage(message: string, details: BerthErrorDetails): BerthError {
   const text = `${details.operation}: ${message}`;
-  if (
-    /unauthorized|authentication required|no basic auth credentials|denied|incorrect username or password/i.test(
-      message,
-    )
-  ) {
-    return new UnauthorizedError(text, details);
-  }
-  if (/not found|manifest unknown|does not exist|no such/i.test(message))
-    return new NotFoundError(text, details);
+  const kind = classifyDaemonMessage(message);
+  if (kind === "Unauthorized") return new UnauthorizedError(text, details);
+  if (kind === "Timeout") return new TimeoutError(text, details);
+  if (kind === "NotFound") return new NotFoundError(text, details);
   return new DaemonError(text, details);
 }
 

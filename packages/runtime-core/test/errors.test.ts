@@ -3,6 +3,7 @@ import {
   AbortedError,
   BerthError,
   ConflictError,
+  classifyDaemonMessage,
   DaemonError,
   errorFromGrpcStatus,
   NotFoundError,
@@ -48,5 +49,18 @@ describe("parseEnvFile", () => {
       B: "two words",
       C: "x=y",
     });
+  });
+});
+
+describe("classifyDaemonMessage", () => {
+  it("reads the reason out of a generic daemon error", () => {
+    expect(classifyDaemonMessage('Head "http://r/v2/x/manifests/1": no basic auth credentials')).toBe(
+      "Unauthorized",
+    );
+    expect(classifyDaemonMessage("failed to pull: 401 Unauthorized")).toBe("Unauthorized");
+    expect(classifyDaemonMessage("command timeout 1s exceeded")).toBe("Timeout");
+    expect(classifyDaemonMessage("manifest unknown")).toBe("NotFound");
+    expect(classifyDaemonMessage('container "x" not found')).toBe("NotFound");
+    expect(classifyDaemonMessage("disk full")).toBeUndefined();
   });
 });
