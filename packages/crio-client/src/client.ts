@@ -11,11 +11,14 @@ import {
 import {
   ApiVersionError,
   type BerthError,
+  type CriLogEntry,
   DOCKER_HUB_AUTH_SERVER,
   isBerthError,
   parseImageRef,
+  type ReadCriLogsOptions,
   type RegistryCredentials,
   type ResolveCredentialsOptions,
+  readCriLogs,
   resolveCredentials,
   UnavailableError,
   UnsupportedError,
@@ -54,7 +57,6 @@ import {
   type VersionResponse,
   VersionResponse as VersionResponseType,
 } from "./generated/runtime/v1/api.js";
-import { type CriLogEntry, type ReadCriLogsOptions, readCriLogs } from "./logs.js";
 import {
   type ListenOptions,
   listenPortForward,

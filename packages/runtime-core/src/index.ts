@@ -1,4 +1,5 @@
 export * from "./credentials.js";
+export * from "./cri-log.js";
 export * from "./docker-config.js";
 export * from "./docker-endpoint.js";
 export * from "./env.js";

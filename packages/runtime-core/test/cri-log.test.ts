@@ -1,9 +1,16 @@
 import { appendFileSync, mkdtempSync, renameSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { AbortedError, ProtocolError } from "@berth/runtime-core";
 import { describe, expect, it } from "vitest";
-import { CriLogDecoder, type CriLogEntry, parseCriLogRecord, readCriLogs } from "../src/index.js";
+import {
+  AbortedError,
+  CriLogDecoder,
+  type CriLogEntry,
+  formatCriLogRecords,
+  ProtocolError,
+  parseCriLogRecord,
+  readCriLogs,
+} from "../src/index.js";
 
 const dir = mkdtempSync(join(tmpdir(), "berth-crilog-"));
 const ts = (s: number) => `2026-01-02T03:04:${String(s).padStart(2, "0")}.123456789Z`;
@@ -148,5 +155,42 @@ describe("readCriLogs", () => {
     writeFileSync(f, rec(2, "stdout", "F", "two"));
     await expect(reading).rejects.toBeInstanceOf(AbortedError);
     expect(seen).toEqual(["one-long-line-here", "two"]);
+  });
+});
+
+describe("formatCriLogRecords", () => {
+  const t = "2026-01-02T03:04:05.000Z";
+  it("writes whole lines as F, a trailing piece as P, and splits long lines", () => {
+    const out = formatCriLogRecords("stdout", Buffer.from("a\nbc\nde"), t).toString();
+    expect(out).toBe(`${t} stdout F a\n${t} stdout F bc\n${t} stdout P de\n`);
+    expect(formatCriLogRecords("stderr", Buffer.from("12345\n"), t, 2).toString()).toBe(
+      `${t} stderr P 12\n${t} stderr P 34\n${t} stderr F 5\n`,
+    );
+    expect(formatCriLogRecords("stdout", Buffer.from("\n"), t).toString()).toBe(`${t} stdout F \n`);
+  });
+
+  it("round-trips any bytes through the decoder", () => {
+    const bytes = Buffer.from([0, 1, 255, 0x0a, 0x20, 0x0a, 0x0a, 7]);
+    const d = new CriLogDecoder();
+    const lines = [...d.push(formatCriLogRecords("stdout", bytes, t, 3)), ...d.end()];
+    const back = Buffer.concat(
+      lines.map((l) => (l.partial ? l.data : Buffer.concat([l.data, Buffer.from("\n")]))),
+    );
+    expect([...back]).toEqual([...bytes]);
+  });
+
+  it("ends a follow once `until` says the writer is done", async () => {
+    const path = join(dir, "until.log");
+    writeFileSync(path, formatCriLogRecords("stdout", Buffer.from("one\n"), t));
+    let done = false;
+    setTimeout(() => {
+      appendFileSync(path, formatCriLogRecords("stdout", Buffer.from("two"), t));
+      done = true;
+    }, 100);
+    const got = await all(path, { follow: true, pollInterval: 20, until: () => done });
+    expect(got.map((e) => [e.content, e.partial])).toEqual([
+      ["one", false],
+      ["two", true],
+    ]);
   });
 });
