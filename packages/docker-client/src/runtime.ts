@@ -41,6 +41,8 @@ export class DockerRuntime implements Runtime {
     cpuLimit: true,
     memoryLimit: true,
     hostNetwork: true,
+    bridgeNetwork: true,
+    signals: true,
     stats: true,
     events: true,
     execStdin: true,

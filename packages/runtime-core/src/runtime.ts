@@ -178,6 +178,10 @@ export interface Capabilities {
   cpuLimit: boolean;
   memoryLimit: boolean;
   hostNetwork: boolean;
+  /** network "bridge": a private network with an IP reachable from the host. */
+  bridgeNetwork: boolean;
+  /** kill() with any signal (false: only SIGKILL). */
+  signals: boolean;
   stats: boolean;
   events: boolean;
   execStdin: boolean;
