@@ -326,6 +326,16 @@ export class DockerClient {
       } as never);
       const mapError = (err: unknown) =>
         errorFromTransport(err, operation, this.endpoint.display, this.backend, options.signal);
+      // The upgraded socket is ours now: an abort must end it (and so the frame stream) at once.
+      const signal = options.signal;
+      if (signal) {
+        const onAbort = () => socket.destroy(signal.reason instanceof Error ? signal.reason : undefined);
+        if (signal.aborted) onAbort();
+        else {
+          signal.addEventListener("abort", onAbort, { once: true });
+          socket.once("close", () => signal.removeEventListener("abort", onAbort));
+        }
+      }
       const frames = frameStream(
         socket as unknown as Body,
         streamMode(resHeaders["content-type"], await this.apiVersion()),

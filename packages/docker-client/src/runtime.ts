@@ -212,6 +212,14 @@ export class DockerRuntime implements Runtime {
     await this.docker.containers.remove({ id, force: options.force ?? false, v: true }, opt(options));
   }
 
+  async pause(id: string, options?: Call): Promise<void> {
+    await this.docker.containers.pause({ id }, opt(options));
+  }
+
+  async unpause(id: string, options?: Call): Promise<void> {
+    await this.docker.containers.unpause({ id }, opt(options));
+  }
+
   async stats(id: string, options?: Call): Promise<ContainerStats> {
     for await (const s of await this.docker.containers.stats({ id, stream: false }, opt(options))) {
       return {

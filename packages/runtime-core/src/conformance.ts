@@ -6,8 +6,8 @@
 //                        test: { describe, it, beforeAll, afterAll } });
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { AbortedError, NotFoundError, ValidationError } from "./errors.js";
-import type { ContainerSpec, LogEntry, Runtime } from "./runtime.js";
+import { AbortedError, isBerthError, NotFoundError, UnsupportedError, ValidationError } from "./errors.js";
+import type { Capabilities, ContainerSpec, LogEntry, Runtime } from "./runtime.js";
 
 type Fn = () => unknown | Promise<unknown>;
 export interface TestApi {
@@ -145,10 +145,21 @@ export function runtimeConformance(options: ConformanceOptions): void {
       async () => {
         const id = await rt.create(spec(["sleep", "300"]));
         await rt.start(id);
-        const res = await rt.exec(id, ["sh", "-c", "cat; exit 5"], { stdin: "hello\n" });
-        assert.equal(res.exitCode, 5);
-        assert.equal(text(res.stdout), "hello\n");
-        await rt.remove(id, { force: true });
+        try {
+          const plain = await rt.exec(id, ["sh", "-c", "echo out; echo err >&2; exit 6"]);
+          assert.equal(plain.exitCode, 6);
+          assert.equal(text(plain.stdout), "out\n");
+          assert.equal(text(plain.stderr), "err\n");
+          if (rt.capabilities.execStdin) {
+            const res = await rt.exec(id, ["sh", "-c", "cat; exit 5"], { stdin: "hello\n" });
+            assert.equal(res.exitCode, 5);
+            assert.equal(text(res.stdout), "hello\n");
+          } else {
+            await assert.rejects(rt.exec(id, ["cat"], { stdin: "hello\n" }), UnsupportedError);
+          }
+        } finally {
+          await rt.remove(id, { force: true });
+        }
       },
       timeout,
     );
@@ -197,18 +208,220 @@ export function runtimeConformance(options: ConformanceOptions): void {
     );
 
     test.it(
-      "leaves no container behind when a run is aborted",
+      "reports what inspect and list know",
       async () => {
-        const controller = new AbortController();
-        const mine = { "berth.abort": run };
-        setTimeout(() => controller.abort(), 500);
+        const id = await rt.create(spec(["sleep", "300"], { labels: { "berth.inspect": "yes" } }));
+        try {
+          const created = await rt.inspect(id);
+          assert.equal(created.id, id);
+          assert.equal(created.state, "created");
+          assert.equal(created.labels["berth.inspect"], "yes");
+          assert.ok(created.image.length > 0, "inspect names the image");
+          await rt.start(id);
+          const running = await rt.inspect(id);
+          assert.equal(running.state, "running");
+          assert.ok((running.pid ?? 0) > 0, "a running container has a pid");
+          assert.ok(running.startedAt instanceof Date, "a running container has a start time");
+          const listed = await rt.list({ labels: { ...labels, "berth.inspect": "yes" } });
+          assert.deepEqual(
+            listed.map((c) => [c.id, c.state]),
+            [[id, "running"]],
+          );
+          await rt.kill(id);
+          assert.equal((await rt.wait(id)).exitCode, 137);
+          assert.deepEqual(await rt.list({ labels: { ...labels, "berth.inspect": "yes" } }), []);
+        } finally {
+          await rt.remove(id, { force: true }).catch(() => {});
+        }
+      },
+      timeout,
+    );
+
+    test.it(
+      "refuses an unknown user with a typed error and leaves nothing behind",
+      async () => {
+        await assert.rejects(rt.create(spec(["true"], { user: "not a user!" })), ValidationError);
+        const mine = { "berth.nouser": run };
         await assert.rejects(
-          rt.run(spec(["sleep", "30"], { labels: mine }), { signal: controller.signal }),
-          AbortedError,
+          rt.run(spec(["true"], { user: "berth-no-such-user", labels: mine })),
+          (err: unknown) => isBerthError(err),
         );
         assert.deepEqual(await rt.list({ labels: { ...labels, ...mine }, all: true }), []);
       },
       timeout,
     );
+
+    capabilityChecks(() => rt, spec, test, timeout);
+
+    test.it(
+      "leaves no container behind when a run is aborted",
+      async () => {
+        const controller = new AbortController();
+        const mine = { "berth.abort": run };
+        setTimeout(() => controller.abort(), 500);
+        const t0 = Date.now();
+        await assert.rejects(
+          rt.run(spec(["sleep", "30"], { labels: mine }), { signal: controller.signal }),
+          AbortedError,
+        );
+        // `sleep 30` must not have run to its end: the abort ends the run, not the container's exit.
+        assert.ok(Date.now() - t0 < 20_000, `the aborted run returned after ${Date.now() - t0} ms`);
+        assert.deepEqual(await rt.list({ labels: { ...labels, ...mine }, all: true }), []);
+      },
+      timeout,
+    );
+  });
+}
+
+type SpecFn = (command: string[], extra?: Partial<ContainerSpec>) => ContainerSpec;
+
+/**
+ * One check per capability: a declared capability works, and a missing one gives UnsupportedError
+ * (never a silent no-op).
+ */
+function capabilityChecks(rt: () => Runtime, spec: SpecFn, test: TestApi, timeout: number): void {
+  const unsupported = async (what: string, call: () => Promise<unknown>) =>
+    assert.rejects(call, UnsupportedError, `${what} must throw UnsupportedError when not supported`);
+  const checks: Record<keyof Capabilities, () => Promise<void>> = {
+    ports: async () => {
+      const s = spec(["true"], { ports: [{ containerPort: 8080 }] });
+      if (!rt().capabilities.ports) return unsupported("ports", () => rt().create(s));
+      const id = await rt().create(s);
+      await rt().remove(id, { force: true });
+    },
+    tmpfs: async () => {
+      const s = spec(["sh", "-c", "echo x > /scratch/f && grep -c ' /scratch tmpfs ' /proc/mounts"], {
+        mounts: [{ type: "tmpfs", target: "/scratch" }],
+      });
+      if (!rt().capabilities.tmpfs) return unsupported("tmpfs", () => rt().run(s));
+      const res = await rt().run(s);
+      assert.equal(res.exitCode, 0, text(res.stderr));
+      assert.equal(text(res.stdout), "1\n");
+    },
+    cpuLimit: async () => {
+      const s = spec(["true"], { cpus: 0.5 });
+      if (!rt().capabilities.cpuLimit) return unsupported("cpus", () => rt().run(s));
+      assert.equal((await rt().run(s)).exitCode, 0);
+    },
+    memoryLimit: async () => {
+      const s = spec(["true"], { memory: 64 * 1024 * 1024 });
+      if (!rt().capabilities.memoryLimit) return unsupported("memory", () => rt().run(s));
+      assert.equal((await rt().run(s)).exitCode, 0);
+    },
+    hostNetwork: async () => {
+      const s = spec(["true"], { network: "host" });
+      if (!rt().capabilities.hostNetwork) return unsupported("host network", () => rt().run(s));
+      assert.equal((await rt().run(s)).exitCode, 0);
+    },
+    bridgeNetwork: async () => {
+      const s = spec(["sleep", "300"], { network: "bridge" });
+      if (!rt().capabilities.bridgeNetwork) return unsupported("bridge network", () => rt().create(s));
+      const id = await rt().create(s);
+      try {
+        await rt().start(id);
+        assert.match(
+          (await rt().inspect(id)).ip ?? "",
+          /^\d+\.\d+\.\d+\.\d+$/,
+          "a bridged container has an IP",
+        );
+      } finally {
+        await rt().remove(id, { force: true });
+      }
+    },
+    stats: async () => {
+      const id = await rt().create(spec(["sleep", "300"]));
+      try {
+        await rt().start(id);
+        if (!rt().capabilities.stats) return await unsupported("stats", () => rt().stats(id));
+        const st = await rt().stats(id);
+        assert.ok(st.time instanceof Date);
+        assert.ok((st.memoryBytes ?? 0) > 0, "stats report memory use");
+      } finally {
+        await rt().remove(id, { force: true });
+      }
+    },
+    events: async () => {
+      const controller = new AbortController();
+      const mine = { "berth.events": randomBytes(4).toString("hex") };
+      const iterate = async () => {
+        for await (const e of rt().events({ labels: mine, signal: controller.signal })) return e;
+        return undefined;
+      };
+      if (!rt().capabilities.events) return unsupported("events", iterate);
+      const first = iterate();
+      first.catch(() => {});
+      // Subscriptions start asynchronously: keep starting containers until one is seen.
+      const ids: string[] = [];
+      const timer = setTimeout(() => controller.abort(), 20_000);
+      try {
+        const seen = await Promise.race([
+          first,
+          (async () => {
+            while (!controller.signal.aborted) {
+              const id = await rt().create(spec(["true"], { labels: mine }));
+              ids.push(id);
+              await rt().start(id);
+              await new Promise((r) => setTimeout(r, 500));
+            }
+            return undefined;
+          })(),
+        ]);
+        assert.ok(seen, "an event arrived for a labelled container");
+        if (seen.id) {
+          const info = await rt().inspect(seen.id);
+          assert.deepEqual(
+            Object.entries(mine).filter(([k, v]) => info.labels[k] === v),
+            Object.entries(mine),
+            `event for ${seen.id} is about one of ours`,
+          );
+        }
+      } finally {
+        clearTimeout(timer);
+        controller.abort();
+        for (const id of ids)
+          await rt()
+            .remove(id, { force: true })
+            .catch(() => {});
+      }
+    },
+    execStdin: async () => {
+      // Covered by "execs with stdin and reports the exit code".
+    },
+    tty: async () => {
+      const s = spec(["sh", "-c", "test -t 1 && echo tty; echo err >&2"], { tty: true });
+      if (!rt().capabilities.tty) return unsupported("tty", () => rt().run(s));
+      const res = await rt().run(s);
+      // With a terminal, both streams come out as one.
+      assert.match(text(res.stdout), /tty\r?\n/);
+      assert.match(text(res.stdout), /err/);
+    },
+    pause: async () => {
+      const id = await rt().create(spec(["sleep", "300"]));
+      try {
+        await rt().start(id);
+        if (!rt().capabilities.pause) return await unsupported("pause", () => rt().pause(id));
+        await rt().pause(id);
+        assert.equal((await rt().inspect(id)).state, "paused");
+        await rt().unpause(id);
+        assert.equal((await rt().inspect(id)).state, "running");
+      } finally {
+        await rt().remove(id, { force: true });
+      }
+    },
+    signals: async () => {
+      const id = await rt().create(spec(["sh", "-c", "trap 'exit 42' USR1; while true; do sleep 0.1; done"]));
+      try {
+        await rt().start(id);
+        await new Promise((r) => setTimeout(r, 300));
+        if (!rt().capabilities.signals) return await unsupported("signals", () => rt().kill(id, "SIGUSR1"));
+        await rt().kill(id, "SIGUSR1");
+        assert.equal((await rt().wait(id)).exitCode, 42);
+      } finally {
+        await rt().remove(id, { force: true });
+      }
+    },
+  };
+  test.describe("capabilities: each works or is UnsupportedError", () => {
+    for (const [name, check] of Object.entries(checks)) test.it(name, check, timeout);
   });
 }

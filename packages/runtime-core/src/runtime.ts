@@ -186,6 +186,7 @@ export interface Capabilities {
   events: boolean;
   execStdin: boolean;
   tty: boolean;
+  /** pause() and unpause(). */
   pause: boolean;
 }
 
@@ -206,6 +207,9 @@ export interface Runtime {
   stop(id: string, options?: StopOptions): Promise<void>;
   kill(id: string, signal?: string, options?: CallOptions): Promise<void>;
   remove(id: string, options?: CallOptions & { force?: boolean }): Promise<void>;
+  /** Freeze every process of the container (capability `pause`). */
+  pause(id: string, options?: CallOptions): Promise<void>;
+  unpause(id: string, options?: CallOptions): Promise<void>;
   stats(id: string, options?: CallOptions): Promise<ContainerStats>;
   events(options?: CallOptions & { labels?: Record<string, string> }): AsyncIterable<RuntimeEvent>;
   close(): Promise<void>;
