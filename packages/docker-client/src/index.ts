@@ -9,6 +9,7 @@ export {
 export { type Endpoint, loadTls, parseDockerHost, type TlsOptions } from "./endpoint.js";
 export * from "./generated/index.js";
 export type * from "./operation.js";
+export { dockerProvider } from "./provider.js";
 export { DockerRuntime } from "./runtime.js";
 export { knownHostsAccepts, parseSshHost, SshDialer, type SshOptions, type SshTarget } from "./ssh.js";
 export { demultiplex, rawFrames } from "./streams/demux.js";

@@ -1,3 +1,4 @@
+export * from "./connect.js";
 export * from "./credentials.js";
 export * from "./cri-log.js";
 export * from "./docker-config.js";

@@ -1,0 +1,78 @@
+// How connect() finds Docker and Podman: DOCKER_HOST or the selected Docker context, CONTAINER_HOST
+// (Podman's own variable) or PODMAN_HOST, then the usual sockets of each.
+import { join } from "node:path";
+import {
+  DEFAULT_DOCKER_SOCKET,
+  type EnvMap,
+  homeDir,
+  loadDockerConfig,
+  type RuntimeCandidate,
+  type RuntimeProvider,
+  resolveDockerEndpoint,
+} from "@berth/runtime-core";
+import { DockerClient } from "./client.js";
+import { DockerRuntime } from "./runtime.js";
+
+function candidate(
+  backend: "docker" | "podman",
+  endpoint: string,
+  source: string,
+  env: EnvMap,
+): RuntimeCandidate {
+  return {
+    backend,
+    endpoint,
+    source,
+    open: async () =>
+      new DockerRuntime(await DockerClient.fromEnv({ env, host: endpoint, backend }), backend),
+  };
+}
+
+const unix = (path: string) => `unix://${path}`;
+
+export const dockerProvider: RuntimeProvider = {
+  backends: ["docker", "podman"],
+
+  async fromEnv(env) {
+    const out: RuntimeCandidate[] = [];
+    const contextChosen =
+      Boolean(env.DOCKER_CONTEXT) ||
+      Boolean((await loadDockerConfig({ env }).catch(() => undefined))?.currentContext);
+    if (env.DOCKER_HOST || contextChosen) {
+      const found = await resolveDockerEndpoint({ env });
+      const source =
+        found.source === "DOCKER_HOST" ? "DOCKER_HOST" : `docker context ${found.context ?? "default"}`;
+      out.push({
+        backend: "docker",
+        endpoint: found.host,
+        source,
+        // fromEnv again, so TLS settings of DOCKER_HOST or the context come along.
+        open: async () => new DockerRuntime(await DockerClient.fromEnv({ env }), "docker"),
+      });
+    }
+    for (const name of ["CONTAINER_HOST", "PODMAN_HOST"] as const) {
+      const host = env[name];
+      if (host) out.push(candidate("podman", host, name, env));
+    }
+    return out;
+  },
+
+  defaults(env) {
+    const xdg = env.XDG_RUNTIME_DIR;
+    const home = homeDir(env);
+    return [
+      candidate("docker", unix(DEFAULT_DOCKER_SOCKET), "default socket", env),
+      ...(xdg ? [candidate("docker", unix(join(xdg, "docker.sock")), "rootless default socket", env)] : []),
+      candidate(
+        "docker",
+        unix(join(home, ".docker", "desktop", "docker.sock")),
+        "Docker Desktop socket",
+        env,
+      ),
+      candidate("podman", unix("/run/podman/podman.sock"), "default socket", env),
+      ...(xdg
+        ? [candidate("podman", unix(join(xdg, "podman", "podman.sock")), "rootless default socket", env)]
+        : []),
+    ];
+  },
+};
