@@ -1,10 +1,16 @@
-// Exec and attach over the CRI streaming URL: the channel WebSocket protocol (v5 when the server offers it,
-// else v4). Channels: 0 stdin, 1 stdout, 2 stderr, 3 error (a metav1.Status as JSON), 4 resize.
+// Exec and attach over the CRI streaming URL. Two transports carry the same Kubernetes remote-command
+// protocol (stdin, stdout, stderr, an error channel with a metav1.Status, resize):
 //
-// Closing stdin: v4 has no way to say "stdin ended" short of closing the whole socket, which also ends
-// stdout and stderr. v5 (Kubernetes 1.30's streaming server) adds a close frame [255, 0]. containerd
-// 1.6's stream server offers only v4 (and older), so there ending `stdin` sends nothing: the command must
-// end by itself (read a known amount, a sentinel line...). `StreamSession.stdinClosable` tells which.
+// - SPDY/3.1 (spdy/remotecommand.ts): every channel is its own stream, so stdin can be half-closed with
+//   FIN and the command sees EOF. Every Kubernetes streaming server (kubelet, containerd, CRI-O) speaks it;
+//   kubectl and crictl use it.
+// - WebSocket, the channel protocol (v5 when the server offers it, else v4): one frame per message, the
+//   first byte naming the channel (0 stdin, 1 stdout, 2 stderr, 3 error, 4 resize). v4 cannot close stdin
+//   short of closing the whole socket; v5 (Kubernetes 1.30's streaming server) adds a close frame
+//   [255, 0]. containerd 1.6 offers v4 only, so there a WebSocket session's `stdin.end()` sends nothing.
+//
+// `transport: "auto"` (the default) tries SPDY and falls back to WebSocket only if the server refuses the
+// SPDY upgrade. `StreamSession.stdinClosable` tells whether ending `stdin` reaches the command.
 import { PassThrough, type Readable, Writable } from "node:stream";
 import {
   AbortedError,
@@ -16,11 +22,28 @@ import {
 } from "@berth/runtime-core";
 import type WebSocket from "ws";
 import { CLOSE_CHANNEL, frame, messageBuffer, openChannelSocket } from "./channel.js";
+import { openSpdyExecChannels } from "./spdy/remotecommand.js";
+import { isUpgradeRefusal } from "./spdy/upgrade.js";
 
 export const STREAM_PROTOCOL_V5 = "v5.channel.k8s.io";
 export const STREAM_PROTOCOL_V4 = "v4.channel.k8s.io";
-/** What exec and attach offer, best first. */
+export const STREAM_PROTOCOL_V3 = "v3.channel.k8s.io";
+export const STREAM_PROTOCOL_V2 = "v2.channel.k8s.io";
+export const STREAM_PROTOCOL_V1 = "channel.k8s.io";
+/** What exec and attach offer over WebSocket, best first. */
 export const EXEC_PROTOCOLS = [STREAM_PROTOCOL_V5, STREAM_PROTOCOL_V4] as const;
+/** What exec and attach offer over SPDY, best first (v5 exists only for WebSocket). */
+export const SPDY_EXEC_PROTOCOLS = [
+  STREAM_PROTOCOL_V4,
+  STREAM_PROTOCOL_V3,
+  STREAM_PROTOCOL_V2,
+  STREAM_PROTOCOL_V1,
+] as const;
+
+/** The wire a session runs over. */
+export type StreamTransport = "websocket" | "spdy";
+/** What a caller may ask for: "auto" prefers SPDY and falls back to WebSocket when SPDY is refused. */
+export type StreamTransportOption = StreamTransport | "auto";
 
 const STDIN = 0;
 const STDOUT = 1;
@@ -46,10 +69,63 @@ export interface StreamExit {
 export interface StreamSessionOptions {
   operation: string;
   stdin: boolean;
+  /** The request's stdout flag (default true). SPDY opens exactly the streams the server expects. */
+  stdout?: boolean | undefined;
+  /** The request's stderr flag (default true; a TTY has none). */
+  stderr?: boolean | undefined;
+  /** The request's tty flag (default false); with SPDY it adds the resize stream. */
+  tty?: boolean | undefined;
   signal?: AbortSignal | undefined;
   /** Milliseconds the whole session may last; then it is closed with a TimeoutError. */
   timeout?: number | undefined;
   handshakeTimeout?: number | undefined;
+  /** "auto" (default), "spdy" or "websocket". */
+  transport?: StreamTransportOption | undefined;
+  /**
+   * For "auto": a fresh URL for the WebSocket attempt after the server refused SPDY. CRI streaming URLs
+   * are single-use and the refused upgrade spent this one. Without it the same URL is tried again.
+   */
+  fallbackUrl?: (() => Promise<string>) | undefined;
+}
+
+/** How a transport's connection ended, for the session to read the exit status against. */
+export interface ChannelsEnd {
+  /** A transport failure (connection error, protocol violation); takes precedence over any status. */
+  error?: BerthError | undefined;
+  /** The server ended the error channel itself (it finished), rather than the connection dropping. */
+  clean: boolean;
+  /** For messages: close code, reason. */
+  detail: string;
+}
+
+/** Where a transport delivers what the server sends. */
+export interface ChannelsSink {
+  stdout(data: Buffer): void;
+  stderr(data: Buffer): void;
+  /** Bytes of the error channel (the exit Status). */
+  status(data: Buffer): void;
+  /** Called once, after everything else. */
+  closed(end: ChannelsEnd): void;
+}
+
+/** The channels of one exec/attach connection: what a StreamSession needs from a transport. */
+export interface StreamChannels {
+  readonly transport: StreamTransport;
+  readonly protocol: string;
+  readonly stdinClosable: boolean;
+  /** Start delivering (anything that arrived earlier is delivered now). */
+  start(sink: ChannelsSink): void;
+  writeStdin(chunk: Buffer, cb: (err?: Error | null) => void): void;
+  /** Half-close stdin where the protocol can; otherwise nothing. */
+  endStdin(cb: (err?: Error | null) => void): void;
+  resize(width: number, height: number): void;
+  /** Stop reading from the server while a consumer lags. */
+  pause(): void;
+  resume(): void;
+  /** Close politely. */
+  close(): void;
+  /** Close now. */
+  terminate(): void;
 }
 
 /** Exit code from a status: 0 on Success, details.causes[reason=ExitCode] on NonZeroExitCode. */
@@ -68,63 +144,109 @@ export function exitFromStatus(status: StreamStatus, operation: string): StreamE
   });
 }
 
+/** Whether a subprotocol writes a JSON Status on the error channel (v4 and later) or plain text. */
+export function writesJsonStatus(protocol: string): boolean {
+  return protocol === STREAM_PROTOCOL_V4 || protocol === STREAM_PROTOCOL_V5;
+}
+
+/**
+ * The exit from what the error channel carried. v4/v5 always write a JSON Status before a clean close, so
+ * nothing means the connection dropped. v1-v3 write nothing on success and only the error's text on
+ * failure; the exit code is recovered from the runtime's "... exit code N" wording when present.
+ */
+export function exitFromErrorChannel(
+  text: string,
+  protocol: string,
+  end: Pick<ChannelsEnd, "clean" | "detail">,
+  operation: string,
+): StreamExit {
+  const details = { operation, backend: "cri" };
+  if (writesJsonStatus(protocol)) {
+    if (!text) {
+      // The server always writes a Status before a clean close; none means the connection dropped.
+      throw new UnavailableError(
+        `${operation}: stream closed without an exit status (${end.detail})`,
+        details,
+      );
+    }
+    let status: StreamStatus;
+    try {
+      status = JSON.parse(text) as StreamStatus;
+    } catch (cause) {
+      // Cut short by a dropped connection, or garbage from the server.
+      if (!end.clean)
+        throw new UnavailableError(`${operation}: stream closed mid-status (${end.detail})`, {
+          ...details,
+          cause,
+        });
+      throw new ProtocolError(`${operation}: error channel is not a JSON Status: ${text.slice(0, 200)}`, {
+        ...details,
+        cause,
+      });
+    }
+    return exitFromStatus(status, operation);
+  }
+  if (!text) {
+    if (end.clean) return { exitCode: 0, status: { status: "Success" } };
+    throw new UnavailableError(`${operation}: stream closed without an exit status (${end.detail})`, details);
+  }
+  const codes = [...text.matchAll(/exit (?:code|status)[: ]+(\d+)/g)];
+  const last = codes.at(-1)?.[1];
+  if (last !== undefined) {
+    return {
+      exitCode: Number.parseInt(last, 10),
+      status: {
+        status: "Failure",
+        reason: "NonZeroExitCode",
+        message: text,
+        details: { causes: [{ reason: "ExitCode", message: last }] },
+      },
+    };
+  }
+  throw new DaemonError(`${operation}: ${text}`, { ...details, daemonMessage: text });
+}
+
 /** A running exec or attach: stream stdin in, read stdout and stderr, await `exit`. */
 export class StreamSession {
   /** The negotiated subprotocol. */
   readonly protocol: string;
+  /** The wire the session runs over. */
+  readonly transport: StreamTransport;
   readonly stdout: Readable;
   readonly stderr: Readable;
   /** Present when the session was opened with stdin. Ending it closes stdin only if `stdinClosable`. */
   readonly stdin: Writable | undefined;
-  /** Whether ending `stdin` reaches the command (v5) or is not expressible (v4). */
+  /** Whether ending `stdin` reaches the command (SPDY, WebSocket v5) or is not expressible (WebSocket v4). */
   readonly stdinClosable: boolean;
   /** Settles when the server closes the stream: the exit code, or a typed error. */
   readonly exit: Promise<StreamExit>;
-  readonly #ws: WebSocket;
+  readonly #channels: StreamChannels;
 
-  constructor(ws: WebSocket, options: StreamSessionOptions) {
+  constructor(channels: StreamChannels, options: StreamSessionOptions) {
     const { operation, signal } = options;
-    this.#ws = ws;
-    this.protocol = ws.protocol;
-    this.stdinClosable = ws.protocol === STREAM_PROTOCOL_V5;
+    this.#channels = channels;
+    this.protocol = channels.protocol;
+    this.transport = channels.transport;
+    this.stdinClosable = channels.stdinClosable;
     const stdout = new PassThrough();
     const stderr = new PassThrough();
     this.stdout = stdout;
     this.stderr = stderr;
-    // Pause the socket while a reader lags, so a chatty command cannot fill memory.
-    const backpressure = (s: PassThrough) => s.on("drain", () => ws.resume());
-    backpressure(stdout);
-    backpressure(stderr);
+    // Stop reading while a reader lags, so a chatty command cannot fill memory.
+    stdout.on("drain", () => channels.resume());
+    stderr.on("drain", () => channels.resume());
     const statusChunks: Buffer[] = [];
     let failure: BerthError | undefined;
     let timer: NodeJS.Timeout | undefined;
 
-    ws.on("message", (data) => {
-      const buf = messageBuffer(data);
-      if (buf.length === 0) return;
-      const payload = buf.subarray(1);
-      switch (buf[0]) {
-        case STDOUT:
-          if (payload.length && !stdout.write(payload)) ws.pause();
-          break;
-        case STDERR:
-          if (payload.length && !stderr.write(payload)) ws.pause();
-          break;
-        case ERROR:
-          statusChunks.push(payload);
-          break;
-        default:
-          break;
-      }
-    });
-
     const fail = (err: BerthError) => {
       failure ??= err;
-      ws.terminate();
+      channels.terminate();
     };
     const onAbort = () =>
       fail(new AbortedError(`${operation}: aborted`, { operation, backend: "cri", cause: signal?.reason }));
-    signal?.addEventListener("abort", onAbort, { once: true });
+    if (signal?.aborted) onAbort();
+    else signal?.addEventListener("abort", onAbort, { once: true });
     if (options.timeout !== undefined) {
       timer = setTimeout(
         () =>
@@ -137,48 +259,30 @@ export class StreamSession {
         options.timeout,
       );
     }
-    ws.on("error", (err) => {
-      failure ??= new UnavailableError(`${operation}: stream connection failed: ${err.message}`, {
-        operation,
-        backend: "cri",
-        cause: err,
-      });
-    });
 
     this.exit = new Promise<StreamExit>((resolve, reject) => {
-      ws.once("close", (code, reason) => {
-        signal?.removeEventListener("abort", onAbort);
-        if (timer) clearTimeout(timer);
-        stdout.end();
-        stderr.end();
-        if (failure) return reject(failure);
-        const text = Buffer.concat(statusChunks).toString("utf8").trim();
-        if (text) {
-          let status: StreamStatus;
+      channels.start({
+        stdout: (data) => {
+          if (data.length && !stdout.write(data)) channels.pause();
+        },
+        stderr: (data) => {
+          if (data.length && !stderr.write(data)) channels.pause();
+        },
+        status: (data) => statusChunks.push(data),
+        closed: (end) => {
+          signal?.removeEventListener("abort", onAbort);
+          if (timer) clearTimeout(timer);
+          stdout.end();
+          stderr.end();
+          if (failure) return reject(failure);
+          if (end.error) return reject(end.error);
+          const text = Buffer.concat(statusChunks).toString("utf8").trim();
           try {
-            status = JSON.parse(text) as StreamStatus;
-          } catch (cause) {
-            return reject(
-              new ProtocolError(`${operation}: error channel is not a JSON Status: ${text.slice(0, 200)}`, {
-                operation,
-                backend: "cri",
-                cause,
-              }),
-            );
-          }
-          try {
-            return resolve(exitFromStatus(status, operation));
+            resolve(exitFromErrorChannel(text, channels.protocol, end, operation));
           } catch (err) {
-            return reject(err);
+            reject(err);
           }
-        }
-        // The server always writes a Status before a clean close; none means the connection dropped.
-        reject(
-          new UnavailableError(
-            `${operation}: stream closed without an exit status (close code ${code}${reason.length ? `, ${reason}` : ""})`,
-            { operation, backend: "cri" },
-          ),
-        );
+        },
       });
     });
     // Callers who only read output still get errors through `exit`; never an unhandled rejection here.
@@ -186,32 +290,22 @@ export class StreamSession {
 
     if (options.stdin) {
       this.stdin = new Writable({
-        write: (chunk: Buffer, _enc, cb) => {
-          if (ws.readyState !== ws.OPEN)
-            return cb(new UnavailableError(`${operation}: stream closed`, { operation }));
-          ws.send(frame(STDIN, chunk), cb);
-        },
-        final: (cb) => {
-          if (this.stdinClosable && ws.readyState === ws.OPEN)
-            ws.send(frame(CLOSE_CHANNEL, Uint8Array.of(STDIN)), cb);
-          else cb();
-        },
+        write: (chunk: Buffer, _enc, cb) => channels.writeStdin(chunk, cb),
+        final: (cb) => channels.endStdin(cb),
       });
-      // Writes after the socket closed fail through `exit`; keep them from becoming unhandled errors.
+      // Writes after the connection closed fail through `exit`; keep them from becoming unhandled errors.
       this.stdin.on("error", () => {});
     }
   }
 
   /** Tell a TTY session its new size. */
   resize(width: number, height: number): void {
-    if (this.#ws.readyState === this.#ws.OPEN) {
-      this.#ws.send(frame(RESIZE, JSON.stringify({ Width: width, Height: height })));
-    }
+    this.#channels.resize(width, height);
   }
 
   /** Close the connection now; the command may keep running on the runtime if it ignores a hang-up. */
   close(): void {
-    this.#ws.close();
+    this.#channels.close();
   }
 
   /**
@@ -235,7 +329,7 @@ export class StreamSession {
         (async () => {
           for await (const c of input) if (!stdin.write(c)) await new Promise((r) => stdin.once("drain", r));
           stdin.end();
-        })().catch(() => this.#ws.terminate());
+        })().catch(() => this.#channels.terminate());
       }
     }
     const [exit, stdout, stderr] = await Promise.all([this.exit, out, err]);
@@ -243,11 +337,98 @@ export class StreamSession {
   }
 }
 
+/** The channel WebSocket as StreamChannels. */
+export function websocketChannels(ws: WebSocket, operation: string): StreamChannels {
+  const stdinClosable = ws.protocol === STREAM_PROTOCOL_V5;
+  let sink: ChannelsSink | undefined;
+  const early: Buffer[] = [];
+  let ended: ChannelsEnd | undefined;
+  let error: BerthError | undefined;
+  const deliver = (buf: Buffer, to: ChannelsSink) => {
+    const payload = buf.subarray(1);
+    if (buf[0] === STDOUT) to.stdout(payload);
+    else if (buf[0] === STDERR) to.stderr(payload);
+    else if (buf[0] === ERROR) to.status(payload);
+  };
+  ws.on("message", (data) => {
+    const buf = messageBuffer(data);
+    if (buf.length === 0) return;
+    if (sink) deliver(buf, sink);
+    else early.push(buf);
+  });
+  ws.on("error", (err) => {
+    error ??= new UnavailableError(`${operation}: stream connection failed: ${err.message}`, {
+      operation,
+      backend: "cri",
+      cause: err,
+    });
+  });
+  ws.once("close", (code, reason) => {
+    ended = {
+      error,
+      clean: code === 1000,
+      detail: `close code ${code}${reason.length ? `, ${reason}` : ""}`,
+    };
+    sink?.closed(ended);
+  });
+  return {
+    transport: "websocket",
+    protocol: ws.protocol,
+    stdinClosable,
+    start(s) {
+      sink = s;
+      for (const buf of early.splice(0)) deliver(buf, s);
+      if (ended) s.closed(ended);
+    },
+    writeStdin(chunk, cb) {
+      if (ws.readyState !== ws.OPEN)
+        return cb(new UnavailableError(`${operation}: stream closed`, { operation, backend: "cri" }));
+      ws.send(frame(STDIN, chunk), cb);
+    },
+    endStdin(cb) {
+      if (stdinClosable && ws.readyState === ws.OPEN) ws.send(frame(CLOSE_CHANNEL, Uint8Array.of(STDIN)), cb);
+      else cb();
+    },
+    resize(width, height) {
+      if (ws.readyState === ws.OPEN) ws.send(frame(RESIZE, JSON.stringify({ Width: width, Height: height })));
+    },
+    pause: () => ws.pause(),
+    resume: () => ws.resume(),
+    close: () => ws.close(),
+    terminate: () => ws.terminate(),
+  };
+}
+
 /** Connect to an exec or attach URL the runtime returned. */
-export function openStreamSession(
+export async function openStreamSession(
   url: string,
   options: StreamSessionOptions,
   protocols: readonly string[] = EXEC_PROTOCOLS,
 ): Promise<StreamSession> {
-  return openChannelSocket(url, protocols, options, (ws) => new StreamSession(ws, options));
+  const transport = options.transport ?? "auto";
+  const overWebSocket = (target: string) =>
+    openChannelSocket(
+      target,
+      protocols,
+      options,
+      (ws) => new StreamSession(websocketChannels(ws, options.operation), options),
+    );
+  if (transport === "websocket") return overWebSocket(url);
+  let channels: StreamChannels;
+  try {
+    channels = await openSpdyExecChannels(url, {
+      operation: options.operation,
+      protocols: SPDY_EXEC_PROTOCOLS,
+      stdin: options.stdin,
+      stdout: options.stdout ?? true,
+      stderr: options.stderr ?? !options.tty,
+      tty: options.tty ?? false,
+      signal: options.signal,
+      handshakeTimeout: options.handshakeTimeout,
+    });
+  } catch (err) {
+    if (transport === "spdy" || !isUpgradeRefusal(err)) throw err;
+    return overWebSocket(options.fallbackUrl ? await options.fallbackUrl() : url);
+  }
+  return new StreamSession(channels, options);
 }

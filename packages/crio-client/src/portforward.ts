@@ -1,106 +1,203 @@
-// Port-forward over the CRI streaming URL, WebSocket variant (the kubelet's and containerd's stream server
-// speak it next to SPDY). Each forwarded port takes two channels, data (2n) and error (2n+1); the server
-// starts each with two bytes, the port in little-endian, and the client writes raw data on the data
-// channel. Like v4 exec there is no half-close: ending the writable side sends nothing.
+// Port-forward over the CRI streaming URL. Each forwarded connection is a Duplex over one of two transports:
+//
+// - SPDY/3.1 (spdy/portforward.ts): a data stream and an error stream, both named by `port` and
+//   `requestID` headers. Ending the writable side sends FIN on the data stream, so the server sees EOF
+//   (an HTTP/1.0 client, a `nc` that waits for EOF...).
+// - WebSocket: each forwarded port takes two channels, data (2n) and error (2n+1); the server starts each
+//   with two bytes, the port in little-endian, and the client writes raw data on the data channel. Like
+//   v4 exec there is no half-close: ending the writable side sends nothing.
+//
+// `transport: "auto"` (the default) tries SPDY and falls back to WebSocket when the server refuses it.
 
 import { createServer, type Server, type Socket } from "node:net";
 import { Duplex } from "node:stream";
-import { AbortedError, DaemonError, UnavailableError } from "@berth/runtime-core";
+import { AbortedError, type BerthError, DaemonError, UnavailableError } from "@berth/runtime-core";
 import type WebSocket from "ws";
 import { frame, messageBuffer, openChannelSocket } from "./channel.js";
+import type { StreamTransport, StreamTransportOption } from "./exec.js";
+import { openSpdyPortForwardChannels } from "./spdy/portforward.js";
+import { isUpgradeRefusal } from "./spdy/upgrade.js";
 
 export const PORT_FORWARD_PROTOCOLS = ["v4.channel.k8s.io"] as const;
 
 export interface PortForwardOptions {
   signal?: AbortSignal | undefined;
   handshakeTimeout?: number | undefined;
+  /** "auto" (default), "spdy" or "websocket". */
+  transport?: StreamTransportOption | undefined;
+  /** For "auto": a fresh URL for the WebSocket attempt after the server refused SPDY (URLs are single-use). */
+  fallbackUrl?: (() => Promise<string>) | undefined;
+}
+
+/** Where a transport delivers what the server sends on one forwarded connection. */
+export interface PortForwardSink {
+  data(chunk: Buffer): void;
+  /** Text on the error channel (the server could not connect, or the connection failed). */
+  error(text: string): void;
+  /** Called once, last. `dropped`: the connection ended without the server finishing it. */
+  closed(end: { dropped: boolean; error?: BerthError | undefined }): void;
+}
+
+/** One forwarded connection as a transport provides it. */
+export interface PortForwardChannels {
+  readonly transport: StreamTransport;
+  start(sink: PortForwardSink): void;
+  write(chunk: Buffer, cb: (err?: Error | null) => void): void;
+  /** Half-close where the transport can; otherwise nothing. */
+  end(cb: (err?: Error | null) => void): void;
+  pause(): void;
+  resume(): void;
+  close(): void;
 }
 
 /** One forwarded connection to a port in the pod's network namespace. */
 export class PortForwardStream extends Duplex {
   readonly port: number;
-  readonly #ws: WebSocket;
-  #prefix = [2, 2];
+  readonly transport: StreamTransport;
+  readonly #channels: PortForwardChannels;
   #error = "";
 
-  constructor(ws: WebSocket, port: number, signal?: AbortSignal) {
+  constructor(channels: PortForwardChannels, port: number, signal?: AbortSignal) {
     super();
-    this.#ws = ws;
+    this.#channels = channels;
     this.port = port;
+    this.transport = channels.transport;
     const operation = "PortForward";
     const onAbort = () =>
-      this.destroy(new AbortedError(`${operation}: aborted`, { operation, backend: "cri" }));
+      this.destroy(
+        new AbortedError(`${operation}: aborted`, { operation, backend: "cri", cause: signal?.reason }),
+      );
     signal?.addEventListener("abort", onAbort, { once: true });
-    ws.on("message", (data) => {
-      let buf = messageBuffer(data);
-      const channel = buf[0];
-      if (channel !== 0 && channel !== 1) return;
-      buf = buf.subarray(1);
-      // Drop the port prefix the server sends first on each channel.
-      const skip = Math.min(this.#prefix[channel] ?? 0, buf.length);
-      this.#prefix[channel] = (this.#prefix[channel] ?? 0) - skip;
-      buf = buf.subarray(skip);
-      if (!buf.length) return;
-      if (channel === 0) {
-        if (!this.push(buf)) ws.pause();
-      } else this.#error += buf.toString("utf8");
-    });
-    ws.on("error", () => {});
-    ws.once("close", (code) => {
-      signal?.removeEventListener("abort", onAbort);
-      if (this.#error) {
-        this.destroy(
-          new DaemonError(`${operation} to port ${port}: ${this.#error.trim()}`, {
-            operation,
-            backend: "cri",
-            daemonMessage: this.#error.trim(),
-          }),
-        );
-      } else if (code === 1006) {
-        this.destroy(new UnavailableError(`${operation} to port ${port}: connection dropped`, { operation }));
-      } else this.push(null);
+    channels.start({
+      data: (chunk) => {
+        if (!this.push(chunk)) channels.pause();
+      },
+      error: (text) => {
+        this.#error += text;
+      },
+      closed: ({ dropped, error }) => {
+        signal?.removeEventListener("abort", onAbort);
+        const message = this.#error.trim();
+        if (message) {
+          this.destroy(
+            new DaemonError(`${operation} to port ${port}: ${message}`, {
+              operation,
+              backend: "cri",
+              daemonMessage: message,
+            }),
+          );
+        } else if (dropped) {
+          this.destroy(
+            error ??
+              new UnavailableError(`${operation} to port ${port}: connection dropped`, {
+                operation,
+                backend: "cri",
+              }),
+          );
+        } else this.push(null);
+      },
     });
   }
 
   override _read(): void {
-    this.#ws.resume();
+    this.#channels.resume();
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
-    if (this.#ws.readyState !== this.#ws.OPEN) {
-      cb(
-        new UnavailableError(`PortForward to port ${this.port}: stream closed`, { operation: "PortForward" }),
-      );
-      return;
-    }
-    this.#ws.send(frame(0, chunk), cb);
+    this.#channels.write(chunk, cb);
   }
 
   override _final(cb: (err?: Error | null) => void): void {
-    cb();
+    this.#channels.end(cb);
   }
 
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
-    if (this.#ws.readyState === this.#ws.OPEN || this.#ws.readyState === this.#ws.CONNECTING)
-      this.#ws.close();
+    this.#channels.close();
     cb(err);
   }
 }
 
+/** The port-forward WebSocket as PortForwardChannels. */
+export function websocketPortForwardChannels(ws: WebSocket, port: number): PortForwardChannels {
+  const operation = "PortForward";
+  const prefix = [2, 2];
+  let sink: PortForwardSink | undefined;
+  const early: Array<(s: PortForwardSink) => void> = [];
+  const emit = (f: (s: PortForwardSink) => void) => {
+    if (sink) f(sink);
+    else early.push(f);
+  };
+  ws.on("message", (data) => {
+    let buf = messageBuffer(data);
+    const channel = buf[0];
+    if (channel !== 0 && channel !== 1) return;
+    buf = buf.subarray(1);
+    // Drop the port prefix the server sends first on each channel.
+    const skip = Math.min(prefix[channel] ?? 0, buf.length);
+    prefix[channel] = (prefix[channel] ?? 0) - skip;
+    buf = buf.subarray(skip);
+    if (!buf.length) return;
+    if (channel === 0) emit((s) => s.data(buf));
+    else {
+      const text = buf.toString("utf8");
+      emit((s) => s.error(text));
+    }
+  });
+  ws.on("error", () => {});
+  ws.once("close", (code) => emit((s) => s.closed({ dropped: code === 1006 })));
+  return {
+    transport: "websocket",
+    start(s) {
+      sink = s;
+      for (const f of early.splice(0)) f(s);
+    },
+    write(chunk, cb) {
+      if (ws.readyState !== ws.OPEN) {
+        cb(
+          new UnavailableError(`${operation} to port ${port}: stream closed`, { operation, backend: "cri" }),
+        );
+        return;
+      }
+      ws.send(frame(0, chunk), cb);
+    },
+    end: (cb) => cb(),
+    pause: () => ws.pause(),
+    resume: () => ws.resume(),
+    close() {
+      if (ws.readyState === ws.OPEN || ws.readyState === ws.CONNECTING) ws.close();
+    },
+  };
+}
+
 /** Connect to a port-forward URL the runtime returned, for one port. */
-export function openPortForward(
+export async function openPortForward(
   url: string,
   port: number,
   options: PortForwardOptions = {},
 ): Promise<PortForwardStream> {
-  const u = new URL(url);
-  u.searchParams.set("port", String(port));
-  return openChannelSocket(
-    u.toString(),
-    PORT_FORWARD_PROTOCOLS,
-    { operation: "PortForward", signal: options.signal, handshakeTimeout: options.handshakeTimeout },
-    (ws) => new PortForwardStream(ws, port, options.signal),
-  );
+  const transport = options.transport ?? "auto";
+  const overWebSocket = (target: string) => {
+    const u = new URL(target);
+    u.searchParams.set("port", String(port));
+    return openChannelSocket(
+      u.toString(),
+      PORT_FORWARD_PROTOCOLS,
+      { operation: "PortForward", signal: options.signal, handshakeTimeout: options.handshakeTimeout },
+      (ws) => new PortForwardStream(websocketPortForwardChannels(ws, port), port, options.signal),
+    );
+  };
+  if (transport === "websocket") return overWebSocket(url);
+  let channels: PortForwardChannels;
+  try {
+    channels = await openSpdyPortForwardChannels(url, port, {
+      signal: options.signal,
+      handshakeTimeout: options.handshakeTimeout,
+    });
+  } catch (err) {
+    if (transport === "spdy" || !isUpgradeRefusal(err)) throw err;
+    return overWebSocket(options.fallbackUrl ? await options.fallbackUrl() : url);
+  }
+  return new PortForwardStream(channels, port, options.signal);
 }
 
 export interface ListenOptions {

@@ -202,13 +202,27 @@ describe("pod on the bridge network", () => {
     const session = await cri.exec(main, ["sh", "-c", "read line; echo got:$line; echo warn >&2; exit 3"], {
       stdin: true,
     });
-    // containerd 1.6 offers v4 only: no stdin close frame.
+    // The default transport is SPDY where the runtime accepts it (containerd 1.6 does): stdin can end.
     expect(session.protocol).toBe("v4.channel.k8s.io");
-    expect(session.stdinClosable).toBe(false);
+    expect(session.transport).toBe("spdy");
+    expect(session.stdinClosable).toBe(true);
     const out = await session.output("hello\n");
     expect(out.stdout.toString()).toBe("got:hello\n");
     expect(out.stderr.toString()).toBe("warn\n");
     expect(out.exitCode).toBe(3);
+  });
+
+  it("WebSocket exec still works, without a stdin close (containerd 1.6 offers v4 only)", async () => {
+    const session = await cri.exec(main, ["sh", "-c", "read line; echo ws:$line"], {
+      stdin: true,
+      transport: "websocket",
+    });
+    expect(session.transport).toBe("websocket");
+    expect(session.protocol).toBe("v4.channel.k8s.io");
+    expect(session.stdinClosable).toBe(false);
+    const out = await session.output("hi\n");
+    expect(out.stdout.toString()).toBe("ws:hi\n");
+    expect(out.exitCode).toBe(0);
   });
 
   it("streaming exec is abortable", async () => {
