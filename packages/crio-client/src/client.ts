@@ -30,7 +30,7 @@ import {
   unixSocketPath,
 } from "./endpoint.js";
 import { criCall } from "./errors.js";
-import { openStreamSession, type StreamSession } from "./exec.js";
+import { openStreamSession, type StreamSession, type StreamTransportOption } from "./exec.js";
 import {
   type AuthConfig,
   type Container,
@@ -137,8 +137,22 @@ export interface StreamOptions {
   signal?: AbortSignal;
   /** Milliseconds the session may last; then it is closed and `exit` fails with a TimeoutError. */
   timeout?: number;
-  /** Deadline for the Exec/Attach RPC and the WebSocket upgrade (default: the client's default). */
+  /** Deadline for the Exec/Attach RPC and the stream upgrade (default: the client's default). */
   requestTimeout?: number;
+  /**
+   * The wire: "spdy" (each channel its own stream; `stdin.end()` reaches the command), "websocket" (the
+   * channel protocol; stdin can be closed only with v5, which containerd 1.6 lacks), or "auto" (default):
+   * SPDY, falling back to WebSocket with a fresh URL when the runtime refuses the SPDY upgrade.
+   */
+  transport?: StreamTransportOption;
+}
+
+export interface PortForwardCallOptions {
+  signal?: AbortSignal;
+  /** Deadline for the PortForward RPC and the stream upgrade (default: the client's default). */
+  requestTimeout?: number;
+  /** "auto" (default), "spdy" (ending the writable side sends FIN) or "websocket" (no half-close). */
+  transport?: StreamTransportOption;
 }
 
 /** v1alpha2's Version messages are wire-identical to v1's: reuse the codec under the old service name. */
@@ -184,6 +198,8 @@ export class CriClient {
   readonly defaultTimeout: number;
   /** Sandbox configs this client created, so createContainer can pass them back as CRI requires. */
   readonly #sandboxConfigs = new Map<string, DeepPartial<PodSandboxConfig>>();
+  /** Set once the runtime refused a SPDY upgrade: "auto" then goes straight to WebSocket. */
+  #spdyRefused = false;
 
   constructor(options: CriClientOptions) {
     this.endpoint = options.endpoint;
@@ -420,8 +436,8 @@ export class CriClient {
   }
 
   /**
-   * Start a command with streams over the runtime's streaming server (CRI Exec + WebSocket). Await
-   * `session.exit` for the exit code, or `session.output(stdin)` to collect everything.
+   * Start a command with streams over the runtime's streaming server (CRI Exec + SPDY or WebSocket, see
+   * `transport`). Await `session.exit` for the exit code, or `session.output(stdin)` to collect everything.
    */
   async exec(containerId: string, cmd: string[], options: StreamOptions = {}): Promise<StreamSession> {
     const tty = options.tty ?? false;
@@ -433,8 +449,8 @@ export class CriClient {
       stdout: options.stdout ?? true,
       stderr: options.stderr ?? !tty,
     };
-    const { url } = await criCall(this.runtime.exec(req, this.#streamCallOpts(options)));
-    return this.#session(url, "Exec", req.stdin, options);
+    const again = async () => (await criCall(this.runtime.exec(req, this.#streamCallOpts(options)))).url;
+    return this.#session(await again(), "Exec", req, options, again);
   }
 
   /** Attach to a container's main process (stdin needs a container created with `stdin: true`). */
@@ -447,22 +463,23 @@ export class CriClient {
       stdout: options.stdout ?? true,
       stderr: options.stderr ?? !tty,
     };
-    const { url } = await criCall(this.runtime.attach(req, this.#streamCallOpts(options)));
-    return this.#session(url, "Attach", req.stdin, options);
+    const again = async () => (await criCall(this.runtime.attach(req, this.#streamCallOpts(options)))).url;
+    return this.#session(await again(), "Attach", req, options, again);
   }
 
   /** One connection to `port` inside the sandbox's network namespace, as a Duplex. */
   async portForward(
     podSandboxId: string,
     port: number,
-    options: { signal?: AbortSignal; requestTimeout?: number } = {},
+    options: PortForwardCallOptions = {},
   ): Promise<PortForwardStream> {
-    const { url } = await criCall(
-      this.runtime.portForward({ podSandboxId, port: [port] }, this.#streamCallOpts(options)),
-    );
-    return openPortForward(url, port, {
+    const again = async () =>
+      (await criCall(this.runtime.portForward({ podSandboxId, port: [port] }, this.#streamCallOpts(options))))
+        .url;
+    return openPortForward(await again(), port, {
       signal: options.signal,
       handshakeTimeout: options.requestTimeout ?? this.defaultTimeout,
+      ...this.#transport(options.transport, again),
     });
   }
 
@@ -470,9 +487,13 @@ export class CriClient {
   portForwardListen(
     podSandboxId: string,
     port: number,
-    options: ListenOptions = {},
+    options: ListenOptions & Pick<PortForwardCallOptions, "transport"> = {},
   ): Promise<PortForwardListener> {
-    return listenPortForward(() => this.portForward(podSandboxId, port), options);
+    const { transport, ...listen } = options;
+    return listenPortForward(
+      () => this.portForward(podSandboxId, port, transport ? { transport } : {}),
+      listen,
+    );
   }
 
   #streamCallOpts(options: { signal?: AbortSignal; requestTimeout?: number }): CallOptions {
@@ -482,14 +503,39 @@ export class CriClient {
     };
   }
 
-  #session(url: string, operation: string, stdin: boolean, options: StreamOptions): Promise<StreamSession> {
+  #session(
+    url: string,
+    operation: string,
+    req: { stdin: boolean; stdout: boolean; stderr: boolean; tty: boolean },
+    options: StreamOptions,
+    again: () => Promise<string>,
+  ): Promise<StreamSession> {
     return openStreamSession(url, {
       operation,
-      stdin,
+      ...req,
       signal: options.signal,
       timeout: options.timeout,
       handshakeTimeout: options.requestTimeout ?? this.defaultTimeout,
+      ...this.#transport(options.transport, again),
     });
+  }
+
+  /**
+   * The transport to ask for, and how "auto" gets a URL for its WebSocket fallback: CRI streaming URLs are
+   * single-use and a refused SPDY upgrade spent the first one. A refusal is remembered for this client.
+   */
+  #transport(
+    transport: StreamTransportOption | undefined,
+    again: () => Promise<string>,
+  ): { transport: StreamTransportOption; fallbackUrl: () => Promise<string> } {
+    const chosen = transport ?? "auto";
+    return {
+      transport: chosen === "auto" && this.#spdyRefused ? "websocket" : chosen,
+      fallbackUrl: () => {
+        this.#spdyRefused = true;
+        return again();
+      },
+    };
   }
 
   /**

@@ -3,6 +3,7 @@
 import {
   type BerthError,
   type BerthErrorDetails,
+  ConflictError,
   classifyDaemonMessage,
   DaemonError,
   isBerthError,
@@ -21,13 +22,20 @@ function details(err: BerthError): BerthErrorDetails {
   };
 }
 
+// containerd's texts for a state conflict (a name taken, a container started twice) and for a user or
+// group name missing from the image's /etc/passwd or /etc/group.
+const CONFLICT = /\bis reserved for\b|\bcontainer is in CONTAINER_[A-Z]+ state\b/;
+const NO_SUCH_USER = /\bno (users|groups) found\b|\bunable to find (user|group)\b/;
+
 /** Refine an error from a CRI call; anything already specific passes through. */
 export function refineCriError(err: unknown): unknown {
   if (!isBerthError(err) || !(err instanceof DaemonError)) return err;
-  const kind = classifyDaemonMessage(err.daemonMessage ?? err.message);
+  const text = err.daemonMessage ?? err.message;
+  const kind = classifyDaemonMessage(text);
   if (kind === "Unauthorized") return new UnauthorizedError(err.message, details(err));
   if (kind === "Timeout") return new TimeoutError(err.message, details(err));
-  if (kind === "NotFound") return new NotFoundError(err.message, details(err));
+  if (kind === "NotFound" || NO_SUCH_USER.test(text)) return new NotFoundError(err.message, details(err));
+  if (CONFLICT.test(text)) return new ConflictError(err.message, details(err));
   return err;
 }
 

@@ -7,6 +7,7 @@ export {
   DEFAULT_PROBE_TIMEOUT_MS,
   type ExecSyncOptions,
   type ExecSyncResult,
+  type PortForwardCallOptions,
   type PullImageOptions,
   type RunPodSandboxOptions,
   type StatusOptions,
@@ -33,15 +34,25 @@ export {
 } from "./endpoint.js";
 export { refineCriError } from "./errors.js";
 export {
+  type ChannelsEnd,
+  type ChannelsSink,
   EXEC_PROTOCOLS,
+  exitFromErrorChannel,
   exitFromStatus,
   openStreamSession,
+  SPDY_EXEC_PROTOCOLS,
+  STREAM_PROTOCOL_V1,
+  STREAM_PROTOCOL_V2,
+  STREAM_PROTOCOL_V3,
   STREAM_PROTOCOL_V4,
   STREAM_PROTOCOL_V5,
+  type StreamChannels,
   type StreamExit,
   StreamSession,
   type StreamSessionOptions,
   type StreamStatus,
+  type StreamTransport,
+  type StreamTransportOption,
 } from "./exec.js";
 export * from "./generated/index.js";
 export {
@@ -59,7 +70,19 @@ export {
   listenPortForward,
   openPortForward,
   PORT_FORWARD_PROTOCOLS,
+  type PortForwardChannels,
   type PortForwardListener,
   type PortForwardOptions,
+  type PortForwardSink,
   PortForwardStream,
 } from "./portforward.js";
+export { criProvider } from "./provider.js";
+export {
+  CriRuntime,
+  type CriRuntimeOptions,
+  DEFAULT_CRI_LOG_ROOT,
+  podLogDirName,
+  probeContainerEvents,
+} from "./runtime.js";
+export { LOG_DIRECTORY_ANNOTATION, OWNED_POD_LABEL } from "./runtime-map.js";
+export { PORT_FORWARD_PROTOCOL_V1 } from "./spdy/portforward.js";

@@ -1,4 +1,5 @@
 import {
+  ConflictError,
   DaemonError,
   NotFoundError,
   TimeoutError,
@@ -30,5 +31,27 @@ describe("refineCriError", () => {
     expect(refineCriError(other)).toBe(other);
     const specific = new ValidationError("bad");
     expect(refineCriError(specific)).toBe(specific);
+  });
+
+  it("maps containerd's state conflicts to ConflictError and a user missing from the image to NotFoundError", () => {
+    const create = (text: string) =>
+      new DaemonError(`RuntimeService.CreateContainer: ${text}`, { status: "UNKNOWN", daemonMessage: text });
+    expect(
+      refineCriError(
+        create(
+          'failed to reserve container name "c1_p_berth_u_0": name "c1_p_berth_u_0" is reserved for "f20d"',
+        ),
+      ),
+    ).toBeInstanceOf(ConflictError);
+    expect(
+      refineCriError(
+        create('failed to set starting state for container "f20d": container is in CONTAINER_RUNNING state'),
+      ),
+    ).toBeInstanceOf(ConflictError);
+    expect(
+      refineCriError(
+        create("failed to create containerd container: mount callback failed on /x: no users found"),
+      ),
+    ).toBeInstanceOf(NotFoundError);
   });
 });

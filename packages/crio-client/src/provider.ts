@@ -1,0 +1,53 @@
+// How connect() finds a CRI runtime: CONTAINER_RUNTIME_ENDPOINT (with IMAGE_SERVICE_ENDPOINT), else
+// crictl.yaml's runtime-endpoint, else crictl's default sockets. BERTH_CRI_LOG_DIR names the directory
+// pods get their log directories under (default DEFAULT_CRI_LOG_ROOT).
+import type { EnvMap, RuntimeCandidate, RuntimeProvider } from "@berth/runtime-core";
+import { CriClient } from "./client.js";
+import { DEFAULT_CRI_ENDPOINTS, type EndpointCandidate, endpointCandidates } from "./endpoint.js";
+import { CriRuntime } from "./runtime.js";
+
+const SOURCES = {
+  option: "option",
+  env: "CONTAINER_RUNTIME_ENDPOINT",
+  "crictl.yaml": "crictl.yaml",
+} as const;
+
+function candidate(c: EndpointCandidate, source: string, env: EnvMap, timeout?: number): RuntimeCandidate {
+  return {
+    backend: "cri",
+    endpoint: c.endpoint,
+    source,
+    // No call here: connect() probes with info(). Events are assumed absent (CriRuntime.connect probes).
+    open: async () =>
+      new CriRuntime(
+        new CriClient({
+          endpoint: c.endpoint,
+          ...(c.imageEndpoint ? { imageEndpoint: c.imageEndpoint } : {}),
+          ...(timeout ? { defaultTimeout: timeout * 1000 } : {}),
+        }),
+        env.BERTH_CRI_LOG_DIR ? { logRoot: env.BERTH_CRI_LOG_DIR } : {},
+      ),
+  };
+}
+
+export const criProvider: RuntimeProvider = {
+  backends: ["cri"],
+
+  async fromEnv(env) {
+    const { candidates, config } = endpointCandidates({ env: env as NodeJS.ProcessEnv });
+    return candidates
+      .filter((c) => c.source !== "default")
+      .map((c) => candidate(c, SOURCES[c.source as keyof typeof SOURCES], env, config.timeout));
+  },
+
+  defaults(env) {
+    const image = env.IMAGE_SERVICE_ENDPOINT;
+    return DEFAULT_CRI_ENDPOINTS.map((endpoint) =>
+      candidate(
+        { endpoint, ...(image ? { imageEndpoint: image } : {}), source: "default" },
+        "default socket",
+        env,
+      ),
+    );
+  },
+};
