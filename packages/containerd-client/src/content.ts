@@ -14,8 +14,11 @@ import { AsyncQueue } from "./queue.js";
 
 /** Bytes per WRITE message: well under the 16 MiB gRPC limit, few enough round trips. */
 const CHUNK_BYTES = 1024 * 1024;
+/** WRITE messages sent ahead of their answers. */
+const WINDOW = 4;
 
-/** Regroup a byte stream into chunks of about `size` bytes (the registry sends ~64 KiB pieces). */
+/** Regroup a byte stream into chunks of exactly `size` bytes (the last may be shorter): the registry
+ *  sends ~64 KiB pieces, a caller may hand over one huge buffer, and a gRPC message must stay small. */
 async function* coalesce(
   source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
   size: number,
@@ -23,15 +26,28 @@ async function* coalesce(
   let parts: Uint8Array[] = [];
   let n = 0;
   for await (const part of source) {
-    parts.push(part);
-    n += part.byteLength;
-    if (n >= size) {
-      yield Buffer.concat(parts);
+    let rest = part;
+    while (n + rest.byteLength >= size) {
+      const take = size - n;
+      parts.push(rest.subarray(0, take));
+      yield parts.length === 1 ? Buffer.from(parts[0] as Uint8Array) : Buffer.concat(parts);
+      rest = rest.subarray(take);
       parts = [];
       n = 0;
     }
+    if (rest.byteLength > 0) {
+      parts.push(rest);
+      n += rest.byteLength;
+    }
   }
   if (n > 0) yield Buffer.concat(parts);
+}
+
+function closeSource(source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): void {
+  if (Symbol.asyncIterator in source)
+    source[Symbol.asyncIterator]()
+      .return?.()
+      ?.catch(() => {});
 }
 
 export interface WriteBlobOptions {
@@ -58,12 +74,28 @@ export async function writeBlob(
   const requests = new AsyncQueue<DeepPartial<WriteContentRequest>>();
   const call = client.content.write(requests, options.signal ? { signal: options.signal } : {});
   const responses = call[Symbol.asyncIterator]();
-  const exchange = async (req: DeepPartial<WriteContentRequest>): Promise<WriteContentResponse> => {
-    requests.push(req);
-    const r = await responses.next();
+  // Answers are read in order. While we wait on the source (a slow registry), one read of the answers is
+  // kept pending (`ahead`) and raced against it: if the call fails meanwhile (the daemon went away), the
+  // write fails at once instead of whenever the source next delivers.
+  let ahead: Promise<IteratorResult<WriteContentResponse>> | undefined;
+  const reply = async (): Promise<WriteContentResponse> => {
+    const pending = ahead ?? responses.next();
+    ahead = undefined;
+    const r = await pending;
     if (r.done)
       throw new ProtocolError("Content.Write: the stream ended early", { operation: "Content.Write" });
     return r.value;
+  };
+  /** Rejects when the call fails; never resolves. */
+  const callFailed = (): Promise<never> => {
+    ahead ??= responses.next();
+    return ahead.then(() => new Promise<never>(() => {}));
+  };
+  /** `work`, unless the call fails first. */
+  const unlessCallFails = <T>(work: Promise<T>): Promise<T> => Promise.race([work, callFailed()]);
+  const exchange = async (req: DeepPartial<WriteContentRequest>): Promise<WriteContentResponse> => {
+    requests.push(req);
+    return reply();
   };
   const base = { ref: options.ref, total: BigInt(options.size), expected: options.digest };
   let committed = false;
@@ -73,11 +105,33 @@ export async function writeBlob(
     if (offset > options.size) offset = 0;
     const resumedAt = offset;
     if (offset < options.size || options.size === 0) {
-      for await (const chunk of coalesce(await data(offset), CHUNK_BYTES)) {
-        await exchange({ ...base, action: WriteAction.WRITE, offset: BigInt(offset), data: chunk });
-        offset += chunk.byteLength;
-        options.onProgress?.(offset);
+      // Up to WINDOW chunks travel before their acknowledgements are awaited, so reading the source
+      // (the registry) overlaps with the daemon writing, while memory stays at WINDOW chunks.
+      const acked: number[] = [];
+      const ack = async () => {
+        await reply();
+        options.onProgress?.(acked.shift() as number);
+      };
+      const opening = data(offset);
+      let source: AsyncIterator<Buffer> | undefined;
+      try {
+        source = coalesce(await unlessCallFails(opening), CHUNK_BYTES)[Symbol.asyncIterator]();
+        for (;;) {
+          const next = await unlessCallFails(source.next());
+          if (next.done) break;
+          const chunk = next.value;
+          requests.push({ ...base, action: WriteAction.WRITE, offset: BigInt(offset), data: chunk });
+          offset += chunk.byteLength;
+          acked.push(offset);
+          if (acked.length >= WINDOW) await ack();
+        }
+      } catch (err) {
+        // Close the source; a read still in flight finishes first (hence not awaited).
+        if (source) source.return?.().catch(() => {});
+        else opening.then(closeSource, () => {});
+        throw err;
       }
+      while (acked.length) await ack();
     }
     try {
       await exchange({
@@ -89,7 +143,7 @@ export async function writeBlob(
     } catch (err) {
       // containerd rejects a commit whose bytes do not hash to `expected` with FAILED_PRECONDITION.
       const msg = (err as Error).message ?? "";
-      if (/unexpected commit digest|unexpected commit size/.test(msg)) {
+      if (/unexpected commit digest|unexpected commit size|failed size validation/.test(msg)) {
         throw new DigestMismatchError(`Content.Write ${options.digest}: ${msg}`, options.digest, "(daemon)", {
           operation: "Content.Write",
           backend: "containerd",
@@ -106,6 +160,8 @@ export async function writeBlob(
     return { written: offset - resumedAt };
   } finally {
     requests.close();
+    // A read kept pending (`ahead`) would hold up return(): end the call first.
+    if (!committed) call.cancel();
     await responses.return?.();
     if (!committed) await client.content.abort({ ref: options.ref }).catch(() => {});
   }

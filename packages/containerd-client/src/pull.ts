@@ -48,7 +48,8 @@ export interface PulledImage {
   snapshotter: string;
 }
 
-export interface PullOptions extends Pick<RegistryClientOptions, "credentials" | "insecureRegistries"> {
+export interface PullOptions
+  extends Pick<RegistryClientOptions, "credentials" | "insecureRegistries" | "ca" | "skipTlsVerify"> {
   platform?: Platform;
   /** Unpack layers into snapshots (default true). */
   unpack?: boolean;
@@ -125,9 +126,13 @@ async function doPull(
   client: ContainerdClient,
   reference: string,
   options: PullOptions,
-  signal: AbortSignal,
+  outerSignal: AbortSignal,
   emit: (e: PullEvent) => void,
 ): Promise<void> {
+  // Aborted by the caller, or by us when one of several parallel downloads fails.
+  const failed = new AbortController();
+  const stop = (reason: unknown) => failed.abort(reason);
+  const signal = AbortSignal.any([outerSignal, failed.signal]);
   const ref = parseImageRef(reference);
   const name = options.name ?? ref.toString();
   const snapshotter = options.snapshotter ?? DEFAULT_SNAPSHOTTER;
@@ -136,6 +141,8 @@ async function doPull(
     new RegistryClient({
       ...(options.credentials !== undefined ? { credentials: options.credentials } : {}),
       ...(options.insecureRegistries ? { insecureRegistries: options.insecureRegistries } : {}),
+      ...(options.ca !== undefined ? { ca: options.ca } : {}),
+      ...(options.skipTlsVerify ? { skipTlsVerify: options.skipTlsVerify } : {}),
     });
   const resolved = await registry.resolve(ref, {
     signal,
@@ -212,7 +219,30 @@ async function doPull(
         { operation: "pull" },
       );
     }
-    for (const layer of layers) await store("layer", layer);
+    // Layers download side by side (as containerd's own fetcher does), and each is unpacked as soon as
+    // it and the layers below it are in, so unpacking overlaps with the downloads still running.
+    const fetched = limitConcurrency(LAYER_DOWNLOADS, layers, (layer) => store("layer", layer));
+    for (const f of fetched) f.catch(() => {});
+    const unpacked =
+      options.unpack !== false
+        ? unpackLayers(
+            client,
+            leaseId,
+            { configDigest: configDesc.digest, layers, diffIds, snapshotter },
+            signal,
+            emit,
+            (i) => fetched[i] as Promise<void>,
+          )
+        : undefined;
+    unpacked?.catch(() => {});
+    try {
+      await Promise.all(fetched);
+    } catch (err) {
+      // One download failed: stop the others before the lease (and what they wrote) goes away.
+      stop(err);
+      await Promise.allSettled([...fetched, unpacked]);
+      throw err;
+    }
 
     const manifestLabels: Record<string, string> = {
       "containerd.io/gc.ref.content.config": configDesc.digest,
@@ -234,37 +264,7 @@ async function doPull(
     }
 
     const chains = chainIds(diffIds);
-    if (options.unpack !== false) {
-      for (const [i, layer] of layers.entries()) {
-        const chainId = chains[i] as string;
-        const parent = i > 0 ? (chains[i - 1] as string) : "";
-        let existed = true;
-        try {
-          await client.snapshots.stat({ snapshotter, key: chainId }, call);
-          await hold(chainId, `snapshots/${snapshotter}`);
-        } catch (err) {
-          if (!(isBerthError(err) && err.code === "NotFound")) throw err;
-          existed = false;
-          await unpackLayer(leased, snapshotter, layer, diffIds[i] as string, chainId, parent, signal);
-        }
-        await client.content.update(
-          {
-            info: { digest: layer.digest, labels: { [UNCOMPRESSED_LABEL]: diffIds[i] as string } },
-            updateMask: [`labels.${UNCOMPRESSED_LABEL}`],
-          },
-          call,
-        );
-        emit({ type: "layer-unpacked", digest: layer.digest, chainId, existed });
-      }
-      const top = chains[chains.length - 1];
-      if (top) {
-        const label = `containerd.io/gc.ref.snapshot.${snapshotter}`;
-        await client.content.update(
-          { info: { digest: configDesc.digest, labels: { [label]: top } }, updateMask: [`labels.${label}`] },
-          call,
-        );
-      }
-    }
+    await unpacked;
 
     const target = resolved.root.descriptor;
     const record = { name, target: toDescriptor(target), labels: {} };
@@ -293,6 +293,65 @@ async function doPull(
       if (ok) throw err;
     });
   }
+}
+
+/**
+ * Unpack a manifest's layers into snapshots under a lease (chains already there are held by the lease,
+ * not redone), label each layer blob with its diff ID and the config with the top snapshot, as containerd
+ * does, so the snapshots live as long as the image. Shared by pull and import.
+ */
+export async function unpackLayers(
+  client: ContainerdClient,
+  leaseId: string,
+  image: {
+    configDigest: string;
+    layers: readonly ociImageSpec.Descriptor[];
+    diffIds: readonly string[];
+    snapshotter: string;
+  },
+  signal: AbortSignal,
+  emit: (e: Extract<PullEvent, { type: "layer-unpacked" }>) => void = () => {},
+  /** Resolves once layer i's blob is in the content store (default: all already are). */
+  ready: (i: number) => Promise<void> = () => Promise.resolve(),
+): Promise<string[]> {
+  const { configDigest, layers, diffIds, snapshotter } = image;
+  const leased = client.withLease(leaseId);
+  const call = { signal };
+  const chains = chainIds(diffIds);
+  for (const [i, layer] of layers.entries()) {
+    const chainId = chains[i] as string;
+    const parent = i > 0 ? (chains[i - 1] as string) : "";
+    let existed = true;
+    await ready(i);
+    try {
+      await client.snapshots.stat({ snapshotter, key: chainId }, call);
+      await client.leases.addResource(
+        { id: leaseId, resource: { id: chainId, type: `snapshots/${snapshotter}` } },
+        call,
+      );
+    } catch (err) {
+      if (!(isBerthError(err) && err.code === "NotFound")) throw err;
+      existed = false;
+      await unpackLayer(leased, snapshotter, layer, diffIds[i] as string, chainId, parent, signal);
+    }
+    await client.content.update(
+      {
+        info: { digest: layer.digest, labels: { [UNCOMPRESSED_LABEL]: diffIds[i] as string } },
+        updateMask: [`labels.${UNCOMPRESSED_LABEL}`],
+      },
+      call,
+    );
+    emit({ type: "layer-unpacked", digest: layer.digest, chainId, existed });
+  }
+  const top = chains[chains.length - 1];
+  if (top) {
+    const label = `containerd.io/gc.ref.snapshot.${snapshotter}`;
+    await client.content.update(
+      { info: { digest: configDigest, labels: { [label]: top } }, updateMask: [`labels.${label}`] },
+      call,
+    );
+  }
+  return chains;
 }
 
 async function unpackLayer(
@@ -330,4 +389,32 @@ async function unpackLayer(
   } finally {
     if (!committed) await leased.snapshots.remove({ snapshotter, key }).catch(() => {});
   }
+}
+
+/** Blob downloads a pull runs at once (containerd's default is 3). */
+const LAYER_DOWNLOADS = 3;
+
+/** Run `fn` over `items` with at most `limit` at a time; one promise per item, in order. */
+function limitConcurrency<T>(
+  limit: number,
+  items: readonly T[],
+  fn: (item: T) => Promise<void>,
+): Promise<void>[] {
+  let running = 0;
+  const queue: Array<() => void> = [];
+  const next = () => {
+    running--;
+    queue.shift()?.();
+  };
+  return items.map(
+    (item) =>
+      new Promise<void>((resolve, reject) => {
+        const go = () => {
+          running++;
+          fn(item).then(resolve, reject).finally(next);
+        };
+        if (running < limit) go();
+        else queue.push(go);
+      }),
+  );
 }

@@ -1,7 +1,10 @@
 // A small OCI distribution client: resolve a reference to a manifest, pick a platform from an index, and
-// stream blobs with their digest and size checked. Bearer-token and Basic auth; credentials never follow a
-// redirect to another host; plain HTTP only for loopback hosts and hosts the caller marks insecure.
+// stream blobs with their digest and size checked. Bearer-token and Basic auth; credentials go only to the
+// registry they name (and the token service it points to), never follow a redirect to another origin, and
+// only a challenge from the registry itself is answered; plain HTTP only for loopback hosts and hosts the
+// caller marks insecure; TLS certificates are verified except for hosts the caller names.
 import { createHash } from "node:crypto";
+import { rootCertificates } from "node:tls";
 import {
   AbortedError,
   type BerthError,
@@ -17,7 +20,7 @@ import {
   UnavailableError,
   ValidationError,
 } from "@berth/runtime-core";
-import { type Dispatcher, request } from "undici";
+import { Agent, type Dispatcher, request } from "undici";
 import type { ociImageSpec } from "../generated/index.js";
 import { type AuthChallenge, parseWwwAuthenticate } from "./auth.js";
 import { isIndexMediaType, MANIFEST_ACCEPT } from "./media-types.js";
@@ -33,10 +36,18 @@ export interface BlobDescriptor {
 }
 
 export interface RegistryClientOptions {
-  /** Credentials to use, or a function asked per registry; default: runtime-core's resolveCredentials. */
+  /**
+   * Credentials to use, or a function asked per registry; default: runtime-core's resolveCredentials.
+   * Credentials given as an object are used only for the registry their `serverAddress` names.
+   */
   credentials?: RegistryCredentials | ((registry: string) => Promise<RegistryCredentials | undefined>) | null;
   /** Hosts ("myreg:5000") that may be spoken to over plain HTTP besides loopback addresses. */
   insecureRegistries?: readonly string[];
+  /** CA certificates (PEM) trusted besides Node's root store, e.g. a private registry's CA. */
+  ca?: string | Buffer | readonly (string | Buffer)[];
+  /** Hosts ("myreg:5000") whose TLS certificate is not verified; every other host is still verified. */
+  skipTlsVerify?: readonly string[];
+  /** Carries every request; then `ca` and `skipTlsVerify` cannot be used (the dispatcher owns TLS). */
   dispatcher?: Dispatcher;
   userAgent?: string;
   /** Largest manifest or index accepted (default 8 MiB). */
@@ -69,6 +80,47 @@ export function isLoopbackHost(host: string): boolean {
   return h === "localhost" || h === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
 }
 
+const HUB_HOSTS = new Set(["docker.io", "index.docker.io", "registry-1.docker.io"]);
+
+/** The registry a credentials' serverAddress names: "https://index.docker.io/v1/" → "docker.io". */
+function registryOf(address: string): string {
+  const host = (
+    address
+      .trim()
+      .replace(/^[a-z][a-z0-9+.-]*:\/\//i, "")
+      .split("/")[0] ?? ""
+  ).toLowerCase();
+  return HUB_HOSTS.has(host) ? "docker.io" : host;
+}
+
+/** Node's codes for a certificate that failed verification (OpenSSL's X509_V_ERR_* names, and Node's own). */
+const TLS_VERIFY_CODES = new Set([
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "UNABLE_TO_GET_ISSUER_CERT",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "CERT_SIGNATURE_FAILURE",
+  "CERT_NOT_YET_VALID",
+  "CERT_HAS_EXPIRED",
+  "CERT_REVOKED",
+  "CERT_UNTRUSTED",
+  "CERT_REJECTED",
+  "CERT_CHAIN_TOO_LONG",
+  "INVALID_CA",
+  "INVALID_PURPOSE",
+  "PATH_LENGTH_EXCEEDED",
+  "HOSTNAME_MISMATCH",
+  "ERR_TLS_CERT_ALTNAME_INVALID",
+]);
+
+/** Whether a host list names the URL's host ("myreg" and "myreg:443" both name https://myreg/). */
+function names(hosts: readonly string[] | undefined, url: URL): boolean {
+  if (!hosts?.length) return false;
+  const port = url.port || (url.protocol === "https:" ? "443" : "80");
+  return hosts.includes(url.host) || hosts.includes(`${url.hostname}:${port}`);
+}
+
 function basic(creds: RegistryCredentials): string | undefined {
   if (creds.username === undefined && creds.password === undefined) return undefined;
   return `Basic ${Buffer.from(`${creds.username ?? ""}:${creds.password ?? ""}`).toString("base64")}`;
@@ -91,8 +143,15 @@ export class RegistryClient {
   /** Bearer tokens by "host scope". */
   readonly #tokens = new Map<string, string>();
   readonly #creds = new Map<string, Promise<RegistryCredentials | undefined>>();
+  #caAgent: Agent | undefined;
+  #noVerifyAgent: Agent | undefined;
 
   constructor(options: RegistryClientOptions = {}) {
+    if (options.dispatcher && (options.ca !== undefined || options.skipTlsVerify?.length)) {
+      throw new ValidationError("RegistryClient: give either a dispatcher or ca/skipTlsVerify, not both", {
+        operation: OPERATION,
+      });
+    }
     this.#options = options;
   }
 
@@ -192,7 +251,8 @@ export class RegistryClient {
    * Stream a blob. The iterable throws DigestMismatchError at the end when the bytes do not match the
    * descriptor's digest or size (and as soon as there are too many bytes), so a consumer that commits only
    * after a complete iteration never commits a bad blob. `offset` asks for the rest of a blob (HTTP Range);
-   * then only the size is checked here.
+   * when the registry honours it only the size is checked here (the content store checks the digest at
+   * commit); when it sends the whole blob instead, the first `offset` bytes are hashed but not yielded.
    */
   async fetchBlob(
     ref: ImageRef,
@@ -204,14 +264,16 @@ export class RegistryClient {
     if (offset > 0) headers.range = `bytes=${offset}-`;
     const res = await this.#get(ref, `blobs/${descriptor.digest}`, headers, options.signal);
     const ranged = offset > 0 && res.status === 206;
-    const start = ranged ? offset : 0;
-    return verified(res.body, descriptor, start, ref.toString());
+    // A registry may ignore Range and send the whole blob: skip what the caller has, still hashing it all.
+    return verified(res.body, descriptor, ranged ? offset : 0, ref.toString(), ranged ? 0 : offset);
   }
 
   async #credentials(registry: string): Promise<RegistryCredentials | undefined> {
     const c = this.#options.credentials;
     if (c === null) return undefined;
-    if (c && typeof c === "object") return c;
+    // Credentials for one registry are never offered to another.
+    if (c && typeof c === "object")
+      return registryOf(c.serverAddress) === registryOf(registry) ? c : undefined;
     let p = this.#creds.get(registry);
     if (!p) {
       p = typeof c === "function" ? c(registry) : resolveCredentials(registry).catch(() => undefined);
@@ -239,7 +301,9 @@ export class RegistryClient {
     let authorization = this.#tokens.get(tokenKey);
     for (let attempt = 0; ; attempt++) {
       const res = await this.#send(url, { ...headers, ...(authorization ? { authorization } : {}) }, signal);
-      if (res.status === 401 && attempt === 0) {
+      // Only the registry's own challenge is answered: a redirect target (a CDN, another host) that asks
+      // for credentials must not get the registry's, nor name a token service that would.
+      if (res.status === 401 && attempt === 0 && res.url.origin === url.origin) {
         res.body.resume();
         authorization = await this.#answer(ref, res, scope, signal);
         if (authorization.startsWith("Bearer ")) this.#tokens.set(tokenKey, authorization);
@@ -247,11 +311,11 @@ export class RegistryClient {
       }
       if (res.status >= 200 && res.status < 300) return res;
       const text = await res.body.text().catch(() => "");
-      throw this.#httpError(ref, res.status, text, path);
+      throw this.#httpError(ref, res.status, text, path, res.url.host);
     }
   }
 
-  #httpError(ref: ImageRef, status: number, body: string, path: string): BerthError {
+  #httpError(ref: ImageRef, status: number, body: string, path: string, host: string): BerthError {
     let detail = body.slice(0, 300);
     try {
       const j = JSON.parse(body) as { errors?: { code?: string; message?: string }[] };
@@ -261,7 +325,7 @@ export class RegistryClient {
     const d = { operation: OPERATION, status, daemonMessage: detail };
     if (status === 404) return new NotFoundError(`${ref}: ${what} not found (${detail})`, d);
     if (status === 401 || status === 403) {
-      return new UnauthorizedError(`${ref}: access denied by ${ref.registryHost} (${detail})`, d);
+      return new UnauthorizedError(`${ref}: access denied by ${host} (${detail})`, d);
     }
     return new DaemonError(`${ref}: registry answered ${status} for ${what} (${detail})`, d);
   }
@@ -269,16 +333,24 @@ export class RegistryClient {
   async #answer(ref: ImageRef, res: Response, scope: string, signal?: AbortSignal): Promise<string> {
     const challenges = parseWwwAuthenticate(header(res, "www-authenticate") ?? "");
     const creds = await this.#credentials(ref.registry);
+    // Bearer: the registry names its token service, which may be another host (auth.docker.io for
+    // registry-1.docker.io); like Docker we send the registry's credentials there (plain HTTP only where
+    // the realm's host may be spoken to in plain HTTP), and the token it gives only to the registry.
     const bearer = challenges.find((c) => c.scheme === "bearer");
     if (bearer) return `Bearer ${await this.#token(ref, bearer, scope, creds, signal)}`;
     if (challenges.some((c) => c.scheme === "basic")) {
       const b = creds && basic(creds);
       if (b) return b;
     }
-    throw new UnauthorizedError(
-      `${ref}: ${ref.registryHost} requires authentication and no credentials were found`,
-      { operation: OPERATION, status: 401 },
-    );
+    const given = this.#options.credentials;
+    const why =
+      given && typeof given === "object" && !creds
+        ? `the credentials given are for ${given.serverAddress}, and are not sent to another registry`
+        : "no credentials were found";
+    throw new UnauthorizedError(`${ref}: ${ref.registryHost} requires authentication and ${why}`, {
+      operation: OPERATION,
+      status: 401,
+    });
   }
 
   async #token(
@@ -291,7 +363,19 @@ export class RegistryClient {
     if (creds?.registryToken) return creds.registryToken;
     const realm = challenge.params.realm;
     if (!realm) throw new ProtocolError(`${ref}: Bearer challenge without a realm`, { operation: OPERATION });
-    const url = new URL(realm);
+    let url: URL;
+    try {
+      url = new URL(realm);
+    } catch (cause) {
+      // The realm comes from the registry's header: a bad one is the registry's protocol error.
+      throw new ProtocolError(
+        `${ref}: the Bearer challenge's realm ${JSON.stringify(realm.slice(0, 200))} is not a URL`,
+        {
+          operation: OPERATION,
+          cause,
+        },
+      );
+    }
     if (url.protocol !== "https:" && !(url.protocol === "http:" && this.#plainOk(url.host))) {
       throw new ValidationError(`${ref}: refusing token realm ${url.origin} over plain HTTP`, {
         operation: OPERATION,
@@ -318,14 +402,41 @@ export class RegistryClient {
         daemonMessage: text.slice(0, 300),
       });
     }
-    const j = JSON.parse(text) as { token?: string; access_token?: string };
-    const token = j.token ?? j.access_token;
-    if (!token) throw new ProtocolError(`${ref}: the token service sent no token`, { operation: OPERATION });
+    let j: { token?: unknown; access_token?: unknown } | null;
+    try {
+      j = JSON.parse(text);
+    } catch {
+      // Not quoted: a broken answer from a token service may still carry a token.
+      throw new ProtocolError(`${ref}: the token service ${url.host} did not answer JSON`, {
+        operation: OPERATION,
+      });
+    }
+    const token = j?.token || j?.access_token;
+    if (typeof token !== "string" || !token) {
+      throw new ProtocolError(`${ref}: the token service sent no token`, { operation: OPERATION });
+    }
     return token;
   }
 
   #plainOk(host: string): boolean {
     return isLoopbackHost(host) || (this.#options.insecureRegistries ?? []).includes(host);
+  }
+
+  /** The dispatcher for a URL: certificate checks off only for a host the caller named. */
+  #dispatcher(url: URL): Dispatcher | undefined {
+    const o = this.#options;
+    if (o.dispatcher) return o.dispatcher;
+    if (url.protocol === "https:" && names(o.skipTlsVerify, url)) {
+      this.#noVerifyAgent ??= new Agent({ connect: { rejectUnauthorized: false } });
+      return this.#noVerifyAgent;
+    }
+    if (o.ca !== undefined) {
+      // Node's `ca` replaces the root store: keep the public roots and add the caller's.
+      const extra = (Array.isArray(o.ca) ? o.ca : [o.ca]) as (string | Buffer)[];
+      this.#caAgent ??= new Agent({ connect: { ca: [...rootCertificates, ...extra.map(String)] } });
+      return this.#caAgent;
+    }
+    return undefined;
   }
 
   /** One GET, following redirects by hand so Authorization is dropped when the origin changes. */
@@ -334,16 +445,24 @@ export class RegistryClient {
     let h = { "user-agent": this.#options.userAgent ?? "berth", ...headers };
     for (let i = 0; i <= MAX_REDIRECTS; i++) {
       let res: Dispatcher.ResponseData;
+      const dispatcher = this.#dispatcher(current);
       try {
         res = await request(current, {
           method: "GET",
           headers: h,
           ...(signal ? { signal } : {}),
-          ...(this.#options.dispatcher ? { dispatcher: this.#options.dispatcher } : {}),
+          ...(dispatcher ? { dispatcher } : {}),
         });
       } catch (err) {
         if (signal?.aborted) {
           throw new AbortedError(`GET ${current.origin}: aborted`, { operation: OPERATION, cause: err });
+        }
+        const code = (err as { code?: unknown }).code;
+        if (typeof code === "string" && TLS_VERIFY_CODES.has(code)) {
+          throw new ValidationError(
+            `GET ${current.origin}: TLS certificate verification failed for ${current.host} (${(err as Error).message}); trust its CA with the \`ca\` option or name the host in \`skipTlsVerify\``,
+            { operation: OPERATION, status: code, cause: err },
+          );
         }
         throw new UnavailableError(
           `GET ${current.origin}${current.pathname}: ${(err as Error).message ?? String(err)}`,
@@ -354,6 +473,9 @@ export class RegistryClient {
       if (res.statusCode >= 300 && res.statusCode < 400 && typeof location === "string") {
         res.body.resume();
         const next = new URL(location, current);
+        if (next.protocol !== "https:" && next.protocol !== "http:") {
+          throw new ValidationError(`refusing a redirect to ${next.protocol} URL`, { operation: OPERATION });
+        }
         if (next.protocol === "http:" && !this.#plainOk(next.host)) {
           throw new ValidationError(`refusing a redirect to plain HTTP ${next.origin}`, {
             operation: OPERATION,
@@ -379,6 +501,7 @@ async function* verified(
   descriptor: BlobDescriptor,
   start: number,
   where: string,
+  skip = 0,
 ): AsyncGenerator<Buffer> {
   const hash = start === 0 ? createHash("sha256") : undefined;
   let size = start;
@@ -395,7 +518,8 @@ async function* verified(
         );
       }
       hash?.update(chunk);
-      yield chunk;
+      const from = Math.max(0, skip - (size - chunk.length));
+      if (from < chunk.length) yield from === 0 ? chunk : chunk.subarray(from);
     }
     complete = true;
   } finally {
