@@ -110,7 +110,9 @@ export async function writeBlob(
       const acked: number[] = [];
       const ack = async () => {
         await reply();
-        options.onProgress?.(acked.shift() as number);
+        // Shift outside the optional call: `f?.(x)` skips evaluating x when f is undefined.
+        const at = acked.shift() as number;
+        options.onProgress?.(at);
       };
       const opening = data(offset);
       let source: AsyncIterator<Buffer> | undefined;
