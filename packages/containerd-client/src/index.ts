@@ -1,4 +1,10 @@
 export {
+  CGROUPS_V1_METRICS,
+  CGROUPS_V2_METRICS,
+  type CgroupMetrics,
+  decodeCgroupMetrics,
+} from "./cgroup-metrics.js";
+export {
   ContainerdClient,
   type ContainerdClientOptions,
   DEFAULT_CONTAINERD_ADDRESS,
@@ -6,6 +12,7 @@ export {
   LEASE_HEADER,
   NAMESPACE_HEADER,
 } from "./client.js";
+export { checkContainerId, checkSupported, containerSpecOpts, processArgs } from "./container-spec.js";
 export { hasBlob, readBlob, type WriteBlobOptions, writeBlob } from "./content.js";
 export { chainIds, sha256 } from "./digest.js";
 export { type ContainerdEvent, subscribeEvents } from "./events.js";
@@ -15,6 +22,7 @@ export { DEFAULT_SNAPSHOTTER, getImage, type ImageInfo } from "./image.js";
 export { collectGarbage, removeNamespace } from "./namespace.js";
 export * from "./oci/spec.js";
 export { parseGroup, parsePasswd, type ResolvedUser, resolveUser } from "./oci/user.js";
+export { containerdProvider } from "./provider.js";
 export {
   type BlobKind,
   GC_EXPIRE_LABEL,
@@ -24,15 +32,19 @@ export {
   pull,
   pullProgress,
   UNCOMPRESSED_LABEL,
+  unpackLayers,
 } from "./pull.js";
 export * from "./registry/index.js";
 export {
   Container,
   type CreateContainerOptions,
   createContainer,
+  createTask,
   ExecProcess,
   type ExitStatus,
+  execInTask,
   PROCESS_TYPE_URL,
+  parseSpec,
   RUNC_OPTIONS_TYPE_URL,
   RUNC_V2,
   type RunOptions,
@@ -41,7 +53,20 @@ export {
   readRootfsFiles,
   run,
   SPEC_TYPE_URL,
+  signalNumber,
   specAny,
   Task,
+  type TaskExecOptions,
+  type TaskIoPaths,
   TaskProcess,
 } from "./run.js";
+export {
+  ContainerdRuntime,
+  type ContainerdRuntimeOptions,
+  DEFAULT_LOG_DIR,
+  labelFilter,
+  pullProgressOf,
+  runtimeEventOf,
+} from "./runtime.js";
+export { LOGGER_DRAIN_TIMEOUT_MS, LOGGER_SCRIPT, loggerUri, TaskLog } from "./task-log.js";
+export * from "./transfer/index.js";

@@ -7,14 +7,23 @@ import { constants as osConstants, tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Readable, Writable } from "node:stream";
 import { promisify } from "node:util";
-import { isBerthError, parseImageRef, ValidationError } from "@berth/runtime-core";
+import type { CallOptions } from "@berth/grpc";
+import { isBerthError, NotFoundError, parseImageRef, ValidationError } from "@berth/runtime-core";
 import type { ContainerdClient } from "./client.js";
 import { ProcessIo } from "./fifo.js";
 import type { Mount } from "./generated/github.com/containerd/containerd/api/types/mount.js";
 import { Options as RuncOptions } from "./generated/github.com/containerd/containerd/api/types/runc/options/oci.js";
 import type { Any } from "./generated/google/protobuf/any.js";
 import { DEFAULT_SNAPSHOTTER, getImage, type ImageInfo } from "./image.js";
-import { buildSpec, type Spec, type SpecContext, type SpecOpt, withImageConfig } from "./oci/spec.js";
+import {
+  buildSpec,
+  type Spec,
+  type SpecContext,
+  type SpecOpt,
+  withEnv,
+  withImageConfig,
+} from "./oci/spec.js";
+import { resolveUser } from "./oci/user.js";
 import { GC_EXPIRE_LABEL, type PullOptions, pull } from "./pull.js";
 import type { Platform } from "./registry/platform.js";
 
@@ -41,6 +50,8 @@ export interface CreateContainerOptions {
   runtime?: RuntimeOptions;
   snapshotter?: string;
   labels?: Record<string, string>;
+  /** Extensions of the container record: data of the caller's own, kept with the container. */
+  extensions?: Record<string, Any>;
   platform?: Platform;
   signal?: AbortSignal;
 }
@@ -58,10 +69,18 @@ function runtimeAny(r: RuntimeOptions): Any {
   return { typeUrl: RUNC_OPTIONS_TYPE_URL, value: Buffer.from(RuncOptions.encode(opts).finish()) };
 }
 
-function signalNumber(signal: number | NodeJS.Signals): number {
-  if (typeof signal === "number") return signal;
-  const n = osConstants.signals[signal];
-  if (n === undefined) throw new ValidationError(`unknown signal ${signal}`, { operation: "Tasks.Kill" });
+/** A signal's number from its number or name: 9, "9", "SIGKILL" or "KILL". */
+export function signalNumber(signal: number | string): number {
+  const s = typeof signal === "string" ? signal.trim().toUpperCase() : signal;
+  const n =
+    typeof s === "number"
+      ? s
+      : /^\d+$/.test(s)
+        ? Number(s)
+        : osConstants.signals[(s.startsWith("SIG") ? s : `SIG${s}`) as NodeJS.Signals];
+  if (n === undefined || !Number.isInteger(n) || n <= 0 || n > 64) {
+    throw new ValidationError(`unknown signal ${JSON.stringify(signal)}`, { operation: "Tasks.Kill" });
+  }
   return n;
 }
 
@@ -94,6 +113,117 @@ export async function readRootfsFiles(
   } finally {
     await rm(dir, { recursive: true, force: true }).catch(() => {});
   }
+}
+
+/** The OCI spec of a container record (an empty spec when it has none). */
+export function parseSpec(any: Any | undefined): Spec {
+  return JSON.parse(Buffer.from(any?.value ?? Buffer.from("{}")).toString("utf8")) as Spec;
+}
+
+/** Where a task's stdio goes: FIFO paths, or for stdout/stderr any URI the shim takes (binary://, file://). */
+export interface TaskIoPaths {
+  stdin?: string;
+  stdout?: string;
+  stderr?: string;
+  terminal?: boolean;
+}
+
+/**
+ * Create the task of a container (its init process, not started) from the container record: the rootfs
+ * from its snapshot and the runtime options it was created with. Returns the pid.
+ */
+export async function createTask(
+  client: ContainerdClient,
+  containerId: string,
+  io: TaskIoPaths,
+  options: CallOptions = {},
+): Promise<number> {
+  const { container } = await client.containers.get({ id: containerId }, options);
+  if (!container)
+    throw new NotFoundError(`container ${containerId} not found`, { operation: "Containers.Get" });
+  const { mounts } = await client.snapshots.mounts(
+    { snapshotter: container.snapshotter, key: container.snapshotKey },
+    options,
+  );
+  const { pid } = await client.tasks.create(
+    {
+      containerId,
+      rootfs: mounts,
+      stdin: io.stdin ?? "",
+      stdout: io.stdout ?? "",
+      stderr: io.stderr ?? "",
+      terminal: io.terminal ?? false,
+      ...(container.runtime?.options ? { options: container.runtime.options } : {}),
+    },
+    options,
+  );
+  return pid;
+}
+
+export interface TaskExecOptions {
+  execId?: string;
+  /** The whole environment (default: the container's). */
+  env?: string[];
+  /** KEY=value pairs set over the container's environment (or over `env`). */
+  extraEnv?: readonly string[];
+  cwd?: string;
+  /** "user[:group]" or uid[:gid]; names are looked up in the running container's /etc/passwd and
+   *  /etc/group (read through /proc/<pid>/root, so this needs to run on the daemon's host). */
+  user?: string;
+  stdin?: boolean;
+  terminal?: boolean;
+}
+
+/** Start nothing yet: add a process to a running task, with FIFO stdio, and return it. */
+export async function execInTask(
+  client: ContainerdClient,
+  containerId: string,
+  args: string[],
+  options: TaskExecOptions = {},
+): Promise<ExecProcess> {
+  const { container } = await client.containers.get({ id: containerId });
+  const spec = parseSpec(container?.spec);
+  const process: NonNullable<Spec["process"]> = {
+    ...spec.process,
+    cwd: options.cwd ?? spec.process?.cwd ?? "/",
+    args,
+    terminal: options.terminal ?? false,
+    ...(options.env ? { env: options.env } : {}),
+  };
+  if (options.extraEnv?.length) {
+    const holder: Spec = { ociVersion: spec.ociVersion, process };
+    withEnv(options.extraEnv)(holder, { id: containerId, namespace: client.namespace });
+  }
+  if (options.user !== undefined) {
+    const { process: init } = await client.tasks.get({ containerId });
+    const root = `/proc/${init?.pid ?? 0}/root/etc`;
+    const [passwd, group] = await Promise.all(
+      ["passwd", "group"].map((f) => readFile(join(root, f), "utf8").catch(() => undefined)),
+    );
+    const r = resolveUser(options.user, passwd, group);
+    process.user = {
+      uid: r.uid,
+      gid: r.gid,
+      ...(r.additionalGids.length ? { additionalGids: r.additionalGids } : {}),
+    };
+  }
+  const execId = options.execId ?? `exec-${randomUUID().slice(0, 8)}`;
+  const io = await ProcessIo.create({ stdin: options.stdin ?? false, terminal: options.terminal ?? false });
+  try {
+    await client.tasks.exec({
+      containerId,
+      execId,
+      stdin: io.stdinPath,
+      stdout: io.stdoutPath,
+      stderr: io.stderrPath,
+      terminal: options.terminal ?? false,
+      spec: { typeUrl: PROCESS_TYPE_URL, value: Buffer.from(JSON.stringify(process)) },
+    });
+  } catch (err) {
+    await io.cleanup();
+    throw err;
+  }
+  return new ExecProcess(client, containerId, execId, io);
 }
 
 export interface ExitStatus {
@@ -133,12 +263,21 @@ export class TaskProcess {
     return pid;
   }
 
-  /** The exit status (started once; later calls share it). */
+  /** The exit status (asked once; later calls share it). A wait that failed because the daemon went away
+   *  is not remembered: the shim keeps the process running, and a later wait() asks again. */
   wait(): Promise<ExitStatus> {
-    this.#exit ??= this.client.tasks
-      .wait({ containerId: this.containerId, execId: this.execId })
-      .then((r) => ({ exitCode: r.exitStatus, exitedAt: r.exitedAt }))
-      .finally(() => this.io.release());
+    this.#exit ??= this.client.tasks.wait({ containerId: this.containerId, execId: this.execId }).then(
+      async (r) => {
+        await this.io.release();
+        return { exitCode: r.exitStatus, exitedAt: r.exitedAt };
+      },
+      async (err: unknown) => {
+        // Keep the stdio placeholders too: the process may not have opened its FIFOs yet.
+        if (isBerthError(err) && err.code === "Unavailable") this.#exit = undefined;
+        else await this.io.release();
+        throw err;
+      },
+    );
     return this.#exit;
   }
 
@@ -180,36 +319,8 @@ export class Task extends TaskProcess {
   }
 
   /** Run another process in the container; `args` replace the init process's in its spec. */
-  async exec(
-    args: string[],
-    options: { execId?: string; env?: string[]; cwd?: string; stdin?: boolean; terminal?: boolean } = {},
-  ): Promise<ExecProcess> {
-    const { container } = await this.client.containers.get({ id: this.containerId });
-    const spec = JSON.parse(Buffer.from(container?.spec?.value ?? "{}").toString("utf8")) as Spec;
-    const process = {
-      ...spec.process,
-      cwd: options.cwd ?? spec.process?.cwd ?? "/",
-      args,
-      terminal: options.terminal ?? false,
-      ...(options.env ? { env: options.env } : {}),
-    };
-    const execId = options.execId ?? `exec-${randomUUID().slice(0, 8)}`;
-    const io = await ProcessIo.create({ stdin: options.stdin ?? false, terminal: options.terminal ?? false });
-    try {
-      await this.client.tasks.exec({
-        containerId: this.containerId,
-        execId,
-        stdin: io.stdinPath,
-        stdout: io.stdoutPath,
-        stderr: io.stderrPath,
-        terminal: options.terminal ?? false,
-        spec: { typeUrl: PROCESS_TYPE_URL, value: Buffer.from(JSON.stringify(process)) },
-      });
-    } catch (err) {
-      await io.cleanup();
-      throw err;
-    }
-    return new ExecProcess(this.client, this.containerId, execId, io);
+  async exec(args: string[], options: TaskExecOptions = {}): Promise<ExecProcess> {
+    return execInTask(this.client, this.containerId, args, options);
   }
 
   async pause(): Promise<void> {
@@ -265,25 +376,24 @@ export class Container {
   async newTask(options: { stdin?: boolean; terminal?: boolean } = {}): Promise<Task> {
     const io = await ProcessIo.create({ stdin: options.stdin ?? false, terminal: options.terminal ?? false });
     try {
-      const { mounts } = await this.client.snapshots.mounts({
-        snapshotter: this.snapshotter,
-        key: this.snapshotKey,
-      });
-      const { container } = await this.client.containers.get({ id: this.id });
-      const { pid } = await this.client.tasks.create({
-        containerId: this.id,
-        rootfs: mounts,
+      const pid = await createTask(this.client, this.id, {
         stdin: io.stdinPath,
         stdout: io.stdoutPath,
         stderr: io.stderrPath,
         terminal: options.terminal ?? false,
-        ...(container?.runtime?.options ? { options: container.runtime.options } : {}),
       });
       return new Task(this.client, this.id, io, pid);
     } catch (err) {
       await io.cleanup();
       throw err;
     }
+  }
+
+  /** The container `id` as recorded (NotFoundError when there is none). */
+  static async load(client: ContainerdClient, id: string, options: CallOptions = {}): Promise<Container> {
+    const { container } = await client.containers.get({ id }, options);
+    if (!container) throw new NotFoundError(`container ${id} not found`, { operation: "Containers.Get" });
+    return new Container(client, id, container.snapshotter, container.snapshotKey, parseSpec(container.spec));
   }
 
   /** Delete the task if any (killing it), the container record and its snapshot. */
@@ -341,6 +451,7 @@ export async function createContainer(
         spec: specAny(spec),
         snapshotter,
         snapshotKey: id,
+        extensions: options.extensions ?? {},
       },
     });
     return new Container(client, id, snapshotter, id, spec);

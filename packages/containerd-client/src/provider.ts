@@ -1,0 +1,28 @@
+// How connect() finds containerd: CONTAINERD_ADDRESS (with CONTAINERD_NAMESPACE), else the default socket.
+// BERTH_CONTAINERD_LOG_DIR moves the task logs the Runtime adapter writes.
+import type { EnvMap, RuntimeCandidate, RuntimeProvider } from "@berth/runtime-core";
+import { DEFAULT_CONTAINERD_ADDRESS } from "./client.js";
+import { ContainerdRuntime } from "./runtime.js";
+
+function candidate(address: string, source: string, env: EnvMap): RuntimeCandidate {
+  return {
+    backend: "containerd",
+    endpoint: address,
+    source,
+    open: async () =>
+      ContainerdRuntime.fromEnv(
+        { ...env, CONTAINERD_ADDRESS: address } as NodeJS.ProcessEnv,
+        env.BERTH_CONTAINERD_LOG_DIR ? { logDir: env.BERTH_CONTAINERD_LOG_DIR } : {},
+      ),
+  };
+}
+
+export const containerdProvider: RuntimeProvider = {
+  backends: ["containerd"],
+  async fromEnv(env) {
+    return env.CONTAINERD_ADDRESS ? [candidate(env.CONTAINERD_ADDRESS, "CONTAINERD_ADDRESS", env)] : [];
+  },
+  defaults(env) {
+    return [candidate(DEFAULT_CONTAINERD_ADDRESS, "default socket", env)];
+  },
+};

@@ -1,0 +1,142 @@
+// Container logs for containerd, which keeps none: each task's stdout and stderr go to berth's logger
+// (bin/logger.mjs) through the shim's binary:// stdio, and the logger appends them to a file of CRI log
+// records. The file outlives the calling process; a marker file says when the output is complete (see
+// the logger for the protocol). This module names the files, builds the URI and reads the log.
+import { access, mkdir, open, readFile, rm, rmdir, writeFile } from "node:fs/promises";
+import { dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import { DaemonError, type LogEntry, readCriLogs } from "@berth/runtime-core";
+
+/** The logger script, beside src/ and dist/ in the package. */
+export const LOGGER_SCRIPT = fileURLToPath(new URL("../bin/logger.mjs", import.meta.url));
+
+/** How long a reader waits for the logger to mark the end once the task has stopped. */
+export const LOGGER_DRAIN_TIMEOUT_MS = 5_000;
+
+const exists = (path: string) =>
+  access(path).then(
+    () => true,
+    () => false,
+  );
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** `binary://` + a path, each segment escaped (Go's url.Parse decodes them back). */
+function binaryUri(path: string, query: Record<string, string>): string {
+  const p = path
+    .split("/")
+    .map((s) => encodeURIComponent(s))
+    .join("/");
+  const q = Object.entries(query)
+    .map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`)
+    .join("&");
+  return `binary://${p}?${q}`;
+}
+
+/**
+ * The stdio URI of a task logging to `logPath`. One query key, the script, whose value is the log path:
+ * the shim turns each key and value into arguments in map order, so one key keeps them in order.
+ */
+export function loggerUri(logPath: string, options: { node?: string; script?: string } = {}): string {
+  return binaryUri(options.node ?? process.execPath, { [options.script ?? LOGGER_SCRIPT]: logPath });
+}
+
+/** The log of one container and its marker files. */
+export class TaskLog {
+  constructor(readonly path: string) {}
+
+  /** Created by the logger once everything the task wrote is in the log. */
+  get donePath(): string {
+    return `${this.path}.done`;
+  }
+  /** Created by a reader that saw the task stopped: the logger then reads what is left and marks done. */
+  get drainPath(): string {
+    return `${this.path}.drain`;
+  }
+  /** Written by a logger that could not start. */
+  get errorPath(): string {
+    return `${this.path}.error`;
+  }
+
+  /** The directory, and an empty log if there is none yet or `truncate` (so a reader can open it before
+   *  the task starts). */
+  async create(options: { truncate?: boolean } = {}): Promise<void> {
+    await mkdir(dirname(this.path), { recursive: true, mode: 0o750 });
+    await (await open(this.path, options.truncate ? "w" : "a", 0o640)).close();
+  }
+
+  /** Before a task starts: the log is kept (appended to), the markers of an earlier run go. */
+  async prepareStart(): Promise<void> {
+    await this.create();
+    await Promise.all([this.donePath, this.drainPath, this.errorPath].map((p) => rm(p, { force: true })));
+  }
+
+  /** The logger's own error, when it could not start. */
+  async startError(): Promise<DaemonError | undefined> {
+    const text = await readFile(this.errorPath, "utf8").catch(() => undefined);
+    if (text === undefined) return undefined;
+    return new DaemonError(text.trim(), { operation: "logger", backend: "containerd" });
+  }
+
+  isDone(): Promise<boolean> {
+    return exists(this.donePath);
+  }
+
+  /** Ask the logger to finish (only once the task has stopped: it reads what is left and exits). */
+  async requestDrain(): Promise<void> {
+    await writeFile(this.drainPath, "", { flag: "a" });
+  }
+
+  /** After the task stopped: have the logger finish and wait until it did (or gave no sign in time). */
+  async settle(timeoutMs = LOGGER_DRAIN_TIMEOUT_MS): Promise<boolean> {
+    if (await this.isDone()) return true;
+    await this.requestDrain();
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      if (await this.isDone()) return true;
+      await sleep(20);
+    }
+    return false;
+  }
+
+  /** Remove the log and its markers, and its folder once empty. */
+  async remove(): Promise<void> {
+    await Promise.all(
+      [this.path, this.donePath, this.drainPath, this.errorPath].map((p) => rm(p, { force: true })),
+    );
+    await rmdir(dirname(this.path)).catch(() => {});
+  }
+
+  /**
+   * The log's entries. With `follow`, `until` is asked whenever the file has nothing new; the reading
+   * ends once it returns true. A missing file reads as empty.
+   */
+  async *read(options: {
+    follow?: boolean;
+    since?: Date;
+    tail?: number;
+    signal?: AbortSignal;
+    until?: () => Promise<boolean>;
+    pollInterval?: number;
+  }): AsyncGenerator<LogEntry> {
+    if (!(await exists(this.path))) {
+      if (!options.follow) return;
+      await this.create();
+    }
+    const entries = readCriLogs(this.path, {
+      backend: "containerd",
+      ...(options.follow ? { follow: true } : {}),
+      ...(options.since ? { since: options.since } : {}),
+      ...(options.tail !== undefined ? { tail: options.tail } : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
+      ...(options.until ? { until: options.until } : {}),
+      ...(options.pollInterval ? { pollInterval: options.pollInterval } : {}),
+    });
+    for await (const e of entries) {
+      // A whole line lost its newline in the record; a partial one (the output's unterminated end) had none.
+      const data = e.partial ? e.data : Buffer.concat([e.data, NEWLINE]);
+      yield { stream: e.stream, data, ...(Number.isNaN(e.time.getTime()) ? {} : { time: e.time }) };
+    }
+  }
+}
+
+const NEWLINE = Buffer.from("\n");
