@@ -8,6 +8,7 @@ import {
   type EnvMap,
   ProtocolError,
   resolveDockerEndpoint,
+  UnavailableError,
   ValidationError,
 } from "@berth/runtime-core";
 import { Pool } from "undici";
@@ -282,9 +283,18 @@ export class DockerClient {
         }
         throw errorFromStatus(res.status, Buffer.concat(parts).toString("utf8"), operation, this.backend);
       }
-      return spec.response === "ndjson"
-        ? jsonStream(res.body, operation, mapError)
-        : frameStream(res.body, streamMode(res.headers["content-type"], version), operation, mapError);
+      if (spec.response === "ndjson") return jsonStream(res.body, operation, mapError);
+      // A hijacked body (exec start, attach) has neither a length nor chunks: it ends when the connection
+      // closes, and so does it when the daemon dies. Such a stream is checked at its end.
+      const closeDelimited =
+        res.headers["content-length"] === undefined && res.headers["transfer-encoding"] === undefined;
+      return frameStream(
+        res.body,
+        streamMode(res.headers["content-type"], version),
+        operation,
+        mapError,
+        closeDelimited ? () => this.#daemonStillThere(operation) : undefined,
+      );
     }
 
     // tar: a Node Readable, so it pipes anywhere (files, tar parsers, other requests).
@@ -341,6 +351,7 @@ export class DockerClient {
         streamMode(resHeaders["content-type"], await this.apiVersion()),
         operation,
         mapError,
+        () => this.#daemonStillThere(operation),
       );
       return Object.assign(frames, {
         socket,
@@ -354,6 +365,31 @@ export class DockerClient {
       });
     } catch (err) {
       throw errorFromTransport(err, operation, this.endpoint.display, this.backend, options.signal);
+    }
+  }
+
+  /**
+   * After a stream that ends only when its connection closes: throw UnavailableError if the daemon no
+   * longer answers a ping, since then the close was the daemon going away (killed, crashed, restarted),
+   * not the end of the output. Any other answer, or none within 2 s, leaves the end as it was.
+   */
+  async #daemonStillThere(operation: string): Promise<void> {
+    try {
+      await requestBuffered(this.pool, {
+        path: "/_ping",
+        method: "GET",
+        headers: {},
+        headersTimeout: 2000,
+        bodyTimeout: 2000,
+      });
+    } catch (err) {
+      const mapped = errorFromTransport(err, operation, this.endpoint.display, this.backend);
+      if (mapped.code !== "Unavailable") return;
+      const why = mapped.message.slice(mapped.message.lastIndexOf(": ") + 2);
+      throw new UnavailableError(
+        `${operation}: the stream's connection closed and ${this.endpoint.display} no longer answers: ${why}`,
+        { operation, backend: this.backend, status: mapped.status, cause: err },
+      );
     }
   }
 
@@ -473,13 +509,16 @@ async function* sniffed(
   yield* muxed ? demultiplex(replay(), operation) : rawFrames(replay());
 }
 
+/** `atEnd` runs when the body ends by itself (not closed by the caller, not failed) and may throw. */
 function frameStream(
   body: Body,
   mode: StreamMode,
   operation: string,
   mapError: (err: unknown) => Error,
+  atEnd?: () => Promise<void>,
 ): FrameStream {
   let tty = mode === "raw";
+  let closed = false;
   const frames = (): AsyncGenerator<StreamFrame> =>
     mode === "raw"
       ? rawFrames(body)
@@ -496,13 +535,17 @@ function frameStream(
     } finally {
       body.destroy();
     }
+    if (!closed) await atEnd?.();
   };
   return {
     /** Known from Content-Type, or after the first chunk has been read when the engine does not say. */
     get tty() {
       return tty;
     },
-    close: () => body.destroy(),
+    close: () => {
+      closed = true;
+      body.destroy();
+    },
     [Symbol.asyncIterator]: guarded,
     split() {
       const stdout = new PassThrough();

@@ -7,6 +7,7 @@ import {
   classifyDaemonMessage,
   DaemonError,
   NotFoundError,
+  ProtocolError,
   TimeoutError,
   UnauthorizedError,
   UnavailableError,
@@ -96,6 +97,21 @@ export function errorFromTransport(
   }
   if (code === "UND_ERR_ABORTED" || e.name === "AbortError") {
     return new AbortedError(`${operation}: aborted`, { operation, backend, cause: err });
+  }
+  // undici's HTTP parser (llhttp) refused the answer: a bad chunk-size line, a malformed header. The
+  // daemon (or something in between) broke HTTP/1.1; the connection is unusable, not the daemon gone.
+  // (undici 7 sets no HPE_ code on these: it looks the number up in a name→number table.)
+  if (
+    e.name === "HTTPParserError" ||
+    code.startsWith("HPE_") ||
+    code === "UND_ERR_RES_CONTENT_LENGTH_MISMATCH"
+  ) {
+    return new ProtocolError(`${operation}: ${e.message || code}`, {
+      operation,
+      backend,
+      ...(code ? { status: code } : {}),
+      cause: err,
+    });
   }
   if (UNAVAILABLE_CODES.has(code)) {
     const why =

@@ -1,7 +1,13 @@
 // A gRPC connection to one daemon, and typed clients for its services built from ts-proto's generic
 // definitions: unary calls as promises, server streams as async iterables, every call abortable.
 import { once } from "node:events";
-import { AbortedError, type BerthError, errorFromGrpcStatus } from "@berth/runtime-core";
+import {
+  AbortedError,
+  type BerthError,
+  errorFromGrpcStatus,
+  ProtocolError,
+  UnavailableError,
+} from "@berth/runtime-core";
 import * as grpc from "@grpc/grpc-js";
 import type {
   CallOptions,
@@ -10,6 +16,23 @@ import type {
   ServiceClient,
   ServiceDefinition,
 } from "./types.js";
+
+/**
+ * What grpc-js reports, in its own words, when it could not read the daemon's answer: a message that
+ * does not decode, a length prefix past the receive limit, a compressed flag without an encoding, a
+ * unary answer with no message or with two. It gives these INTERNAL, RESOURCE_EXHAUSTED or UNIMPLEMENTED,
+ * statuses the daemon never sent: the answer broke the protocol (a ProtocolError); the daemon neither
+ * reported a failure (DaemonError) nor lacks the method (UnsupportedError, which CRI's ensureV1 would
+ * read as "no runtime.v1").
+ */
+const UNREADABLE_ANSWER = new Map<number, RegExp>([
+  [
+    grpc.status.INTERNAL,
+    /^(Response message parsing error|Received compressed message|Failed to decompress)/,
+  ],
+  [grpc.status.RESOURCE_EXHAUSTED, /^Received message larger than max/],
+  [grpc.status.UNIMPLEMENTED, /^(No message received|Too many responses received)$/],
+]);
 
 /** containerd's own client raises both limits to 16 MiB; CRI's kubelet client does the same. */
 export const DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
@@ -57,25 +80,56 @@ function toBuffer(bytes: Uint8Array): Buffer {
 }
 
 export class GrpcChannel {
-  readonly client: grpc.Client;
   readonly address: string;
   readonly #metadata: GrpcChannelOptions["metadata"];
   readonly #backend: string | undefined;
+  readonly #newClient: () => grpc.Client;
+  readonly #unix: boolean;
+  #client: grpc.Client;
+  #closed = false;
 
   constructor(options: GrpcChannelOptions) {
     const max = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
     this.address = options.address;
     this.#metadata = options.metadata;
     this.#backend = options.backend;
-    this.client = new grpc.Client(
-      grpcTarget(options.address),
-      options.credentials ?? grpc.credentials.createInsecure(),
-      {
+    const target = grpcTarget(options.address);
+    this.#unix = target.startsWith("unix:");
+    this.#newClient = () =>
+      new grpc.Client(target, options.credentials ?? grpc.credentials.createInsecure(), {
         "grpc.max_receive_message_length": max,
         "grpc.max_send_message_length": max,
+        // One connection per GrpcChannel, not shared through grpc-js's global pool: a fresh client
+        // (see #live) must not inherit the old one's reconnect backoff.
+        "grpc.use_local_subchannel_pool": 1,
         ...options.channelOptions,
-      },
-    );
+      });
+    this.#client = this.#newClient();
+  }
+
+  /** The grpc-js client calls start on now (replaced after a failed reconnect, see #live). */
+  get client(): grpc.Client {
+    return this.#client;
+  }
+
+  /**
+   * The client to start a call on. grpc-js keeps a channel whose connect failed in TRANSIENT_FAILURE for
+   * its reconnect backoff (1 s, growing to 2 min while the daemon stays away) and fails every call at
+   * once meanwhile, even after the daemon is back. A local daemon that was restarted should answer the
+   * next call, so a unix-socket channel in that state is replaced by a fresh one, which connects at once
+   * (a daemon still down then costs one refused connect per call, cheap on a unix socket).
+   */
+  #live(): grpc.Client {
+    const current = this.#client;
+    if (
+      this.#unix &&
+      !this.#closed &&
+      current.getChannel().getConnectivityState(false) === grpc.connectivityState.TRANSIENT_FAILURE
+    ) {
+      this.#client = this.#newClient();
+      current.close();
+    }
+    return this.#client;
   }
 
   /** A typed client for one service of this channel. `metadata` replaces the channel's default
@@ -96,7 +150,8 @@ export class GrpcChannel {
 
   /** Close the connection; calls in flight fail. */
   close(): void {
-    this.client.close();
+    this.#closed = true;
+    this.#client.close();
   }
 
   #method(
@@ -118,7 +173,7 @@ export class GrpcChannel {
     if (!method.requestStream) {
       return (request?: unknown, options?: CallOptions) =>
         this.#serverStream(operation, options, prepare(options), (md, co) =>
-          this.client.makeServerStreamRequest(path, serialize, deserialize, request ?? {}, md, co),
+          this.#live().makeServerStreamRequest(path, serialize, deserialize, request ?? {}, md, co),
         );
     }
     if (!method.responseStream) {
@@ -126,7 +181,7 @@ export class GrpcChannel {
         new Promise((resolve, reject) => {
           const { md, co, error, watch } = prepare(options);
           if (error) return reject(error);
-          const call = this.client.makeClientStreamRequest(
+          const call = this.#live().makeClientStreamRequest(
             path,
             serialize,
             deserialize,
@@ -147,7 +202,7 @@ export class GrpcChannel {
     }
     return (requests: AsyncIterable<unknown> | Iterable<unknown>, options?: CallOptions) =>
       this.#serverStream(operation, options, prepare(options), (md, co) => {
-        const call = this.client.makeBidiStreamRequest(path, serialize, deserialize, md, co);
+        const call = this.#live().makeBidiStreamRequest(path, serialize, deserialize, md, co);
         pump(requests, call).catch(() => call.cancel());
         return call;
       });
@@ -187,6 +242,38 @@ export class GrpcChannel {
     const e = err as Partial<grpc.ServiceError>;
     const code = typeof e.code === "number" ? e.code : 2;
     const detail = e.details ?? (err as Error).message ?? String(err);
+    if (code === grpc.status.UNAVAILABLE) {
+      // Name the address and say plainly why: grpc-js says "Connection dropped", or "No connection
+      // established. Last error: Error: connect EACCES <path>. Resolution note: ".
+      const why = detail.replace(/\s*Resolution note:\s*$/, "");
+      const errno = /\bconnect (ENOENT|EACCES|EPERM|ECONNREFUSED)\b/.exec(detail)?.[1];
+      const plain =
+        errno === "ENOENT"
+          ? "socket does not exist"
+          : errno === "ECONNREFUSED"
+            ? "connection refused"
+            : errno
+              ? "permission denied"
+              : undefined;
+      return new UnavailableError(
+        `${operation}: cannot reach ${this.address}: ${plain ? `${plain} (${why})` : why}`,
+        {
+          operation,
+          backend: this.#backend,
+          status: "UNAVAILABLE",
+          daemonMessage: detail,
+          cause: err,
+        },
+      );
+    }
+    if (UNREADABLE_ANSWER.get(code)?.test(detail)) {
+      return new ProtocolError(`${operation}: ${detail}`, {
+        operation,
+        backend: this.#backend,
+        status: grpc.status[code],
+        cause: err,
+      });
+    }
     return errorFromGrpcStatus(code, detail, {
       operation,
       backend: this.#backend,
@@ -206,7 +293,7 @@ export class GrpcChannel {
     return new Promise((resolve, reject) => {
       const { md, co, error, watch } = prepared;
       if (error) return reject(error);
-      const call = this.client.makeUnaryRequest(
+      const call = this.#live().makeUnaryRequest(
         path,
         serialize,
         deserialize,
