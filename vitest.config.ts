@@ -9,6 +9,7 @@ export default defineConfig({
     alias: [
       { find: /^@berth\/([a-z-]+)$/, replacement: `${root}packages/$1/src/index.ts` },
       { find: /^@berth\/([a-z-]+)\/([a-z-]+)$/, replacement: `${root}packages/$1/src/$2.ts` },
+      { find: /^berth$/, replacement: `${root}packages/berth/src/index.ts` },
     ],
   },
   test: {
@@ -25,7 +26,12 @@ export default defineConfig({
         extends: true,
         test: {
           name: "integration",
-          include: ["packages/*/test/**/*.int.test.ts", "examples/test/**/*.int.test.ts"],
+          include: [
+            "packages/*/test/**/*.int.test.ts",
+            "examples/test/**/*.int.test.ts",
+            "test/faults/**/*.int.test.ts",
+            "test/proxy/**/*.int.test.ts",
+          ],
           globalSetup: ["./test/global-setup.ts"],
           testTimeout: 60_000,
           hookTimeout: 60_000,
