@@ -8,8 +8,8 @@ const rt = await connect();
 try {
   await rt.pull(image);
   // A job that leaves things behind: two running, one exited, one never started.
-  for (const command of [["sleep", "600"], ["sleep", "600"]]) {
-    await rt.start(await rt.create({ image, command, labels: job }));
+  for (let i = 0; i < 2; i++) {
+    await rt.start(await rt.create({ image, command: ["sleep", "600"], labels: job }));
   }
   const done = await rt.create({ image, command: ["true"], labels: job });
   await rt.start(done);
