@@ -16,8 +16,8 @@ import {
 } from "@berth/runtime-core";
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { makeSecret, SecretScan } from "../../../test/support/secret-scan.js";
 import { CriClient, PullImageRequest, PullImageResponse } from "../src/index.js";
-import { makeSecret, SecretScan } from "./secret-scan.js";
 
 type Answer = (
   call: grpc.ServerUnaryCall<PullImageRequest, PullImageResponse>,

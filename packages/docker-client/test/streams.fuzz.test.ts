@@ -1,133 +1,158 @@
 // Property tests of the stream decoders: whatever bytes arrive, in whatever chunks, they end or throw a
-// typed error, and well-formed input decodes to exactly what was sent. BERTH_FUZZ_RUNS sets the case count.
-import { BerthError } from "@berth/runtime-core";
+// typed error, and well-formed input decodes to exactly what was sent. BERTH_FUZZ_RUNS sets the case count;
+// each property prints how many cases ran.
+import { type BerthError, ProtocolError } from "@berth/runtime-core";
 import fc from "fast-check";
-import { describe, expect, it, vi } from "vitest";
+import { describe, expect, it } from "vitest";
+import { chunksOf, fuzz, typedOnly } from "../../../test/support/fuzz-harness.js";
 import { demultiplex } from "../src/streams/demux.js";
 import { ndjson } from "../src/streams/ndjson.js";
 import { unpackTar } from "../src/tar.js";
-
-const numRuns = Number(process.env.BERTH_FUZZ_RUNS ?? 500);
-// Bounded by the case count, not the clock: large BERTH_FUZZ_RUNS need room.
-vi.setConfig({ testTimeout: 600_000 });
-
-function chunksOf(bytes: Uint8Array, cuts: number[]): Uint8Array[] {
-  const points = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
-  const out: Uint8Array[] = [];
-  let prev = 0;
-  for (const p of [...points, bytes.length]) {
-    if (p > prev) out.push(bytes.subarray(prev, p));
-    prev = p;
-  }
-  return out;
-}
 
 async function* from(chunks: Uint8Array[]): AsyncGenerator<Uint8Array> {
   yield* chunks;
 }
 
-async function settles(run: () => Promise<unknown>): Promise<void> {
-  try {
-    await run();
-  } catch (err) {
-    expect(err).toBeInstanceOf(BerthError);
-  }
+async function drain(it: AsyncIterable<unknown>): Promise<unknown[]> {
+  const out: unknown[] = [];
+  for await (const v of it) out.push(v);
+  return out;
 }
+
+const cuts = fc.array(fc.nat(), { maxLength: 10 });
+const STREAMS = ["stdin", "stdout", "stderr", "system"] as const;
+
+function frame(type: number, data: Uint8Array): Buffer {
+  const h = Buffer.alloc(8);
+  h[0] = type;
+  h.writeUInt32BE(data.length, 4);
+  return Buffer.concat([h, data]);
+}
+const frames = fc.array(fc.tuple(fc.integer({ min: 0, max: 3 }), fc.uint8Array({ maxLength: 64 })), {
+  maxLength: 20,
+});
 
 describe("fuzz: demultiplex", () => {
   it("decodes any well-formed frame sequence split anywhere", async () => {
-    await fc.assert(
-      fc.asyncProperty(
-        fc.array(fc.tuple(fc.constantFrom(1, 2), fc.uint8Array({ maxLength: 64 })), { maxLength: 20 }),
-        fc.array(fc.nat(), { maxLength: 10 }),
-        async (frames, cuts) => {
-          const parts: Uint8Array[] = [];
-          for (const [type, data] of frames) {
-            const h = new Uint8Array(8);
-            h[0] = type;
-            new DataView(h.buffer).setUint32(4, data.length);
-            parts.push(h, data);
-          }
-          const all = Buffer.concat(parts);
-          const got = { 1: [] as number[], 2: [] as number[] };
-          for await (const f of demultiplex(from(chunksOf(all, cuts)))) {
-            got[f.stream === "stderr" ? 2 : 1].push(...f.data);
-          }
-          const want = { 1: [] as number[], 2: [] as number[] };
-          for (const [type, data] of frames) want[type as 1 | 2].push(...data);
-          expect(got).toEqual(want);
-        },
+    await fuzz("demux round trip", fc.tuple(frames, cuts), async ([fs, cs]) => {
+      const all = Buffer.concat(fs.map(([t, d]) => frame(t, d)));
+      const got: Record<string, number[]> = { stdin: [], stdout: [], stderr: [], system: [] };
+      for await (const f of demultiplex(from(chunksOf(all, cs)))) got[f.stream]?.push(...f.data);
+      const want: Record<string, number[]> = { stdin: [], stdout: [], stderr: [], system: [] };
+      for (const [t, d] of fs) want[STREAMS[t] as string]?.push(...d);
+      expect(got).toEqual(want);
+    });
+  });
+
+  it("a well-formed stream cut short fails with ProtocolError exactly when it ends inside a frame", async () => {
+    await fuzz("demux truncated", fc.tuple(frames, fc.nat(), cuts), async ([fs, at, cs]) => {
+      const parts = fs.map(([t, d]) => frame(t, d));
+      const all = Buffer.concat(parts);
+      const end = at % (all.length + 1);
+      const boundaries = new Set([0]);
+      let pos = 0;
+      for (const p of parts) {
+        pos += p.length;
+        boundaries.add(pos);
+      }
+      const got = await typedOnly(() => drain(demultiplex(from(chunksOf(all.subarray(0, end), cs)))));
+      if (boundaries.has(end)) expect(got).not.toHaveProperty("error");
+      else expect("error" in got && got.error instanceof ProtocolError).toBe(true);
+    });
+  });
+
+  it("ends or throws a typed error on arbitrary bytes", async () => {
+    const bytes = fc.oneof(
+      fc.uint8Array({ maxLength: 256 }),
+      // Valid frames with one byte changed: headers that are almost right.
+      fc.tuple(frames, fc.nat(), fc.integer({ min: 0, max: 255 })).map(([fs, at, b]) => {
+        const all = Buffer.concat(fs.map(([t, d]) => frame(t, d)));
+        if (all.length) all[at % all.length] = b;
+        return all;
+      }),
+    );
+    await fuzz("demux arbitrary bytes", fc.tuple(bytes, cuts), async ([b, cs]) => {
+      await typedOnly(() => drain(demultiplex(from(chunksOf(b, cs)))));
+    });
+  });
+});
+
+/** Objects a daemon might send, never carrying the error keys (those are thrown, tested below). */
+const progress = fc.dictionary(
+  fc.string({ unit: "binary", maxLength: 8 }).filter((k) => k !== "error" && k !== "errorDetail"),
+  fc.oneof(fc.jsonValue({ maxDepth: 2 }), fc.string({ unit: "binary", maxLength: 16 })),
+  { maxKeys: 4 },
+);
+
+describe("fuzz: ndjson", () => {
+  it("round-trips any JSON objects (any Unicode) split anywhere, with blank and CRLF lines", async () => {
+    await fuzz(
+      "ndjson round trip",
+      fc.tuple(fc.array(progress, { maxLength: 5 }), fc.constantFrom("\n", "\r\n", "\n\n", "\n \n"), cuts),
+      async ([objects, sep, cs]) => {
+        const text = objects.map((o) => JSON.stringify(o)).join(sep);
+        const got = await drain(ndjson(from(chunksOf(new TextEncoder().encode(text), cs))));
+        expect(got).toEqual(objects.map((o) => JSON.parse(JSON.stringify(o))));
+      },
+    );
+  });
+
+  it("an error object inside the stream ends it with a typed error carrying the daemon's message", async () => {
+    const message = fc.oneof(
+      fc.constantFrom(
+        "unauthorized: incorrect username or password",
+        "manifest unknown",
+        "context deadline exceeded",
+        "no space left on device",
       ),
-      { numRuns },
+      fc.string({ maxLength: 30 }),
+    );
+    await fuzz(
+      "ndjson error objects",
+      fc.tuple(fc.array(progress, { maxLength: 2 }), message, fc.boolean(), cuts),
+      async ([before, msg, detail, cs]) => {
+        const err = detail ? { errorDetail: { message: msg }, error: msg } : { error: msg };
+        const text = [...before, err, { status: "after" }].map((o) => JSON.stringify(o)).join("\n");
+        const got = await typedOnly(() =>
+          drain(ndjson(from(chunksOf(new TextEncoder().encode(text), cs)), "images.pull")),
+        );
+        if (msg === "" && !detail) {
+          // An empty error with no detail is no error: the stream goes on.
+          expect(got).not.toHaveProperty("error");
+          return;
+        }
+        expect(got).toHaveProperty("error");
+        const e = (got as { error: BerthError }).error;
+        expect(e.daemonMessage).toBe(msg);
+        expect(e.operation).toBe("images.pull");
+      },
     );
   });
 
   it("ends or throws a typed error on arbitrary bytes", async () => {
-    await fc.assert(
-      fc.asyncProperty(
-        fc.uint8Array({ maxLength: 256 }),
-        fc.array(fc.nat(), { maxLength: 8 }),
-        async (bytes, cuts) => {
-          await settles(async () => {
-            for await (const _ of demultiplex(from(chunksOf(bytes, cuts)))) {
-              // consume
-            }
-          });
-        },
-      ),
-      { numRuns },
+    const bytes = fc.oneof(
+      fc.uint8Array({ maxLength: 256 }),
+      fc
+        .array(fc.jsonValue({ maxDepth: 2 }), { maxLength: 6 })
+        .map((vs) => new TextEncoder().encode(vs.map((v) => JSON.stringify(v)).join("\n"))),
+      fc
+        .string({ unit: fc.constantFrom(...'{}[]":,\n \\0a-eE'), maxLength: 80 })
+        .map((s) => new TextEncoder().encode(s)),
     );
-  });
-});
-
-describe("fuzz: ndjson", () => {
-  it("round-trips any JSON objects split anywhere", async () => {
-    await fc.assert(
-      fc.asyncProperty(
-        fc.array(
-          fc.dictionary(
-            fc.string({ maxLength: 8 }).filter((k) => k !== "error" && k !== "errorDetail"),
-            fc.jsonValue({ maxDepth: 2 }),
-          ),
-        ),
-        fc.array(fc.nat(), { maxLength: 10 }),
-        async (objects, cuts) => {
-          const text = objects.map((o) => JSON.stringify(o)).join("\n");
-          const bytes = new TextEncoder().encode(text);
-          const got: unknown[] = [];
-          for await (const v of ndjson(from(chunksOf(bytes, cuts)))) got.push(v);
-          expect(got).toEqual(objects.map((o) => JSON.parse(JSON.stringify(o))));
-        },
-      ),
-      { numRuns },
-    );
-  });
-
-  it("ends or throws a typed error on arbitrary text", async () => {
-    await fc.assert(
-      fc.asyncProperty(fc.uint8Array({ maxLength: 256 }), async (bytes) => {
-        await settles(async () => {
-          for await (const _ of ndjson(from([bytes]))) {
-            // consume
-          }
-        });
-      }),
-      { numRuns },
-    );
+    await fuzz("ndjson arbitrary bytes", fc.tuple(bytes, cuts), async ([b, cs]) => {
+      await typedOnly(() => drain(ndjson(from(chunksOf(b, cs)))));
+    });
   });
 });
 
 describe("fuzz: tar reader", () => {
   it("ends or throws a typed error on arbitrary bytes", async () => {
-    await fc.assert(
-      fc.asyncProperty(fc.uint8Array({ maxLength: 2048 }), async (bytes) => {
-        await settles(async () => {
-          for await (const _ of unpackTar(from([bytes]), { maxEntryBytes: 1 << 20 })) {
-            // consume
-          }
-        });
-      }),
-      { numRuns },
-    );
+    await fuzz("tar reader arbitrary bytes", fc.uint8Array({ maxLength: 2048 }), async (bytes) => {
+      await typedOnly(async () => {
+        for await (const _ of unpackTar(from([bytes]), { maxEntryBytes: 1 << 20 })) {
+          // consume
+        }
+      });
+    });
   });
 });

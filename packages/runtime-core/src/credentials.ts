@@ -196,11 +196,17 @@ async function runCredentialHelper(
   if (exitCode !== 0) {
     const said = `${stdout}\n${stderr}`.trim();
     if (/credentials not found/i.test(said)) return undefined;
-    // Helpers print an error message, not the secret, when they fail; keep only its first line, briefly.
-    const firstLine = said.split("\n")[0]?.trim().slice(0, 200) ?? "";
+    // Helpers print an error message when they fail: keep its first line, briefly. But a helper may have
+    // printed its reply (the secret) before failing: output that looks like one is never quoted.
+    const reply = /^[[{]/.test(said) || /"(?:Secret|Username)"\s*:/i.test(said);
+    const firstLine = reply ? "" : (said.split("\n")[0]?.trim().slice(0, 200) ?? "");
     throw new UnauthorizedError(
       `credential helper ${program} failed for ${serverAddress} (exit code ${exitCode ?? "signal"})` +
-        (firstLine ? `: ${firstLine}` : ""),
+        (firstLine
+          ? `: ${firstLine}`
+          : reply
+            ? " (its output looked like credentials and is not shown)"
+            : ""),
       { operation },
     );
   }

@@ -84,6 +84,10 @@ class NormalizedImageRef implements ImageRef {
       // "library/" is dropped only for single-level official names, as the Docker CLI does.
       const rest = short.startsWith(OFFICIAL_PREFIX) ? short.slice(OFFICIAL_PREFIX.length) : undefined;
       if (rest !== undefined && !rest.includes("/")) short = rest;
+      // A Hub path whose first component looks like a host ("a.b/app") would be read back as another
+      // registry: keep "docker.io/" then, so the short form always names this same image.
+      const [registry, repository] = splitRegistry(short);
+      if (registry !== DEFAULT_REGISTRY || repository !== this.repository) short = this.name;
     }
     return short + this.suffix();
   }

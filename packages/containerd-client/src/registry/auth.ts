@@ -52,7 +52,8 @@ export function parseWwwAuthenticate(header: string): AuthChallenge[] {
       const value = header[i] === '"' ? readQuoted() : readToken();
       current.params[token.toLowerCase()] = value;
     } else {
-      current = { scheme: token.toLowerCase(), params: {} };
+      // No prototype: a parameter named "__proto__" is kept like any other instead of vanishing.
+      current = { scheme: token.toLowerCase(), params: Object.create(null) as Record<string, string> };
       out.push(current);
       // token68 form (`Basic abc==`) is not used by registries; skip to the next comma-separated item
     }

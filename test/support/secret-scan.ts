@@ -1,7 +1,6 @@
 // The secrets tests' scanner: a unique password, every form it travels in, and a grep of everything a
 // failed call leaves behind (the error and its causes, however they are printed, and whatever was written
-// to the console, stdout or stderr meanwhile). (Each package keeps its own copy: a package's tests may not
-// import another's.)
+// to the console, stdout or stderr meanwhile).
 import { randomBytes } from "node:crypto";
 import { inspect } from "node:util";
 import { expect } from "vitest";
