@@ -242,7 +242,7 @@ if [ "$PURGE" = 1 ] && [ "$HAVE_STATE" = 1 ]; then
   [ -z "$(mounts_under_state)" ] || die "not purging: mounts remain under $STATE"
   rm -rf --one-file-system "$STATE"/containerd/{root,state,tmp,opt,runc,crun} "$STATE"/docker/{root,exec} \
     "$PM"/{storage,run,tmp,ipam,events.log} "$STATE"/registry/data "$STATE"/auth-registry/data \
-    "$STATE"/cni/ipam "$STATE"/cri-logs "$STATE"/oci
+    "$STATE"/cni/ipam "$STATE"/cri-logs "$STATE"/containerd-logs "$STATE"/oci
   find "$PM/net.d" -type f ! -name "$PODMAN_NET.conflist" -delete 2>/dev/null || true
   log "purged images, containers and registry data under $STATE"
 fi

@@ -176,7 +176,7 @@ done
 
 # ------------------------------------------------------------------ config files (rewritten every run)
 mkdir -p "$STATE"/registry/data "$STATE"/auth-registry/data "$STATE"/oci \
-  "$STATE"/containerd/{root,state,tmp,opt,runc,crun} "$STATE"/cni/{net.d,ipam} "$STATE"/cri-logs \
+  "$STATE"/containerd/{root,state,tmp,opt,runc,crun} "$STATE"/cni/{net.d,ipam} "$STATE"/cri-logs "$STATE"/containerd-logs \
   "$STATE"/docker/{root,exec} "$STATE"/podman/{tmp,storage,net.d,ipam}
 
 write_registry_config() { # dir port [auth]
@@ -477,6 +477,7 @@ BERTH_TEST_IMAGE=$TEST_IMAGE
 BERTH_PAUSE_IMAGE=$PAUSE_IMAGE
 BERTH_CONTAINERD_HOSTS_DIR=$CTD/certs.d
 BERTH_CRI_LOG_DIR=$STATE/cri-logs
+BERTH_CONTAINERD_LOG_DIR=$STATE/containerd-logs
 BERTH_RUNC_ROOT=$CTD/runc
 BERTH_CRI_RUNTIME_HANDLERS=$CRI_HANDLERS
 CONTAINERS_CONF=$PM/containers.conf
