@@ -18,7 +18,23 @@ export async function collectGarbage(client: ContainerdClient): Promise<void> {
  */
 export async function removeNamespace(
   client: ContainerdClient,
-  { snapshotter = "overlayfs" }: { snapshotter?: string } = {},
+  options: { snapshotter?: string } = {},
+): Promise<boolean> {
+  // Right after its last task or snapshot went, containerd may still see the namespace as in use for a
+  // moment (a shim's cleanup, the garbage collector): empty it again and retry a few times.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await emptyAndRemove(client, options);
+    } catch (err) {
+      if (attempt >= 5) throw err;
+      await new Promise((r) => setTimeout(r, 300 * attempt));
+    }
+  }
+}
+
+async function emptyAndRemove(
+  client: ContainerdClient,
+  { snapshotter = "overlayfs" }: { snapshotter?: string },
 ): Promise<boolean> {
   const c = client;
   if (!(await c.namespaceExists())) return false;
