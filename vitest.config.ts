@@ -31,6 +31,7 @@ export default defineConfig({
             "examples/test/**/*.int.test.ts",
             "test/faults/**/*.int.test.ts",
             "test/proxy/**/*.int.test.ts",
+            "test/load/**/*.int.test.ts",
           ],
           globalSetup: ["./test/global-setup.ts"],
           testTimeout: 60_000,

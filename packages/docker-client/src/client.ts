@@ -46,7 +46,11 @@ export interface DockerClientOptions {
   apiVersion?: string;
   /** Default timeout in ms for calls that are not streams (default 60 s; streams wait for headers only). */
   timeout?: number;
-  /** Most connections kept to the daemon (default 32; 8 over ssh://, under OpenSSH's MaxSessions). */
+  /**
+   * Most connections open to the daemon at once (default: no limit, as Docker's own Go client; 8 over
+   * ssh://, under OpenSSH's MaxSessions). A stream (a log follow, attach, events) holds one for its whole
+   * life, so with a limit, calls past it wait until a stream ends.
+   */
   connections?: number;
   /** Idle keep-alive connections are closed after this many ms (default 10 s). */
   keepAliveTimeout?: number;
@@ -108,7 +112,9 @@ export class DockerClient {
     const ssh = this.ssh;
     this.pool = new Pool(this.endpoint.origin, {
       // Over SSH every connection is a session channel; OpenSSH allows 10 per connection (MaxSessions).
-      connections: options.connections ?? (ssh ? 8 : 32),
+      // Elsewhere no limit: with one, as many log follows as connections would starve every other call
+      // (a stop() that would end them, too). Idle connections still close after keepAliveTimeout.
+      connections: options.connections ?? (ssh ? 8 : null),
       keepAliveTimeout: options.keepAliveTimeout ?? 10_000,
       pipelining: 1,
       connect: ssh

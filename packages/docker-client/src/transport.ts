@@ -24,15 +24,26 @@ export interface BufferedResponse {
   body: Buffer;
 }
 
-function watchAbort(signal: AbortSignal | undefined, controller: Dispatcher.DispatchController): () => void {
-  if (!signal) return () => {};
-  if (signal.aborted) {
-    controller.abort(signal.reason);
-    return () => {};
-  }
-  const onAbort = () => controller.abort(signal.reason);
+/**
+ * The signal, watched from the dispatch on: a request still queued for a connection (every one of the
+ * pool's is busy) has no controller yet, and must fail at once on abort rather than when it reaches a
+ * socket, which may be never. `queued` is told then; the controller, once there, is aborted at once.
+ */
+function watchAbort(
+  signal: AbortSignal | undefined,
+  queued: (reason: unknown) => void,
+): { start(controller: Dispatcher.DispatchController): void; stop(): void } {
+  if (!signal) return { start() {}, stop() {} };
+  let controller: Dispatcher.DispatchController | undefined;
+  const onAbort = () => (controller ? controller.abort(signal.reason) : queued(signal.reason));
   signal.addEventListener("abort", onAbort, { once: true });
-  return () => signal.removeEventListener("abort", onAbort);
+  return {
+    start(c) {
+      controller = c;
+      if (signal.aborted) c.abort(signal.reason);
+    },
+    stop: () => signal.removeEventListener("abort", onAbort),
+  };
 }
 
 function dispatchOptions(req: RawRequest): Dispatcher.DispatchOptions {
@@ -52,10 +63,12 @@ export function requestBuffered(dispatcher: Dispatcher, req: RawRequest): Promis
     const chunks: Buffer[] = [];
     let status = 0;
     let headers: ResponseHeaders = {};
-    let unwatch = () => {};
+    if (req.signal?.aborted) return reject(req.signal.reason);
+    const watch = watchAbort(req.signal, reject);
+    const unwatch = watch.stop;
     dispatcher.dispatch(dispatchOptions(req), {
       onRequestStart(controller) {
-        unwatch = watchAbort(req.signal, controller);
+        watch.start(controller);
       },
       onResponseStart(_controller, statusCode, responseHeaders) {
         status = statusCode;
@@ -101,8 +114,10 @@ export function requestStreamed(dispatcher: Dispatcher, req: RawRequest): Promis
     let failure: Error | undefined;
     let wake: (() => void) | undefined;
     let ctl: Dispatcher.DispatchController | undefined;
-    let unwatch = () => {};
     let started = false;
+    if (req.signal?.aborted) return reject(req.signal.reason);
+    const watch = watchAbort(req.signal, reject);
+    const unwatch = watch.stop;
     const notify = () => {
       const w = wake;
       wake = undefined;
@@ -137,7 +152,7 @@ export function requestStreamed(dispatcher: Dispatcher, req: RawRequest): Promis
     dispatcher.dispatch(dispatchOptions(req), {
       onRequestStart(controller) {
         ctl = controller;
-        unwatch = watchAbort(req.signal, controller);
+        watch.start(controller);
       },
       onResponseStart(_controller, statusCode, headers) {
         started = true;
