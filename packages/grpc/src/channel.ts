@@ -11,6 +11,8 @@ import {
 import * as grpc from "@grpc/grpc-js";
 import type {
   CallOptions,
+  MessageType,
+  MessageWriter,
   MethodDefinition,
   ServerStream,
   ServiceClient,
@@ -36,6 +38,9 @@ const UNREADABLE_ANSWER = new Map<number, RegExp>([
 
 /** containerd's own client raises both limits to 16 MiB; CRI's kubelet client does the same. */
 export const DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
+
+/** A writer that grew past this for one message is dropped rather than kept, with its buffer, for the next. */
+const REUSED_WRITER_MAX_BYTES = 64 * 1024;
 
 export interface GrpcChannelOptions {
   /** Daemon address: a socket path, unix:///path, unix:path, or host:port. */
@@ -87,6 +92,8 @@ export class GrpcChannel {
   readonly #unix: boolean;
   #client: grpc.Client;
   #closed = false;
+  /** The protobuf writer requests are encoded with, reused (see #encode); undefined while one is in use. */
+  #writer: MessageWriter | undefined;
 
   constructor(options: GrpcChannelOptions) {
     const max = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
@@ -162,13 +169,15 @@ export class GrpcChannel {
   ): unknown {
     // Fixed default metadata is built once per method and cloned per call (cheaper than rebuilding it).
     const base = typeof metadata === "function" ? undefined : toMetadata(metadata);
-    const prepare = (options: CallOptions | undefined) => this.#prepare(operation, options, metadata, base);
+    const callMetadata = (options: CallOptions | undefined) => this.#callMetadata(options, metadata, base);
+    const prepare = (options: CallOptions | undefined) => this.#prepare(operation, options, callMetadata);
+    const { requestType, responseType } = method;
+    // A Uint8Array is a request its caller encoded (see Encoded): no message is ever one.
     const serialize = (value: unknown) =>
-      toBuffer(method.requestType.encode(method.requestType.fromPartial((value ?? {}) as never)).finish());
-    const deserialize = (bytes: Buffer) => method.responseType.decode(bytes);
+      value instanceof Uint8Array ? toBuffer(value) : this.#encode(requestType, value);
+    const deserialize = (bytes: Buffer) => responseType.decode(bytes);
     if (!method.requestStream && !method.responseStream) {
-      return (request?: unknown, options?: CallOptions) =>
-        this.#unary(path, operation, serialize, deserialize, request, options, prepare(options));
+      return this.#unary(path, operation, serialize, deserialize, callMetadata);
     }
     if (!method.requestStream) {
       return (request?: unknown, options?: CallOptions) =>
@@ -208,20 +217,50 @@ export class GrpcChannel {
       });
   }
 
-  #prepare(
-    operation: string,
+  /** One call's metadata: the defaults (a copy of the prebuilt `base`, else built now), then the call's own. */
+  #callMetadata(
     options: CallOptions | undefined,
     metadata: GrpcChannelOptions["metadata"],
     base: grpc.Metadata | undefined,
-  ): Prepared {
+  ): grpc.Metadata {
     const md = base ? base.clone() : toMetadata(typeof metadata === "function" ? metadata() : metadata);
     if (options?.metadata) for (const [k, v] of Object.entries(options.metadata)) md.set(k, v);
+    return md;
+  }
+
+  /**
+   * Encode a request. ts-proto's encode makes a new writer, which allocates a fresh buffer, for every
+   * message unless given one: one writer is reused instead (`finish()` resets it). It is taken while in
+   * use, so an encode that throws drops it rather than leaving half a message for the next call.
+   */
+  #encode(type: MessageType<unknown>, value: unknown): Buffer {
+    const message = type.fromPartial((value ?? {}) as never);
+    const writer = this.#writer;
+    this.#writer = undefined;
+    const used = type.encode(message, writer);
+    const bytes = used.finish();
+    if (bytes.byteLength <= REUSED_WRITER_MAX_BYTES) this.#writer = used;
+    return toBuffer(bytes);
+  }
+
+  #aborted(operation: string, signal: AbortSignal): AbortedError {
+    return new AbortedError(`${operation}: aborted`, {
+      operation,
+      backend: this.#backend,
+      cause: signal.reason,
+    });
+  }
+
+  #prepare(
+    operation: string,
+    options: CallOptions | undefined,
+    callMetadata: (options: CallOptions | undefined) => grpc.Metadata,
+  ): Prepared {
+    const md = callMetadata(options);
     const co: grpc.CallOptions = {};
     if (options?.timeout !== undefined) co.deadline = Date.now() + options.timeout;
     const signal = options?.signal;
-    const error = signal?.aborted
-      ? new AbortedError(`${operation}: aborted`, { operation, backend: this.#backend, cause: signal.reason })
-      : undefined;
+    const error = signal?.aborted ? this.#aborted(operation, signal) : undefined;
     const watch = (cancel: () => void) => {
       if (!signal) return () => {};
       signal.addEventListener("abort", cancel, { once: true });
@@ -281,33 +320,43 @@ export class GrpcChannel {
     });
   }
 
+  /**
+   * A unary method. Its per-call path is kept lean, as every unary RPC runs it: no listener without a
+   * signal, no deadline without a timeout, one closure for the answer, and few frames above grpc-js
+   * (which captures the caller's stack on every call).
+   */
   #unary(
     path: string,
     operation: string,
     serialize: (v: unknown) => Buffer,
     deserialize: (b: Buffer) => unknown,
-    request: unknown,
-    options: CallOptions | undefined,
-    prepared: Prepared,
-  ): Promise<unknown> {
-    return new Promise((resolve, reject) => {
-      const { md, co, error, watch } = prepared;
-      if (error) return reject(error);
-      const call = this.#live().makeUnaryRequest(
-        path,
-        serialize,
-        deserialize,
-        request ?? {},
-        md,
-        co,
-        (err, res) => {
-          unwatch();
-          if (err) reject(this.#error(err, operation, options));
-          else resolve(res);
-        },
-      );
-      const unwatch = watch(() => call.cancel());
-    });
+    callMetadata: (options: CallOptions | undefined) => grpc.Metadata,
+  ): (request?: unknown, options?: CallOptions) => Promise<unknown> {
+    return (request, options) =>
+      new Promise((resolve, reject) => {
+        const signal = options?.signal;
+        if (signal?.aborted) return reject(this.#aborted(operation, signal));
+        const co: grpc.CallOptions =
+          options?.timeout === undefined ? {} : { deadline: Date.now() + options.timeout };
+        let cancel: (() => void) | undefined;
+        const call = this.#live().makeUnaryRequest(
+          path,
+          serialize,
+          deserialize,
+          request ?? {},
+          callMetadata(options),
+          co,
+          (err, res) => {
+            if (cancel) signal?.removeEventListener("abort", cancel);
+            if (err) reject(this.#error(err, operation, options));
+            else resolve(res);
+          },
+        );
+        if (signal) {
+          cancel = () => call.cancel();
+          signal.addEventListener("abort", cancel, { once: true });
+        }
+      });
   }
 
   #serverStream<T>(

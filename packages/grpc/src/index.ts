@@ -2,6 +2,7 @@ export { DEFAULT_MAX_MESSAGE_BYTES, GrpcChannel, type GrpcChannelOptions, grpcTa
 export type {
   CallOptions,
   DeepPartial,
+  Encoded,
   MessageType,
   MethodDefinition,
   MethodFn,
@@ -10,4 +11,5 @@ export type {
   ServerStream,
   ServiceClient,
   ServiceDefinition,
+  StreamRequestOf,
 } from "./types.js";

@@ -1,8 +1,14 @@
 // Types that turn a ts-proto generic service definition into the shape of a typed client.
 
+/** ts-proto's protobuf writer, as far as we use it: `finish()` returns the bytes and resets it for reuse. */
+export interface MessageWriter {
+  finish(): Uint8Array;
+}
+
 /** What ts-proto emits for each message: we only need these three functions. */
 export interface MessageType<T> {
-  encode(message: T): { finish(): Uint8Array };
+  /** Encode into `writer` (a fresh one when omitted) and return it. */
+  encode(message: T, writer?: MessageWriter): MessageWriter;
   decode(input: Uint8Array): T;
   fromPartial(object: never): T;
 }
@@ -34,7 +40,16 @@ export type DeepPartial<T> = T extends Builtin
         ? { [K in keyof T]?: DeepPartial<T[K]> }
         : Partial<T>;
 
+/**
+ * A request already in protobuf wire format, sent as is. For hot paths only: a message built around a
+ * large `bytes` field (a Content.Write chunk) is assembled once by its caller, where encode would copy
+ * the bytes into a growing writer and then out of it again. The caller answers for its encoding.
+ */
+export type Encoded<T> = Uint8Array & { readonly __encodes?: T };
+
 export type RequestOf<M> = M extends { requestType: MessageType<infer T> } ? T : never;
+/** What a request stream carries: messages to encode, or messages already encoded. */
+export type StreamRequestOf<M> = DeepPartial<RequestOf<M>> | Encoded<RequestOf<M>>;
 export type ResponseOf<M> = M extends { responseType: MessageType<infer T> } ? T : never;
 
 /** Options for one call. */
@@ -58,11 +73,11 @@ export type MethodFn<M> = M extends { requestStream: false; responseStream: fals
     ? (request?: DeepPartial<RequestOf<M>>, options?: CallOptions) => ServerStream<ResponseOf<M>>
     : M extends { requestStream: true; responseStream: false }
       ? (
-          requests: AsyncIterable<DeepPartial<RequestOf<M>>> | Iterable<DeepPartial<RequestOf<M>>>,
+          requests: AsyncIterable<StreamRequestOf<M>> | Iterable<StreamRequestOf<M>>,
           options?: CallOptions,
         ) => Promise<ResponseOf<M>>
       : (
-          requests: AsyncIterable<DeepPartial<RequestOf<M>>> | Iterable<DeepPartial<RequestOf<M>>>,
+          requests: AsyncIterable<StreamRequestOf<M>> | Iterable<StreamRequestOf<M>>,
           options?: CallOptions,
         ) => ServerStream<ResponseOf<M>>;
 
