@@ -11,8 +11,10 @@ export function freshNamespace(root: ContainerdClient): ContainerdClient {
 /** Delete the containers, images, leases, snapshots and content of a namespace, then the namespace. */
 export async function destroyNamespace(c: ContainerdClient): Promise<void> {
   if (!(await removeNamespace(c))) return;
-  // Blobs no other namespace holds go now, not at the collector's next pass during a measurement.
+  // Blobs no other namespace holds go now, not at the collector's next pass during a measurement. The
+  // collector's lease recreates the namespace (containerd creates one on any write), so it goes again.
   await collectGarbage(c);
+  await c.namespaces.delete({ name: c.namespace });
   await removeCgroups(c.namespace);
 }
 

@@ -11,13 +11,18 @@ import {
   parseImageRef,
 } from "@berth/runtime-core";
 import type { ContainerdClient } from "./client.js";
-import { hasBlob, readBlob, writeBlob } from "./content.js";
+import { readBlob, writeBlob } from "./content.js";
 import { chainIds } from "./digest.js";
 import type { Descriptor } from "./generated/github.com/containerd/containerd/api/types/descriptor.js";
 import type { ociImageSpec } from "./generated/index.js";
 import { DEFAULT_SNAPSHOTTER } from "./image.js";
 import { AsyncQueue } from "./queue.js";
-import { type BlobDescriptor, RegistryClient, type RegistryClientOptions } from "./registry/client.js";
+import {
+  type BlobDescriptor,
+  isLoopbackHost,
+  RegistryClient,
+  type RegistryClientOptions,
+} from "./registry/client.js";
 import type { Platform } from "./registry/platform.js";
 
 export const GC_EXPIRE_LABEL = "containerd.io/gc.expire";
@@ -60,6 +65,14 @@ export interface PullOptions
   signal?: AbortSignal;
   /** Lease lifetime, a safety net should this process die mid-pull (default 1 h). */
   leaseExpiryMs?: number;
+  /**
+   * Layers downloaded at once. Default 3, as containerd, from a remote registry, where parallel
+   * connections hide the network's latency; 1 from a registry on this host, which is not limited by a
+   * network but by the CPUs that move and write the bytes (the client's and containerd's): one download
+   * at a time is then as fast, and the layers arrive in order, each unpacked while the next downloads
+   * (three at once all finish together, at the end, and only then can unpacking start).
+   */
+  maxConcurrentDownloads?: number;
 }
 
 /** Pull and return the image. Unknown image: NotFoundError; refused credentials: UnauthorizedError. */
@@ -168,61 +181,89 @@ async function doPull(
     const hold = (id: string, type: string) =>
       client.leases.addResource({ id: leaseId, resource: { id, type } }, call);
 
-    /** Write one blob unless present; `bytes` when already in memory, else streamed from the registry. */
+    /** Write one blob unless the namespace holds it (writeBlob's first exchange tells, as containerd's
+     *  own fetcher finds out: no separate lookup); `data` is asked for the bytes only when they are needed. */
     const store = async (
       kind: BlobKind,
       d: BlobDescriptor | ociImageSpec.Descriptor,
-      bytes?: Buffer,
-      labels?: Record<string, string>,
+      data: (offset: number) => Promise<AsyncIterable<Uint8Array> | Iterable<Uint8Array>>,
+      more: {
+        labels?: Record<string, string>;
+        /** Reported done only after this (the config before any layer). */
+        after?: Promise<unknown>;
+        onWritten?: () => void;
+      } = {},
     ): Promise<void> => {
-      if (await hasBlob(client, d.digest)) {
+      const { labels, after, onWritten } = more;
+      const { written, existed } = await writeBlob(leased, data, {
+        ref: `berth-${kind}-${d.digest}`,
+        digest: d.digest,
+        size: d.size,
+        signal,
+        ...(labels ? { labels } : {}),
+        ...(onWritten ? { onWritten } : {}),
+        onProgress: (offset) => emit({ type: "blob-progress", kind, digest: d.digest, offset, size: d.size }),
+      });
+      await after;
+      if (existed) {
         await hold(d.digest, "content");
         emit({ type: "blob-exists", kind, digest: d.digest, size: d.size });
-        return;
+      } else {
+        emit({ type: "blob-done", kind, digest: d.digest, size: d.size, downloaded: written });
       }
-      const { written } = await writeBlob(
-        leased,
-        async (offset) =>
-          bytes ? [bytes.subarray(offset)] : registry.fetchBlob(ref, d as BlobDescriptor, { signal, offset }),
-        {
-          ref: `berth-${kind}-${d.digest}`,
-          digest: d.digest,
-          size: d.size,
-          signal,
-          ...(labels ? { labels } : {}),
-          onProgress: (offset) =>
-            emit({ type: "blob-progress", kind, digest: d.digest, offset, size: d.size }),
-        },
-      );
-      emit({ type: "blob-done", kind, digest: d.digest, size: d.size, downloaded: written });
+    };
+    const inMemory = (bytes: Buffer) => async (offset: number) => [bytes.subarray(offset)];
+
+    // Children before their parents (the manifest, then any index), so each parent's GC labels name
+    // content that is already there. The config and the first layers start downloading at once; each
+    // layer is unpacked as soon as it and the layers below it are in, so unpacking overlaps with the
+    // downloads still running. The config is read here (diff IDs, the image's settings), so it is hashed
+    // here; the layers' digests are checked by the content store, which hashes every byte as it writes
+    // it and refuses a commit that does not match (hashing them here too would take CPU the daemon needs).
+    const configDesc = manifest.json.config;
+    const layers = manifest.json.layers;
+    let configBytes: Buffer | undefined;
+    const configStored = store("config", configDesc, async (offset) => {
+      const chunks: Buffer[] = [];
+      for await (const c of await registry.fetchBlob(ref, configDesc, { signal, offset })) chunks.push(c);
+      if (offset === 0) configBytes = Buffer.concat(chunks);
+      return chunks;
+    });
+    const downloads =
+      options.maxConcurrentDownloads ?? (isLoopbackHost(ref.registryHost) ? 1 : LAYER_DOWNLOADS);
+    // A download's slot frees once its bytes are in, so the next one overlaps with its commit.
+    const fetched = limitConcurrency(Math.max(1, downloads), layers, (layer, release) =>
+      store("layer", layer, (offset) => registry.fetchBlob(ref, layer, { signal, offset, hash: false }), {
+        after: configStored,
+        onWritten: release,
+      }),
+    );
+    for (const f of fetched) f.catch(() => {});
+    /** Stop the downloads and wait for them, before the lease (and what they wrote) goes away. */
+    const stopAll = async (err: unknown, also?: Promise<unknown>) => {
+      stop(err);
+      await Promise.allSettled([...fetched, also]);
     };
 
-    // Children first, so each parent's GC labels name content that is already there.
-    const configDesc = manifest.json.config;
-    let configBytes: Buffer;
-    if (await hasBlob(client, configDesc.digest)) {
-      configBytes = await readBlob(client, configDesc.digest, signal);
-    } else {
-      const chunks: Buffer[] = [];
-      for await (const c of await registry.fetchBlob(ref, configDesc, { signal })) chunks.push(c);
-      configBytes = Buffer.concat(chunks);
+    let config: ociImageSpec.ImageConfig;
+    let diffIds: string[];
+    try {
+      await configStored;
+      configBytes ??= await readBlob(client, configDesc.digest, signal);
+      config = JSON.parse(configBytes.toString("utf8")) as ociImageSpec.ImageConfig;
+      diffIds = config.rootfs?.diff_ids ?? [];
+      if (diffIds.length !== layers.length) {
+        throw new DigestMismatchError(
+          `${ref}: the config lists ${diffIds.length} diff IDs for ${layers.length} layers`,
+          String(layers.length),
+          String(diffIds.length),
+          { operation: "pull" },
+        );
+      }
+    } catch (err) {
+      await stopAll(err);
+      throw err;
     }
-    await store("config", configDesc, configBytes);
-    const config = JSON.parse(configBytes.toString("utf8")) as ociImageSpec.ImageConfig;
-    const diffIds = config.rootfs?.diff_ids ?? [];
-    const layers = manifest.json.layers;
-    if (diffIds.length !== layers.length) {
-      throw new DigestMismatchError(
-        `${ref}: the config lists ${diffIds.length} diff IDs for ${layers.length} layers`,
-        String(layers.length),
-        String(diffIds.length),
-        { operation: "pull" },
-      );
-    }
-    // Layers download side by side (as containerd's own fetcher does), and each is unpacked as soon as
-    // it and the layers below it are in, so unpacking overlaps with the downloads still running.
-    const fetched = limitConcurrency(LAYER_DOWNLOADS, layers, (layer) => store("layer", layer));
-    for (const f of fetched) f.catch(() => {});
     const unpacked =
       options.unpack !== false
         ? unpackLayers(
@@ -238,9 +279,8 @@ async function doPull(
     try {
       await Promise.all(fetched);
     } catch (err) {
-      // One download failed: stop the others before the lease (and what they wrote) goes away.
-      stop(err);
-      await Promise.allSettled([...fetched, unpacked]);
+      // One download failed: stop the others.
+      await stopAll(err, unpacked);
       throw err;
     }
 
@@ -250,7 +290,7 @@ async function doPull(
     layers.forEach((l, i) => {
       manifestLabels[`containerd.io/gc.ref.content.l.${i}`] = l.digest;
     });
-    await store("manifest", manifest.descriptor, manifest.bytes, manifestLabels);
+    await store("manifest", manifest.descriptor, inMemory(manifest.bytes), { labels: manifestLabels });
     // Indexes from the innermost out; each names the one child we fetched.
     let child = manifest.descriptor.digest;
     for (const index of [...resolved.indexes].reverse()) {
@@ -259,7 +299,7 @@ async function doPull(
       entries.forEach((m, i) => {
         if (m.digest === child) labels[`containerd.io/gc.ref.content.m.${i}`] = m.digest;
       });
-      await store("index", index.descriptor, index.bytes, labels);
+      await store("index", index.descriptor, inMemory(index.bytes), { labels });
       child = index.descriptor.digest;
     }
 
@@ -318,38 +358,50 @@ export async function unpackLayers(
   const leased = client.withLease(leaseId);
   const call = { signal };
   const chains = chainIds(diffIds);
-  for (const [i, layer] of layers.entries()) {
-    const chainId = chains[i] as string;
-    const parent = i > 0 ? (chains[i - 1] as string) : "";
-    let existed = true;
-    await ready(i);
-    try {
-      await client.snapshots.stat({ snapshotter, key: chainId }, call);
-      await client.leases.addResource(
-        { id: leaseId, resource: { id: chainId, type: `snapshots/${snapshotter}` } },
-        call,
+  // The labels go on while the next layer unpacks; all are on before this returns.
+  const labelled: Promise<unknown>[] = [];
+  try {
+    for (const [i, layer] of layers.entries()) {
+      const chainId = chains[i] as string;
+      const parent = i > 0 ? (chains[i - 1] as string) : "";
+      let existed = true;
+      await ready(i);
+      try {
+        await client.snapshots.stat({ snapshotter, key: chainId }, call);
+        await client.leases.addResource(
+          { id: leaseId, resource: { id: chainId, type: `snapshots/${snapshotter}` } },
+          call,
+        );
+      } catch (err) {
+        if (!(isBerthError(err) && err.code === "NotFound")) throw err;
+        existed = false;
+        await unpackLayer(leased, snapshotter, layer, diffIds[i] as string, chainId, parent, signal);
+      }
+      labelled.push(
+        client.content.update(
+          {
+            info: { digest: layer.digest, labels: { [UNCOMPRESSED_LABEL]: diffIds[i] as string } },
+            updateMask: [`labels.${UNCOMPRESSED_LABEL}`],
+          },
+          call,
+        ),
       );
-    } catch (err) {
-      if (!(isBerthError(err) && err.code === "NotFound")) throw err;
-      existed = false;
-      await unpackLayer(leased, snapshotter, layer, diffIds[i] as string, chainId, parent, signal);
+      emit({ type: "layer-unpacked", digest: layer.digest, chainId, existed });
     }
-    await client.content.update(
-      {
-        info: { digest: layer.digest, labels: { [UNCOMPRESSED_LABEL]: diffIds[i] as string } },
-        updateMask: [`labels.${UNCOMPRESSED_LABEL}`],
-      },
-      call,
-    );
-    emit({ type: "layer-unpacked", digest: layer.digest, chainId, existed });
-  }
-  const top = chains[chains.length - 1];
-  if (top) {
-    const label = `containerd.io/gc.ref.snapshot.${snapshotter}`;
-    await client.content.update(
-      { info: { digest: configDigest, labels: { [label]: top } }, updateMask: [`labels.${label}`] },
-      call,
-    );
+    const top = chains[chains.length - 1];
+    if (top) {
+      const label = `containerd.io/gc.ref.snapshot.${snapshotter}`;
+      labelled.push(
+        client.content.update(
+          { info: { digest: configDigest, labels: { [label]: top } }, updateMask: [`labels.${label}`] },
+          call,
+        ),
+      );
+    }
+    await Promise.all(labelled);
+  } catch (err) {
+    await Promise.allSettled(labelled);
+    throw err;
   }
   return chains;
 }
@@ -391,27 +443,31 @@ async function unpackLayer(
   }
 }
 
-/** Blob downloads a pull runs at once (containerd's default is 3). */
+/** Layer downloads a pull runs at once from a remote registry (containerd's default). */
 const LAYER_DOWNLOADS = 3;
 
-/** Run `fn` over `items` with at most `limit` at a time; one promise per item, in order. */
+/** Run `fn` over `items` with at most `limit` at a time; one promise per item, in order. An item's slot
+ *  is free when its promise settles, or earlier when it calls `release`. */
 function limitConcurrency<T>(
   limit: number,
   items: readonly T[],
-  fn: (item: T) => Promise<void>,
+  fn: (item: T, release: () => void) => Promise<void>,
 ): Promise<void>[] {
   let running = 0;
   const queue: Array<() => void> = [];
-  const next = () => {
-    running--;
-    queue.shift()?.();
-  };
   return items.map(
     (item) =>
       new Promise<void>((resolve, reject) => {
         const go = () => {
           running++;
-          fn(item).then(resolve, reject).finally(next);
+          let held = true;
+          const release = () => {
+            if (!held) return;
+            held = false;
+            running--;
+            queue.shift()?.();
+          };
+          fn(item, release).then(resolve, reject).finally(release);
         };
         if (running < limit) go();
         else queue.push(go);

@@ -253,11 +253,14 @@ export class RegistryClient {
    * after a complete iteration never commits a bad blob. `offset` asks for the rest of a blob (HTTP Range);
    * when the registry honours it only the size is checked here (the content store checks the digest at
    * commit); when it sends the whole blob instead, the first `offset` bytes are hashed but not yielded.
+   * `hash: false` leaves the digest to a consumer that checks it anyway (containerd's content store hashes
+   * every byte it is sent and refuses to commit a mismatch): only the size is checked, and the CPU a second
+   * SHA-256 of every byte would cost goes to moving them.
    */
   async fetchBlob(
     ref: ImageRef,
     descriptor: BlobDescriptor,
-    options: { signal?: AbortSignal; offset?: number } = {},
+    options: { signal?: AbortSignal; offset?: number; hash?: boolean } = {},
   ): Promise<AsyncIterable<Buffer>> {
     const offset = options.offset ?? 0;
     const headers: Record<string, string> = {};
@@ -265,7 +268,8 @@ export class RegistryClient {
     const res = await this.#get(ref, `blobs/${descriptor.digest}`, headers, options.signal);
     const ranged = offset > 0 && res.status === 206;
     // A registry may ignore Range and send the whole blob: skip what the caller has, still hashing it all.
-    return verified(res.body, descriptor, ranged ? offset : 0, ref.toString(), ranged ? 0 : offset);
+    const hash = options.hash !== false && !ranged;
+    return verified(res.body, descriptor, ranged ? offset : 0, ref.toString(), ranged ? 0 : offset, hash);
   }
 
   async #credentials(registry: string): Promise<RegistryCredentials | undefined> {
@@ -501,9 +505,10 @@ async function* verified(
   descriptor: BlobDescriptor,
   start: number,
   where: string,
-  skip = 0,
+  skip: number,
+  hashed: boolean,
 ): AsyncGenerator<Buffer> {
-  const hash = start === 0 ? createHash("sha256") : undefined;
+  const hash = hashed ? createHash("sha256") : undefined;
   let size = start;
   let complete = false;
   try {
