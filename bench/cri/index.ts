@@ -1,9 +1,22 @@
 // CRI client benchmarks: berth's CriClient side by side with a bare @grpc/grpc-js call, on one runtime.
 // Run on demand (`npm run bench:cri`); these are measurements, not tests. CONTAINER_RUNTIME_ENDPOINT
-// selects the runtime. The bare peer is a grpc.Client on the same socket calling makeUnaryRequest with
-// the same request bytes (serialized once, up front) and the generated decode: what berth adds over
-// grpc-js is request encoding, metadata, deadlines and error mapping.
+// selects the runtime. The bare peer is a grpc.Client on the same socket, with the same channel options,
+// calling makeUnaryRequest with the same request message, encoded per call and decoded with the same
+// generated codec (what ts-proto's own grpc-js client does): what berth adds over grpc-js is building the
+// request, metadata, deadlines (CRI's default 2 minutes on ContainerStatus; the bare call has none),
+// abort and error mapping.
+//
+// The runtime's own time dominates both sides and drifts on a shared machine, so the same calls are
+// then run against a stand-in runtime that replays the real runtime's answers (replay-server.ts): there
+// the clients' own cost is what is measured. BENCH_REPLAY=0 skips that part.
+import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { once } from "node:events";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
 import {
   ContainerStatusRequest,
   ContainerStatusResponse,
@@ -20,19 +33,27 @@ const seconds = Number(process.env.BENCH_SECONDS ?? 3);
 const warmupSeconds = Number(process.env.BENCH_WARMUP_SECONDS ?? 1);
 /** Rounds of berth-then-bare (ABAB...), pooled, to spread drift on a shared machine over both sides. */
 const pairs = Number(process.env.BENCH_PAIRS ?? 3);
+const replay = process.env.BENCH_REPLAY !== "0";
 const run = `berth-bench-${process.pid}-${randomBytes(3).toString("hex")}`;
 const labels = { "berth.bench": run };
 
-const berth = CriClient.fromEnv();
-// Same target and channel options as berth's GrpcChannel (16 MiB limits), so both ride equal transports.
-const bare = new grpc.Client(
-  berth.channel.client.getChannel().getTarget(),
-  grpc.credentials.createInsecure(),
-  {
+/** Same target and channel options as berth's GrpcChannel (16 MiB limits, its own subchannel), so both
+ *  ride equal transports. */
+function bareClient(berth: CriClient): grpc.Client {
+  return new grpc.Client(berth.channel.client.getChannel().getTarget(), grpc.credentials.createInsecure(), {
     "grpc.max_receive_message_length": 16 * 1024 * 1024,
     "grpc.max_send_message_length": 16 * 1024 * 1024,
-  },
-);
+    "grpc.use_local_subchannel_pool": 1,
+  });
+}
+
+interface Clients {
+  berth: CriClient;
+  bare: grpc.Client;
+}
+
+const berth = CriClient.fromEnv();
+const live: Clients = { berth, bare: bareClient(berth) };
 
 // Rates under 10/s (ExecSync at 32: containerd 1.6 stalls ~25 s on 32 concurrent execs) keep 2 decimals.
 const fmt = (n: number, digits = n < 10 ? 2 : 0) =>
@@ -104,12 +125,21 @@ async function compare(
 
 const spread = (rs: number[]) => `per pair ${rs.map((r) => r.toFixed(2)).join(" ")}`;
 
-/** A bare unary call: pre-serialized request bytes passed through, the generated decode on the answer. */
-function bareUnary<T>(path: string, bytes: Buffer, decode: (b: Buffer) => T): () => Promise<T> {
-  const serialize = (b: Buffer) => b;
+/**
+ * A bare unary call as ts-proto's generated grpc-js client makes it: the request message encoded on each
+ * call (a caller's request changes from call to call), the generated decode on the answer.
+ */
+function bareUnary<Q, T>(
+  bare: grpc.Client,
+  path: string,
+  request: Q,
+  encode: (q: Q) => { finish(): Uint8Array },
+  decode: (b: Buffer) => T,
+): () => Promise<T> {
+  const serialize = (q: Q) => Buffer.from(encode(q).finish());
   return () =>
     new Promise((resolve, reject) => {
-      bare.makeUnaryRequest(path, serialize, decode, bytes, (err, res) => {
+      bare.makeUnaryRequest(path, serialize, decode, request, (err, res) => {
         if (err) reject(err);
         else resolve(res as T);
       });
@@ -118,16 +148,19 @@ function bareUnary<T>(path: string, bytes: Buffer, decode: (b: Buffer) => T): ()
 
 const methodPath = (m: { name: string }) => `/${RuntimeServiceDefinition.fullName}/${m.name}`;
 
-async function execSyncBench(id: string): Promise<void> {
-  console.log("\n## ExecSync `true`");
+async function execSyncBench(id: string, { berth, bare }: Clients, title = ""): Promise<void> {
+  console.log(`\n## ExecSync \`true\`${title}`);
   const cmd = ["true"];
-  const bytes = Buffer.from(ExecSyncRequest.encode({ containerId: id, cmd, timeout: 0n }).finish());
   const a = async () => {
     const r = await berth.execSync(id, cmd);
     if (r.exitCode !== 0) throw new Error(`berth: exit ${r.exitCode}`);
   };
-  const call = bareUnary(methodPath(RuntimeServiceDefinition.methods.execSync), bytes, (b) =>
-    ExecSyncResponse.decode(b),
+  const call = bareUnary(
+    bare,
+    methodPath(RuntimeServiceDefinition.methods.execSync),
+    { containerId: id, cmd, timeout: 0n },
+    (q: ExecSyncRequest) => ExecSyncRequest.encode(q),
+    (b) => ExecSyncResponse.decode(b),
   );
   const b = async () => {
     const r = await call();
@@ -146,15 +179,18 @@ async function execSyncBench(id: string): Promise<void> {
   );
 }
 
-async function statusBench(id: string): Promise<void> {
-  console.log("\n## ContainerStatus");
-  const bytes = Buffer.from(ContainerStatusRequest.encode({ containerId: id, verbose: false }).finish());
+async function statusBench(id: string, { berth, bare }: Clients, title = ""): Promise<void> {
+  console.log(`\n## ContainerStatus${title}`);
   const a = async () => {
     const r = await berth.containerStatus(id);
     if (r.status?.id !== id) throw new Error("berth: wrong status");
   };
-  const call = bareUnary(methodPath(RuntimeServiceDefinition.methods.containerStatus), bytes, (b) =>
-    ContainerStatusResponse.decode(b),
+  const call = bareUnary(
+    bare,
+    methodPath(RuntimeServiceDefinition.methods.containerStatus),
+    { containerId: id, verbose: false },
+    (q: ContainerStatusRequest) => ContainerStatusRequest.encode(q),
+    (b) => ContainerStatusResponse.decode(b),
   );
   const b = async () => {
     const r = await call();
@@ -167,6 +203,51 @@ async function statusBench(id: string): Promise<void> {
         ` | berth/bare ${ratio(r.berth.rate, r.bare.rate)} throughput (target >= 0.91x) [${spread(r.pairRatios)}]` +
         ` [median berth ${fmt(r.berth.p50, 2)} ms, bare ${fmt(r.bare.p50, 2)} ms]`,
     );
+  }
+}
+
+/**
+ * The same comparisons against a stand-in runtime (a child process) answering with the bytes the real
+ * runtime sent for these requests: the clients' own cost, without the runtime's time and drift.
+ */
+async function replayBench(id: string): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), "berth-bench-cri-"));
+  try {
+    const status = await berth.containerStatus(id);
+    const exec = await berth.execSync(id, ["true"]);
+    await writeFile(join(dir, "status.bin"), ContainerStatusResponse.encode(status).finish());
+    await writeFile(
+      join(dir, "exec.bin"),
+      ExecSyncResponse.encode(ExecSyncResponse.fromPartial(exec)).finish(),
+    );
+    const server = spawn(
+      process.execPath,
+      [...process.execArgv, fileURLToPath(new URL("./replay-server.ts", import.meta.url)), dir],
+      { stdio: ["ignore", "pipe", "inherit"] },
+    );
+    try {
+      const [line] = (await Promise.race([
+        once(createInterface({ input: server.stdout }), "line"),
+        once(server, "exit").then(([code]) => {
+          throw new Error(`replay server exited (${code})`);
+        }),
+      ])) as [string];
+      if (line !== "ready") throw new Error(`replay server: ${line}`);
+      const stand = new CriClient({ endpoint: `unix://${join(dir, "cri.sock")}` });
+      const clients: Clients = { berth: stand, bare: bareClient(stand) };
+      try {
+        const title = " (stand-in runtime replaying the answers above: the clients' own cost)";
+        await execSyncBench(id, clients, title);
+        await statusBench(id, clients, title);
+      } finally {
+        stand.close();
+        clients.bare.close();
+      }
+    } finally {
+      server.kill();
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
   }
 }
 
@@ -219,12 +300,13 @@ try {
       command: ["sleep", "3600"],
     });
     await berth.startContainer(id);
-    await execSyncBench(id);
-    await statusBench(id);
+    await execSyncBench(id, live);
+    await statusBench(id, live);
+    if (replay) await replayBench(id);
   } finally {
     await cleanup();
   }
 } finally {
   berth.close();
-  bare.close();
+  live.bare.close();
 }

@@ -29,7 +29,7 @@ import {
   type ResolveEndpointOptions,
   unixSocketPath,
 } from "./endpoint.js";
-import { criCall } from "./errors.js";
+import { refineCriError } from "./errors.js";
 import { openStreamSession, type StreamSession, type StreamTransportOption } from "./exec.js";
 import {
   type AuthConfig,
@@ -182,6 +182,19 @@ function criServerAddress(serverAddress: string, registryHost: string): string {
   return `https://${serverAddress}`;
 }
 
+function rethrowRefined(err: unknown): never {
+  throw refineCriError(err);
+}
+
+/** A CRI call with its error refined (see refineCriError): a `.catch`, not an async wrapper per call. */
+function refined<T>(call: Promise<T>): Promise<T> {
+  return call.catch(rethrowRefined);
+}
+
+function execResult(res: ExecSyncResponse): ExecSyncResult {
+  return { stdout: res.stdout, stderr: res.stderr, exitCode: res.exitCode };
+}
+
 function describe(err: unknown): string {
   if (isBerthError(err)) return err.daemonMessage || err.message;
   return err instanceof Error ? err.message : String(err);
@@ -200,11 +213,14 @@ export class CriClient {
   readonly #sandboxConfigs = new Map<string, DeepPartial<PodSandboxConfig>>();
   /** Set once the runtime refused a SPDY upgrade: "auto" then goes straight to WebSocket. */
   #spdyRefused = false;
+  /** The options of a call given none: the default deadline (built once, read-only). */
+  readonly #defaultOptions: CallOptions;
 
   constructor(options: CriClientOptions) {
     this.endpoint = options.endpoint;
     this.imageEndpoint = options.imageEndpoint || options.endpoint;
     this.defaultTimeout = options.defaultTimeout ?? DEFAULT_CRI_TIMEOUT_MS;
+    this.#defaultOptions = Object.freeze({ timeout: this.defaultTimeout });
     const channelOptions = {
       backend: "cri",
       ...(options.maxMessageBytes === undefined ? {} : { maxMessageBytes: options.maxMessageBytes }),
@@ -300,26 +316,39 @@ export class CriClient {
     }
   }
 
-  /** Options with the default deadline filled in. */
-  #opts(options: CallOptions | undefined, timeout: number | undefined = this.defaultTimeout): CallOptions {
-    const out: CallOptions = { ...options };
-    if (out.timeout === undefined && timeout !== undefined) out.timeout = timeout;
-    return out;
+  /**
+   * Options with the default deadline filled in. Per call, so nothing is copied that need not be: the
+   * caller's options go on as they are when they set a timeout (the channel reads only signal, timeout
+   * and metadata, and changes nothing), and no options at all share one prebuilt object.
+   */
+  #opts(
+    options: CallOptions | undefined,
+    timeout: number | undefined = this.defaultTimeout,
+  ): CallOptions | undefined {
+    if (options?.timeout !== undefined || timeout === undefined) return options;
+    if (options === undefined) return timeout === this.defaultTimeout ? this.#defaultOptions : { timeout };
+    return { ...options, timeout };
+  }
+
+  /** An ExecSync's call options: its deadline is the command's timeout plus the margin, else none. */
+  #execOpts(options: ExecSyncOptions | undefined): CallOptions | undefined {
+    if (options === undefined) return undefined;
+    const { timeout, margin, ...call } = options;
+    return timeout ? { ...call, timeout: timeout + (margin ?? DEFAULT_EXEC_SYNC_MARGIN_MS) } : call;
   }
 
   // RuntimeService: runtime
 
   version(options?: CallOptions): Promise<VersionResponse> {
-    return criCall(this.runtime.version({ version: "v1" }, this.#opts(options)));
+    return refined(this.runtime.version({ version: "v1" }, this.#opts(options)));
   }
 
-  status(options: StatusOptions = {}): Promise<StatusResponse> {
-    const { verbose, ...call } = options;
-    return criCall(this.runtime.status({ verbose: verbose ?? false }, this.#opts(call)));
+  status(options?: StatusOptions): Promise<StatusResponse> {
+    return refined(this.runtime.status({ verbose: options?.verbose ?? false }, this.#opts(options)));
   }
 
   runtimeConfig(options?: CallOptions): Promise<RuntimeConfigResponse> {
-    return criCall(this.runtime.runtimeConfig({}, this.#opts(options)));
+    return refined(this.runtime.runtimeConfig({}, this.#opts(options)));
   }
 
   // RuntimeService: pod sandboxes
@@ -329,7 +358,7 @@ export class CriClient {
     options: RunPodSandboxOptions = {},
   ): Promise<string> {
     const { runtimeHandler, ...call } = options;
-    const res = await criCall(
+    const res = await refined(
       this.runtime.runPodSandbox({ config, runtimeHandler: runtimeHandler ?? "" }, this.#opts(call)),
     );
     this.#sandboxConfigs.set(res.podSandboxId, config);
@@ -337,24 +366,26 @@ export class CriClient {
   }
 
   async stopPodSandbox(podSandboxId: string, options?: CallOptions): Promise<void> {
-    await criCall(this.runtime.stopPodSandbox({ podSandboxId }, this.#opts(options)));
+    await refined(this.runtime.stopPodSandbox({ podSandboxId }, this.#opts(options)));
   }
 
   /** Remove a stopped sandbox. The CRI makes this idempotent: an unknown id succeeds. */
   async removePodSandbox(podSandboxId: string, options?: CallOptions): Promise<void> {
-    await criCall(this.runtime.removePodSandbox({ podSandboxId }, this.#opts(options)));
+    await refined(this.runtime.removePodSandbox({ podSandboxId }, this.#opts(options)));
     this.#sandboxConfigs.delete(podSandboxId);
   }
 
-  podSandboxStatus(podSandboxId: string, options: StatusOptions = {}): Promise<PodSandboxStatusResponse> {
-    const { verbose, ...call } = options;
-    return criCall(
-      this.runtime.podSandboxStatus({ podSandboxId, verbose: verbose ?? false }, this.#opts(call)),
+  podSandboxStatus(podSandboxId: string, options?: StatusOptions): Promise<PodSandboxStatusResponse> {
+    return refined(
+      this.runtime.podSandboxStatus(
+        { podSandboxId, verbose: options?.verbose ?? false },
+        this.#opts(options),
+      ),
     );
   }
 
   async listPodSandbox(filter?: DeepPartial<PodSandboxFilter>, options?: CallOptions): Promise<PodSandbox[]> {
-    const res = await criCall(this.runtime.listPodSandbox(filter ? { filter } : {}, this.#opts(options)));
+    const res = await refined(this.runtime.listPodSandbox(filter ? { filter } : {}, this.#opts(options)));
     return res.items;
   }
 
@@ -376,7 +407,7 @@ export class CriClient {
       !config.logPath && sandbox?.logDirectory && config.metadata?.name
         ? { ...config, logPath: `${config.metadata.name}_${config.metadata.attempt ?? 0}.log` }
         : config;
-    const res = await criCall(
+    const res = await refined(
       this.runtime.createContainer(
         { podSandboxId, config: withLog, ...(sandbox ? { sandboxConfig: sandbox } : {}) },
         this.#opts(options),
@@ -386,13 +417,13 @@ export class CriClient {
   }
 
   async startContainer(containerId: string, options?: CallOptions): Promise<void> {
-    await criCall(this.runtime.startContainer({ containerId }, this.#opts(options)));
+    await refined(this.runtime.startContainer({ containerId }, this.#opts(options)));
   }
 
   /** Stop with a grace period in seconds; like the kubelet, the deadline is the default plus the grace. */
   async stopContainer(containerId: string, gracePeriodSeconds = 0, options?: CallOptions): Promise<void> {
     const deadline = this.defaultTimeout + gracePeriodSeconds * 1000;
-    await criCall(
+    await refined(
       this.runtime.stopContainer(
         { containerId, timeout: BigInt(gracePeriodSeconds) },
         this.#opts(options, deadline),
@@ -402,18 +433,17 @@ export class CriClient {
 
   /** Remove a container (the CRI makes this idempotent: an unknown id succeeds). */
   async removeContainer(containerId: string, options?: CallOptions): Promise<void> {
-    await criCall(this.runtime.removeContainer({ containerId }, this.#opts(options)));
+    await refined(this.runtime.removeContainer({ containerId }, this.#opts(options)));
   }
 
-  containerStatus(containerId: string, options: StatusOptions = {}): Promise<ContainerStatusResponse> {
-    const { verbose, ...call } = options;
-    return criCall(
-      this.runtime.containerStatus({ containerId, verbose: verbose ?? false }, this.#opts(call)),
+  containerStatus(containerId: string, options?: StatusOptions): Promise<ContainerStatusResponse> {
+    return refined(
+      this.runtime.containerStatus({ containerId, verbose: options?.verbose ?? false }, this.#opts(options)),
     );
   }
 
   async listContainers(filter?: DeepPartial<ContainerFilter>, options?: CallOptions): Promise<Container[]> {
-    const res = await criCall(this.runtime.listContainers(filter ? { filter } : {}, this.#opts(options)));
+    const res = await refined(this.runtime.listContainers(filter ? { filter } : {}, this.#opts(options)));
     return res.containers;
   }
 
@@ -422,17 +452,12 @@ export class CriClient {
    * the command when it passes; the client's own deadline is that plus `margin`, so a runtime that hangs
    * still ends the call with a TimeoutError on time. Without a timeout, like the kubelet, no deadline.
    */
-  async execSync(containerId: string, cmd: string[], options: ExecSyncOptions = {}): Promise<ExecSyncResult> {
-    const { timeout, margin, ...call } = options;
-    const seconds = timeout ? Math.ceil(timeout / 1000) : 0;
-    const deadline = timeout ? timeout + (margin ?? DEFAULT_EXEC_SYNC_MARGIN_MS) : undefined;
-    const res: ExecSyncResponse = await criCall(
-      this.runtime.execSync(
-        { containerId, cmd, timeout: BigInt(seconds) },
-        { ...call, ...(deadline === undefined ? {} : { timeout: deadline }) },
-      ),
-    );
-    return { stdout: res.stdout, stderr: res.stderr, exitCode: res.exitCode };
+  async execSync(containerId: string, cmd: string[], options?: ExecSyncOptions): Promise<ExecSyncResult> {
+    const timeout = options?.timeout;
+    const seconds = timeout ? BigInt(Math.ceil(timeout / 1000)) : 0n;
+    return this.runtime
+      .execSync({ containerId, cmd, timeout: seconds }, this.#execOpts(options))
+      .then(execResult, rethrowRefined);
   }
 
   /**
@@ -449,7 +474,7 @@ export class CriClient {
       stdout: options.stdout ?? true,
       stderr: options.stderr ?? !tty,
     };
-    const again = async () => (await criCall(this.runtime.exec(req, this.#streamCallOpts(options)))).url;
+    const again = async () => (await refined(this.runtime.exec(req, this.#streamCallOpts(options)))).url;
     return this.#session(await again(), "Exec", req, options, again);
   }
 
@@ -463,7 +488,7 @@ export class CriClient {
       stdout: options.stdout ?? true,
       stderr: options.stderr ?? !tty,
     };
-    const again = async () => (await criCall(this.runtime.attach(req, this.#streamCallOpts(options)))).url;
+    const again = async () => (await refined(this.runtime.attach(req, this.#streamCallOpts(options)))).url;
     return this.#session(await again(), "Attach", req, options, again);
   }
 
@@ -474,7 +499,7 @@ export class CriClient {
     options: PortForwardCallOptions = {},
   ): Promise<PortForwardStream> {
     const again = async () =>
-      (await criCall(this.runtime.portForward({ podSandboxId, port: [port] }, this.#streamCallOpts(options))))
+      (await refined(this.runtime.portForward({ podSandboxId, port: [port] }, this.#streamCallOpts(options))))
         .url;
     return openPortForward(await again(), port, {
       signal: options.signal,
@@ -562,7 +587,7 @@ export class CriClient {
   }
 
   async containerStats(containerId: string, options?: CallOptions): Promise<ContainerStats | undefined> {
-    const res = await criCall(this.runtime.containerStats({ containerId }, this.#opts(options)));
+    const res = await refined(this.runtime.containerStats({ containerId }, this.#opts(options)));
     return res.stats;
   }
 
@@ -570,7 +595,7 @@ export class CriClient {
     filter?: DeepPartial<ContainerStatsFilter>,
     options?: CallOptions,
   ): Promise<ContainerStats[]> {
-    const res = await criCall(this.runtime.listContainerStats(filter ? { filter } : {}, this.#opts(options)));
+    const res = await refined(this.runtime.listContainerStats(filter ? { filter } : {}, this.#opts(options)));
     return res.stats;
   }
 
@@ -607,7 +632,7 @@ export class CriClient {
         serverAddress: criServerAddress(authConfig.serverAddress, ref.registryHost),
       };
     }
-    const res = await criCall(
+    const res = await refined(
       this.image.pullImage(
         {
           image: { image },
@@ -621,22 +646,23 @@ export class CriClient {
   }
 
   async listImages(filter?: DeepPartial<ImageFilter>, options?: CallOptions): Promise<Image[]> {
-    const res = await criCall(this.image.listImages(filter ? { filter } : {}, this.#opts(options)));
+    const res = await refined(this.image.listImages(filter ? { filter } : {}, this.#opts(options)));
     return res.images;
   }
 
   /** The image's status; `image` is undefined when the runtime does not have it (CRI reports no error). */
-  imageStatus(image: string, options: StatusOptions = {}): Promise<ImageStatusResponse> {
-    const { verbose, ...call } = options;
-    return criCall(this.image.imageStatus({ image: { image }, verbose: verbose ?? false }, this.#opts(call)));
+  imageStatus(image: string, options?: StatusOptions): Promise<ImageStatusResponse> {
+    return refined(
+      this.image.imageStatus({ image: { image }, verbose: options?.verbose ?? false }, this.#opts(options)),
+    );
   }
 
   async removeImage(image: string, options?: CallOptions): Promise<void> {
-    await criCall(this.image.removeImage({ image: { image } }, this.#opts(options)));
+    await refined(this.image.removeImage({ image: { image } }, this.#opts(options)));
   }
 
   imageFsInfo(options?: CallOptions): Promise<ImageFsInfoResponse> {
-    return criCall(this.image.imageFsInfo({}, this.#opts(options)));
+    return refined(this.image.imageFsInfo({}, this.#opts(options)));
   }
 
   close(): void {
