@@ -1,4 +1,5 @@
 import { execFile } from "node:child_process";
+import { existsSync } from "node:fs";
 import { createServer, request as httpRequest, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { dirname, join } from "node:path";
@@ -16,6 +17,8 @@ import {
   RegistryClient,
   run,
   subscribeEvents,
+  withHostDevices,
+  withPrivileged,
   withProcessArgs,
 } from "../src/index.js";
 import { destroyNamespace, testClient } from "./helpers.js";
@@ -158,6 +161,18 @@ describe("run", () => {
     });
     expect(r).toEqual({ exitCode: 3, stdout: "hello from berth\n", stderr: "oops\n" });
     expect((await c.containers.list({})).containers).toEqual([]);
+  });
+
+  it("privileged with the host's devices sees a block device; the default sees none", async () => {
+    const list = "ls /dev; test -b /dev/loop0 && echo has-loop0 || echo no-loop0";
+    const plain = await run(c, IMAGE, { runtime, spec: [withProcessArgs("sh", "-c", list)] });
+    expect(plain.stdout).toContain("no-loop0");
+    const host = await run(c, IMAGE, {
+      runtime,
+      spec: [withProcessArgs("sh", "-c", list), withPrivileged(), withHostDevices()],
+    });
+    expect(host.exitCode).toBe(0);
+    expect(host.stdout).toContain(existsSync("/dev/loop0") ? "has-loop0" : "no-loop0");
   });
 
   it("feeds stdin", async () => {

@@ -2,10 +2,13 @@ import { ValidationError } from "@berth/runtime-core";
 import { describe, expect, it } from "vitest";
 import {
   buildSpec,
+  currentCapabilities,
   defaultSpec,
+  hostDevices,
   resolveUser,
   withCpuLimit,
   withEnv,
+  withHostDevices,
   withHostNetwork,
   withHostname,
   withImageConfig,
@@ -111,5 +114,22 @@ describe("options", () => {
     expect(s.mounts?.find((m) => m.destination === "/sys")?.options).not.toContain("ro");
     expect(s.linux?.namespaces?.map((n) => n.type)).not.toContain("network");
     expect(s.mounts?.some((m) => m.destination === "/etc/resolv.conf")).toBe(true);
+  });
+
+  it("host devices: each char and block device of /dev with its numbers, no links, no pts", () => {
+    const devices = hostDevices();
+    const nullDev = devices.find((d) => d.path === "/dev/null");
+    expect(nullDev).toMatchObject({ type: "c", major: 1, minor: 3, fileMode: 0o666 });
+    expect(devices.some((d) => d.path === "/dev/stdin" || d.path.startsWith("/dev/pts/"))).toBe(false);
+    expect(devices.some((d) => d.path === "/dev/console")).toBe(false);
+    const s = buildSpec(ctx, withHostDevices(), withHostDevices());
+    expect(s.linux?.devices?.length).toBe(devices.length);
+  });
+
+  it("privileged grants the capabilities this process holds, no more", () => {
+    const caps = currentCapabilities("Name:\tx\nCapEff:\t000001fffeffffff\n");
+    expect(caps).toContain("CAP_SYS_ADMIN");
+    expect(caps).not.toContain("CAP_SYS_RESOURCE"); // bit 24, clear
+    expect(currentCapabilities("CapEff:\t0000000000000001\n")).toEqual(["CAP_CHOWN"]);
   });
 });

@@ -1,6 +1,7 @@
 // The OCI runtime spec for a Linux container, built from defaults equivalent to containerd's and small
 // options that each change one part of it (containerd's oci.With* functions, in TypeScript).
-import { readFileSync } from "node:fs";
+import { lstatSync, readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { ValidationError } from "@berth/runtime-core";
 import type { ociImageSpec, ociRuntimeSpec } from "../generated/index.js";
 import { resolveUser } from "./user.js";
@@ -299,11 +300,30 @@ function kernelCapabilities(): string[] {
   return ALL_CAPABILITIES.slice(0, 38);
 }
 
-/** All capabilities, no masked or read-only paths, writable /sys and cgroups, all devices allowed.
- *  (Host devices are not added to /dev.) */
+/**
+ * The capabilities this process holds (its effective set), as containerd's WithAllCurrentCapabilities
+ * grants a privileged container: a sandbox or user namespace may lack some the kernel knows, and runc
+ * refuses to grant what its caller lacks.
+ */
+export function currentCapabilities(status?: string): string[] {
+  const known = kernelCapabilities();
+  try {
+    const text = status ?? readFileSync("/proc/self/status", "utf8");
+    const hex = /^CapEff:\s*([0-9a-f]+)$/im.exec(text)?.[1];
+    if (hex === undefined) return known;
+    const bits = BigInt(`0x${hex}`);
+    return known.filter((_, i) => (bits >> BigInt(i)) & 1n);
+  } catch {
+    return known;
+  }
+}
+
+/** What `privileged` means in containerd: every capability this process holds, no masked or read-only
+ *  paths, writable /sys and cgroups, all devices allowed in the device cgroup. The host's devices are
+ *  added to /dev only by withHostDevices (as `ctr run --privileged` adds both). */
 export function withPrivileged(): SpecOpt {
   return (spec) => {
-    const caps = kernelCapabilities();
+    const caps = currentCapabilities();
     proc(spec).capabilities = { bounding: caps, permitted: caps, effective: caps };
     spec.linux ??= {};
     spec.linux.maskedPaths = [];
@@ -314,6 +334,61 @@ export function withPrivileged(): SpecOpt {
         m.options = (m.options ?? []).filter((o) => o !== "ro");
       }
     }
+  };
+}
+
+/** Directories of the host's /dev that hold no device a container should be given (containerd skips them). */
+const SKIPPED_DEV_DIRS = new Set(["pts", "shm", "fd", "mqueue", ".lxc", ".lxd-mounts", ".udev"]);
+
+/** The character and block devices under `dir` (the host's /dev), as OCI device entries. */
+export function hostDevices(dir = "/dev"): NonNullable<NonNullable<Spec["linux"]>["devices"]> {
+  const out: NonNullable<NonNullable<Spec["linux"]>["devices"]> = [];
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return out;
+  }
+  for (const name of names) {
+    const path = join(dir, name);
+    if (path === "/dev/console") continue;
+    // lstat: a link (/dev/stdin, /dev/core) is skipped; the device it names is listed under its own name.
+    const st = lstatSync(path, { throwIfNoEntry: false });
+    if (!st) continue;
+    if (st.isDirectory()) {
+      if (!SKIPPED_DEV_DIRS.has(name)) out.push(...hostDevices(path));
+      continue;
+    }
+    const type = st.isCharacterDevice() ? "c" : st.isBlockDevice() ? "b" : undefined;
+    if (!type) continue;
+    const rdev = Number(st.rdev);
+    out.push({
+      type,
+      path,
+      // Linux's encoding of a device number (glibc's gnu_dev_major/minor).
+      major: ((rdev >>> 8) & 0xfff) | (Math.floor(rdev / 2 ** 32) & ~0xfff),
+      minor: (rdev & 0xff) | ((rdev >>> 12) & ~0xff),
+      fileMode: Number(st.mode) & 0o777,
+      uid: Number(st.uid),
+      gid: Number(st.gid),
+    });
+  }
+  return out;
+}
+
+/**
+ * Give the container every device of the host (as `ctr run --privileged` does, next to withPrivileged,
+ * which allows their use in the device cgroup): read from this host's /dev, so only for a containerd on
+ * this host.
+ */
+export function withHostDevices(dir = "/dev"): SpecOpt {
+  return (spec) => {
+    spec.linux ??= {};
+    const have = new Set((spec.linux.devices ?? []).map((d) => d.path));
+    spec.linux.devices = [
+      ...(spec.linux.devices ?? []),
+      ...hostDevices(dir).filter((d) => !have.has(d.path)),
+    ];
   };
 }
 
