@@ -19,7 +19,7 @@ const address = process.env.CONTAINERD_ADDRESS ?? "/run/containerd/containerd.so
 const registry = process.env.BERTH_REGISTRY ?? "127.0.0.1:5000";
 const image = process.env.BERTH_TEST_IMAGE ?? `${registry}/busybox:latest`;
 const runcRoot = process.env.BERTH_RUNC_ROOT;
-const pullRuns = Number(process.env.BENCH_PULL_RUNS ?? 3);
+const pullRuns = Number(process.env.BENCH_PULL_RUNS ?? 5);
 const runRuns = Number(process.env.BENCH_RUN_RUNS ?? 10);
 const layerMiB = [17, 17, 17];
 const bigMiB = Number(process.env.BENCH_BIG_MIB ?? 500);
@@ -94,20 +94,22 @@ async function measureRss(fn: () => Promise<unknown>): Promise<{ rssMiB: number;
 async function pullBench(): Promise<void> {
   const total = layerMiB.reduce((a, b) => a + b, 0);
   console.log(
-    `\n## Cold pull + unpack of a ${total} MiB, ${layerMiB.length}-layer image (fresh random image and namespace per run)`,
+    `\n## Cold pull + unpack of a ${total} MiB, ${layerMiB.length}-layer image (fresh random image and namespace per run, after one warm-up pull each)`,
   );
   const refs: string[] = [];
-  for (let i = 0; i < 2 * pullRuns; i++) refs.push(await pushImage(`pull${i}`, layerMiB));
+  for (let i = 0; i < 2 * (pullRuns + 1); i++) refs.push(await pushImage(`pull${i}`, layerMiB));
   const berth: number[] = [];
   const ctrMs: number[] = [];
-  for (let i = 0; i < pullRuns; i++) {
+  // Run -1 warms up (this process's JIT and connections, the daemon's caches) and is not counted.
+  for (let i = -1; i < pullRuns; i++) {
     // alternate who goes first, so neither always follows the other's garbage collection
     const order = i % 2 === 0 ? ["berth", "ctr"] : ["ctr", "berth"];
     for (const who of order) {
       const c = namespace();
       const ref = refs.shift() as string;
-      if (who === "berth") berth.push(await time(() => pull(c, ref)));
-      else ctrMs.push(await time(() => ctr(c.namespace, "images", "pull", "--plain-http", ref)));
+      const into = i < 0 ? [] : who === "berth" ? berth : ctrMs;
+      if (who === "berth") into.push(await time(() => pull(c, ref)));
+      else into.push(await time(() => ctr(c.namespace, "images", "pull", "--plain-http", ref)));
       await dispose(c);
     }
   }

@@ -35,6 +35,12 @@ export interface ContainerdClientOptions {
   lease?: string;
   /** Largest gRPC message (default 16 MiB, as containerd's own client). */
   maxMessageBytes?: number;
+  /**
+   * Send Content.Write (every byte a pull or import stores) over node:http2 directly rather than through
+   * grpc-js, which copies each outgoing message once more (default true; see @berth/grpc's
+   * `directStreams`).
+   */
+  directStreams?: boolean;
 }
 
 /** Services present on containerd 1.6 and later. transfer, streaming and the sandbox services exist
@@ -70,6 +76,7 @@ export class ContainerdClient {
       new GrpcChannel({
         address: this.address,
         backend: "containerd",
+        directStreams: options.directStreams ?? true,
         ...(options.maxMessageBytes === undefined ? {} : { maxMessageBytes: options.maxMessageBytes }),
       });
     const metadata: Record<string, string> = { [NAMESPACE_HEADER]: this.namespace };

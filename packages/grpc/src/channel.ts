@@ -6,9 +6,9 @@ import {
   type BerthError,
   errorFromGrpcStatus,
   ProtocolError,
-  UnavailableError,
 } from "@berth/runtime-core";
 import * as grpc from "@grpc/grpc-js";
+import { DirectStreams } from "./direct-stream.js";
 import type {
   CallOptions,
   MessageType,
@@ -18,6 +18,7 @@ import type {
   ServiceClient,
   ServiceDefinition,
 } from "./types.js";
+import { unavailableError } from "./unavailable.js";
 
 /**
  * What grpc-js reports, in its own words, when it could not read the daemon's answer: a message that
@@ -53,6 +54,12 @@ export interface GrpcChannelOptions {
   backend?: string;
   credentials?: grpc.ChannelCredentials;
   channelOptions?: grpc.ChannelOptions;
+  /**
+   * Run bidirectional-streaming methods over node:http2 directly instead of grpc-js, which copies every
+   * outgoing message once more to frame it (see direct-stream.ts): for bulk uploads such as containerd's
+   * Content.Write. Only without `credentials` (a unix socket or plain TCP); ignored otherwise.
+   */
+  directStreams?: boolean;
 }
 
 /** Turn the address forms daemons document into one grpc-js understands. */
@@ -94,6 +101,8 @@ export class GrpcChannel {
   #closed = false;
   /** The protobuf writer requests are encoded with, reused (see #encode); undefined while one is in use. */
   #writer: MessageWriter | undefined;
+  /** Bidi streams over node:http2 directly (GrpcChannelOptions.directStreams), else undefined. */
+  readonly #direct: DirectStreams | undefined;
 
   constructor(options: GrpcChannelOptions) {
     const max = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
@@ -112,6 +121,15 @@ export class GrpcChannel {
         ...options.channelOptions,
       });
     this.#client = this.#newClient();
+    if (options.directStreams && !options.credentials && !target.startsWith("dns:")) {
+      const unixPath = this.#unix ? target.replace(/^unix:(\/\/)?/, "") : undefined;
+      this.#direct = new DirectStreams({
+        ...(unixPath ? { socketPath: unixPath } : { authority: target }),
+        backend: this.#backend,
+        address: this.address,
+        maxMessageBytes: max,
+      });
+    }
   }
 
   /** The grpc-js client calls start on now (replaced after a failed reconnect, see #live). */
@@ -159,6 +177,7 @@ export class GrpcChannel {
   close(): void {
     this.#closed = true;
     this.#client.close();
+    this.#direct?.close();
   }
 
   #method(
@@ -208,6 +227,14 @@ export class GrpcChannel {
             reject(err);
           });
         });
+    }
+    const direct = this.#direct;
+    if (direct) {
+      return (requests: AsyncIterable<unknown> | Iterable<unknown>, options?: CallOptions) => {
+        const headers: Record<string, string> = {};
+        for (const [k, v] of Object.entries(callMetadata(options).getMap())) headers[k] = String(v);
+        return direct.bidi(path, operation, headers, requests, serialize, deserialize, options);
+      };
     }
     return (requests: AsyncIterable<unknown> | Iterable<unknown>, options?: CallOptions) =>
       this.#serverStream(operation, options, prepare(options), (md, co) => {
@@ -282,28 +309,7 @@ export class GrpcChannel {
     const code = typeof e.code === "number" ? e.code : 2;
     const detail = e.details ?? (err as Error).message ?? String(err);
     if (code === grpc.status.UNAVAILABLE) {
-      // Name the address and say plainly why: grpc-js says "Connection dropped", or "No connection
-      // established. Last error: Error: connect EACCES <path>. Resolution note: ".
-      const why = detail.replace(/\s*Resolution note:\s*$/, "");
-      const errno = /\bconnect (ENOENT|EACCES|EPERM|ECONNREFUSED)\b/.exec(detail)?.[1];
-      const plain =
-        errno === "ENOENT"
-          ? "socket does not exist"
-          : errno === "ECONNREFUSED"
-            ? "connection refused"
-            : errno
-              ? "permission denied"
-              : undefined;
-      return new UnavailableError(
-        `${operation}: cannot reach ${this.address}: ${plain ? `${plain} (${why})` : why}`,
-        {
-          operation,
-          backend: this.#backend,
-          status: "UNAVAILABLE",
-          daemonMessage: detail,
-          cause: err,
-        },
-      );
+      return unavailableError(this.address, operation, detail, this.#backend, err);
     }
     if (UNREADABLE_ANSWER.get(code)?.test(detail)) {
       return new ProtocolError(`${operation}: ${detail}`, {
