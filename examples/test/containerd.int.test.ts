@@ -45,6 +45,21 @@ describe("containerd examples", () => {
     expect(out).toContain("exit code 0");
   });
 
+  it("export-import exports an archive, imports it into another namespace and runs it there", async () => {
+    const out = await example("containerd/export-import.ts");
+    expect(out).toMatch(/exported .* to \/.*\.tar/);
+    expect(out).toMatch(/imported .* as sha256:[0-9a-f]{64}/);
+    expect(out).toContain("hello from the imported image");
+    // The example removes the namespace it imported into.
+    const c = ContainerdClient.fromEnv();
+    try {
+      const { namespaces } = await c.namespaces.list({});
+      expect(namespaces.map((n) => n.name)).not.toContain(`${namespace}-imported`);
+    } finally {
+      c.close();
+    }
+  });
+
   it("exec feeds stdin and reports the exit code", async () => {
     const out = await example("containerd/exec.ts");
     expect(out).toContain("stdout: HELLO FROM STDIN");
