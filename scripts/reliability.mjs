@@ -43,7 +43,8 @@ for (const part of parts) {
 }
 const total = (Date.now() - t0) / 1000;
 console.log("\n=== reliability summary");
-for (const r of results) console.log(`${r.ok ? "passed" : "FAILED"}  ${r.seconds.toFixed(0).padStart(5)} s  ${r.name}`);
+for (const r of results)
+  console.log(`${r.ok ? "passed" : "FAILED"}  ${r.seconds.toFixed(0).padStart(5)} s  ${r.name}`);
 console.log(
   `total ${total.toFixed(0)} s (${(total / 60).toFixed(1)} min), budget ${BUDGET_S / 60} min: ${total <= BUDGET_S ? "within" : "OVER"}`,
 );
