@@ -55,9 +55,10 @@ export class DirectStreams {
     this.#options = options;
   }
 
+  /** Close the connection now (its socket too, not after a goodbye): calls in flight fail. */
   close(): void {
     this.#closed = true;
-    this.#current?.session.close();
+    this.#current?.session.destroy();
     this.#current = undefined;
   }
 

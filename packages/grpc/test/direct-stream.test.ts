@@ -266,4 +266,15 @@ describe("direct bidi streams (node:http2)", () => {
     expect(await collect(call as AsyncIterable<Buffer>)).toEqual([]);
     channel.close();
   });
+
+  it("close() drops the connection at once, not after a goodbye", async () => {
+    const { channel, echo } = client();
+    await collect(echo.chat([Buffer.from("x")] as never) as AsyncIterable<Buffer>);
+    const open = [...sessions];
+    expect(open.length).toBeGreaterThan(0);
+    const closed = Promise.all(open.map((s) => new Promise((r) => s.once("close", r))));
+    channel.close();
+    await closed;
+    expect(sessions.size).toBe(0);
+  });
 });
