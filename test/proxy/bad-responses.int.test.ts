@@ -5,7 +5,7 @@
 import { randomBytes } from "node:crypto";
 import { ContainerdClient, contentV1, removeNamespace, sha256 } from "@berth/containerd-client";
 import { CriClient } from "@berth/crio-client";
-import { collect, DockerClient, execRun, pull } from "@berth/docker-client";
+import { collect, DockerClient, DockerRuntime, execRun, pull } from "@berth/docker-client";
 import {
   AbortedError,
   type BerthError,
@@ -310,6 +310,48 @@ describe("docker through a faulty proxy", () => {
     await dockerCase({ kind: "stall", anchor: "response", at: 0, match: "/json" }, TimeoutError, (docker) =>
       docker.containers.list({ all: true }, { timeout: DEADLINE_MS }),
     );
+  });
+
+  it("run() whose create gets no answer is a TimeoutError, and the container created anyway is removed", async () => {
+    const since = Math.floor(Date.now() / 1000) - 1;
+    const mark = { ...label, "berth.late-create": run };
+    // The create reaches dockerd, which creates the container; its answer stalls past the deadline.
+    const error = await inject(
+      "docker",
+      host,
+      { kind: "stall", anchor: "response", at: 0, match: "/containers/create" },
+      TimeoutError,
+      async (proxy) => {
+        const docker = new DockerClient({ host: proxy.address, apiVersion: version, timeout: DEADLINE_MS });
+        const rt = new DockerRuntime(docker);
+        try {
+          return await rt.run({ image, command: ["true"], labels: mark }, { pull: false });
+        } finally {
+          await rt.close();
+        }
+      },
+    );
+    expect(error.message).toMatch(/create/);
+    // The daemon did create it (so without the late-create sweep it would be left), and it is gone.
+    const until = Math.ceil(Date.now() / 1000) + 1;
+    const seen: string[] = [];
+    const filters = { type: ["container"], label: [`berth.late-create=${run}`] };
+    for await (const e of await direct.system.events({
+      since: String(since),
+      until: String(until),
+      filters,
+    })) {
+      if (e.Action === "create" || e.Action === "destroy")
+        seen.push(`${e.Action} ${e.Actor?.Attributes?.name}`);
+    }
+    expect(seen).toHaveLength(2);
+    expect(seen[0]).toMatch(/^create berth-[0-9a-f]{12}$/);
+    expect(seen[1]).toBe(seen[0]?.replace("create", "destroy"));
+    const left = await direct.containers.list({
+      all: true,
+      filters: { label: [`berth.late-create=${run}`] },
+    });
+    expect(left).toEqual([]);
   });
 
   it("inspect delayed mid-body (a slow daemon) answers intact", async () => {

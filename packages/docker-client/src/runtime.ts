@@ -1,4 +1,6 @@
 // The runtime-core Runtime over the Docker Engine API (Docker, and Podman's compatible API).
+import { randomBytes } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
 import {
   AbortedError,
   type Capabilities,
@@ -12,6 +14,7 @@ import {
   type LogEntry,
   type LogsOptions,
   NotFoundError,
+  ProtocolError,
   type PullOptions,
   type RunOptions,
   type RunResult,
@@ -19,6 +22,8 @@ import {
   type RuntimeEvent,
   type RuntimeInfo,
   type StopOptions,
+  TimeoutError,
+  UnavailableError,
   validateContainerSpec,
 } from "@berth/runtime-core";
 import type { DockerClient } from "./client.js";
@@ -29,6 +34,16 @@ import { pullProgress } from "./verbs/pull.js";
 type Call = { signal?: AbortSignal | undefined };
 const opt = (o: Call | undefined) => (o?.signal ? { signal: o.signal } : {});
 const date = (s: string | null | undefined) => (s && !s.startsWith("0001-") ? new Date(s) : undefined);
+
+/** How long run() keeps looking for a container whose create got no answer (see #removeIfCreatedLate). */
+const LATE_CREATE_WINDOW_MS = 120_000;
+
+/** An error after which the daemon may still carry out the request: it got it, the answer never came. */
+const unanswered = (err: unknown) =>
+  err instanceof TimeoutError ||
+  err instanceof AbortedError ||
+  err instanceof UnavailableError ||
+  err instanceof ProtocolError;
 
 function labelFilter(labels: Record<string, string> | undefined): string[] {
   return Object.entries(labels ?? {}).map(([k, v]) => `${k}=${v}`);
@@ -49,6 +64,10 @@ export class DockerRuntime implements Runtime {
     tty: true,
     pause: true,
   };
+
+  /** Late-create sweeps still running (see #removeIfCreatedLate); close() ends them. */
+  readonly #sweeps = new Set<Promise<void>>();
+  #closing: AbortController | undefined;
 
   constructor(
     readonly docker: DockerClient,
@@ -303,7 +322,16 @@ export class DockerRuntime implements Runtime {
         await this.pull(spec.image, options);
       }
     }
-    const id = await this.create(spec, options);
+    // A name of our own unless the caller gave one: if create gets no answer (a timeout, an abort, a
+    // dropped connection), the daemon may still create the container, and the name is how it is found.
+    const name = spec.name ?? `berth-${randomBytes(6).toString("hex")}`;
+    let id: string;
+    try {
+      id = await this.create({ ...spec, name }, options);
+    } catch (err) {
+      if (spec.name === undefined && unanswered(err)) this.#removeIfCreatedLate(name);
+      throw err;
+    }
     // Whatever happens from here, an aborted or failed run removes what it created.
     const cleanup = () => this.docker.containers.remove({ id, force: true, v: true }).catch(() => {});
     try {
@@ -333,7 +361,36 @@ export class DockerRuntime implements Runtime {
     }
   }
 
+  /**
+   * After a run() whose create got no answer: the daemon may create the container later (a stalled
+   * daemon does, once it moves again), and nobody would ever remove it. Look for it by its name, which
+   * only that run() used, and remove it once it shows up: for LATE_CREATE_WINDOW_MS, or until close(),
+   * which makes one last attempt. Runs in the background (the run() has already failed); never throws.
+   */
+  #removeIfCreatedLate(name: string): void {
+    this.#closing ??= new AbortController();
+    const closing = this.#closing.signal;
+    const deadline = Date.now() + LATE_CREATE_WINDOW_MS;
+    const sweep = (async () => {
+      for (let delay = 250; ; delay = Math.min(delay * 2, 5_000)) {
+        const last = closing.aborted || Date.now() >= deadline;
+        try {
+          await this.docker.containers.remove({ id: name, force: true, v: true }, { timeout: 10_000 });
+          return;
+        } catch {
+          // Not there (yet), or the daemon still does not answer: look again, until the window ends.
+          if (last) return;
+        }
+        await sleep(delay, undefined, { signal: closing, ref: false }).catch(() => {});
+      }
+    })();
+    this.#sweeps.add(sweep);
+    void sweep.finally(() => this.#sweeps.delete(sweep));
+  }
+
   async close(): Promise<void> {
+    this.#closing?.abort();
+    await Promise.all(this.#sweeps);
     await this.docker.close();
   }
 }

@@ -3,8 +3,8 @@
 // each property prints how many cases ran.
 import { type BerthError, ProtocolError } from "@berth/runtime-core";
 import fc from "fast-check";
-import { describe, expect, it } from "vitest";
-import { chunksOf, fuzz, typedOnly } from "../../../test/support/fuzz-harness.js";
+import { describe, it } from "vitest";
+import { chunksOf, fuzz, must, typedOnly } from "../../../test/support/fuzz-harness.js";
 import { demultiplex } from "../src/streams/demux.js";
 import { ndjson } from "../src/streams/ndjson.js";
 import { unpackTar } from "../src/tar.js";
@@ -40,7 +40,7 @@ describe("fuzz: demultiplex", () => {
       for await (const f of demultiplex(from(chunksOf(all, cs)))) got[f.stream]?.push(...f.data);
       const want: Record<string, number[]> = { stdin: [], stdout: [], stderr: [], system: [] };
       for (const [t, d] of fs) want[STREAMS[t] as string]?.push(...d);
-      expect(got).toEqual(want);
+      must(got).toEqual(want);
     });
   });
 
@@ -56,8 +56,8 @@ describe("fuzz: demultiplex", () => {
         boundaries.add(pos);
       }
       const got = await typedOnly(() => drain(demultiplex(from(chunksOf(all.subarray(0, end), cs)))));
-      if (boundaries.has(end)) expect(got).not.toHaveProperty("error");
-      else expect("error" in got && got.error instanceof ProtocolError).toBe(true);
+      if (boundaries.has(end)) must(got).not.toHaveProperty("error");
+      else must("error" in got && got.error instanceof ProtocolError).toBe(true);
     });
   });
 
@@ -92,7 +92,7 @@ describe("fuzz: ndjson", () => {
       async ([objects, sep, cs]) => {
         const text = objects.map((o) => JSON.stringify(o)).join(sep);
         const got = await drain(ndjson(from(chunksOf(new TextEncoder().encode(text), cs))));
-        expect(got).toEqual(objects.map((o) => JSON.parse(JSON.stringify(o))));
+        must(got).toEqual(objects.map((o) => JSON.parse(JSON.stringify(o))));
       },
     );
   });
@@ -118,13 +118,13 @@ describe("fuzz: ndjson", () => {
         );
         if (msg === "" && !detail) {
           // An empty error with no detail is no error: the stream goes on.
-          expect(got).not.toHaveProperty("error");
+          must(got).not.toHaveProperty("error");
           return;
         }
-        expect(got).toHaveProperty("error");
+        must(got).toHaveProperty("error");
         const e = (got as { error: BerthError }).error;
-        expect(e.daemonMessage).toBe(msg);
-        expect(e.operation).toBe("images.pull");
+        must(e.daemonMessage).toBe(msg);
+        must(e.operation).toBe("images.pull");
       },
     );
   });
