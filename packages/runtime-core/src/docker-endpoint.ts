@@ -1,7 +1,7 @@
 // Which Docker (or Podman) daemon to talk to, decided the way the Docker CLI decides: DOCKER_HOST, then the
 // selected context (DOCKER_CONTEXT or config.json's currentContext), then the first socket that exists.
 import { createHash } from "node:crypto";
-import { access, readFile } from "node:fs/promises";
+import { access, readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { dockerConfigDir, type EnvMap, homeDir, loadDockerConfig } from "./docker-config.js";
 import { ValidationError } from "./errors.js";
@@ -69,17 +69,18 @@ export function dockerContextPaths(configDir: string, name: string): { metaPath:
   };
 }
 
-/** TLS material that exists in a directory, by the Docker CLI's file names. */
+/** TLS material that exists in a directory, by the Docker CLI's file names (one listing, no probes). */
 async function tlsFiles(dir: string): Promise<Omit<DockerTlsSettings, "verify">> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return {};
+  }
   const out: Omit<DockerTlsSettings, "verify"> = {};
-  const [ca, cert, key] = ["ca.pem", "cert.pem", "key.pem"].map((f) => join(dir, f)) as [
-    string,
-    string,
-    string,
-  ];
-  if (await pathExists(ca)) out.caPath = ca;
-  if (await pathExists(cert)) out.certPath = cert;
-  if (await pathExists(key)) out.keyPath = key;
+  if (names.includes("ca.pem")) out.caPath = join(dir, "ca.pem");
+  if (names.includes("cert.pem")) out.certPath = join(dir, "cert.pem");
+  if (names.includes("key.pem")) out.keyPath = join(dir, "key.pem");
   return out;
 }
 
