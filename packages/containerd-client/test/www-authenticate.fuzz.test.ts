@@ -4,8 +4,8 @@
 import { BerthError, ProtocolError } from "@berth/runtime-core";
 import fc from "fast-check";
 import { MockAgent } from "undici";
-import { afterAll, describe, expect, it } from "vitest";
-import { fuzz, typedOnly } from "../../../test/support/fuzz-harness.js";
+import { afterAll, describe, it } from "vitest";
+import { fuzz, must, typedOnly } from "../../../test/support/fuzz-harness.js";
 import { type AuthChallenge, parseWwwAuthenticate, RegistryClient } from "../src/registry/index.js";
 
 const TOKEN_CHARS = "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
@@ -67,12 +67,12 @@ describe("fuzz: WWW-Authenticate parser", () => {
         if (!(err instanceof BerthError)) throw err;
       }
       for (const c of out) {
-        expect(isToken(c.scheme)).toBe(true);
-        expect(c.scheme).toBe(c.scheme.toLowerCase());
+        must(isToken(c.scheme)).toBe(true);
+        must(c.scheme).toBe(c.scheme.toLowerCase());
         for (const [k, v] of Object.entries(c.params)) {
-          expect(isToken(k)).toBe(true);
-          expect(k).toBe(k.toLowerCase());
-          expect(typeof v).toBe("string");
+          must(isToken(k)).toBe(true);
+          must(k).toBe(k.toLowerCase());
+          must(typeof v).toBe("string");
         }
       }
     });
@@ -88,14 +88,14 @@ describe("fuzz: WWW-Authenticate parser", () => {
           scheme: scheme.toLowerCase(),
           params: Object.fromEntries(params.map(([k, v]) => [k.toLowerCase(), v])),
         }));
-        expect(parseWwwAuthenticate(header)).toEqual(want);
+        must(parseWwwAuthenticate(header)).toEqual(want);
       },
     );
   });
 
   it('found by fuzzing: a parameter named "__proto__" is kept', () => {
     const params = parseWwwAuthenticate('Bearer __proto__="x",realm=r')[0]?.params ?? {};
-    expect(Object.entries(params)).toEqual([
+    must(Object.entries(params)).toEqual([
       ["__proto__", "x"],
       ["realm", "r"],
     ]);
@@ -175,7 +175,7 @@ describe("fuzz: registry client challenge handling", () => {
           client.resolve("127.0.0.1:5999/app:1", { platform: { os: "linux", architecture: "amd64" } }),
         );
         // The registry always refuses, so nothing can resolve.
-        expect("error" in got).toBe(true);
+        must("error" in got).toBe(true);
       },
     );
   });
@@ -195,7 +195,7 @@ describe("fuzz: registry client challenge handling", () => {
       wwwAuthenticate = header;
       tokenStatus = status;
       tokenBody = body;
-      expect(await resolve()).toBeInstanceOf(ProtocolError);
+      must(await resolve()).toBeInstanceOf(ProtocolError);
     }
   });
 });

@@ -2,8 +2,8 @@
 // chunks decodes or fails typed (never in lenient mode), and what formatCriLogRecords writes decodes back
 // to exactly the bytes written, per stream, however the file is cut. BERTH_FUZZ_RUNS sets the case count.
 import fc from "fast-check";
-import { describe, expect, it } from "vitest";
-import { chunksOf, expectTyped, fuzz } from "../../../test/support/fuzz-harness.js";
+import { describe, it } from "vitest";
+import { chunksOf, expectTyped, fuzz, must } from "../../../test/support/fuzz-harness.js";
 import {
   CriLogDecoder,
   type CriLogEntry,
@@ -40,9 +40,9 @@ const anyLine = fc.oneof(
 );
 
 function checkRecordShape(r: ReturnType<typeof parseCriLogRecord>): void {
-  expect(r.stream === "stdout" || r.stream === "stderr").toBe(true);
-  expect(Number.isNaN(r.time.getTime())).toBe(false);
-  expect(Buffer.isBuffer(r.content)).toBe(true);
+  must(r.stream === "stdout" || r.stream === "stderr").toBe(true);
+  must(Number.isNaN(r.time.getTime())).toBe(false);
+  must(Buffer.isBuffer(r.content)).toBe(true);
 }
 
 describe("fuzz: CRI log records", () => {
@@ -59,9 +59,9 @@ describe("fuzz: CRI log records", () => {
           record = parseCriLogRecord(line);
         } catch (err) {
           expectTyped(err);
-          expect(err).toBeInstanceOf(ProtocolError);
+          must(err).toBeInstanceOf(ProtocolError);
           // The message quotes at most the line's start, so a huge line cannot make a huge error.
-          expect(err.message.length).toBeLessThan(1200);
+          must(err.message.length).toBeLessThan(1200);
           return;
         }
         checkRecordShape(record);
@@ -88,13 +88,13 @@ describe("fuzz: CRI log records", () => {
           out.push(...decoder.end());
         } catch (err) {
           expectTyped(err);
-          expect(err).toBeInstanceOf(ProtocolError);
-          expect(lenient).toBe(false);
+          must(err).toBeInstanceOf(ProtocolError);
+          must(lenient).toBe(false);
           return;
         }
         for (const e of out) {
-          expect(e.data.length).toBeLessThanOrEqual(bytes.length);
-          expect(e.content).toBe(e.data.toString("utf8"));
+          must(e.data.length).toBeLessThanOrEqual(bytes.length);
+          must(e.content).toBe(e.data.toString("utf8"));
         }
       },
     );
@@ -139,12 +139,12 @@ describe("fuzz: CRI log round trip", () => {
           const got = Buffer.concat(
             mine.flatMap((e) => (e.partial ? [e.data] : [e.data, Buffer.from("\n")])),
           );
-          expect(got.equals(want)).toBe(true);
+          must(got.equals(want)).toBe(true);
           mine.forEach((e, i) => {
-            if (e.partial) expect(i).toBe(mine.length - 1);
-            expect(times.has(e.timestamp)).toBe(true);
-            expect(e.time.toISOString()).toBe(e.timestamp);
-            expect(e.content).toBe(e.data.toString("utf8"));
+            if (e.partial) must(i).toBe(mine.length - 1);
+            must(times.has(e.timestamp)).toBe(true);
+            must(e.time.toISOString()).toBe(e.timestamp);
+            must(e.content).toBe(e.data.toString("utf8"));
           });
         }
       },

@@ -1,34 +1,29 @@
-// Property tests of the Docker CLI readers: any bytes or JSON as config.json load or fail with a
-// ValidationError that never quotes the file (it holds credentials); credentials are then found or refused
-// typed; any meta.json in a context store resolves to its Host or fails typed. BERTH_FUZZ_RUNS sets the
-// case count.
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
-import fc from "fast-check";
-import { afterAll, describe, expect, it } from "vitest";
-import { expectTyped, fuzz, typedOnly } from "../../../test/support/fuzz-harness.js";
-import {
-  type DockerConfig,
-  dockerContextPaths,
-  loadDockerConfig,
-  resolveCredentials,
-  resolveDockerEndpoint,
-  ValidationError,
-} from "../src/index.js";
+// Property tests of the Docker CLI's config.json reader: any bytes or JSON as config.json load or fail
+// with a ValidationError that never quotes the file (it holds credentials); credentials are then found or
+// refused typed. (Context stores: docker-context.fuzz.test.ts.) BERTH_FUZZ_RUNS sets the case count.
 
-// Every case writes a file: on tmpfs that costs a tenth of what it does on disk.
-const root = mkdtempSync(join(existsSync("/dev/shm") ? "/dev/shm" : tmpdir(), "berth-fuzz-config-"));
-afterAll(() => rmSync(root, { recursive: true, force: true }));
+import { AssertionError } from "node:assert";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import {
+  expectTyped,
+  fuzz,
+  fuzzDir,
+  smallJson as json,
+  loose,
+  must,
+  typedOnly,
+} from "../../../test/support/fuzz-harness.js";
+import { type DockerConfig, loadDockerConfig, resolveCredentials, ValidationError } from "../src/index.js";
+
+const root = fuzzDir("config");
 
 /** A marker that must never show up in an error: it stands for a password in the file. */
 const MARKER = "Zq7-fuzz-secret-Xw9";
 const b64 = (s: string) => Buffer.from(s).toString("base64");
 
-const json = fc.jsonValue({ maxDepth: 2 });
-/** A value of any JSON type, biased towards what each field should hold. */
-const loose = <T>(good: fc.Arbitrary<T>) =>
-  fc.oneof({ weight: 3, arbitrary: good }, { weight: 1, arbitrary: json });
 const secretish = fc.oneof(
   fc.constant(MARKER),
   fc.string({ maxLength: 12 }).map((s) => `${s}${MARKER}`),
@@ -112,27 +107,27 @@ describe("fuzz: Docker config.json", () => {
         writeFileSync(join(dir, "config.json"), bytes);
         const loaded = await typedOnly(() => loadDockerConfig({ configDir: dir, env }));
         if ("error" in loaded) {
-          expect(loaded.error).toBeInstanceOf(ValidationError);
-          expect(messagesOf(loaded.error)).not.toContain(MARKER);
+          must(loaded.error).toBeInstanceOf(ValidationError);
+          must(messagesOf(loaded.error)).not.toContain(MARKER);
           return;
         }
         const config = loaded.value;
-        expect(typeof config === "object" && config !== null && !Array.isArray(config)).toBe(true);
+        must(typeof config === "object" && config !== null && !Array.isArray(config)).toBe(true);
         for (const key of ["credsStore", "currentContext"] as const) {
-          if (config[key] !== undefined) expect(typeof config[key]).toBe("string");
+          if (config[key] !== undefined) must(typeof config[key]).toBe("string");
         }
         // Helpers are programs: spawning one per case is the credential tests' job, not the fuzzer's.
         const { credsStore: _s, credHelpers: _h, ...rest } = config as DockerConfig;
         const got = await typedOnly(() => resolveCredentials(registry, { config: rest, env }));
         if ("error" in got) {
-          expect(messagesOf(got.error)).not.toContain(MARKER);
+          must(messagesOf(got.error)).not.toContain(MARKER);
           return;
         }
         const creds = got.value;
         if (creds !== undefined) {
-          expect(typeof creds.serverAddress).toBe("string");
+          must(typeof creds.serverAddress).toBe("string");
           for (const v of [creds.username, creds.password, creds.identityToken, creds.registryToken]) {
-            if (v !== undefined) expect(typeof v).toBe("string");
+            if (v !== undefined) must(typeof v).toBe("string");
           }
         }
       },
@@ -140,135 +135,43 @@ describe("fuzz: Docker config.json", () => {
   });
 });
 
-describe("fuzz: Docker contexts", () => {
-  const env = { HOME: join(root, "nohome") };
-  const exists = () => false;
-
-  const meta = fc.record(
-    {
-      Name: loose(fc.string({ maxLength: 8 })),
-      Metadata: json,
-      Endpoints: loose(
-        fc.record(
-          {
-            docker: loose(
-              fc.record(
-                {
-                  Host: loose(
-                    fc.oneof(
-                      fc.constantFrom("unix:///var/run/docker.sock", "tcp://10.0.0.1:2376", "ssh://u@h", ""),
-                      fc.string({ maxLength: 20 }),
-                    ),
-                  ),
-                  SkipTLSVerify: loose(fc.boolean()),
-                },
-                { requiredKeys: [] },
-              ),
-            ),
-          },
-          { requiredKeys: [] },
-        ),
-      ),
-    },
-    { requiredKeys: [] },
-  );
-  const metaBytes = fc.oneof(
-    { weight: 4, arbitrary: meta.map((m) => ({ m, bytes: Buffer.from(JSON.stringify(m)) })) },
-    {
-      weight: 1,
-      arbitrary: fc
-        .oneof(
-          json.map((v) => JSON.stringify(v) ?? ""),
-          fc.string({ unit: "binary", maxLength: 80 }),
-          meta.map((m) => JSON.stringify(m).slice(0, -1)),
-        )
-        .map((s) => ({ m: undefined, bytes: Buffer.from(s, "utf8") })),
-    },
-  );
-
-  it("any meta.json resolves to its docker Host or throws ValidationError", async () => {
-    // One context name per case would leave 100,000 directories: names are fuzzed separately below.
-    // Two stores: one selects the context by DOCKER_CONTEXT, the other by currentContext in config.json.
-    const name = "fuzzed";
-    const stores = [
-      { dir: join(root, "contexts-by-env"), env: { ...env, DOCKER_CONTEXT: name } },
-      { dir: join(root, "contexts-by-config"), env },
-    ] as const;
-    const metaPaths = stores.map(({ dir }) => dockerContextPaths(dir, name).metaPath);
-    for (const path of metaPaths) mkdirSync(dirname(path), { recursive: true });
-    writeFileSync(join(stores[1].dir, "config.json"), JSON.stringify({ currentContext: name }));
-    await fuzz(
-      "docker-endpoint context meta.json",
-      fc.tuple(metaBytes, fc.constantFrom(0, 1)),
-      async ([{ m, bytes }, which]) => {
-        const store = stores[which];
-        writeFileSync(metaPaths[which] as string, bytes);
-        const got = await typedOnly(() =>
-          resolveDockerEndpoint({ configDir: store.dir, exists, env: store.env }),
-        );
-        const docker = (
-          m as { Endpoints?: { docker?: { Host?: unknown; SkipTLSVerify?: unknown } } } | undefined
-        )?.Endpoints?.docker;
-        const host = typeof docker === "object" && docker !== null ? docker.Host : undefined;
-        if ("error" in got) {
-          expect(got.error).toBeInstanceOf(ValidationError);
-          // Refused only when there is no usable Host (or the file is not JSON at all).
-          if (m !== undefined) expect(typeof host === "string" && host !== "").toBe(false);
-          return;
-        }
-        const endpoint = got.value;
-        expect(endpoint.source).toBe("context");
-        expect(endpoint.context).toBe(name);
-        if (m !== undefined) expect(endpoint.host).toBe(host);
-        const skip = typeof docker === "object" && docker !== null && docker.SkipTLSVerify === true;
-        // No TLS files in this store: TLS settings only when the context asks to skip verification.
-        expect(endpoint.tls).toEqual(skip ? { verify: false } : undefined);
-      },
-    );
-  });
-
-  it("any context name either resolves through its own meta.json or is a ValidationError naming the path", async () => {
-    const configDir = join(root, "contexts-by-name");
-    mkdirSync(configDir);
-    await fuzz(
-      "docker-endpoint context names",
-      fc.tuple(fc.string({ unit: "binary", maxLength: 30 }), fc.boolean()),
-      async ([name, present]) => {
-        const { metaPath } = dockerContextPaths(configDir, name);
-        if (present) {
-          mkdirSync(dirname(metaPath), { recursive: true });
-          writeFileSync(
-            metaPath,
-            JSON.stringify({ Name: name, Endpoints: { docker: { Host: "tcp://h:1" } } }),
-          );
-        }
-        try {
-          const got = await typedOnly(() =>
-            resolveDockerEndpoint({ configDir, exists, env: { ...env, DOCKER_CONTEXT: name } }),
-          );
-          if ("error" in got) {
-            expect(got.error).toBeInstanceOf(ValidationError);
-            expect(present).toBe(false);
-            expect(got.error.message).toContain(metaPath);
-            return;
-          }
-          // "" selects nothing and "default" is the default sockets; any other name reads its meta.json.
-          if (name === "" || name === "default") expect(got.value.source).toBe("default");
-          else {
-            expect(present).toBe(true);
-            expect(got.value.host).toBe("tcp://h:1");
-          }
-        } finally {
-          if (present) rmSync(dirname(metaPath), { recursive: true, force: true });
-        }
-      },
-    );
-  });
-});
-
-describe("fuzz: typed-error guard", () => {
+describe("fuzz: the harness's checks", () => {
   it("expectTyped refuses an untyped error", () => {
     expect(() => expectTyped(new TypeError("x"))).toThrow(/untyped rejection/);
     expect(() => expectTyped(new ValidationError("x"))).not.toThrow();
+  });
+
+  it("must() fails where expect() would, and only there", () => {
+    const fails = (fn: () => void) => expect(fn).toThrow(AssertionError);
+    must(Number.NaN).toBe(Number.NaN);
+    fails(() => must(0).toBe(-0));
+    fails(() => must("1").toBe(1));
+    must({ a: [1, { b: "x" }], c: undefined }).toEqual({ a: [1, { b: "x" }] });
+    must(Object.assign(Object.create(null), { k: "v" })).toEqual({ k: "v" });
+    fails(() => must({ a: [1, 2] }).toEqual({ a: [1] }));
+    fails(() => must({ a: "1" }).toEqual({ a: 1 }));
+    fails(() => must([1]).toEqual({ 0: 1 }));
+    fails(() => must({ a: 1 }).toEqual({ a: 1, b: 2 }));
+    must(Buffer.from("ab")).toEqual(new Uint8Array([97, 98]));
+    fails(() => must(Buffer.from("ab")).toEqual(Buffer.from("ac")));
+    must(new ValidationError("x")).toBeInstanceOf(ValidationError);
+    fails(() => must(new TypeError("x")).toBeInstanceOf(ValidationError));
+    must("abc").toMatch(/b/);
+    fails(() => must("abc").toMatch("d"));
+    must("abc").toContain("b");
+    fails(() => must("abc").not.toContain("b"));
+    must({ error: 1 }).toHaveProperty("error");
+    fails(() => must({ value: 1 }).toHaveProperty("error"));
+    fails(() => must({ error: 1 }).not.toHaveProperty("error"));
+    must(1).toBeLessThan(2);
+    fails(() => must(2).toBeLessThan(2));
+    must(2).toBeLessThanOrEqual(2);
+    fails(() => must(3).toBeLessThanOrEqual(2));
+    must(() => {
+      throw new ValidationError("bad");
+    }).toThrow(ValidationError);
+    fails(() => must(() => {}).toThrow(/x/));
+    fails(() => must(() => must(1).toBe(2)).not.toThrow());
+    expect(() => must(1, "the count").toBe(2)).toThrow(/^the count: expected 1 to be 2$/);
   });
 });

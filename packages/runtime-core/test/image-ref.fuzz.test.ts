@@ -2,8 +2,8 @@
 // grammatical and stable (parse(toString(parse(x))) and parse(familiar) name the same image); references
 // built from the grammar parse to the parts they were built from. BERTH_FUZZ_RUNS sets the case count.
 import fc from "fast-check";
-import { describe, expect, it } from "vitest";
-import { expectTyped, fuzz } from "../../../test/support/fuzz-harness.js";
+import { describe, it } from "vitest";
+import { expectTyped, fuzz, must } from "../../../test/support/fuzz-harness.js";
 import {
   type ImageRef,
   isDigest,
@@ -129,32 +129,32 @@ const anyInput = fc.oneof(
 
 /** Whatever parsed must satisfy the grammar and survive printing and parsing again. */
 function checkParsed(ref: ImageRef): void {
-  for (const c of ref.repository.split("/")) expect(c).toMatch(PATH_COMPONENT);
-  if (ref.tag !== undefined) expect(ref.tag).toMatch(TAG);
-  if (ref.digest !== undefined) expect(isDigest(ref.digest)).toBe(true);
-  expect(ref.tag !== undefined || ref.digest !== undefined).toBe(true);
-  expect(ref.name.length).toBeLessThanOrEqual(MAX_NAME_LENGTH);
+  for (const c of ref.repository.split("/")) must(c).toMatch(PATH_COMPONENT);
+  if (ref.tag !== undefined) must(ref.tag).toMatch(TAG);
+  if (ref.digest !== undefined) must(isDigest(ref.digest)).toBe(true);
+  must(ref.tag !== undefined || ref.digest !== undefined).toBe(true);
+  must(ref.name.length).toBeLessThanOrEqual(MAX_NAME_LENGTH);
   const again = parseImageRef(ref.toString());
-  expect(again.toString()).toBe(ref.toString());
-  expect([again.registry, again.repository, again.tag, again.digest]).toEqual([
+  must(again.toString()).toBe(ref.toString());
+  must([again.registry, again.repository, again.tag, again.digest]).toEqual([
     ref.registry,
     ref.repository,
     ref.tag,
     ref.digest,
   ]);
   const short = parseImageRef(ref.familiar);
-  expect(short.toString()).toBe(ref.toString());
-  expect(short.familiar).toBe(ref.familiar);
+  must(short.toString()).toBe(ref.toString());
+  must(short.familiar).toBe(ref.familiar);
 }
 
 describe("fuzz: image references", () => {
   it("found by fuzzing: a Hub path that starts like a host keeps docker.io in its familiar form", () => {
     // "a.b/app" alone would name registry a.b: the short form must not send a pull to another host.
-    expect(parseImageRef("docker.io/a.b/app").familiar).toBe("docker.io/a.b/app:latest");
-    expect(parseImageRef("docker.io/index.docker.io/x").familiar).toBe("docker.io/index.docker.io/x:latest");
-    expect(parseImageRef("docker.io/localhost/x").familiar).toBe("docker.io/localhost/x:latest");
-    expect(parseImageRef("docker.io/org/app").familiar).toBe("org/app:latest");
-    expect(parseImageRef("busybox").familiar).toBe("busybox:latest");
+    must(parseImageRef("docker.io/a.b/app").familiar).toBe("docker.io/a.b/app:latest");
+    must(parseImageRef("docker.io/index.docker.io/x").familiar).toBe("docker.io/index.docker.io/x:latest");
+    must(parseImageRef("docker.io/localhost/x").familiar).toBe("docker.io/localhost/x:latest");
+    must(parseImageRef("docker.io/org/app").familiar).toBe("org/app:latest");
+    must(parseImageRef("busybox").familiar).toBe("busybox:latest");
   });
 
   it("parseImageRef returns a stable, grammatical ref or throws ValidationError, for any string", async () => {
@@ -164,10 +164,10 @@ describe("fuzz: image references", () => {
         ref = parseImageRef(input);
       } catch (err) {
         expectTyped(err);
-        expect(err).toBeInstanceOf(ValidationError);
+        must(err).toBeInstanceOf(ValidationError);
         return;
       }
-      expect(ref.original).toBe(input);
+      must(ref.original).toBe(input);
       checkParsed(ref);
     });
   });
@@ -176,11 +176,11 @@ describe("fuzz: image references", () => {
     await fuzz("image-ref parseImageRef (grammar oracle)", wellFormed, (b) => {
       const fullName = `${b.registry}/${b.repository}`;
       if (fullName.length > MAX_NAME_LENGTH) {
-        expect(() => parseImageRef(b.input)).toThrow(ValidationError);
+        must(() => parseImageRef(b.input)).toThrow(ValidationError);
         return;
       }
       const ref = parseImageRef(b.input);
-      expect({
+      must({
         registry: ref.registry,
         repository: ref.repository,
         tag: ref.tag,
@@ -206,12 +206,12 @@ describe("fuzz: image references", () => {
     await fuzz("image-ref parseDigest", input, (s) => {
       try {
         const d = parseDigest(s);
-        expect(isDigest(s)).toBe(true);
-        expect(`${d.algorithm}:${d.hex}`).toBe(s);
+        must(isDigest(s)).toBe(true);
+        must(`${d.algorithm}:${d.hex}`).toBe(s);
       } catch (err) {
         expectTyped(err);
-        expect(err).toBeInstanceOf(ValidationError);
-        expect(isDigest(s)).toBe(false);
+        must(err).toBeInstanceOf(ValidationError);
+        must(isDigest(s)).toBe(false);
       }
     });
   });
