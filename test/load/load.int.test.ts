@@ -18,7 +18,7 @@
 // BERTH_LOAD_BACKENDS (default docker,podman,containerd,cri), BERTH_LOAD_BACKEND_TIMEOUT_MS.
 import { randomBytes } from "node:crypto";
 import { setMaxListeners } from "node:events";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -345,6 +345,48 @@ function backend(name: string): Backend | undefined {
     default:
       throw new Error(`BERTH_LOAD_BACKENDS: unknown backend ${name}`);
   }
+}
+
+/**
+ * After a docker backend failure on the harness's dockerd: what its goroutines have waited on for a
+ * minute or more (SIGUSR1 makes dockerd write all their stacks to a file), grouped by stack, so a
+ * daemon stall shows in the test's output (CI keeps nothing else).
+ */
+async function dockerdStalls(): Promise<string> {
+  const docker = join(STATE_DIR, "docker");
+  let pid: number;
+  try {
+    pid = Number(readFileSync(join(docker, "dockerd.pid"), "utf8").trim());
+    process.kill(pid, "SIGUSR1");
+  } catch (err) {
+    return `no goroutine dump: ${err}`;
+  }
+  const asked = Date.now() - 1000;
+  for (let i = 0; i < 20; i++) {
+    await sleep(250);
+    const dumps = [docker, join(docker, "root"), join(docker, "exec")]
+      .flatMap((d) => (existsSync(d) ? readdirSync(d).map((f) => join(d, f)) : []))
+      .filter((f) => /goroutine-stacks-/.test(f) && statSync(f).mtimeMs >= asked);
+    if (dumps.length === 0) continue;
+    const file = dumps.sort().at(-1) as string;
+    const groups = new Map<string, number>();
+    for (const block of readFileSync(file, "utf8").split(/\n\n+/)) {
+      const head = /^goroutine \d+ \[([^\]]*)\]:/.exec(block);
+      if (!head?.[1]?.includes("minutes")) continue;
+      const frames = block
+        .split("\n")
+        .slice(1)
+        .filter((l) => !l.startsWith("\t"))
+        .map((l) => l.replace(/\(0x[^)]*\)$|\(\.\.\.\)$/, ""))
+        .slice(0, 14);
+      const key = `[${head[1].replace(/\d+ minutes/, "n minutes")}]\n      ${frames.join("\n      ")}`;
+      groups.set(key, (groups.get(key) ?? 0) + 1);
+    }
+    rmSync(file, { force: true });
+    const top = [...groups].sort((a, b) => b[1] - a[1]).slice(0, 25);
+    return `dockerd goroutines blocked for a minute or more (${file}):\n${top.map(([k, n]) => `  ${n} x ${k}`).join("\n")}`;
+  }
+  return "no goroutine dump appeared within 5 s of SIGUSR1";
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -723,6 +765,7 @@ async function loadBackend(b: Backend): Promise<void> {
     );
   } catch (err) {
     console.log(`load: ${b.name}: FAILED after ${progress.cycles} of ${CYCLES} cycles: ${err}`);
+    if (b.name === "docker" && STRICT) console.log(`load: ${await dockerdStalls()}`);
     throw err;
   } finally {
     if (rt) await rt.close().catch(() => {});
