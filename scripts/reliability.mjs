@@ -6,8 +6,10 @@
 //   3. load and leaks: BERTH_LOAD_CYCLES (default 1,000) run-and-remove cycles at concurrency 16 and 200
 //      concurrent follows on each backend of BERTH_RELIABILITY_BACKENDS (default: the three the SDK has:
 //      docker, containerd, cri), nothing left behind, asserted strictly (no one else on the daemons).
+// Each part's output goes through as it comes; the figure lines the tests print (faults:, bad responses:,
+// registry-trust:, secrets:, fuzz:, load:) are gathered and summed up at the end.
 // The daemons must be up (npm run runtimes:up, or any command under scripts/with-runtimes.mjs).
-import { spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 
 const BUDGET_S = 15 * 60;
 const env = process.env;
@@ -33,15 +35,89 @@ const parts = [
   },
 ];
 
+/** Figure lines the tests printed, without terminal colours, in order. */
+const figures = [];
+const FIGURE = /^(faults|bad responses|registry-trust|secrets|fuzz|load): /;
+// biome-ignore lint/suspicious/noControlCharactersInRegex: terminal colour codes
+const plain = (line) => line.replace(/\x1b\[[0-9;]*m/g, "").trim();
+function gather(line) {
+  const l = plain(line);
+  if (FIGURE.test(l) && !figures.includes(l)) figures.push(l);
+}
+
+/** Runs one part, passing its output through and gathering figure lines; resolves to its success. */
+function runPart(part) {
+  return new Promise((resolve) => {
+    const child = spawn("npx", part.args, {
+      stdio: ["inherit", "pipe", "inherit"],
+      env: { ...env, ...part.env },
+    });
+    let rest = "";
+    child.stdout.on("data", (chunk) => {
+      process.stdout.write(chunk);
+      const lines = (rest + chunk.toString("utf8")).split("\n");
+      rest = lines.pop() ?? "";
+      for (const line of lines) gather(line);
+    });
+    child.on("error", (err) => {
+      console.error(`reliability: ${part.name}: ${err.message}`);
+      resolve(false);
+    });
+    child.on("close", (code) => {
+      gather(rest);
+      resolve(code === 0);
+    });
+  });
+}
+
+/** The figures, summed where they are counts: fuzz cases, secrets grepped, load cycles and leaks. */
+function figureSummary() {
+  const out = [];
+  const pick = (prefix) => figures.filter((l) => l.startsWith(prefix));
+  for (const l of [...pick("faults: "), ...pick("bad responses: "), ...pick("registry-trust: ")]) out.push(l);
+  let errs = 0;
+  let streams = 0;
+  let leaks = 0;
+  const secrets = pick("secrets: ");
+  for (const l of secrets) {
+    const m = /(\d+) error objects, (\d+) streams grepped, (\d+) leaks/.exec(l);
+    if (!m) continue;
+    errs += Number(m[1]);
+    streams += Number(m[2]);
+    leaks += Number(m[3]);
+  }
+  if (secrets.length) {
+    out.push(
+      `secrets: ${secrets.length} checks, ${errs} error objects and ${streams} streams grepped, ${leaks} leaks`,
+    );
+  }
+  const fuzz = pick("fuzz: ")
+    .map((l) => /^fuzz: (.+): (\d+) cases, (\d+) failures/.exec(l))
+    .filter(Boolean);
+  if (fuzz.length) {
+    const cases = fuzz.map((m) => Number(m[2]));
+    const failures = fuzz.reduce((n, m) => n + Number(m[3]), 0);
+    const sum = cases.reduce((a, b) => a + b, 0);
+    out.push(
+      `fuzz: ${fuzz.length} properties, ${sum.toLocaleString("en")} cases, ${failures} failures ` +
+        `(fewest in one property: ${Math.min(...cases).toLocaleString("en")})`,
+    );
+  }
+  for (const l of pick("load: ").filter((l) => /^load: [a-z]+: \d+ cycles/.test(l))) out.push(l);
+  return out;
+}
+
 const results = [];
 const t0 = Date.now();
 for (const part of parts) {
   console.log(`\n=== reliability: ${part.name}`);
   const t = Date.now();
-  const r = spawnSync("npx", part.args, { stdio: "inherit", env: { ...env, ...part.env } });
-  results.push({ name: part.name, seconds: (Date.now() - t) / 1000, ok: r.status === 0 });
+  const ok = await runPart(part);
+  results.push({ name: part.name, seconds: (Date.now() - t) / 1000, ok });
 }
 const total = (Date.now() - t0) / 1000;
+console.log("\n=== reliability figures");
+for (const l of figureSummary()) console.log(l);
 console.log("\n=== reliability summary");
 for (const r of results)
   console.log(`${r.ok ? "passed" : "FAILED"}  ${r.seconds.toFixed(0).padStart(5)} s  ${r.name}`);
