@@ -124,7 +124,9 @@ function processes(): Proc[] {
   }
   return out;
 }
-const isShim = (p: Proc) => p.comm.startsWith("containerd-shim") || p.comm === "conmon";
+/** A shim or conmon that is alive: one that has exited and not yet been reaped (a zombie) has an empty
+ *  command line, and is on its way out, not left over. */
+const isShim = (p: Proc) => (p.comm.startsWith("containerd-shim") || p.comm === "conmon") && p.cmdline !== "";
 const isLogger = (p: Proc) => p.cmdline.includes("logger.mjs");
 /** The container (or pod) a shim serves: containerd's shims take -id, Podman's conmon -c. */
 const shimId = (p: Proc) => /(?:^| )(?:-id|-c) (\S+)/.exec(p.cmdline)?.[1] ?? "";
