@@ -8,6 +8,7 @@
 // mounted snapshot.
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
+import type { Readable } from "node:stream";
 import {
   AbortedError,
   type BerthError,
@@ -41,6 +42,7 @@ import { decodeCgroupMetrics } from "./cgroup-metrics.js";
 import { ContainerdClient, type ContainerdClientOptions } from "./client.js";
 import { checkContainerId, checkSupported, containerSpecOpts } from "./container-spec.js";
 import { type ContainerdEvent, subscribeEvents } from "./events.js";
+import { ProcessIo } from "./fifo.js";
 import type { Container as ContainerRecord } from "./generated/github.com/containerd/containerd/api/services/containers/v1/containers.js";
 import { type Process, Status } from "./generated/github.com/containerd/containerd/api/types/task/task.js";
 import type { Any } from "./generated/google/protobuf/any.js";
@@ -55,6 +57,7 @@ import {
   parseSpec,
   type RuntimeOptions,
   signalNumber,
+  Task,
 } from "./run.js";
 import { LOGGER_DRAIN_TIMEOUT_MS, loggerUri, TaskLog } from "./task-log.js";
 
@@ -409,18 +412,74 @@ export class ContainerdRuntime implements Runtime {
       const loggerError = await log.startError();
       if (loggerError) throw loggerError;
       await this.client.tasks.start({ containerId: id });
-      await this.client.containers
-        .update({
-          container: { id, extensions: { [EXT_STARTED]: jsonAny(EXT_TIME_TYPE, new Date().toISOString()) } },
-          updateMask: [`extensions.${EXT_STARTED}`],
-        })
-        .catch(() => {});
+      await this.#markStarted(id);
       throwIfAborted("start", signal);
     } catch (err) {
       await this.client.tasks.kill({ containerId: id, signal: 9, all: true }).catch(() => {});
       await this.client.tasks.wait({ containerId: id }, { timeout: 10_000 }).catch(() => {});
       await this.client.tasks.delete({ containerId: id }).catch(() => {});
       throw err;
+    }
+  }
+
+  /** When the task was started, for inspect()'s startedAt (containerd keeps no such time). */
+  async #markStarted(id: string): Promise<void> {
+    await this.client.containers
+      .update({
+        container: { id, extensions: { [EXT_STARTED]: jsonAny(EXT_TIME_TYPE, new Date().toISOString()) } },
+        updateMask: [`extensions.${EXT_STARTED}`],
+      })
+      .catch(() => {});
+  }
+
+  /**
+   * run() of a container it removes afterwards: the output comes straight from the task's FIFOs, as with
+   * `ctr run`, and no logger process or log file is made (nobody can ask for the logs of a container
+   * that is gone when run() returns). A logger process costs more CPU than the rest of a short run.
+   */
+  async #runThroughFifos(id: string, options: RunOptions): Promise<RunResult> {
+    const signal = options.signal;
+    const c = await this.#record(id, opt(options));
+    const terminal = parseSpec(c.spec).process?.terminal ?? false;
+    const io = await ProcessIo.create({ terminal });
+    const onAbort = () => {
+      this.client.tasks.kill({ containerId: id, signal: 9, all: true }).catch(() => {});
+    };
+    try {
+      const out: Uint8Array[] = [];
+      const err: Uint8Array[] = [];
+      const read = (stream: Readable, name: "stdout" | "stderr") =>
+        new Promise<void>((resolve, reject) => {
+          stream.on("data", (data: Buffer) => {
+            (name === "stderr" ? err : out).push(data);
+            options.onOutput?.({ stream: name, data });
+          });
+          stream.once("end", resolve);
+          stream.once("error", reject);
+        });
+      const reading = Promise.all([read(io.stdout, "stdout"), read(io.stderr, "stderr")]);
+      reading.catch(() => {});
+      const pid = await createTask(
+        this.client,
+        id,
+        { stdout: io.stdoutPath, stderr: io.stderrPath, terminal },
+        opt(options),
+      );
+      const task = new Task(this.client, id, io, pid);
+      signal?.addEventListener("abort", onAbort, { once: true });
+      throwIfAborted("run", signal);
+      await task.start();
+      await this.#markStarted(id);
+      // The streams end once the process has exited and the shim has written everything.
+      const { exitCode } = await task.wait();
+      await reading;
+      throwIfAborted("run", signal);
+      await task.delete();
+      await this.remove(id, { force: true });
+      return { id, exitCode, stdout: Buffer.concat(out), stderr: Buffer.concat(err) };
+    } finally {
+      signal?.removeEventListener("abort", onAbort);
+      await io.cleanup();
     }
   }
 
@@ -435,6 +494,7 @@ export class ContainerdRuntime implements Runtime {
     // From here on, whatever happens, an aborted or failed run removes what it created.
     try {
       throwIfAborted("run", signal);
+      if (options.remove !== false) return await this.#runThroughFifos(id, options);
       await this.start(id, opt(options));
       const out: Uint8Array[] = [];
       const err: Uint8Array[] = [];

@@ -156,6 +156,31 @@ await rt.close();
     await rt.remove(id);
   });
 
+  it("run() that removes its container reads the task's FIFOs: no logger, no log file, output streamed", async () => {
+    const seen: string[] = [];
+    let loggers = 0;
+    const res = await rt.run(
+      spec(["sh", "-c", "echo out; sleep 0.3; echo err >&2; printf 'no newline'; exit 4"], {
+        name: `fifo-${namespace}`,
+      }),
+      {
+        onOutput: (e) => {
+          // Output arrives while the container still runs: its logger, if there were one, would be up.
+          loggers += processesMentioning(join(logDir, namespace, `fifo-${namespace}`)).length;
+          seen.push(`${e.stream}:${text(e.data)}`);
+        },
+      },
+    );
+    expect(res.exitCode).toBe(4);
+    expect(text(res.stdout)).toBe("out\nno newline");
+    expect(text(res.stderr)).toBe("err\n");
+    expect(seen.join("")).toContain("stdout:out\n");
+    expect(seen).toContain("stderr:err\n");
+    expect(loggers).toBe(0);
+    expect(existsSync(join(logDir, namespace, res.id))).toBe(false);
+    await expect(rt.inspect(res.id)).rejects.toBeInstanceOf(NotFoundError);
+  });
+
   it("remove() deletes the log files", async () => {
     const res = await rt.run(spec(["sh", "-c", "echo kept"]), { remove: false });
     expect(text(res.stdout)).toBe("kept\n");
