@@ -459,12 +459,13 @@ export class ContainerdRuntime implements Runtime {
         });
       const reading = Promise.all([read(io.stdout, "stdout"), read(io.stderr, "stderr")]);
       reading.catch(() => {});
-      const pid = await createTask(
-        this.client,
-        id,
-        { stdout: io.stdoutPath, stderr: io.stderrPath, terminal },
-        opt(options),
-      );
+      // Not cut short by the signal: containerd would go on creating the task (and its shim) after a
+      // cancelled call, and the cleanup would miss it. The abort is checked once it exists.
+      const pid = await createTask(this.client, id, {
+        stdout: io.stdoutPath,
+        stderr: io.stderrPath,
+        terminal,
+      });
       const task = new Task(this.client, id, io, pid);
       signal?.addEventListener("abort", onAbort, { once: true });
       throwIfAborted("run", signal);

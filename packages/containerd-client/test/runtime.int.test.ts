@@ -7,6 +7,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
+  AbortedError,
   ConflictError,
   type ContainerSpec,
   isBerthError,
@@ -47,13 +48,17 @@ async function collect(
 const logPath = (id: string) => join(logDir, namespace, id, "container.log");
 
 /** Processes whose command line mentions `needle`, with their parent's name. */
-function processesMentioning(needle: string): { pid: number; parent: string }[] {
-  const out: { pid: number; parent: string }[] = [];
+function processesMentioning(needle: string): { pid: number; comm: string; parent: string }[] {
+  const out: { pid: number; comm: string; parent: string }[] = [];
   for (const p of readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
     try {
       if (!readFileSync(`/proc/${p}/cmdline`, "utf8").includes(needle)) continue;
       const ppid = /PPid:\s*(\d+)/.exec(readFileSync(`/proc/${p}/status`, "utf8"))?.[1];
-      out.push({ pid: Number(p), parent: readFileSync(`/proc/${ppid}/comm`, "utf8").trim() });
+      out.push({
+        pid: Number(p),
+        comm: readFileSync(`/proc/${p}/comm`, "utf8").trim(),
+        parent: readFileSync(`/proc/${ppid}/comm`, "utf8").trim(),
+      });
     } catch {}
   }
   return out;
@@ -180,6 +185,35 @@ await rt.close();
     expect(existsSync(join(logDir, namespace, res.id))).toBe(false);
     await expect(rt.inspect(res.id)).rejects.toBeInstanceOf(NotFoundError);
   });
+
+  it("run() aborted at any point leaves no container, task or shim behind", async () => {
+    // Aborts spread over the whole of a run: while the record, the task and its shim are being created,
+    // while it runs. The task must not be created behind the cleanup's back (a cancelled create call
+    // that containerd still carries out).
+    const mine = { ...labels, "berth.abort-sweep": namespace };
+    const outcomes = { aborted: 0, finished: 0 };
+    for (let delay = 0; delay <= 400; delay += 10) {
+      const controller = new AbortController();
+      const timer = setTimeout(() => controller.abort(), delay);
+      try {
+        await rt.run(spec(["sh", "-c", "sleep 0.2"], { labels: mine }), { signal: controller.signal });
+        outcomes.finished++;
+      } catch (err) {
+        expect(err).toBeInstanceOf(AbortedError);
+        outcomes.aborted++;
+      } finally {
+        clearTimeout(timer);
+      }
+    }
+    expect(outcomes.aborted).toBeGreaterThan(5);
+    expect(await rt.list({ labels: mine, all: true })).toEqual([]);
+    expect((await client.tasks.list({})).tasks).toEqual([]);
+    // A shim outlives its task briefly; one serving a task of this namespace after that is an orphan.
+    const shims = () =>
+      processesMentioning(namespace).filter((p) => p.comm.startsWith("containerd-shim")).length;
+    for (let i = 0; i < 50 && shims() > 0; i++) await new Promise((r) => setTimeout(r, 100));
+    expect(shims()).toBe(0);
+  }, 120_000);
 
   it("remove() deletes the log files", async () => {
     const res = await rt.run(spec(["sh", "-c", "echo kept"]), { remove: false });
