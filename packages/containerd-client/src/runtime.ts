@@ -42,7 +42,6 @@ import { decodeCgroupMetrics } from "./cgroup-metrics.js";
 import { ContainerdClient, type ContainerdClientOptions } from "./client.js";
 import { checkContainerId, checkSupported, containerSpecOpts } from "./container-spec.js";
 import { type ContainerdEvent, subscribeEvents } from "./events.js";
-import { ProcessIo } from "./fifo.js";
 import type { Container as ContainerRecord } from "./generated/github.com/containerd/containerd/api/services/containers/v1/containers.js";
 import { type Process, Status } from "./generated/github.com/containerd/containerd/api/types/task/task.js";
 import type { Any } from "./generated/google/protobuf/any.js";
@@ -57,7 +56,6 @@ import {
   parseSpec,
   type RuntimeOptions,
   signalNumber,
-  Task,
 } from "./run.js";
 import { LOGGER_DRAIN_TIMEOUT_MS, loggerUri, TaskLog } from "./task-log.js";
 
@@ -440,14 +438,19 @@ export class ContainerdRuntime implements Runtime {
   async #runThroughFifos(id: string, options: RunOptions): Promise<RunResult> {
     const signal = options.signal;
     const c = await this.#record(id, opt(options));
-    const terminal = parseSpec(c.spec).process?.terminal ?? false;
-    const io = await ProcessIo.create({ terminal });
+    const spec = parseSpec(c.spec);
+    // Not cut short by the signal: containerd would go on creating the task (and its shim) after a
+    // cancelled call, and the cleanup would miss it. The abort is checked once the task exists.
+    const task = await new Container(this.client, id, c.snapshotter, c.snapshotKey, spec).newTask({
+      terminal: spec.process?.terminal ?? false,
+    });
     const onAbort = () => {
-      this.client.tasks.kill({ containerId: id, signal: 9, all: true }).catch(() => {});
+      task.kill("SIGKILL", { all: true }).catch(() => {});
     };
     try {
       const out: Uint8Array[] = [];
       const err: Uint8Array[] = [];
+      // Read from before the start: nothing is written to the FIFOs until then.
       const read = (stream: Readable, name: "stdout" | "stderr") =>
         new Promise<void>((resolve, reject) => {
           stream.on("data", (data: Buffer) => {
@@ -457,16 +460,8 @@ export class ContainerdRuntime implements Runtime {
           stream.once("end", resolve);
           stream.once("error", reject);
         });
-      const reading = Promise.all([read(io.stdout, "stdout"), read(io.stderr, "stderr")]);
+      const reading = Promise.all([read(task.stdout, "stdout"), read(task.stderr, "stderr")]);
       reading.catch(() => {});
-      // Not cut short by the signal: containerd would go on creating the task (and its shim) after a
-      // cancelled call, and the cleanup would miss it. The abort is checked once it exists.
-      const pid = await createTask(this.client, id, {
-        stdout: io.stdoutPath,
-        stderr: io.stderrPath,
-        terminal,
-      });
-      const task = new Task(this.client, id, io, pid);
       signal?.addEventListener("abort", onAbort, { once: true });
       throwIfAborted("run", signal);
       await task.start();
@@ -480,7 +475,7 @@ export class ContainerdRuntime implements Runtime {
       return { id, exitCode, stdout: Buffer.concat(out), stderr: Buffer.concat(err) };
     } finally {
       signal?.removeEventListener("abort", onAbort);
-      await io.cleanup();
+      await task.io.cleanup();
     }
   }
 
