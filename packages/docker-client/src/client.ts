@@ -296,7 +296,7 @@ export class DockerClient {
         res.headers["content-length"] === undefined && res.headers["transfer-encoding"] === undefined;
       return frameStream(
         res.body,
-        streamMode(res.headers["content-type"], version),
+        streamMode(res.headers["content-type"], version, closeDelimited),
         operation,
         mapError,
         closeDelimited ? () => this.#daemonStillThere(operation) : undefined,
@@ -354,7 +354,7 @@ export class DockerClient {
       }
       const frames = frameStream(
         socket as unknown as Body,
-        streamMode(resHeaders["content-type"], await this.apiVersion()),
+        streamMode(resHeaders["content-type"], await this.apiVersion(), false),
         operation,
         mapError,
         () => this.#daemonStillThere(operation),
@@ -463,13 +463,15 @@ export class DockerClient {
 
 type StreamMode = "multiplexed" | "raw" | "sniff";
 
-/** How to read a stdout/stderr body. Engines from API 1.42 say so in Content-Type; older ones (Docker
- *  20.10, Podman 4) send the same type for both, so the first bytes decide: a multiplexed body starts
- *  with a frame header [0-3, 0, 0, 0], which TTY output never plausibly does. */
-function streamMode(value: string | string[] | undefined, version: string): StreamMode {
+/** How to read a stdout/stderr body. Engines from API 1.42 say so in Content-Type, but only on a logs
+ *  body or an upgraded (101) connection: a hijacked 200 answer (exec start without `Upgrade`) says
+ *  raw-stream whatever it carries (Docker 28 does). Older engines (Docker 20.10, Podman 4) send the same
+ *  type for both. Where the type cannot be trusted the first bytes decide: a multiplexed body starts with
+ *  a frame header [0-3, 0, 0, 0], which TTY output never plausibly does. */
+function streamMode(value: string | string[] | undefined, version: string, hijacked: boolean): StreamMode {
   const ct = (Array.isArray(value) ? value[0] : value) ?? "";
   if (ct.includes("multiplexed-stream")) return "multiplexed";
-  if (ct.includes("raw-stream") && compareVersions(version, "1.42") >= 0) return "raw";
+  if (ct.includes("raw-stream") && !hijacked && compareVersions(version, "1.42") >= 0) return "raw";
   return "sniff";
 }
 
