@@ -19,9 +19,18 @@ export { type ContainerdEvent, subscribeEvents } from "./events.js";
 export { ProcessIo, type ProcessIoOptions } from "./fifo.js";
 export * from "./generated/index.js";
 export { DEFAULT_SNAPSHOTTER, getImage, type ImageInfo } from "./image.js";
+export {
+  type InRootOptions,
+  MAX_SYMLINK_HOPS,
+  openInRoot,
+  type ReadInRootOptions,
+  readFileInRoot,
+  readTextInRoot,
+  resolveInRoot,
+} from "./in-root.js";
 export { collectGarbage, removeNamespace } from "./namespace.js";
 export * from "./oci/spec.js";
-export { parseGroup, parsePasswd, type ResolvedUser, resolveUser } from "./oci/user.js";
+export { MAX_USER_DB_BYTES, parseGroup, parsePasswd, type ResolvedUser, resolveUser } from "./oci/user.js";
 export { containerdProvider } from "./provider.js";
 export {
   type BlobKind,

@@ -2,7 +2,7 @@
 // init process) with FIFO stdio, exec'd processes, signals, pause/resume, metrics, and `run()`.
 import { execFile } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { constants as osConstants, tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Readable, Writable } from "node:stream";
@@ -15,6 +15,7 @@ import type { Mount } from "./generated/github.com/containerd/containerd/api/typ
 import { Options as RuncOptions } from "./generated/github.com/containerd/containerd/api/types/runc/options/oci.js";
 import type { Any } from "./generated/google/protobuf/any.js";
 import { DEFAULT_SNAPSHOTTER, getImage, type ImageInfo } from "./image.js";
+import { readTextInRoot } from "./in-root.js";
 import {
   buildSpec,
   type Spec,
@@ -23,7 +24,7 @@ import {
   withEnv,
   withImageConfig,
 } from "./oci/spec.js";
-import { resolveUser } from "./oci/user.js";
+import { MAX_USER_DB_BYTES, resolveUser } from "./oci/user.js";
 import { GC_EXPIRE_LABEL, type PullOptions, pull } from "./pull.js";
 import type { Platform } from "./registry/platform.js";
 
@@ -88,14 +89,18 @@ function isNotFound(err: unknown): boolean {
   return isBerthError(err) && err.code === "NotFound";
 }
 
+/** How files of an image's rootfs are read: paths resolved inside it, regular files only, capped. */
+const ROOTFS_READ = { maxBytes: MAX_USER_DB_BYTES, operation: "rootfs.read" };
+
 /** Read files of a rootfs given by snapshot mounts: bind mounts are read in place, others are mounted
- *  read-only on a temporary directory for the time of the read. Missing files are undefined. */
+ *  read-only on a temporary directory for the time of the read. Missing files are undefined. Paths are
+ *  resolved inside the rootfs (its symlinks cannot reach the host's files); a file that is not regular
+ *  (FIFO, device, directory), larger than 1 MiB, or behind a symlink loop is a ValidationError. */
 export async function readRootfsFiles(
   mounts: readonly Mount[],
   paths: readonly string[],
 ): Promise<(string | undefined)[]> {
-  const readAll = (root: string) =>
-    Promise.all(paths.map((p) => readFile(join(root, p), "utf8").catch(() => undefined)));
+  const readAll = (root: string) => Promise.all(paths.map((p) => readTextInRoot(root, p, ROOTFS_READ)));
   const m = mounts[0];
   if (!m) return paths.map(() => undefined);
   if (mounts.length === 1 && m.type === "bind") return readAll(m.source);
@@ -196,9 +201,10 @@ export async function execInTask(
   }
   if (options.user !== undefined) {
     const { process: init } = await client.tasks.get({ containerId });
-    const root = `/proc/${init?.pid ?? 0}/root/etc`;
+    // The container's own root: its /etc may be a symlink, resolved inside it.
+    const root = `/proc/${init?.pid ?? 0}/root`;
     const [passwd, group] = await Promise.all(
-      ["passwd", "group"].map((f) => readFile(join(root, f), "utf8").catch(() => undefined)),
+      ["etc/passwd", "etc/group"].map((f) => readTextInRoot(root, f, ROOTFS_READ)),
     );
     const r = resolveUser(options.user, passwd, group);
     process.user = {

@@ -2,6 +2,9 @@
 // containerd's WithUser does: numeric IDs are taken as they are; names must exist.
 import { ValidationError } from "@berth/runtime-core";
 
+/** Largest /etc/passwd or /etc/group read from an image (both come from the image: untrusted). */
+export const MAX_USER_DB_BYTES = 1024 * 1024;
+
 export interface ResolvedUser {
   uid: number;
   gid: number;
