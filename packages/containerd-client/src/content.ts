@@ -227,15 +227,28 @@ export async function writeBlob(
   }
 }
 
-/** Read a whole blob from the content store. */
+/** Read a whole blob from the content store. With `maxBytes`, no more is asked for, and a blob that is
+ *  larger (a manifest or config that would be parsed in memory) is a ProtocolError. */
 export async function readBlob(
   client: ContainerdClient,
   digest: string,
   signal?: AbortSignal,
+  maxBytes?: number,
 ): Promise<Buffer> {
   const chunks: Buffer[] = [];
-  for await (const r of client.content.read({ digest }, signal ? { signal } : {})) chunks.push(r.data);
-  return Buffer.concat(chunks);
+  let size = 0;
+  const request = maxBytes === undefined ? { digest } : { digest, size: BigInt(maxBytes + 1) };
+  for await (const r of client.content.read(request, signal ? { signal } : {})) {
+    size += r.data.byteLength;
+    if (maxBytes !== undefined && size > maxBytes) {
+      throw new ProtocolError(`Content.Read ${digest}: larger than ${maxBytes} bytes`, {
+        operation: "Content.Read",
+        backend: "containerd",
+      });
+    }
+    chunks.push(r.data);
+  }
+  return Buffer.concat(chunks, size);
 }
 
 /** True when the content store holds the blob. */

@@ -5,6 +5,16 @@ import { readBlob } from "./content.js";
 import { chainIds } from "./digest.js";
 import type { Image } from "./generated/github.com/containerd/containerd/api/services/images/v1/images.js";
 import type { ociImageSpec } from "./generated/index.js";
+import {
+  type Check,
+  checkImageConfig,
+  checkIndex,
+  checkManifest,
+  DEFAULT_MAX_CONFIG_BYTES,
+  DEFAULT_MAX_MANIFEST_BYTES,
+  type Fail,
+  parseDocument,
+} from "./oci/documents.js";
 import { isIndexMediaType } from "./registry/media-types.js";
 import { formatPlatform, hostPlatform, type Platform, selectManifest } from "./registry/platform.js";
 
@@ -22,12 +32,19 @@ export interface ImageInfo {
   chainIds: string[];
 }
 
-function parse<T>(bytes: Buffer, what: string): T {
-  try {
-    return JSON.parse(bytes.toString("utf8")) as T;
-  } catch {
-    throw new ProtocolError(`${what} is not JSON`, { operation: "image.read" });
-  }
+const fail: Fail = (message) =>
+  new ProtocolError(message, { operation: "image.read", backend: "containerd" });
+
+/** A document of the content store, read with a cap and checked for its shape: the store holds what any
+ *  client put there (ctr, another pull), so it is not trusted more than a registry. */
+async function read<T>(
+  client: ContainerdClient,
+  digest: string,
+  maxBytes: number,
+  check: Check<T>,
+  signal: AbortSignal | undefined,
+): Promise<T> {
+  return parseDocument(await readBlob(client, digest, signal, maxBytes), digest, check, fail);
 }
 
 /** Load an image's manifest and config for a platform (default: this host). */
@@ -41,8 +58,8 @@ export async function getImage(
   let target = image.target;
   const platform = options.platform ?? hostPlatform();
   for (let depth = 0; isIndexMediaType(target.mediaType); depth++) {
-    const index = parse<ociImageSpec.ImageIndex>(await readBlob(client, target.digest), target.digest);
-    const entry = selectManifest(index.manifests ?? [], platform);
+    const index = await read(client, target.digest, DEFAULT_MAX_MANIFEST_BYTES, checkIndex, options.signal);
+    const entry = selectManifest(index.manifests, platform);
     if (!entry || depth > 4) {
       throw new NotFoundError(`image ${name} has no manifest for ${formatPlatform(platform)}`, {
         operation: "image.read",
@@ -50,10 +67,19 @@ export async function getImage(
     }
     target = { mediaType: entry.mediaType, digest: entry.digest, size: BigInt(entry.size), annotations: {} };
   }
-  const manifest = parse<ociImageSpec.ImageManifest>(await readBlob(client, target.digest), target.digest);
-  const config = parse<ociImageSpec.ImageConfig>(
-    await readBlob(client, manifest.config.digest),
+  const manifest = await read(
+    client,
+    target.digest,
+    DEFAULT_MAX_MANIFEST_BYTES,
+    checkManifest,
+    options.signal,
+  );
+  const config = await read(
+    client,
     manifest.config.digest,
+    DEFAULT_MAX_CONFIG_BYTES,
+    checkImageConfig,
+    options.signal,
   );
   return {
     name,

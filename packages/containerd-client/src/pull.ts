@@ -8,6 +8,7 @@ import {
   type BerthError,
   DigestMismatchError,
   isBerthError,
+  ProtocolError,
   parseImageRef,
 } from "@berth/runtime-core";
 import type { ContainerdClient } from "./client.js";
@@ -16,6 +17,7 @@ import { chainIds } from "./digest.js";
 import type { Descriptor } from "./generated/github.com/containerd/containerd/api/types/descriptor.js";
 import type { ociImageSpec } from "./generated/index.js";
 import { DEFAULT_SNAPSHOTTER } from "./image.js";
+import { checkImageConfig, parseDocument } from "./oci/documents.js";
 import { AsyncQueue } from "./queue.js";
 import {
   type BlobDescriptor,
@@ -53,8 +55,18 @@ export interface PulledImage {
   snapshotter: string;
 }
 
-export interface PullOptions
-  extends Pick<RegistryClientOptions, "credentials" | "insecureRegistries" | "ca" | "skipTlsVerify"> {
+/** The registry client's options a pull passes on (when it makes the client). */
+const REGISTRY_OPTIONS = [
+  "credentials",
+  "insecureRegistries",
+  "ca",
+  "skipTlsVerify",
+  "allowLocalRedirects",
+  "maxManifestBytes",
+  "maxConfigBytes",
+] as const;
+
+export interface PullOptions extends Pick<RegistryClientOptions, (typeof REGISTRY_OPTIONS)[number]> {
   platform?: Platform;
   /** Unpack layers into snapshots (default true). */
   unpack?: boolean;
@@ -151,12 +163,11 @@ async function doPull(
   const snapshotter = options.snapshotter ?? DEFAULT_SNAPSHOTTER;
   const registry =
     options.registry ??
-    new RegistryClient({
-      ...(options.credentials !== undefined ? { credentials: options.credentials } : {}),
-      ...(options.insecureRegistries ? { insecureRegistries: options.insecureRegistries } : {}),
-      ...(options.ca !== undefined ? { ca: options.ca } : {}),
-      ...(options.skipTlsVerify ? { skipTlsVerify: options.skipTlsVerify } : {}),
-    });
+    new RegistryClient(
+      Object.fromEntries(
+        REGISTRY_OPTIONS.filter((k) => options[k] !== undefined).map((k) => [k, options[k]]),
+      ),
+    );
   const resolved = await registry.resolve(ref, {
     signal,
     ...(options.platform ? { platform: options.platform } : {}),
@@ -249,8 +260,11 @@ async function doPull(
     let diffIds: string[];
     try {
       await configStored;
-      configBytes ??= await readBlob(client, configDesc.digest, signal);
-      config = JSON.parse(configBytes.toString("utf8")) as ociImageSpec.ImageConfig;
+      // Held already (another pull): read back no more than the manifest says it is (resolve capped that).
+      configBytes ??= await readBlob(client, configDesc.digest, signal, configDesc.size);
+      config = parseDocument(configBytes, `${ref}: config ${configDesc.digest}`, checkImageConfig, (m) => {
+        return new ProtocolError(m, { operation: "pull", backend: "containerd" });
+      });
       diffIds = config.rootfs?.diff_ids ?? [];
       if (diffIds.length !== layers.length) {
         throw new DigestMismatchError(

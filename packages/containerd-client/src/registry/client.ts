@@ -2,8 +2,12 @@
 // stream blobs with their digest and size checked. Bearer-token and Basic auth; credentials go only to the
 // registry they name (and the token service it points to), never follow a redirect to another origin, and
 // only a challenge from the registry itself is answered; plain HTTP only for loopback hosts and hosts the
-// caller marks insecure; TLS certificates are verified except for hosts the caller names.
+// caller marks insecure; TLS certificates are verified except for hosts the caller names. Nothing a
+// registry sends is trusted: every body read whole has a cap, every document is checked for its shape,
+// and a registry that is not on this host cannot send us (redirect, token realm) to this host's own
+// loopback or link-local services.
 import { createHash } from "node:crypto";
+import { isIP } from "node:net";
 import { rootCertificates } from "node:tls";
 import {
   AbortedError,
@@ -22,7 +26,17 @@ import {
 } from "@berth/runtime-core";
 import { Agent, type Dispatcher, request } from "undici";
 import type { ociImageSpec } from "../generated/index.js";
+import {
+  checkDescriptor,
+  checkIndex,
+  checkManifest,
+  DEFAULT_MAX_CONFIG_BYTES,
+  DEFAULT_MAX_MANIFEST_BYTES,
+  isObject,
+} from "../oci/documents.js";
 import { type AuthChallenge, parseWwwAuthenticate } from "./auth.js";
+import { discard, MAX_MESSAGE_BYTES, readable, readCapped, readDetail } from "./body.js";
+import { bareHostname, LOCAL_ADDRESS_CODE, localAddressOf, refuseLocalLookup } from "./local-address.js";
 import { isIndexMediaType, MANIFEST_ACCEPT } from "./media-types.js";
 import { formatPlatform, hostPlatform, type Platform, selectManifest } from "./platform.js";
 
@@ -50,8 +64,18 @@ export interface RegistryClientOptions {
   /** Carries every request; then `ca` and `skipTlsVerify` cannot be used (the dispatcher owns TLS). */
   dispatcher?: Dispatcher;
   userAgent?: string;
-  /** Largest manifest or index accepted (default 8 MiB). */
+  /** Largest manifest or index accepted, in bytes (default 4 MiB, as containerd). */
   maxManifestBytes?: number;
+  /** Largest image config accepted, in bytes (default 8 MiB); a manifest naming a larger one is refused. */
+  maxConfigBytes?: number;
+  /**
+   * Let a registry that is not on this host send us, by a redirect or its token realm, to a loopback,
+   * link-local or unspecified address (127.0.0.0/8, ::1, 169.254.0.0/16, fe80::/10, 0.0.0.0, ::), names
+   * resolving to one included. Default false: such a target is refused with a ValidationError before any
+   * request, as a blind GET to this host's own services (cloud metadata, admin endpoints). A registry on
+   * this host may always send us anywhere.
+   */
+  allowLocalRedirects?: boolean;
 }
 
 export interface FetchedManifest {
@@ -71,7 +95,9 @@ export interface ResolvedImage {
   indexes: FetchedManifest[];
 }
 
-const OPERATION = "registry";
+/** Every error here names the operation and the backend. */
+const DETAILS = { operation: "registry", backend: "containerd" } as const;
+const protocolError = (message: string) => new ProtocolError(message, DETAILS);
 const MAX_REDIRECTS = 5;
 
 /** Loopback hosts are the only ones spoken to over plain HTTP unless marked insecure. */
@@ -143,14 +169,17 @@ export class RegistryClient {
   /** Bearer tokens by "host scope". */
   readonly #tokens = new Map<string, string>();
   readonly #creds = new Map<string, Promise<RegistryCredentials | undefined>>();
-  #caAgent: Agent | undefined;
-  #noVerifyAgent: Agent | undefined;
+  /** Agents by TLS settings and guard (see #dispatcher). */
+  readonly #agents = new Map<string, Agent>();
+  /** Whether a registry host is on this host (then it may send us to local addresses). */
+  readonly #localRegistries = new Map<string, Promise<boolean>>();
 
   constructor(options: RegistryClientOptions = {}) {
     if (options.dispatcher && (options.ca !== undefined || options.skipTlsVerify?.length)) {
-      throw new ValidationError("RegistryClient: give either a dispatcher or ca/skipTlsVerify, not both", {
-        operation: OPERATION,
-      });
+      throw new ValidationError(
+        "RegistryClient: give either a dispatcher or ca/skipTlsVerify, not both",
+        DETAILS,
+      );
     }
     this.#options = options;
   }
@@ -166,17 +195,17 @@ export class RegistryClient {
     const indexes: FetchedManifest[] = [];
     let current = root;
     for (let depth = 0; isIndexMediaType(current.descriptor.mediaType); depth++) {
-      if (depth > 4) throw new ProtocolError(`${ref}: indexes nested too deep`, { operation: OPERATION });
+      if (depth > 4) throw new ProtocolError(`${ref}: indexes nested too deep`, DETAILS);
       indexes.push(current);
       const index = current.json as ociImageSpec.ImageIndex;
-      const entry = selectManifest(index.manifests ?? [], platform);
+      const entry = selectManifest(index.manifests, platform);
       if (!entry) {
-        const have = (index.manifests ?? [])
+        const have = index.manifests
           .map((m) => (m.platform ? formatPlatform(m.platform) : "unknown"))
           .join(", ");
         throw new NotFoundError(
           `${ref}: no manifest for platform ${formatPlatform(platform)} (index has: ${have || "none"})`,
-          { operation: OPERATION },
+          DETAILS,
         );
       }
       current = await this.fetchManifest(ref, entry.digest, options.signal);
@@ -185,7 +214,7 @@ export class RegistryClient {
           `${ref}: manifest ${entry.digest} is ${current.descriptor.size} bytes, the index says ${entry.size}`,
           entry.digest,
           current.descriptor.digest,
-          { operation: OPERATION },
+          DETAILS,
         );
       }
       current.descriptor.mediaType = entry.mediaType || current.descriptor.mediaType;
@@ -193,10 +222,12 @@ export class RegistryClient {
       if (entry.annotations) current.descriptor.annotations = entry.annotations;
     }
     const manifest = current as ResolvedImage["manifest"];
-    if (!manifest.json.config || !Array.isArray(manifest.json.layers)) {
-      throw new ProtocolError(`${ref}: ${manifest.descriptor.digest} is not an image manifest`, {
-        operation: OPERATION,
-      });
+    // The config is read into memory (pull hashes and parses it): its size is refused before the GET.
+    const maxConfig = this.#options.maxConfigBytes ?? DEFAULT_MAX_CONFIG_BYTES;
+    if (manifest.json.config.size > maxConfig) {
+      throw protocolError(
+        `${ref}: manifest ${manifest.descriptor.digest} names a config of ${manifest.json.config.size} bytes, more than ${maxConfig}`,
+      );
     }
     return { ref, root, manifest, indexes };
   }
@@ -204,18 +235,8 @@ export class RegistryClient {
   /** GET a manifest or index by tag or digest; its digest is computed and, for a digest, checked. */
   async fetchManifest(ref: ImageRef, reference: string, signal?: AbortSignal): Promise<FetchedManifest> {
     const res = await this.#get(ref, `manifests/${reference}`, { accept: MANIFEST_ACCEPT }, signal);
-    const max = this.#options.maxManifestBytes ?? 8 * 1024 * 1024;
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of res.body) {
-      size += chunk.length;
-      if (size > max) {
-        res.body.destroy();
-        throw new ProtocolError(`${ref}: manifest larger than ${max} bytes`, { operation: OPERATION });
-      }
-      chunks.push(chunk as Buffer);
-    }
-    const bytes = Buffer.concat(chunks);
+    const max = this.#options.maxManifestBytes ?? DEFAULT_MAX_MANIFEST_BYTES;
+    const bytes = await readCapped(res.body, max, `${ref}: manifest ${reference}`, signal);
     const digest = `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
     const claimed = header(res, "docker-content-digest");
     const expected = reference.includes(":")
@@ -228,22 +249,27 @@ export class RegistryClient {
         `${ref}: manifest ${reference} has digest ${digest}, expected ${expected}`,
         expected,
         digest,
-        { operation: OPERATION },
+        DETAILS,
       );
     }
-    let json: FetchedManifest["json"];
+    let parsed: unknown;
     try {
-      json = JSON.parse(bytes.toString("utf8"));
+      parsed = JSON.parse(bytes.toString("utf8"));
     } catch {
-      throw new ProtocolError(`${ref}: manifest ${reference} is not JSON`, { operation: OPERATION });
+      throw protocolError(`${ref}: manifest ${reference} is not JSON`);
     }
+    const what = `${ref}: manifest ${reference}`;
+    if (!isObject(parsed)) throw protocolError(`${what} is not a JSON object`);
     const contentType = header(res, "content-type")?.split(";")[0]?.trim();
     const mediaType =
-      json.mediaType ||
+      (typeof parsed.mediaType === "string" && parsed.mediaType) ||
       (contentType && contentType !== "application/json" ? contentType : undefined) ||
-      ("manifests" in json
+      ("manifests" in parsed
         ? "application/vnd.oci.image.index.v1+json"
         : "application/vnd.oci.image.manifest.v1+json");
+    const json = isIndexMediaType(mediaType)
+      ? checkIndex(parsed, what, protocolError)
+      : checkManifest(parsed, what, protocolError);
     return { descriptor: { mediaType, digest, size: bytes.length }, bytes, json };
   }
 
@@ -263,13 +289,22 @@ export class RegistryClient {
     options: { signal?: AbortSignal; offset?: number; hash?: boolean } = {},
   ): Promise<AsyncIterable<Buffer>> {
     const offset = options.offset ?? 0;
+    // The digest goes into the URL's path: a "digest" such as "../../x" would name another resource.
+    checkDescriptor(descriptor, "blob descriptor", (m) => new ValidationError(m, DETAILS));
+    if (!Number.isSafeInteger(offset) || offset < 0 || offset > descriptor.size) {
+      throw new ValidationError(
+        `blob offset ${offset} is not within the blob's ${descriptor.size} bytes`,
+        DETAILS,
+      );
+    }
     const headers: Record<string, string> = {};
     if (offset > 0) headers.range = `bytes=${offset}-`;
     const res = await this.#get(ref, `blobs/${descriptor.digest}`, headers, options.signal);
     const ranged = offset > 0 && res.status === 206;
     // A registry may ignore Range and send the whole blob: skip what the caller has, still hashing it all.
     const hash = options.hash !== false && !ranged;
-    return verified(res.body, descriptor, ranged ? offset : 0, ref.toString(), ranged ? 0 : offset, hash);
+    const where = { name: ref.toString(), signal: options.signal };
+    return verified(res.body, descriptor, ranged ? offset : 0, where, ranged ? 0 : offset, hash);
   }
 
   async #credentials(registry: string): Promise<RegistryCredentials | undefined> {
@@ -304,17 +339,18 @@ export class RegistryClient {
     const tokenKey = `${url.host} ${scope}`;
     let authorization = this.#tokens.get(tokenKey);
     for (let attempt = 0; ; attempt++) {
-      const res = await this.#send(url, { ...headers, ...(authorization ? { authorization } : {}) }, signal);
+      const auth: Record<string, string> = authorization ? { authorization } : {};
+      const res = await this.#send(url, { ...headers, ...auth }, signal, ref.registryHost);
       // Only the registry's own challenge is answered: a redirect target (a CDN, another host) that asks
       // for credentials must not get the registry's, nor name a token service that would.
       if (res.status === 401 && attempt === 0 && res.url.origin === url.origin) {
-        res.body.resume();
+        discard(res.body);
         authorization = await this.#answer(ref, res, scope, signal);
         if (authorization.startsWith("Bearer ")) this.#tokens.set(tokenKey, authorization);
         continue;
       }
       if (res.status >= 200 && res.status < 300) return res;
-      const text = await res.body.text().catch(() => "");
+      const text = await readDetail(res.body);
       throw this.#httpError(ref, res.status, text, path, res.url.host);
     }
   }
@@ -322,11 +358,18 @@ export class RegistryClient {
   #httpError(ref: ImageRef, status: number, body: string, path: string, host: string): BerthError {
     let detail = body.slice(0, 300);
     try {
-      const j = JSON.parse(body) as { errors?: { code?: string; message?: string }[] };
-      if (j.errors?.length) detail = j.errors.map((e) => `${e.code ?? ""}: ${e.message ?? ""}`).join("; ");
+      const j: unknown = JSON.parse(body);
+      // The registry's error list (distribution spec), when it has that shape; else the body's start.
+      const errors = isObject(j) && Array.isArray(j.errors) ? j.errors.filter(isObject) : [];
+      const text = (v: unknown) => (typeof v === "string" ? v : "");
+      if (errors.length)
+        detail = errors
+          .map((e) => `${text(e.code)}: ${text(e.message)}`)
+          .join("; ")
+          .slice(0, 300);
     } catch {}
     const what = path.startsWith("manifests/") ? "manifest" : "blob";
-    const d = { operation: OPERATION, status, daemonMessage: detail };
+    const d = { ...DETAILS, status, daemonMessage: detail };
     if (status === 404) return new NotFoundError(`${ref}: ${what} not found (${detail})`, d);
     if (status === 401 || status === 403) {
       return new UnauthorizedError(`${ref}: access denied by ${host} (${detail})`, d);
@@ -352,7 +395,7 @@ export class RegistryClient {
         ? `the credentials given are for ${given.serverAddress}, and are not sent to another registry`
         : "no credentials were found";
     throw new UnauthorizedError(`${ref}: ${ref.registryHost} requires authentication and ${why}`, {
-      operation: OPERATION,
+      ...DETAILS,
       status: 401,
     });
   }
@@ -366,7 +409,7 @@ export class RegistryClient {
   ): Promise<string> {
     if (creds?.registryToken) return creds.registryToken;
     const realm = challenge.params.realm;
-    if (!realm) throw new ProtocolError(`${ref}: Bearer challenge without a realm`, { operation: OPERATION });
+    if (!realm) throw new ProtocolError(`${ref}: Bearer challenge without a realm`, DETAILS);
     let url: URL;
     try {
       url = new URL(realm);
@@ -375,49 +418,49 @@ export class RegistryClient {
       throw new ProtocolError(
         `${ref}: the Bearer challenge's realm ${JSON.stringify(realm.slice(0, 200))} is not a URL`,
         {
-          operation: OPERATION,
+          ...DETAILS,
           cause,
         },
       );
     }
     if (url.protocol !== "https:" && !(url.protocol === "http:" && this.#plainOk(url.host))) {
-      throw new ValidationError(`${ref}: refusing token realm ${url.origin} over plain HTTP`, {
-        operation: OPERATION,
-      });
+      throw new ValidationError(`${ref}: refusing token realm ${url.origin} over plain HTTP`, DETAILS);
     }
     if (challenge.params.service) url.searchParams.set("service", challenge.params.service);
     for (const s of (challenge.params.scope ?? scope).split(" ")) url.searchParams.append("scope", s);
     const headers: Record<string, string> = {};
     const b = creds && basic(creds);
     if (b) headers.authorization = b;
-    const res = await this.#send(url, headers, signal);
-    const text = await res.body.text();
+    const res = await this.#send(url, headers, signal, ref.registryHost);
+    const what = `${ref}: the token service ${url.host}'s answer`;
+    const text =
+      res.status === 200
+        ? (await readCapped(res.body, MAX_MESSAGE_BYTES, what, signal)).toString("utf8")
+        : await readDetail(res.body);
     if (res.status === 401 || res.status === 403) {
       throw new UnauthorizedError(`${ref}: the token service ${url.host} refused the credentials`, {
-        operation: OPERATION,
+        ...DETAILS,
         status: res.status,
         daemonMessage: text.slice(0, 300),
       });
     }
     if (res.status !== 200) {
       throw new DaemonError(`${ref}: the token service ${url.host} answered ${res.status}`, {
-        operation: OPERATION,
+        ...DETAILS,
         status: res.status,
         daemonMessage: text.slice(0, 300),
       });
     }
-    let j: { token?: unknown; access_token?: unknown } | null;
+    let j: unknown;
     try {
       j = JSON.parse(text);
     } catch {
       // Not quoted: a broken answer from a token service may still carry a token.
-      throw new ProtocolError(`${ref}: the token service ${url.host} did not answer JSON`, {
-        operation: OPERATION,
-      });
+      throw protocolError(`${ref}: the token service ${url.host} did not answer JSON`);
     }
-    const token = j?.token || j?.access_token;
+    const token = isObject(j) ? j.token || j.access_token : undefined;
     if (typeof token !== "string" || !token) {
-      throw new ProtocolError(`${ref}: the token service sent no token`, { operation: OPERATION });
+      throw new ProtocolError(`${ref}: the token service sent no token`, DETAILS);
     }
     return token;
   }
@@ -426,30 +469,79 @@ export class RegistryClient {
     return isLoopbackHost(host) || (this.#options.insecureRegistries ?? []).includes(host);
   }
 
-  /** The dispatcher for a URL: certificate checks off only for a host the caller named. */
-  #dispatcher(url: URL): Dispatcher | undefined {
+  /** The dispatcher for a URL: certificate checks off only for a host the caller named; `guarded`: the
+   *  connection is refused if the host's name resolves to a local address. */
+  #dispatcher(url: URL, guarded: boolean): Dispatcher | undefined {
     const o = this.#options;
     if (o.dispatcher) return o.dispatcher;
+    let key = "";
+    const connect: Agent.Options["connect"] & {} = {};
     if (url.protocol === "https:" && names(o.skipTlsVerify, url)) {
-      this.#noVerifyAgent ??= new Agent({ connect: { rejectUnauthorized: false } });
-      return this.#noVerifyAgent;
-    }
-    if (o.ca !== undefined) {
+      key = "no-verify";
+      Object.assign(connect, { rejectUnauthorized: false });
+    } else if (o.ca !== undefined) {
+      key = "ca";
       // Node's `ca` replaces the root store: keep the public roots and add the caller's.
       const extra = (Array.isArray(o.ca) ? o.ca : [o.ca]) as (string | Buffer)[];
-      this.#caAgent ??= new Agent({ connect: { ca: [...rootCertificates, ...extra.map(String)] } });
-      return this.#caAgent;
+      Object.assign(connect, { ca: [...rootCertificates, ...extra.map(String)] });
     }
-    return undefined;
+    if (guarded) {
+      key += "+guarded";
+      Object.assign(connect, { lookup: refuseLocalLookup });
+    }
+    if (key === "") return undefined;
+    let agent = this.#agents.get(key);
+    if (!agent) {
+      agent = new Agent({ connect });
+      this.#agents.set(key, agent);
+    }
+    return agent;
   }
 
-  /** One GET, following redirects by hand so Authorization is dropped when the origin changes. */
-  async #send(url: URL, headers: Record<string, string>, signal: AbortSignal | undefined): Promise<Response> {
+  /**
+   * Refuse a target a registry sent us to (redirect, token realm) when it is a local address and the
+   * registry is not itself on this host (unless the caller allows it). Resolves true when the check is
+   * left to the connection (a name: see refuseLocalLookup), false when there is nothing to check.
+   */
+  async #checkTarget(url: URL, registryHost: string): Promise<boolean> {
+    if (this.#options.allowLocalRedirects) return false;
+    const hostname = bareHostname(url.host);
+    if (hostname === bareHostname(registryHost)) return false;
+    let registryLocal = this.#localRegistries.get(registryHost);
+    if (registryLocal === undefined) {
+      registryLocal = localAddressOf(registryHost).then((a) => a !== undefined);
+      this.#localRegistries.set(registryHost, registryLocal);
+    }
+    if (await registryLocal) return false;
+    // An IP literal is decided here; a name at connect time, or here when the caller owns the dispatcher.
+    const decideNow =
+      isIP(hostname) !== 0 || hostname === "localhost" || this.#options.dispatcher !== undefined;
+    const local = decideNow ? await localAddressOf(hostname) : undefined;
+    if (local !== undefined) throw this.#localRefusal(url, registryHost, local);
+    return !decideNow;
+  }
+
+  #localRefusal(url: URL, registryHost: string, address: string): ValidationError {
+    return new ValidationError(
+      `refusing to follow ${registryHost} to ${url.origin}: ${url.hostname} is ${address}, a loopback, ` +
+        `link-local or unspecified address, and the registry is not on this host (set allowLocalRedirects to allow it)`,
+      DETAILS,
+    );
+  }
+
+  /** One GET, following redirects by hand so Authorization is dropped when the origin changes, and
+   *  no target outside `registryHost` is a local address (see #checkTarget). */
+  async #send(
+    url: URL,
+    headers: Record<string, string>,
+    signal: AbortSignal | undefined,
+    registryHost: string,
+  ): Promise<Response> {
     let current = url;
     let h = { "user-agent": this.#options.userAgent ?? "berth", ...headers };
     for (let i = 0; i <= MAX_REDIRECTS; i++) {
       let res: Dispatcher.ResponseData;
-      const dispatcher = this.#dispatcher(current);
+      const dispatcher = this.#dispatcher(current, await this.#checkTarget(current, registryHost));
       try {
         res = await request(current, {
           method: "GET",
@@ -459,31 +551,43 @@ export class RegistryClient {
         });
       } catch (err) {
         if (signal?.aborted) {
-          throw new AbortedError(`GET ${current.origin}: aborted`, { operation: OPERATION, cause: err });
+          throw new AbortedError(`GET ${current.origin}: aborted`, { ...DETAILS, cause: err });
         }
         const code = (err as { code?: unknown }).code;
+        if (code === LOCAL_ADDRESS_CODE) {
+          throw this.#localRefusal(current, registryHost, (err as { address: string }).address);
+        }
         if (typeof code === "string" && TLS_VERIFY_CODES.has(code)) {
           throw new ValidationError(
             `GET ${current.origin}: TLS certificate verification failed for ${current.host} (${(err as Error).message}); trust its CA with the \`ca\` option or name the host in \`skipTlsVerify\``,
-            { operation: OPERATION, status: code, cause: err },
+            { ...DETAILS, status: code, cause: err },
           );
         }
         throw new UnavailableError(
           `GET ${current.origin}${current.pathname}: ${(err as Error).message ?? String(err)}`,
-          { operation: OPERATION, cause: err },
+          { ...DETAILS, cause: err },
         );
       }
       const location = res.headers.location;
       if (res.statusCode >= 300 && res.statusCode < 400 && typeof location === "string") {
-        res.body.resume();
-        const next = new URL(location, current);
+        discard(res.body);
+        let next: URL;
+        try {
+          next = new URL(location, current);
+        } catch (cause) {
+          throw new ProtocolError(
+            `GET ${current.origin}: a redirect to ${JSON.stringify(location.slice(0, 200))}, not a URL`,
+            {
+              ...DETAILS,
+              cause,
+            },
+          );
+        }
         if (next.protocol !== "https:" && next.protocol !== "http:") {
-          throw new ValidationError(`refusing a redirect to ${next.protocol} URL`, { operation: OPERATION });
+          throw new ValidationError(`refusing a redirect to ${next.protocol} URL`, DETAILS);
         }
         if (next.protocol === "http:" && !this.#plainOk(next.host)) {
-          throw new ValidationError(`refusing a redirect to plain HTTP ${next.origin}`, {
-            operation: OPERATION,
-          });
+          throw new ValidationError(`refusing a redirect to plain HTTP ${next.origin}`, DETAILS);
         }
         if (next.origin !== current.origin) {
           const { authorization: _, ...rest } = h as Record<string, string>;
@@ -494,17 +598,15 @@ export class RegistryClient {
       }
       return { status: res.statusCode, headers: res.headers, body: res.body, url: current };
     }
-    throw new ProtocolError(`GET ${url.origin}: more than ${MAX_REDIRECTS} redirects`, {
-      operation: OPERATION,
-    });
+    throw new ProtocolError(`GET ${url.origin}: more than ${MAX_REDIRECTS} redirects`, DETAILS);
   }
 }
 
 async function* verified(
-  body: AsyncIterable<Buffer> & { destroy(err?: Error): unknown },
+  body: Dispatcher.ResponseData["body"],
   descriptor: BlobDescriptor,
   start: number,
-  where: string,
+  { name: where, signal }: { name: string; signal: AbortSignal | undefined },
   skip: number,
   hashed: boolean,
 ): AsyncGenerator<Buffer> {
@@ -512,14 +614,14 @@ async function* verified(
   let size = start;
   let complete = false;
   try {
-    for await (const chunk of body) {
+    for await (const chunk of readable(body, `${where}: blob ${descriptor.digest}`, signal)) {
       size += chunk.length;
       if (size > descriptor.size) {
         throw new DigestMismatchError(
           `${where}: blob ${descriptor.digest} is longer than its ${descriptor.size} bytes`,
           descriptor.digest,
           "(too long)",
-          { operation: OPERATION },
+          DETAILS,
         );
       }
       hash?.update(chunk);
@@ -535,7 +637,7 @@ async function* verified(
       `${where}: blob ${descriptor.digest} has ${size} bytes, expected ${descriptor.size}`,
       descriptor.digest,
       `(${size} bytes)`,
-      { operation: OPERATION },
+      DETAILS,
     );
   }
   if (hash) {
@@ -545,7 +647,7 @@ async function* verified(
         `${where}: blob ${descriptor.digest} has digest ${actual}`,
         descriptor.digest,
         actual,
-        { operation: OPERATION },
+        DETAILS,
       );
     }
   }

@@ -1,3 +1,4 @@
+export { DEFAULT_MAX_CONFIG_BYTES, DEFAULT_MAX_MANIFEST_BYTES } from "../oci/documents.js";
 export { type AuthChallenge, parseWwwAuthenticate } from "./auth.js";
 export {
   type BlobDescriptor,
