@@ -1,9 +1,12 @@
 // Property tests of the CRI log reader: any line parses or is a ProtocolError, any byte stream in any
 // chunks decodes or fails typed (never in lenient mode), and what formatCriLogRecords writes decodes back
 // to exactly the bytes written, per stream, however the file is cut. BERTH_FUZZ_RUNS sets the case count.
+
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import fc from "fast-check";
 import { describe, it } from "vitest";
-import { chunksOf, expectTyped, fuzz, must } from "../../../test/support/fuzz-harness.js";
+import { chunksOf, expectTyped, FUZZ_RUNS, fuzz, fuzzDir, must } from "../../../test/support/fuzz-harness.js";
 import {
   CriLogDecoder,
   type CriLogEntry,
@@ -11,6 +14,7 @@ import {
   type LogStream,
   ProtocolError,
   parseCriLogRecord,
+  readCriLogs,
 } from "../src/index.js";
 
 const stream = fc.constantFrom<LogStream>("stdout", "stderr");
@@ -148,6 +152,51 @@ describe("fuzz: CRI log round trip", () => {
           });
         }
       },
+    );
+  });
+});
+
+describe("fuzz: CRI log tail", () => {
+  const dir = fuzzDir("crilog-tail");
+  let n = 0;
+  const collect = async (path: string, options: Parameters<typeof readCriLogs>[1]) => {
+    const out: Array<[string, string, boolean, string]> = [];
+    for await (const e of readCriLogs(path, options)) out.push([e.stream, e.content, e.partial, e.timestamp]);
+    return out;
+  };
+
+  it("tail, read backwards from the end, gives the last lines a read from the top gives", async () => {
+    await fuzz(
+      "cri-log tail (backwards) = last lines of a full read",
+      fc.tuple(
+        fc.array(write, { maxLength: 12 }),
+        fc.integer({ min: 1, max: 8 }),
+        fc.nat({ max: 12 }),
+        fc.option(fc.constantFrom<LogStream[]>(["stdout"], ["stderr"]), { nil: undefined }),
+        fc.option(date, { nil: undefined }),
+        fc.boolean(),
+      ),
+      async ([writes, maxRecord, tail, streams, since, follow]) => {
+        const path = join(dir, `t${n++}.log`);
+        writeFileSync(
+          path,
+          Buffer.concat(writes.map((w) => formatCriLogRecords(w.stream, w.data, w.time, maxRecord))),
+        );
+        const filters = { ...(streams ? { streams } : {}), ...(since ? { since } : {}) };
+        const all = await collect(path, filters);
+        if (!follow) {
+          must(await collect(path, { ...filters, tail })).toEqual(tail === 0 ? [] : all.slice(-tail));
+          return;
+        }
+        // Following, the tail is of the finished lines; lines left open come when the follow ends.
+        let open = 0;
+        while (open < all.length && all[all.length - 1 - open]?.[2]) open++;
+        const finished = all.slice(0, all.length - open);
+        const want = [...(tail === 0 ? [] : finished.slice(-tail)), ...all.slice(all.length - open)];
+        must(await collect(path, { ...filters, tail, follow: true, until: () => true })).toEqual(want);
+      },
+      // Each case writes and reads a file: a few thousand cover the shapes.
+      Math.min(FUZZ_RUNS, 3000),
     );
   });
 });
