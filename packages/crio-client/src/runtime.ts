@@ -44,6 +44,7 @@ import {
   type PodSandboxMetadata,
 } from "./generated/runtime/v1/api.js";
 import { hostPorts } from "./host-port.js";
+import { logDirectoryInside, logFileInside } from "./log-root.js";
 import {
   checkCriSpec,
   containerConfig,
@@ -628,8 +629,10 @@ export class CriRuntime implements Runtime {
     const pod = await this.#podOf(status.id, options);
     if (running) await this.cri.stopContainer(status.id, 0, opt(options));
     await this.cri.removeContainer(status.id, opt(options));
-    // As the kubelet does: the runtime leaves the log file to whoever asked for it.
-    if (status.logPath) await rm(status.logPath, { force: true }).catch(() => {});
+    // As the kubelet does: the runtime leaves the log file to whoever asked for it. Only inside the log
+    // root, though: the path is the runtime's word.
+    const log = status.logPath && (await logFileInside(this.logRoot, status.logPath));
+    if (log) await rm(log, { force: true }).catch(() => {});
     if (pod) await this.#releasePod(pod, options);
   }
 
@@ -654,8 +657,9 @@ export class CriRuntime implements Runtime {
     );
     await this.cri.stopPodSandbox(pod, opt(options));
     await this.cri.removePodSandbox(pod, opt(options));
-    const dir = status?.annotations[LOG_DIRECTORY_ANNOTATION];
-    // Only a directory named for this very pod, as create() named it.
+    const annotated = status?.annotations[LOG_DIRECTORY_ANNOTATION];
+    // Only a directory of the log root named for this very pod, as create() named it.
+    const dir = annotated && (await logDirectoryInside(this.logRoot, annotated));
     if (dir && status?.metadata && basename(dir) === podLogDirName(status.metadata)) {
       await rm(dir, { recursive: true, force: true }).catch(() => {});
     }
