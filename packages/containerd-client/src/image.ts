@@ -10,9 +10,9 @@ import {
   checkImageConfig,
   checkIndex,
   checkManifest,
-  DEFAULT_MAX_CONFIG_BYTES,
-  DEFAULT_MAX_MANIFEST_BYTES,
   type Fail,
+  DEFAULT_MAX_CONFIG_BYTES as MAX_CONFIG,
+  DEFAULT_MAX_MANIFEST_BYTES as MAX_MANIFEST,
   parseDocument,
 } from "./oci/documents.js";
 import { isIndexMediaType } from "./registry/media-types.js";
@@ -35,14 +35,16 @@ export interface ImageInfo {
 const fail: Fail = (message) =>
   new ProtocolError(message, { operation: "image.read", backend: "containerd" });
 
-/** A document of the content store, read with a cap and checked for its shape: the store holds what any
- *  client put there (ctr, another pull), so it is not trusted more than a registry. */
-async function read<T>(
+/** A document of the content store (index, manifest, config), read with a cap and checked for its shape:
+ *  the store holds what any client put there (ctr, another pull), so it is not trusted more than a
+ *  registry. Past the cap: ProtocolError; a bad shape: `fail`'s error. */
+export async function readDocument<T>(
   client: ContainerdClient,
   digest: string,
   maxBytes: number,
   check: Check<T>,
-  signal: AbortSignal | undefined,
+  fail: Fail,
+  signal?: AbortSignal,
 ): Promise<T> {
   return parseDocument(await readBlob(client, digest, signal, maxBytes), digest, check, fail);
 }
@@ -58,7 +60,7 @@ export async function getImage(
   let target = image.target;
   const platform = options.platform ?? hostPlatform();
   for (let depth = 0; isIndexMediaType(target.mediaType); depth++) {
-    const index = await read(client, target.digest, DEFAULT_MAX_MANIFEST_BYTES, checkIndex, options.signal);
+    const index = await readDocument(client, target.digest, MAX_MANIFEST, checkIndex, fail, options.signal);
     const entry = selectManifest(index.manifests, platform);
     if (!entry || depth > 4) {
       throw new NotFoundError(`image ${name} has no manifest for ${formatPlatform(platform)}`, {
@@ -67,19 +69,15 @@ export async function getImage(
     }
     target = { mediaType: entry.mediaType, digest: entry.digest, size: BigInt(entry.size), annotations: {} };
   }
-  const manifest = await read(
-    client,
-    target.digest,
-    DEFAULT_MAX_MANIFEST_BYTES,
-    checkManifest,
-    options.signal,
-  );
-  const config = await read(
+  const { signal } = options;
+  const manifest = await readDocument(client, target.digest, MAX_MANIFEST, checkManifest, fail, signal);
+  const config = await readDocument(
     client,
     manifest.config.digest,
-    DEFAULT_MAX_CONFIG_BYTES,
+    MAX_CONFIG,
     checkImageConfig,
-    options.signal,
+    fail,
+    signal,
   );
   return {
     name,

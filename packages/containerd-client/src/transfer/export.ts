@@ -5,10 +5,25 @@
 // them from being collected while the archive is read.
 import { randomUUID } from "node:crypto";
 import { Readable } from "node:stream";
-import { AbortedError, NotFoundError, parseImageRef, ValidationError } from "@berth/runtime-core";
+import {
+  AbortedError,
+  NotFoundError,
+  ProtocolError,
+  parseImageRef,
+  ValidationError,
+} from "@berth/runtime-core";
 import type { ContainerdClient } from "../client.js";
-import { hasBlob, readBlob } from "../content.js";
+import { hasBlob } from "../content.js";
 import type { ociImageSpec } from "../generated/index.js";
+import { readDocument } from "../image.js";
+import {
+  type Check,
+  checkImageConfig,
+  checkIndex,
+  checkManifest,
+  DEFAULT_MAX_CONFIG_BYTES,
+  DEFAULT_MAX_MANIFEST_BYTES,
+} from "../oci/documents.js";
 import { GC_EXPIRE_LABEL } from "../pull.js";
 import type { BlobDescriptor } from "../registry/client.js";
 import { isIndexMediaType, isManifestMediaType, MediaType } from "../registry/media-types.js";
@@ -30,7 +45,6 @@ import {
   OCI_INDEX_FILE,
   OCI_LAYOUT_FILE,
   OCI_LAYOUT_VERSION,
-  parseJson,
   refNameOf,
 } from "./layout.js";
 import { type TarWriteEntry, writeTar } from "./tar.js";
@@ -83,12 +97,16 @@ export async function exportImage(
     if (!blobs.has(d.digest)) blobs.set(d.digest, { mediaType: d.mediaType, digest: d.digest, size: d.size });
   };
 
+  // The store's documents are read with the caps and shape checks a registry's get.
+  const fail = (message: string) =>
+    new ProtocolError(`export: ${message}`, { operation: OPERATION, backend: "containerd" });
+  const read = <T>(digest: string, max: number, check: Check<T>) =>
+    readDocument(client, digest, max, check, fail, signal);
   const walk = async (d: BlobDescriptor, depth: number): Promise<ExportedManifest[]> => {
-    const bytes = await readBlob(client, d.digest, signal);
     if (isIndexMediaType(d.mediaType)) {
       if (depth > 4) throw new ValidationError(`export: indexes nested too deep at ${d.digest}`);
-      const index = parseJson<ociImageSpec.ImageIndex>(bytes, d.digest);
-      const entries = index.manifests ?? [];
+      const index = await read(d.digest, DEFAULT_MAX_MANIFEST_BYTES, checkIndex);
+      const entries = index.manifests;
       let chosen: typeof entries;
       if (platform === "all") {
         chosen = [];
@@ -122,7 +140,7 @@ export async function exportImage(
         operation: OPERATION,
       });
     }
-    const manifest = parseJson<ociImageSpec.ImageManifest>(bytes, d.digest);
+    const manifest = await read(d.digest, DEFAULT_MAX_MANIFEST_BYTES, checkManifest);
     for (const b of [manifest.config, ...manifest.layers]) {
       if (!(await hasBlob(client, b.digest))) {
         if (b.urls?.length) continue; // non-distributable: left out, as registries and Docker do
@@ -133,10 +151,7 @@ export async function exportImage(
     add(d);
     let p = d.platform;
     if (!p) {
-      const config = parseJson<ociImageSpec.ImageConfig>(
-        await readBlob(client, manifest.config.digest, signal),
-        manifest.config.digest,
-      );
+      const config = await read(manifest.config.digest, DEFAULT_MAX_CONFIG_BYTES, checkImageConfig);
       if (config.os && config.architecture) {
         p = { os: config.os, architecture: config.architecture, variant: config.variant };
       }

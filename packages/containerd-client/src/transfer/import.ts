@@ -16,10 +16,19 @@ import {
   ValidationError,
 } from "@berth/runtime-core";
 import type { ContainerdClient } from "../client.js";
-import { hasBlob, readBlob, writeBlob } from "../content.js";
+import { hasBlob, writeBlob } from "../content.js";
 import type { Image } from "../generated/github.com/containerd/containerd/api/services/images/v1/images.js";
 import type { ociImageSpec } from "../generated/index.js";
-import { DEFAULT_SNAPSHOTTER } from "../image.js";
+import { DEFAULT_SNAPSHOTTER, readDocument } from "../image.js";
+import {
+  type Check,
+  checkImageConfig,
+  checkIndex,
+  checkManifest,
+  DEFAULT_MAX_CONFIG_BYTES,
+  DEFAULT_MAX_MANIFEST_BYTES,
+  parseDocument,
+} from "../oci/documents.js";
 import { GC_EXPIRE_LABEL, type PullEvent, unpackLayers } from "../pull.js";
 import type { BlobDescriptor } from "../registry/client.js";
 import { isIndexMediaType, isManifestMediaType, MediaType } from "../registry/media-types.js";
@@ -39,7 +48,6 @@ import {
   digestOfBlobPath,
   hasher,
   isBareTag,
-  isDigest,
   LayerMediaType,
   OCI_INDEX_FILE,
   OCI_LAYOUT_FILE,
@@ -95,8 +103,10 @@ export interface ImportedImage {
 }
 
 const OPERATION = "import";
-/** Largest index.json / manifest.json / oci-layout we read into memory. */
-const MAX_METADATA_BYTES = 32 * 1024 * 1024;
+/** Largest index.json / manifest.json / oci-layout we read into memory: an index's cap. */
+const MAX_METADATA_BYTES = DEFAULT_MAX_MANIFEST_BYTES;
+/** Symlinks followed to find one file of an archive. */
+const MAX_LINK_HOPS = 40;
 /** Files without a digest in their path up to this size are kept in memory until we know whether the
  *  image needs them (docker save's <id>/json, VERSION...), within MAX_BUFFERED_BYTES in all. */
 const SMALL_FILE_BYTES = 1024 * 1024;
@@ -407,16 +417,31 @@ class Importer {
     return file;
   }
 
+  /** A file of the archive by path; links (of the file or of a directory on its way) are followed inside
+   *  the archive, never outside it (their targets were cleaned: `..` stops at the root). */
   #file(path: string): ArchiveFile | undefined {
-    let p = cleanName(path);
-    for (let hops = 0; hops < 16; hops++) {
-      const f = this.#files.get(p);
-      if (f) return f;
-      const next = this.#links.get(p);
-      if (next === undefined) return undefined;
-      p = next;
+    let parts = cleanName(path).split("/");
+    for (let hops = 0; hops <= MAX_LINK_HOPS; hops++) {
+      const at = parts.findIndex((_, i) => this.#links.has(parts.slice(0, i + 1).join("/")));
+      if (at === -1) return this.#files.get(parts.join("/"));
+      const target = this.#links.get(parts.slice(0, at + 1).join("/")) as string;
+      parts = cleanName([target, ...parts.slice(at + 1)].join("/")).split("/");
     }
-    return undefined;
+    throw invalid(`${path}: more than ${MAX_LINK_HOPS} symlinks (a loop?)`);
+  }
+
+  /** A document of the image (index, manifest, config) from the store: at most `max` bytes and no more
+   *  than its descriptor says, of the shape berth reads. */
+  async #document<T>(d: { digest: string; size: number }, max: number, check: Check<T>): Promise<T> {
+    if (d.size > max) throw invalid(`${d.digest} is ${d.size} bytes, more than ${max}`);
+    try {
+      return await readDocument(this.#client, d.digest, d.size, check, invalid, this.#signal);
+    } catch (err) {
+      if (isBerthError(err) && err.code === "Protocol") {
+        throw invalid(`${d.digest} is larger than the ${d.size} bytes its descriptor says`);
+      }
+      throw err;
+    }
   }
 
   /** Write a document made here (a Docker manifest) into the store. */
@@ -480,12 +505,8 @@ class Importer {
 
   #ociRoots(options: ImportOptions): RootImage[] {
     if (!this.#index) throw invalid(`an OCI image layout without ${OCI_INDEX_FILE}`);
-    const index = parseJson<ociImageSpec.ImageIndex>(this.#index, OCI_INDEX_FILE);
-    if (!Array.isArray(index.manifests)) throw invalid(`${OCI_INDEX_FILE} has no manifests`);
+    const index = parseDocument(this.#index, OCI_INDEX_FILE, checkIndex, invalid);
     return index.manifests.map((m) => {
-      if (typeof m?.digest !== "string" || !isDigest(m.digest) || typeof m.size !== "number") {
-        throw invalid(`${OCI_INDEX_FILE}: malformed descriptor ${JSON.stringify(m)}`);
-      }
       const annotations = m.annotations ?? {};
       let name = annotations[ANNOTATION_IMAGE_NAME];
       const refName = annotations[ANNOTATION_REF_NAME];
@@ -510,6 +531,10 @@ class Importer {
       if (typeof entry?.Config !== "string" || !Array.isArray(entry.Layers)) {
         throw invalid(`${what} lacks Config or Layers`);
       }
+      const tags: unknown = entry.RepoTags ?? [];
+      if (!Array.isArray(tags) || tags.some((t) => typeof t !== "string")) {
+        throw invalid(`${what}.RepoTags is not a list of names`);
+      }
       const config = await this.#store(entry.Config, `${what}: config`);
       // docker save names the config file after its digest: hold it to it.
       const named = /(?:^|\/)([a-f0-9]{64})(?:\.json)?$/.exec(cleanName(entry.Config));
@@ -521,10 +546,7 @@ class Importer {
           { operation: OPERATION },
         );
       }
-      const configJson = parseJson<ociImageSpec.ImageConfig>(
-        await readBlob(this.#client, config.digest, this.#signal),
-        entry.Config,
-      );
+      const configJson = await this.#document(config, DEFAULT_MAX_CONFIG_BYTES, checkImageConfig);
       const diffIds = configJson.rootfs?.diff_ids ?? [];
       if (diffIds.length !== entry.Layers.length) {
         throw new DigestMismatchError(
@@ -574,7 +596,6 @@ class Importer {
         size: written.size,
         ...(platform ? { platform } : {}),
       };
-      const tags = entry.RepoTags ?? [];
       if (tags.length === 0) roots.push({ name: undefined, descriptor });
       for (const tag of tags) roots.push({ name: normalizeName(tag), descriptor });
     }
@@ -650,12 +671,11 @@ class Importer {
     if (memo) return memo;
     if (!(await this.#present(desc.digest)))
       throw invalid(`the archive lacks ${desc.digest} (${desc.mediaType})`);
-    const bytes = await readBlob(this.#client, desc.digest, this.#signal);
     let out: ImportedManifest[];
     if (isIndexMediaType(desc.mediaType)) {
       if (depth >= MAX_INDEX_DEPTH) throw invalid(`indexes nested deeper than ${MAX_INDEX_DEPTH}`);
-      const index = parseJson<ociImageSpec.ImageIndex>(bytes, desc.digest);
-      const entries = Array.isArray(index.manifests) ? index.manifests : [];
+      const index = await this.#document(desc, DEFAULT_MAX_MANIFEST_BYTES, checkIndex);
+      const entries = index.manifests;
       let chosen: ociImageSpec.ImageIndex["manifests"];
       if (options.platform) {
         const want = options.platform;
@@ -692,10 +712,7 @@ class Importer {
       }
       await this.#label(desc.digest, labels);
     } else if (isManifestMediaType(desc.mediaType)) {
-      const manifest = parseJson<ociImageSpec.ImageManifest>(bytes, desc.digest);
-      if (!manifest.config?.digest || !Array.isArray(manifest.layers)) {
-        throw invalid(`manifest ${desc.digest} lacks a config or layers`);
-      }
+      const manifest = await this.#document(desc, DEFAULT_MAX_MANIFEST_BYTES, checkManifest);
       if (!(await this.#present(manifest.config.digest))) {
         throw invalid(`the archive lacks config ${manifest.config.digest} of manifest ${desc.digest}`);
       }
@@ -708,10 +725,7 @@ class Importer {
         else if (!layer.urls?.length)
           throw invalid(`the archive lacks layer ${layer.digest} of manifest ${desc.digest}`);
       }
-      const config = parseJson<ociImageSpec.ImageConfig>(
-        await readBlob(this.#client, manifest.config.digest, this.#signal),
-        manifest.config.digest,
-      );
+      const config = await this.#document(manifest.config, DEFAULT_MAX_CONFIG_BYTES, checkImageConfig);
       const diffIds = config.rootfs?.diff_ids ?? [];
       if (diffIds.length !== manifest.layers.length) {
         throw new DigestMismatchError(

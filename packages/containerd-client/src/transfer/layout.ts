@@ -2,6 +2,7 @@
 // annotations that carry image names, and the checks on digests and JSON documents read from archives.
 import { createHash, type Hash } from "node:crypto";
 import { DigestMismatchError, parseImageRef, ValidationError } from "@berth/runtime-core";
+import { digestPattern } from "../oci/documents.js";
 
 export const OCI_LAYOUT_FILE = "oci-layout";
 export const OCI_INDEX_FILE = "index.json";
@@ -35,17 +36,12 @@ export function blobPath(digest: string): string {
   return `blobs/${algorithm}/${encoded}`;
 }
 
-const DIGEST_ALGORITHMS: Readonly<Record<string, RegExp>> = {
-  sha256: /^[a-f0-9]{64}$/,
-  sha512: /^[a-f0-9]{128}$/,
-};
-
 /** The digest a blobs/<algorithm>/<encoded> path names, or undefined for any other path. */
 export function digestOfBlobPath(path: string): string | undefined {
   const m = /^blobs\/([a-z0-9]+)\/([a-f0-9]+)$/.exec(path);
   if (!m) return undefined;
   const [, algorithm, encoded] = m as unknown as [string, string, string];
-  const re = DIGEST_ALGORITHMS[algorithm];
+  const re = digestPattern(algorithm);
   if (!re) {
     throw new ValidationError(`${path}: unsupported digest algorithm ${algorithm}`, {
       operation: "import",
@@ -53,12 +49,6 @@ export function digestOfBlobPath(path: string): string | undefined {
   }
   if (!re.test(encoded)) throw new ValidationError(`${path}: malformed digest`, { operation: "import" });
   return `${algorithm}:${encoded}`;
-}
-
-export function isDigest(s: string): boolean {
-  const [algorithm, encoded, extra] = s.split(":");
-  const re = algorithm ? DIGEST_ALGORITHMS[algorithm] : undefined;
-  return extra === undefined && re !== undefined && encoded !== undefined && re.test(encoded);
 }
 
 export function hasher(digest: string | undefined): { hash: Hash; algorithm: string } {

@@ -1,12 +1,19 @@
 // Where an import reads from: a tar stream (plain or gzip-compressed), a tar file, or a directory holding
-// an unpacked OCI image layout. All three come out as the same sequence of streamed entries.
+// an unpacked OCI image layout. All three come out as the same sequence of streamed entries. A directory
+// is read as a tar archive is: its symlinks are entries (resolved by the importer inside the archive,
+// never followed on the host), FIFOs and devices are entries never opened, and files are opened inside
+// the directory, so a layout cannot reach the host's files or hang the import.
 import { createReadStream } from "node:fs";
-import { readdir, stat } from "node:fs/promises";
+import { lstat, readdir, readlink, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { pipeline, Readable } from "node:stream";
 import { createGunzip } from "node:zlib";
 import { AbortedError, ValidationError } from "@berth/runtime-core";
+import { openInRoot } from "../in-root.js";
 import { readTar, type TarEntry } from "./tar.js";
+
+/** Directory levels walked below a layout's root (blobs/<algorithm>/<digest> needs two). */
+const MAX_DEPTH = 16;
 
 /** A tar stream (Node Readable, or an async or sync iterable of bytes; optionally gzip-compressed), or the
  *  path of a tar file or of a directory holding an OCI image layout. */
@@ -23,8 +30,14 @@ export async function* archiveEntries(source: ImportSource, signal: AbortSignal)
       });
     });
     if (s.isDirectory()) {
-      yield* directoryEntries(source, "");
+      yield* directoryEntries(source, "", 0);
       return;
+    }
+    // A FIFO or device would be waited on, or read forever.
+    if (!s.isFile()) {
+      throw new ValidationError(`import source ${source} is neither a file nor a directory`, {
+        operation: "import",
+      });
     }
     yield* readTar(abortable(gunzipIfNeeded(createReadStream(source)), signal));
     return;
@@ -76,34 +89,54 @@ async function* abortable(
   }
 }
 
-async function* directoryEntries(root: string, prefix: string): AsyncGenerator<TarEntry> {
-  const names = (await readdir(join(root, prefix))).sort();
+const noBody: AsyncIterable<Uint8Array> = { async *[Symbol.asyncIterator]() {} };
+
+async function* directoryEntries(root: string, prefix: string, depth: number): AsyncGenerator<TarEntry> {
+  const fsError = (path: string) => (cause: unknown) => {
+    const code = (cause as { code?: unknown }).code;
+    throw new ValidationError(`import: ${path}: ${typeof code === "string" ? code : String(cause)}`, {
+      operation: "import",
+      cause,
+    });
+  };
+  if (depth > MAX_DEPTH)
+    throw new ValidationError(`import: ${prefix} is nested too deep`, { operation: "import" });
+  const names = (await readdir(join(root, prefix)).catch(fsError(prefix || "."))).sort();
   for (const name of names) {
     const rel = prefix ? `${prefix}/${name}` : name;
-    // stat, not lstat: a layout may link blobs from elsewhere.
-    const s = await stat(join(root, rel));
-    if (s.isDirectory()) {
-      yield* directoryEntries(root, rel);
-    } else if (s.isFile()) {
-      const path = join(root, rel);
-      let stream: ReturnType<typeof createReadStream> | undefined;
-      try {
-        yield {
-          name: rel,
-          type: "file",
-          size: s.size,
-          mode: s.mode & 0o7777,
-          linkName: "",
-          body: {
-            [Symbol.asyncIterator]: () => {
-              stream = createReadStream(path, { highWaterMark: 1 << 20 });
-              return stream[Symbol.asyncIterator]();
-            },
+    // lstat: a link is an entry of its own, resolved inside the layout by the importer.
+    const s = await lstat(join(root, rel)).catch(fsError(rel));
+    const entry = { name: rel, size: 0, mode: s.mode & 0o7777, linkName: "", body: noBody };
+    if (s.isSymbolicLink()) {
+      yield { ...entry, type: "symlink", linkName: await readlink(join(root, rel)).catch(fsError(rel)) };
+    } else if (s.isDirectory()) {
+      yield* directoryEntries(root, rel, depth + 1);
+    } else if (!s.isFile()) {
+      yield { ...entry, type: "other" };
+    } else {
+      const size = s.size;
+      yield {
+        ...entry,
+        type: "file",
+        size,
+        body: {
+          async *[Symbol.asyncIterator]() {
+            if (size === 0) return;
+            // Opened inside the layout, a regular file only; no more than lstat saw is read.
+            const handle = await openInRoot(root, rel, { operation: "import" });
+            try {
+              yield* handle.createReadStream({
+                start: 0,
+                end: size - 1,
+                highWaterMark: 1 << 20,
+                autoClose: false,
+              });
+            } finally {
+              await handle.close();
+            }
           },
-        };
-      } finally {
-        stream?.destroy();
-      }
+        },
+      };
     }
   }
 }
