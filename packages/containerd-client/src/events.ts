@@ -1,5 +1,6 @@
 // containerd events as an async iterable of typed objects: the envelope's Any decoded by its type URL.
 import type { CallOptions } from "@berth/grpc";
+import { ProtocolError } from "@berth/runtime-core";
 import type { ContainerdClient } from "./client.js";
 import {
   containerEvents,
@@ -42,6 +43,20 @@ function decoders(): Map<string, Decoder> {
   return map;
 }
 
+/** An event's payload; one that does not decode as its type is the daemon's ProtocolError. */
+function decode(decoder: Decoder | undefined, type: string, raw: Uint8Array): unknown {
+  if (!decoder) return undefined;
+  try {
+    return decoder.decode(raw);
+  } catch (cause) {
+    throw new ProtocolError(`event ${type}: its payload does not decode (${(cause as Error).message})`, {
+      operation: "Events.Subscribe",
+      backend: "containerd",
+      cause,
+    });
+  }
+}
+
 /** Subscribe to events; filters are containerd's (`topic=="/tasks/exit"`, `namespace==x`). */
 export async function* subscribeEvents(
   client: ContainerdClient,
@@ -52,13 +67,12 @@ export async function* subscribeEvents(
   for await (const envelope of client.events.subscribe({ filters }, options)) {
     const type = (envelope.event?.typeUrl ?? "").replace(/^types\.containerd\.io\//, "");
     const raw = envelope.event?.value ?? new Uint8Array();
-    const decoder = known.get(type);
     yield {
       timestamp: envelope.timestamp,
       namespace: envelope.namespace,
       topic: envelope.topic,
       type,
-      event: decoder ? decoder.decode(raw) : undefined,
+      event: decode(known.get(type), type, raw),
       raw,
     };
   }

@@ -8,7 +8,13 @@ import { join } from "node:path";
 import type { Readable, Writable } from "node:stream";
 import { promisify } from "node:util";
 import type { CallOptions } from "@berth/grpc";
-import { isBerthError, NotFoundError, parseImageRef, ValidationError } from "@berth/runtime-core";
+import {
+  isBerthError,
+  NotFoundError,
+  ProtocolError,
+  parseImageRef,
+  ValidationError,
+} from "@berth/runtime-core";
 import type { ContainerdClient } from "./client.js";
 import { ProcessIo } from "./fifo.js";
 import type { Mount } from "./generated/github.com/containerd/containerd/api/types/mount.js";
@@ -16,6 +22,7 @@ import { Options as RuncOptions } from "./generated/github.com/containerd/contai
 import type { Any } from "./generated/google/protobuf/any.js";
 import { DEFAULT_SNAPSHOTTER, getImage, type ImageInfo } from "./image.js";
 import { readTextInRoot } from "./in-root.js";
+import { type Fail, isObject, parseDocument } from "./oci/documents.js";
 import {
   buildSpec,
   type Spec,
@@ -120,9 +127,27 @@ export async function readRootfsFiles(
   }
 }
 
-/** The OCI spec of a container record (an empty spec when it has none). */
+/** The OCI spec of a container record (an empty spec when it has none). The record is the daemon's (any
+ *  client may have written it): a spec that is not a JSON object with a process object is a
+ *  ProtocolError, not a SyntaxError or TypeError later. */
 export function parseSpec(any: Any | undefined): Spec {
-  return JSON.parse(Buffer.from(any?.value ?? Buffer.from("{}")).toString("utf8")) as Spec;
+  if (!any?.value?.byteLength) return {} as Spec;
+  const fail = (message: string) =>
+    new ProtocolError(`container spec: ${message}`, { operation: "Containers.Get", backend: "containerd" });
+  return parseDocument(any.value, "the container's OCI spec", checkSpec, fail);
+}
+
+function checkSpec(value: unknown, what: string, fail: Fail): Spec {
+  if (!isObject(value)) throw fail(`${what} is not a JSON object`);
+  const p = value.process;
+  if (p !== undefined && !isObject(p)) throw fail(`${what}: process is not an object`);
+  for (const key of ["args", "env"]) {
+    const list = p?.[key];
+    if (list !== undefined && (!Array.isArray(list) || list.some((a) => typeof a !== "string"))) {
+      throw fail(`${what}: process.${key} is not a list of strings`);
+    }
+  }
+  return value as unknown as Spec;
 }
 
 /** Where a task's stdio goes: FIFO paths, or for stdout/stderr any URI the shim takes (binary://, file://). */
