@@ -205,7 +205,7 @@ describe("hostile image: archives and layout directories", () => {
 
   it("a layout directory whose manifest blob is a symlink loop: ValidationError, not ELOOP", async () => {
     const { dir, index } = await layoutCopy();
-    const blob = join(dir, "blobs/sha256", (index.manifests[0]?.digest as string).slice(7));
+    const blob = join(dir, "blobs/sha256", (index.manifests[0]?.digest ?? "").slice(7));
     await rm(blob);
     await symlink("loop", blob);
     await symlink(blob, join(dir, "blobs/sha256/loop"));
@@ -280,6 +280,41 @@ describe("hostile image: archives and layout directories", () => {
     const bad = Buffer.from(JSON.stringify({ rootfs: { type: "layers", diff_ids: "none" } }));
     const err = await failure(importImage(imp, [await layoutTar(manifestOf(bad), bad)]));
     expect(err).toBeInstanceOf(ValidationError);
+    expect(await leftovers(imp)).toEqual({ leases: 0, images: [] });
+  });
+
+  it("an archive of more entries than any image has is refused (each would be held in memory)", async () => {
+    /** A ustar symlink header. */
+    const link = (name: string) => {
+      const h = Buffer.alloc(512);
+      h.write(name, 0);
+      h.write("0000777\0", 100);
+      h.write("0000000\0", 108);
+      h.write("0000000\0", 116);
+      h.write("00000000000\0", 124);
+      h.write("00000000000\0", 136);
+      h.write("2", 156);
+      h.write("target", 157);
+      h.write("ustar\0", 257);
+      h.write("00", 263);
+      h.write("        ", 148);
+      let sum = 0;
+      for (const b of h) sum += b;
+      h.write(`${sum.toString(8).padStart(6, "0")}\0 `, 148);
+      return h;
+    };
+    let sent = 0;
+    async function* links() {
+      for (let batch = 0; batch < 100; batch++) {
+        yield Buffer.concat(Array.from({ length: 1000 }, (_, i) => link(`l/${batch}/${i}`)));
+        sent += 1000;
+      }
+      yield Buffer.alloc(1024);
+    }
+    const err = await failure(importImage(imp, links()));
+    expect(err).toBeInstanceOf(ValidationError);
+    expect((err as Error).message).toMatch(/entries/);
+    expect(sent).toBeLessThan(100_000);
     expect(await leftovers(imp)).toEqual({ leases: 0, images: [] });
   });
 });

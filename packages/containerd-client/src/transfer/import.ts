@@ -107,6 +107,8 @@ const OPERATION = "import";
 const MAX_METADATA_BYTES = DEFAULT_MAX_MANIFEST_BYTES;
 /** Symlinks followed to find one file of an archive. */
 const MAX_LINK_HOPS = 40;
+/** Entries of an archive: each is remembered until the end (an image has a few hundred). */
+const MAX_ENTRIES = 65_536;
 /** Files without a digest in their path up to this size are kept in memory until we know whether the
  *  image needs them (docker save's <id>/json, VERSION...), within MAX_BUFFERED_BYTES in all. */
 const SMALL_FILE_BYTES = 1024 * 1024;
@@ -325,8 +327,10 @@ class Importer {
   // ---- phase 1: stream every file of the archive in ----------------------------------------------------
 
   async read(source: ImportSource): Promise<void> {
+    let entries = 0;
     for await (const entry of archiveEntries(source, this.#signal)) {
       if (this.#signal.aborted) throw aborted(this.#signal);
+      if (++entries > MAX_ENTRIES) throw invalid(`more than ${MAX_ENTRIES} entries in the archive`);
       const path = entry.name;
       if (entry.type === "symlink") {
         const dir = path.includes("/") ? path.slice(0, path.lastIndexOf("/")) : "";
