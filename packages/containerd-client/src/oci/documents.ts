@@ -3,7 +3,7 @@
 // `manifests: 5`, a platform without `os`, a negative size, a digest that is a path) is refused here with a
 // typed error the caller chooses, so nothing downstream meets a value its type does not allow. Only what
 // berth reads is checked; unknown fields pass.
-import type { BerthError } from "@berth/runtime-core";
+import { type BerthError, isDigest } from "@berth/runtime-core";
 import type { ociImageSpec } from "../generated/index.js";
 
 /** Largest manifest or index read into memory by default: containerd's limit. */
@@ -25,24 +25,6 @@ export function parseDocument<T>(bytes: Uint8Array, what: string, check: Check<T
     throw fail(`${what} is not JSON`);
   }
   return check(json, what, fail);
-}
-
-const DIGEST_ALGORITHMS: Readonly<Record<string, RegExp>> = {
-  sha256: /^[a-f0-9]{64}$/,
-  sha512: /^[a-f0-9]{128}$/,
-};
-
-/** "sha256:<64 hex>" or "sha512:<128 hex>": the digests berth can verify (and safe in a URL path). */
-export function isDigest(s: unknown): s is string {
-  if (typeof s !== "string") return false;
-  const [algorithm, encoded, extra] = s.split(":");
-  const re = algorithm ? DIGEST_ALGORITHMS[algorithm] : undefined;
-  return extra === undefined && re !== undefined && encoded !== undefined && re.test(encoded);
-}
-
-/** The pattern of an encoded digest for an algorithm, or undefined for one berth does not know. */
-export function digestPattern(algorithm: string): RegExp | undefined {
-  return DIGEST_ALGORITHMS[algorithm];
 }
 
 type Json = Record<string, unknown>;
@@ -101,7 +83,9 @@ export function checkPlatform(v: unknown, what: string, fail: Fail): IndexEntry[
 export function checkDescriptor(v: unknown, what: string, fail: Fail): IndexEntry {
   const d = object(v, what, fail);
   optionalString(d, "mediaType", what, fail);
-  if (!isDigest(d.digest)) throw fail(`${what}.digest ${show(d.digest)} is not a sha256 or sha512 digest`);
+  if (typeof d.digest !== "string" || !isDigest(d.digest)) {
+    throw fail(`${what}.digest ${show(d.digest)} is not a digest`);
+  }
   if (!Number.isSafeInteger(d.size) || (d.size as number) < 0) {
     throw fail(`${what}.size ${show(d.size)} is not a size in bytes`);
   }
@@ -141,7 +125,7 @@ export function checkImageConfig(v: unknown, what: string, fail: Fail): ociImage
   if (config.rootfs !== undefined) {
     const rootfs = object(config.rootfs, `${what}.rootfs`, fail);
     const ids = rootfs.diff_ids;
-    if (!Array.isArray(ids) || ids.some((id) => !isDigest(id))) {
+    if (!Array.isArray(ids) || ids.some((id) => typeof id !== "string" || !isDigest(id))) {
       throw fail(`${what}.rootfs.diff_ids is not a list of digests`);
     }
   }

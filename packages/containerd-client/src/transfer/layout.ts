@@ -1,8 +1,7 @@
 // What import and export share: the names inside an OCI image layout and a `docker save` archive, the
 // annotations that carry image names, and the checks on digests and JSON documents read from archives.
 import { createHash, type Hash } from "node:crypto";
-import { DigestMismatchError, parseImageRef, ValidationError } from "@berth/runtime-core";
-import { digestPattern } from "../oci/documents.js";
+import { DigestMismatchError, parseDigest, parseImageRef, ValidationError } from "@berth/runtime-core";
 
 export const OCI_LAYOUT_FILE = "oci-layout";
 export const OCI_INDEX_FILE = "index.json";
@@ -40,15 +39,13 @@ export function blobPath(digest: string): string {
 export function digestOfBlobPath(path: string): string | undefined {
   const m = /^blobs\/([a-z0-9]+)\/([a-f0-9]+)$/.exec(path);
   if (!m) return undefined;
-  const [, algorithm, encoded] = m as unknown as [string, string, string];
-  const re = digestPattern(algorithm);
-  if (!re) {
-    throw new ValidationError(`${path}: unsupported digest algorithm ${algorithm}`, {
-      operation: "import",
-    });
+  const digest = `${m[1]}:${m[2]}`;
+  try {
+    parseDigest(digest);
+  } catch (cause) {
+    throw new ValidationError(`${path}: ${(cause as Error).message}`, { operation: "import", cause });
   }
-  if (!re.test(encoded)) throw new ValidationError(`${path}: malformed digest`, { operation: "import" });
-  return `${algorithm}:${encoded}`;
+  return digest;
 }
 
 export function hasher(digest: string | undefined): { hash: Hash; algorithm: string } {
