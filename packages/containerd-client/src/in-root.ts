@@ -12,6 +12,8 @@ import { type FileHandle, lstat, open, readlink } from "node:fs/promises";
 import { join } from "node:path";
 import { NotFoundError, UnsupportedError, ValidationError } from "@berth/runtime-core";
 
+const BACKEND = "containerd";
+
 /** Symlinks followed in one path before it is refused (Linux's MAXSYMLINKS). */
 export const MAX_SYMLINK_HOPS = 40;
 
@@ -57,10 +59,13 @@ async function walk(root: string, path: string, options: InRootOptions): Promise
   const operation = options.operation ?? "rootfs";
   const maxHops = options.maxHops ?? MAX_SYMLINK_HOPS;
   if (process.platform !== "linux") {
-    throw new UnsupportedError(`${operation}: reading inside a root needs Linux`, { operation });
+    throw new UnsupportedError(`${operation}: reading inside a root needs Linux`, {
+      operation,
+      backend: BACKEND,
+    });
   }
   const notFound = (cause?: unknown) =>
-    new NotFoundError(`${operation}: ${path} is not in ${root}`, { operation, cause });
+    new NotFoundError(`${operation}: ${path} is not in ${root}`, { operation, backend: BACKEND, cause });
   const dirs: FileHandle[] = [];
   const names: string[] = [];
   try {
@@ -87,7 +92,7 @@ async function walk(root: string, path: string, options: InRootOptions): Promise
         if (++hops > maxHops) {
           throw new ValidationError(
             `${operation}: ${path} follows more than ${maxHops} symlinks (a loop?) in ${root}`,
-            { operation },
+            { operation, backend: BACKEND },
           );
         }
         const target = await readlink(at(dir, name)).catch((cause: unknown) => {
@@ -120,7 +125,7 @@ function unexpected(operation: string, path: string, cause: unknown): Validation
   const code = errno(cause);
   return new ValidationError(
     `${operation}: cannot read ${path}: ${typeof code === "string" ? code : (cause as Error).message}`,
-    { operation, cause },
+    { operation, backend: BACKEND, cause },
   );
 }
 
@@ -150,7 +155,10 @@ export async function openInRoot(
 ): Promise<FileHandle> {
   const operation = options.operation ?? "rootfs";
   const notRegular = (what: string) =>
-    new ValidationError(`${operation}: ${path} in ${root} is not a regular file (${what})`, { operation });
+    new ValidationError(`${operation}: ${path} in ${root} is not a regular file (${what})`, {
+      operation,
+      backend: BACKEND,
+    });
   const { dirs, name } = await walk(root, path, options);
   try {
     if (name === undefined) throw notRegular("a directory");
@@ -184,6 +192,7 @@ export async function readFileInRoot(
   const tooBig = () =>
     new ValidationError(`${operation}: ${path} in ${root} is larger than ${options.maxBytes} bytes`, {
       operation,
+      backend: BACKEND,
     });
   const handle = await openInRoot(root, path, options);
   try {

@@ -103,6 +103,7 @@ export interface ImportedImage {
 }
 
 const OPERATION = "import";
+const DETAILS = { operation: OPERATION, backend: "containerd" } as const;
 /** Largest index.json / manifest.json / oci-layout we read into memory: an index's cap. */
 const MAX_METADATA_BYTES = DEFAULT_MAX_MANIFEST_BYTES;
 /** Symlinks followed to find one file of an archive. */
@@ -130,7 +131,7 @@ interface RootImage {
 }
 
 function invalid(message: string): ValidationError {
-  return new ValidationError(`import: ${message}`, { operation: OPERATION });
+  return new ValidationError(`import: ${message}`, DETAILS);
 }
 
 /** Hashes an entry's bytes as they pass, and checks them against the digest and size they should have. */
@@ -547,7 +548,7 @@ class Importer {
           `${entry.Config}: content hashes to ${config.digest}`,
           `sha256:${named[1]}`,
           config.digest,
-          { operation: OPERATION },
+          DETAILS,
         );
       }
       const configJson = await this.#document(config, DEFAULT_MAX_CONFIG_BYTES, checkImageConfig);
@@ -557,7 +558,7 @@ class Importer {
           `${what}: the config lists ${diffIds.length} diff IDs for ${entry.Layers.length} layers`,
           String(entry.Layers.length),
           String(diffIds.length),
-          { operation: OPERATION },
+          DETAILS,
         );
       }
       const layers: ociImageSpec.Descriptor[] = [];
@@ -576,7 +577,7 @@ class Importer {
             `${layerPath}: the layer hashes to ${layer.digest}, the config says ${diffIds[i]}`,
             String(diffIds[i]),
             layer.digest,
-            { operation: OPERATION },
+            DETAILS,
           );
         }
         layers.push({
@@ -736,7 +737,7 @@ class Importer {
           `manifest ${desc.digest}: the config lists ${diffIds.length} diff IDs for ${manifest.layers.length} layers`,
           String(manifest.layers.length),
           String(diffIds.length),
-          { operation: OPERATION },
+          DETAILS,
         );
       }
       this.#manifestDocs.set(desc.digest, { layers: manifest.layers, diffIds });

@@ -26,6 +26,7 @@ export async function* archiveEntries(source: ImportSource, signal: AbortSignal)
     const s = await stat(source).catch((cause: unknown) => {
       throw new ValidationError(`import source ${source}: ${(cause as Error).message}`, {
         operation: "import",
+        backend: "containerd",
         cause,
       });
     });
@@ -37,6 +38,7 @@ export async function* archiveEntries(source: ImportSource, signal: AbortSignal)
     if (!s.isFile()) {
       throw new ValidationError(`import source ${source} is neither a file nor a directory`, {
         operation: "import",
+        backend: "containerd",
       });
     }
     yield* readTar(abortable(gunzipIfNeeded(createReadStream(source)), signal));
@@ -56,7 +58,13 @@ async function* abortable(
   const read = () =>
     new Promise<IteratorResult<Uint8Array>>((resolve, reject) => {
       const onAbort = () =>
-        reject(new AbortedError("import: aborted", { operation: "import", cause: signal.reason }));
+        reject(
+          new AbortedError("import: aborted", {
+            operation: "import",
+            backend: "containerd",
+            cause: signal.reason,
+          }),
+        );
       if (signal.aborted) return onAbort();
       signal.addEventListener("abort", onAbort, { once: true });
       it.next().then(
@@ -96,11 +104,15 @@ async function* directoryEntries(root: string, prefix: string, depth: number): A
     const code = (cause as { code?: unknown }).code;
     throw new ValidationError(`import: ${path}: ${typeof code === "string" ? code : String(cause)}`, {
       operation: "import",
+      backend: "containerd",
       cause,
     });
   };
   if (depth > MAX_DEPTH)
-    throw new ValidationError(`import: ${prefix} is nested too deep`, { operation: "import" });
+    throw new ValidationError(`import: ${prefix} is nested too deep`, {
+      operation: "import",
+      backend: "containerd",
+    });
   const names = (await readdir(join(root, prefix)).catch(fsError(prefix || "."))).sort();
   for (const name of names) {
     const rel = prefix ? `${prefix}/${name}` : name;
@@ -182,6 +194,7 @@ async function* gunzipIfNeeded(
     if ((cause as { code?: string }).code?.startsWith("Z_")) {
       throw new ValidationError(`import: bad gzip stream: ${(cause as Error).message}`, {
         operation: "import",
+        backend: "containerd",
         cause,
       });
     }
