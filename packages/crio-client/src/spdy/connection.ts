@@ -12,6 +12,12 @@
 //   its kernel answer with a TCP reset, and a reset discards whatever output this side had not read yet.
 // Either way a lagging consumer pauses the socket, so TCP pushes back on the server.
 // `flowControl: "strict"` keeps the windows from the first byte, for peers that implement them.
+//
+// Hostile servers (the HTTP/2 flood CVEs 2019-9512, -9514, -9515 are the model): every answer a server's
+// frame calls for (PING replies, resets, window updates) counts until written, and a server that leaves
+// too many unread ends the session; so do too many frames on streams the client never opened, too many
+// streams the server tries to open, and frames or header blocks over their caps. Frames waiting to be
+// handled (behind header decompression) pause the socket past a high-water mark. See SpdyLimits.
 import type { Duplex } from "node:stream";
 import { type BerthError, isBerthError, ProtocolError, UnavailableError } from "@berth/runtime-core";
 import {
@@ -27,7 +33,13 @@ import {
   RstStatus,
   SettingsId,
 } from "./frames.js";
-import { HeaderCompressor, HeaderDecompressor, type SpdyHeaders, type SpdyHeadersInit } from "./headers.js";
+import {
+  HeaderCompressor,
+  HeaderDecompressor,
+  MAX_HEADER_BLOCK_BYTES,
+  type SpdyHeaders,
+  type SpdyHeadersInit,
+} from "./headers.js";
 
 /** SPDY/3's initial window, per stream and (3.1) for the session. */
 export const DEFAULT_WINDOW = 64 * 1024;
@@ -55,9 +67,40 @@ export interface OpenStreamOptions {
   onend?: (end: StreamEnd) => void;
 }
 
+/** What a server may make this client hold or do before the session ends with a ProtocolError. */
+export interface SpdyLimits {
+  /** Largest DATA frame payload accepted (the streaming servers write 32 KiB at a time). */
+  maxDataFrameBytes: number;
+  /** Largest control frame payload accepted (a compressed header block, mostly). */
+  maxControlFrameBytes: number;
+  /** Answers to the server's frames (PING replies, resets, window updates) queued unwritten. */
+  maxQueuedAnswers: number;
+  /** Frames on streams the client never opened, over the session. */
+  maxInvalidFrames: number;
+  /** Streams the server tries to open (each refused), over the session. */
+  maxRefusedStreams: number;
+  /** Received bytes waiting to be handled before the socket is paused (resumed below a quarter). */
+  inboxHighWater: number;
+  /** This client's own PINGs left unanswered at once. */
+  maxOutstandingPings: number;
+}
+
+/** nghttp2 queues 1000 answers; Node's http2 allows 1000 invalid frames and 100 rejected streams. */
+export const DEFAULT_SPDY_LIMITS: Readonly<SpdyLimits> = Object.freeze({
+  maxDataFrameBytes: 1024 * 1024,
+  maxControlFrameBytes: MAX_HEADER_BLOCK_BYTES + 4096,
+  maxQueuedAnswers: 1000,
+  maxInvalidFrames: 1000,
+  maxRefusedStreams: 100,
+  inboxHighWater: 1024 * 1024,
+  maxOutstandingPings: 10,
+});
+
 export interface SpdyConnectionOptions {
   /** Named in errors. */
   operation?: string;
+  /** Bounds on what the server can make the session hold (defaults: DEFAULT_SPDY_LIMITS). */
+  limits?: Partial<SpdyLimits>;
   /**
    * "adaptive" (default): keep flow-control windows (wait for the peer's, credit ours) only once the peer
    * shows it keeps them; "strict": from the start.
@@ -134,6 +177,15 @@ export class SpdyStream {
   }
 }
 
+/** What a frame holds of the bytes it came in. */
+function frameBytes(item: InboxItem): number {
+  if (item.type === "eof" || item.type === "malformed") return 0;
+  if (item.type === "data") return 8 + item.data.length;
+  if ("headerBlock" in item) return 8 + item.headerBlock.length;
+  if (item.type === "unknown") return 8 + item.payload.length;
+  return 8;
+}
+
 type InboxItem =
   | Frame
   | { type: "eof"; error: BerthError | undefined }
@@ -144,7 +196,8 @@ export class SpdyConnection {
   /** Settles once, when the session is over. Never rejects. */
   readonly closed: Promise<SpdyClose>;
   readonly #socket: Duplex;
-  readonly #parser = new FrameParser();
+  readonly #limits: SpdyLimits;
+  readonly #parser: FrameParser;
   readonly #compressor = new HeaderCompressor();
   readonly #decompressor = new HeaderDecompressor();
   readonly #streams = new Map<number, SpdyStream>();
@@ -157,6 +210,15 @@ export class SpdyConnection {
     { resolve: (ms: number) => void; reject: (e: Error) => void; t0: number }
   >();
   #inbox: InboxItem[] = [];
+  /** Bytes of the frames in the inbox. */
+  #inboxBytes = 0;
+  /** Paused because the inbox is full, or because a consumer lags (pause()). */
+  #inboxPaused = false;
+  #consumerPaused = false;
+  /** Answers queued and not yet written; frames on never-opened streams; streams the server opened. */
+  #queuedAnswers = 0;
+  #invalidFrames = 0;
+  #refusedStreams = 0;
   #malformed = false;
   #pumping = false;
   #sendQueue: Promise<void> = Promise.resolve();
@@ -178,6 +240,8 @@ export class SpdyConnection {
   constructor(socket: Duplex, options: SpdyConnectionOptions = {}, head?: Buffer) {
     this.#socket = socket;
     this.operation = options.operation ?? "spdy";
+    this.#limits = { ...DEFAULT_SPDY_LIMITS, ...options.limits };
+    this.#parser = new FrameParser(this.#limits.maxDataFrameBytes, this.#limits.maxControlFrameBytes);
     this.#strict = options.flowControl === "strict";
     this.#enforce = this.#strict;
     this.closed = new Promise((resolve) => {
@@ -204,6 +268,11 @@ export class SpdyConnection {
       this.#pump();
     });
     if (head?.length) this.#receive(head);
+  }
+
+  /** Bytes received and not handled yet: frames waiting their turn, and a frame still arriving. */
+  get bufferedBytes(): number {
+    return this.#inboxBytes + this.#parser.pending;
   }
 
   /** True once the session is over or closing. */
@@ -244,6 +313,8 @@ export class SpdyConnection {
   /** Round trip of a PING, in milliseconds. */
   ping(): Promise<number> {
     if (this.closing) return Promise.reject(this.#goneError());
+    if (this.#pings.size >= this.#limits.maxOutstandingPings)
+      return Promise.reject(this.#hostile(`${this.#pings.size} PINGs are still unanswered`));
     const id = this.#nextPingId;
     this.#nextPingId = (this.#nextPingId + 2) % 0x1_0000_0000;
     return new Promise((resolve, reject) => {
@@ -254,11 +325,13 @@ export class SpdyConnection {
 
   /** Stop reading the socket (a consumer lags); the peer is pushed back by TCP. */
   pause(): void {
+    this.#consumerPaused = true;
     this.#socket.pause();
   }
 
   resume(): void {
-    if (!this.#finished) this.#socket.resume();
+    this.#consumerPaused = false;
+    if (!this.#finished && !this.#inboxPaused) this.#socket.resume();
   }
 
   /**
@@ -281,6 +354,9 @@ export class SpdyConnection {
     if (this.#finished) return;
     this.#closingByUs = true;
     this.#closingError ??= error;
+    // Frames not handled yet are dropped (a flood stops here); the end of the socket is still seen.
+    this.#inbox = this.#inbox.filter((item) => item.type === "eof");
+    this.#inboxBytes = 0;
     if (error instanceof ProtocolError) {
       // Best effort: tell the peer why before the socket goes.
       this.#socket.write(encodeGoAway(0, GoAwayStatus.PROTOCOL_ERROR));
@@ -389,13 +465,64 @@ export class SpdyConnection {
   #receive(chunk: Buffer): void {
     if (this.#finished || this.#malformed) return;
     try {
-      for (const f of this.#parser.parse(chunk)) this.#inbox.push(f);
+      for (const f of this.#parser.parse(chunk)) {
+        this.#inboxBytes += frameBytes(f);
+        this.#inbox.push(f);
+      }
     } catch (error) {
       // Frames before the bad one are still handled, in order; then the session ends.
       this.#malformed = true;
       this.#inbox.push({ type: "malformed", error });
     }
+    if (!this.#inboxPaused && this.#inboxBytes > this.#limits.inboxHighWater) {
+      this.#inboxPaused = true;
+      this.#socket.pause();
+    }
     this.#pump();
+  }
+
+  /** Resume reading once the inbox is down to a quarter of its high-water mark (and no consumer lags). */
+  #inboxDrained(): void {
+    if (!this.#inboxPaused || this.#inboxBytes > this.#limits.inboxHighWater / 4) return;
+    this.#inboxPaused = false;
+    if (!this.#consumerPaused && !this.#finished) this.#socket.resume();
+  }
+
+  /** A ProtocolError for a server that floods or misuses the session. */
+  #hostile(message: string): ProtocolError {
+    return new ProtocolError(`${this.operation}: ${message}`, { operation: this.operation, backend: "cri" });
+  }
+
+  /** Queue an answer to a server's frame. False (and the session destroyed) past maxQueuedAnswers. */
+  #answer(make: () => Buffer): boolean {
+    if (this.#queuedAnswers >= this.#limits.maxQueuedAnswers) {
+      this.destroy(
+        this.#hostile(`the server leaves the answers to its frames unread (${this.#queuedAnswers} queued)`),
+      );
+      return false;
+    }
+    this.#queuedAnswers++;
+    const written = () => {
+      this.#queuedAnswers--;
+    };
+    this.#enqueue(make).then(written, written);
+    return true;
+  }
+
+  /** A frame on a stream this client never opened: counted; true once past maxInvalidFrames. */
+  #invalid(streamId: number, what: string): boolean {
+    if (++this.#invalidFrames <= this.#limits.maxInvalidFrames) return false;
+    this.destroy(
+      this.#hostile(
+        `${this.#invalidFrames} frames on streams never opened (the last: ${what} on ${streamId})`,
+      ),
+    );
+    return true;
+  }
+
+  /** Whether a stream id was never one of this client's: even (the server's) or not handed out yet. */
+  #neverOpened(streamId: number): boolean {
+    return streamId % 2 === 0 || streamId >= this.#nextStreamId;
   }
 
   #protocolError(err: unknown): BerthError {
@@ -415,8 +542,11 @@ export class SpdyConnection {
       try {
         while (this.#inbox.length) {
           const item = this.#inbox.shift() as InboxItem;
+          this.#inboxBytes -= frameBytes(item);
+          this.#inboxDrained();
           if (item.type === "eof") {
-            this.#finish(item.error);
+            // A destroy while the socket's end waited here has the last word.
+            this.#finish(this.#closingError ?? item.error);
             this.#inbox = [];
             break;
           }
@@ -444,7 +574,10 @@ export class SpdyConnection {
       case "syn_reply": {
         const headers = await this.#decompressor.decompress(frame.headerBlock);
         const stream = this.#streams.get(frame.streamId);
-        if (!stream) return;
+        if (!stream) {
+          if (this.#neverOpened(frame.streamId)) this.#invalid(frame.streamId, "SYN_REPLY");
+          return;
+        }
         stream.settleReply(headers);
         if (frame.fin) this.#endRemote(stream, { kind: "fin" });
         return;
@@ -452,18 +585,27 @@ export class SpdyConnection {
       case "headers": {
         await this.#decompressor.decompress(frame.headerBlock);
         const stream = this.#streams.get(frame.streamId);
+        if (!stream && this.#neverOpened(frame.streamId)) this.#invalid(frame.streamId, "HEADERS");
         if (stream && frame.fin) this.#endRemote(stream, { kind: "fin" });
         return;
       }
       case "syn_stream":
         // Server push has no place in these protocols; decompress anyway to keep the zlib stream in step.
         await this.#decompressor.decompress(frame.headerBlock);
-        if (frame.streamId % 2 === 0)
-          this.#enqueue(() => encodeRstStream(frame.streamId, RstStatus.REFUSED_STREAM)).catch(() => {});
+        if (frame.streamId % 2 === 1)
+          throw new Error(`the server opened stream ${frame.streamId}, a client id`);
+        if (++this.#refusedStreams > this.#limits.maxRefusedStreams) {
+          this.destroy(this.#hostile(`the server opened ${this.#refusedStreams} streams (all refused)`));
+          return;
+        }
+        this.#answer(() => encodeRstStream(frame.streamId, RstStatus.REFUSED_STREAM));
         return;
       case "rst_stream": {
         const stream = this.#streams.get(frame.streamId);
-        if (!stream) return;
+        if (!stream) {
+          if (this.#neverOpened(frame.streamId)) this.#invalid(frame.streamId, "RST_STREAM");
+          return;
+        }
         this.#streams.delete(stream.id);
         stream.localEnded = true;
         stream.settleReply(
@@ -481,6 +623,8 @@ export class SpdyConnection {
         this.#enforce = true;
         for (const e of frame.entries) {
           if (e.id !== SettingsId.INITIAL_WINDOW_SIZE) continue;
+          if (e.value > MAX_WINDOW)
+            throw new Error(`SETTINGS INITIAL_WINDOW_SIZE of ${e.value} is over 2^31-1`);
           const delta = e.value - this.#initialSendWindow;
           this.#initialSendWindow = e.value;
           for (const s of this.#streams.values()) s.sendWindow += delta;
@@ -489,7 +633,7 @@ export class SpdyConnection {
         return;
       case "ping":
         if (frame.id % 2 === 0) {
-          this.#enqueue(() => encodePing(frame.id)).catch(() => {});
+          this.#answer(() => encodePing(frame.id));
         } else {
           const p = this.#pings.get(frame.id);
           this.#pings.delete(frame.id);
@@ -520,6 +664,7 @@ export class SpdyConnection {
           this.#sessionSendWindow = Math.min(this.#sessionSendWindow + frame.delta, MAX_WINDOW);
         } else {
           const stream = this.#streams.get(frame.streamId);
+          if (!stream && this.#neverOpened(frame.streamId)) this.#invalid(frame.streamId, "WINDOW_UPDATE");
           if (stream) {
             if (stream.sendWindow + frame.delta > MAX_WINDOW) {
               this.resetStream(stream, RstStatus.FLOW_CONTROL_ERROR);
@@ -540,8 +685,8 @@ export class SpdyConnection {
     const stream = this.#streams.get(streamId);
     if (!stream) {
       // Data for a stream this client never opened; streams it closed may still see data in flight.
-      if (streamId % 2 === 0 || streamId >= this.#nextStreamId)
-        this.#enqueue(() => encodeRstStream(streamId, RstStatus.INVALID_STREAM)).catch(() => {});
+      if (this.#neverOpened(streamId) && !this.#invalid(streamId, "DATA"))
+        this.#answer(() => encodeRstStream(streamId, RstStatus.INVALID_STREAM));
       return;
     }
     if (stream.remoteEnd) return;
@@ -564,8 +709,7 @@ export class SpdyConnection {
     const left = send ? 0 : Math.min(unacked, MAX_WINDOW);
     if (holder) holder.recvUnacked = left;
     else this.#sessionRecvUnacked = left;
-    if (send)
-      this.#enqueue(() => encodeWindowUpdate(streamId, Math.min(unacked, MAX_WINDOW))).catch(() => {});
+    if (send) this.#answer(() => encodeWindowUpdate(streamId, Math.min(unacked, MAX_WINDOW)));
   }
 
   #endRemote(stream: SpdyStream, end: StreamEnd): void {

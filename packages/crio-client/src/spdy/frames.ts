@@ -8,6 +8,8 @@ import { ProtocolError } from "@berth/runtime-core";
 export const SPDY_VERSION = 3;
 /** The largest payload a frame's 24-bit length can describe. */
 export const MAX_FRAME_PAYLOAD = 0xff_ffff;
+/** Entries a SETTINGS frame may carry (SPDY/3 defines 8 settings). */
+export const MAX_SETTINGS_ENTRIES = 64;
 
 export const FrameType = {
   SYN_STREAM: 1,
@@ -203,11 +205,15 @@ export function encodeWindowUpdate(streamId: number, delta: number): Buffer {
 export class FrameParser {
   #buffered: Buffer[] = [];
   #length = 0;
-  /** Largest payload accepted (the peer's frames are small; a huge length means a broken stream). */
+  /** Largest data frame payload accepted (the peer's frames are small; a huge length means a broken stream). */
   readonly maxPayload: number;
+  /** Largest control frame payload accepted. */
+  readonly maxControlPayload: number;
 
-  constructor(maxPayload = MAX_FRAME_PAYLOAD) {
+  /** A frame over its cap is refused as soon as its header arrives, before its bytes are buffered. */
+  constructor(maxPayload = MAX_FRAME_PAYLOAD, maxControlPayload = maxPayload) {
     this.maxPayload = maxPayload;
+    this.maxControlPayload = maxControlPayload;
   }
 
   /** Bytes held waiting for the rest of a frame. */
@@ -232,8 +238,12 @@ export class FrameParser {
     while (this.#length >= 8) {
       const head = this.#peek(8);
       const length = head.readUInt32BE(4) & 0xff_ffff;
-      if (length > this.maxPayload)
-        throw new ProtocolError(`SPDY frame of ${length} bytes exceeds the ${this.maxPayload}-byte limit`);
+      const control = ((head[0] as number) & 0x80) !== 0;
+      const max = control ? this.maxControlPayload : this.maxPayload;
+      if (length > max)
+        throw new ProtocolError(
+          `SPDY ${control ? "control" : "data"} frame of ${length} bytes exceeds the ${max}-byte limit`,
+        );
       if (this.#length < 8 + length) break;
       yield decodeFrame(this.#take(8 + length));
     }
@@ -319,6 +329,8 @@ export function decodeFrame(bytes: Buffer): Frame {
       const count = payload.readUInt32BE(0);
       if (length !== 4 + 8 * count)
         throw malformed(`SETTINGS of ${length} bytes announcing ${count} entries`);
+      // SPDY/3 defines eight settings: thousands of entries are a flood, not settings.
+      if (count > MAX_SETTINGS_ENTRIES) throw malformed(`SETTINGS with ${count} entries`);
       const entries: SettingsEntry[] = [];
       for (let i = 0; i < count; i++) {
         const idWord = payload.readUInt32BE(4 + 8 * i);
