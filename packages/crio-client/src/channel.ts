@@ -6,6 +6,88 @@ import WebSocket from "ws";
 /** Closes one channel (v5 only): frame [255, channel]. */
 export const CLOSE_CHANNEL = 255;
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 30_000;
+/** Largest WebSocket message accepted (the streaming servers send what one read gave them, 32 KiB). */
+export const MAX_WEBSOCKET_MESSAGE_BYTES = 1024 * 1024;
+/** Largest error channel accepted: it carries one small status (exec) or an error's text (port-forward). */
+export const MAX_ERROR_CHANNEL_BYTES = 64 * 1024;
+/** Output held before a session's consumer is attached (only a hostile server sends any). */
+export const MAX_EARLY_BYTES = 1024 * 1024;
+
+/**
+ * The streaming URL a runtime handed out, checked before anything connects to it: http(s) or ws(s) only,
+ * and a loopback host (where the runtimes serve streams by default) or one of `allowedHosts` (say, the
+ * node address a runtime is configured to stream on). A runtime's answer must not send the caller's
+ * stdin, or a connection, anywhere it likes.
+ */
+export function checkStreamingUrl(url: string, operation: string, allowedHosts: readonly string[] = []): URL {
+  const details = { operation, backend: "cri" };
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch (cause) {
+    throw new ProtocolError(`${operation}: the runtime's streaming URL ${JSON.stringify(url)} is not a URL`, {
+      ...details,
+      cause,
+    });
+  }
+  if (!["http:", "https:", "ws:", "wss:"].includes(u.protocol)) {
+    throw new ProtocolError(
+      `${operation}: the runtime's streaming URL is ${u.protocol} (not http or ws)`,
+      details,
+    );
+  }
+  const host = u.hostname.replace(/^\[(.*)\]$/, "$1").toLowerCase();
+  if (!isLoopback(host) && !allowedHosts.some((h) => h.replace(/^\[(.*)\]$/, "$1").toLowerCase() === host)) {
+    throw new ProtocolError(
+      `${operation}: the runtime's streaming URL names ${u.host}, which is not a loopback host; ` +
+        "list it in streamingHosts to allow it",
+      details,
+    );
+  }
+  return u;
+}
+
+function isLoopback(host: string): boolean {
+  if (host === "localhost" || host.endsWith(".localhost") || host === "::1") return true;
+  // 127.0.0.0/8, also written as an IPv4-mapped IPv6 address.
+  return /^(::ffff:)?127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
+/**
+ * What a transport delivers before its consumer is attached, held in order and handed over on `start`.
+ * Past `MAX_EARLY_BYTES` held, `overflow` is called (the transport ends the session) and nothing more is.
+ */
+export class DeferredSink<S> {
+  #sink: S | undefined;
+  #held: Array<(sink: S) => void> = [];
+  #bytes = 0;
+  readonly #overflow: () => void;
+
+  constructor(overflow: () => void) {
+    this.#overflow = overflow;
+  }
+
+  emit(deliver: (sink: S) => void, bytes = 0): void {
+    if (this.#sink) {
+      deliver(this.#sink);
+      return;
+    }
+    if (this.#bytes > MAX_EARLY_BYTES) return;
+    this.#bytes += bytes;
+    if (this.#bytes > MAX_EARLY_BYTES) this.#overflow();
+    else this.#held.push(deliver);
+  }
+
+  start(sink: S): void {
+    this.#sink = sink;
+    for (const deliver of this.#held.splice(0)) deliver(sink);
+  }
+}
+
+/** An error the ws library raised about the peer's frames (bad opcode, message over maxPayload...). */
+export function wsProtocolViolation(err: Error): boolean {
+  return String((err as NodeJS.ErrnoException).code ?? "").startsWith("WS_ERR_");
+}
 
 export interface OpenChannelOptions {
   signal?: AbortSignal | undefined;
@@ -34,6 +116,9 @@ export function openChannelSocket<T>(
     const wsUrl = url.replace(/^http/, "ws");
     const ws = new WebSocket(wsUrl, [...protocols], {
       handshakeTimeout: options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
+      maxPayload: MAX_WEBSOCKET_MESSAGE_BYTES,
+      // The runtime's URL was checked; a redirect could point anywhere.
+      followRedirects: false,
     });
     ws.binaryType = "nodebuffer";
     const onAbort = () => {
@@ -41,10 +126,20 @@ export function openChannelSocket<T>(
       reject(new AbortedError(`${operation}: aborted`, { ...details, cause: signal?.reason }));
     };
     signal?.addEventListener("abort", onAbort, { once: true });
+    // ws's handshakeTimeout is an idle timeout: a refusal whose body trickles in would outlast it.
+    const timeout = options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
+    const timer = setTimeout(() => {
+      done();
+      ws.terminate();
+      reject(new TimeoutError(`${operation}: opening ${url} took over ${timeout} ms`, details));
+    }, timeout);
     const done = () => {
+      clearTimeout(timer);
       signal?.removeEventListener("abort", onAbort);
       ws.removeAllListeners("error");
       ws.removeAllListeners("unexpected-response");
+      // terminate() of a socket still connecting emits an error: nobody needs it any more.
+      ws.on("error", () => {});
     };
     ws.once("open", () => {
       done();
@@ -65,10 +160,13 @@ export function openChannelSocket<T>(
       let body = "";
       res.setEncoding("utf8");
       res.on("data", (c: string) => {
-        if (body.length < 4096) body += c;
+        // Enough to show why; the rest is not waited for.
+        body += c;
+        if (body.length >= 4096) res.destroy();
       });
-      res.on("end", () => {
+      res.once("close", () => {
         ws.terminate();
+        body = body.slice(0, 4096);
         reject(
           new ProtocolError(`${operation}: streaming server answered ${res.statusCode}: ${body.trim()}`, {
             ...details,

@@ -82,6 +82,11 @@ export interface CriClientOptions {
   maxMessageBytes?: number;
   /** Deadline for calls that do not set their own (default 2 minutes; image pulls have none). */
   defaultTimeout?: number;
+  /**
+   * Hosts besides loopback that the runtime's streaming URLs (exec, attach, port-forward) may name; the
+   * host of a TCP `endpoint` is allowed too. Any other URL is refused with a ProtocolError.
+   */
+  streamingHosts?: string[];
 }
 
 export interface ConnectOptions extends Omit<ResolveEndpointOptions, "endpoint"> {
@@ -213,6 +218,7 @@ export class CriClient {
   readonly #sandboxConfigs = new Map<string, DeepPartial<PodSandboxConfig>>();
   /** Set once the runtime refused a SPDY upgrade: "auto" then goes straight to WebSocket. */
   #spdyRefused = false;
+  readonly #streamingHosts: string[];
   /** The options of a call given none: the default deadline (built once, read-only). */
   readonly #defaultOptions: CallOptions;
 
@@ -220,6 +226,11 @@ export class CriClient {
     this.endpoint = options.endpoint;
     this.imageEndpoint = options.imageEndpoint || options.endpoint;
     this.defaultTimeout = options.defaultTimeout ?? DEFAULT_CRI_TIMEOUT_MS;
+    // A runtime reached over TCP streams from its own host.
+    const tcpHost =
+      unixSocketPath(options.endpoint) === undefined &&
+      /^(?:tcp:\/\/)?([^/]+):\d+$/.exec(options.endpoint)?.[1];
+    this.#streamingHosts = [...(options.streamingHosts ?? []), ...(tcpHost ? [tcpHost] : [])];
     this.#defaultOptions = Object.freeze({ timeout: this.defaultTimeout });
     const channelOptions = {
       backend: "cri",
@@ -503,6 +514,7 @@ export class CriClient {
         .url;
     return openPortForward(await again(), port, {
       signal: options.signal,
+      streamingHosts: this.#streamingHosts,
       handshakeTimeout: options.requestTimeout ?? this.defaultTimeout,
       ...this.#transport(options.transport, again),
     });
@@ -538,6 +550,7 @@ export class CriClient {
     return openStreamSession(url, {
       operation,
       ...req,
+      streamingHosts: this.#streamingHosts,
       signal: options.signal,
       timeout: options.timeout,
       handshakeTimeout: options.requestTimeout ?? this.defaultTimeout,

@@ -21,7 +21,15 @@ import {
   UnavailableError,
 } from "@berth/runtime-core";
 import type WebSocket from "ws";
-import { CLOSE_CHANNEL, frame, messageBuffer, openChannelSocket } from "./channel.js";
+import {
+  CLOSE_CHANNEL,
+  checkStreamingUrl,
+  frame,
+  MAX_ERROR_CHANNEL_BYTES,
+  messageBuffer,
+  openChannelSocket,
+  wsProtocolViolation,
+} from "./channel.js";
 import { openSpdyExecChannels } from "./spdy/remotecommand.js";
 import { isUpgradeRefusal } from "./spdy/upgrade.js";
 
@@ -86,6 +94,8 @@ export interface StreamSessionOptions {
    * are single-use and the refused upgrade spent this one. Without it the same URL is tried again.
    */
   fallbackUrl?: (() => Promise<string>) | undefined;
+  /** Hosts besides loopback the runtime's streaming URL may name (see checkStreamingUrl). */
+  streamingHosts?: readonly string[] | undefined;
 }
 
 /** How a transport's connection ended, for the session to read the exit status against. */
@@ -126,6 +136,30 @@ export interface StreamChannels {
   close(): void;
   /** Close now. */
   terminate(): void;
+}
+
+const str = (v: unknown): string | undefined => (typeof v === "string" ? v : undefined);
+
+/** The Status fields this client reads, from whatever JSON the server sent; undefined if not an object. */
+function statusShape(value: unknown): StreamStatus | undefined {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return undefined;
+  const v = value as Record<string, unknown>;
+  const details = v.details as Record<string, unknown> | null | undefined;
+  const causes = Array.isArray(details?.causes) ? details.causes : [];
+  const out: StreamStatus = {};
+  const [status, message, reason] = [str(v.status), str(v.message), str(v.reason)];
+  if (status !== undefined) out.status = status;
+  if (message !== undefined) out.message = message;
+  if (reason !== undefined) out.reason = reason;
+  if (typeof v.code === "number") out.code = v.code;
+  if (causes.length) {
+    out.details = {
+      causes: causes
+        .filter((c): c is Record<string, unknown> => typeof c === "object" && c !== null)
+        .map((c) => ({ reason: str(c.reason), message: str(c.message), field: str(c.field) })),
+    };
+  }
+  return out;
 }
 
 /** Exit code from a status: 0 on Success, details.causes[reason=ExitCode] on NonZeroExitCode. */
@@ -169,9 +203,9 @@ export function exitFromErrorChannel(
         details,
       );
     }
-    let status: StreamStatus;
+    let parsed: unknown;
     try {
-      status = JSON.parse(text) as StreamStatus;
+      parsed = JSON.parse(text);
     } catch (cause) {
       // Cut short by a dropped connection, or garbage from the server.
       if (!end.clean)
@@ -183,6 +217,10 @@ export function exitFromErrorChannel(
         ...details,
         cause,
       });
+    }
+    const status = statusShape(parsed);
+    if (!status) {
+      throw new ProtocolError(`${operation}: error channel holds JSON that is not a Status object`, details);
     }
     return exitFromStatus(status, operation);
   }
@@ -232,10 +270,15 @@ export class StreamSession {
     const stderr = new PassThrough();
     this.stdout = stdout;
     this.stderr = stderr;
-    // Stop reading while a reader lags, so a chatty command cannot fill memory.
-    stdout.on("drain", () => channels.resume());
-    stderr.on("drain", () => channels.resume());
+    // Stop reading while a reader lags, so a chatty command cannot fill memory; read again only once
+    // neither lags (one stream drained while the other is full must not let more pile onto the other).
+    const resume = () => {
+      if (!stdout.writableNeedDrain && !stderr.writableNeedDrain) channels.resume();
+    };
+    stdout.on("drain", resume);
+    stderr.on("drain", resume);
     const statusChunks: Buffer[] = [];
+    let statusBytes = 0;
     let failure: BerthError | undefined;
     let timer: NodeJS.Timeout | undefined;
 
@@ -268,7 +311,14 @@ export class StreamSession {
         stderr: (data) => {
           if (data.length && !stderr.write(data)) channels.pause();
         },
-        status: (data) => statusChunks.push(data),
+        status: (data) => {
+          statusBytes += data.length;
+          if (statusBytes > MAX_ERROR_CHANNEL_BYTES) {
+            const what = `the error channel carries over ${MAX_ERROR_CHANNEL_BYTES} bytes (a status is small)`;
+            return fail(new ProtocolError(`${operation}: ${what}`, { operation, backend: "cri" }));
+          }
+          statusChunks.push(data);
+        },
         closed: (end) => {
           signal?.removeEventListener("abort", onAbort);
           if (timer) clearTimeout(timer);
@@ -357,11 +407,13 @@ export function websocketChannels(ws: WebSocket, operation: string): StreamChann
     else early.push(buf);
   });
   ws.on("error", (err) => {
-    error ??= new UnavailableError(`${operation}: stream connection failed: ${err.message}`, {
-      operation,
-      backend: "cri",
-      cause: err,
-    });
+    const details = { operation, backend: "cri", cause: err };
+    error ??= wsProtocolViolation(err)
+      ? new ProtocolError(
+          `${operation}: the streaming server broke the WebSocket protocol: ${err.message}`,
+          details,
+        )
+      : new UnavailableError(`${operation}: stream connection failed: ${err.message}`, details);
   });
   ws.once("close", (code, reason) => {
     ended = {
@@ -406,9 +458,11 @@ export async function openStreamSession(
   protocols: readonly string[] = EXEC_PROTOCOLS,
 ): Promise<StreamSession> {
   const transport = options.transport ?? "auto";
+  const checked = (target: string) =>
+    checkStreamingUrl(target, options.operation, options.streamingHosts).toString();
   const overWebSocket = (target: string) =>
     openChannelSocket(
-      target,
+      checked(target),
       protocols,
       options,
       (ws) => new StreamSession(websocketChannels(ws, options.operation), options),
@@ -416,7 +470,7 @@ export async function openStreamSession(
   if (transport === "websocket") return overWebSocket(url);
   let channels: StreamChannels;
   try {
-    channels = await openSpdyExecChannels(url, {
+    channels = await openSpdyExecChannels(checked(url), {
       operation: options.operation,
       protocols: SPDY_EXEC_PROTOCOLS,
       stdin: options.stdin,

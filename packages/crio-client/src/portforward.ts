@@ -11,9 +11,23 @@
 
 import { createServer, type Server, type Socket } from "node:net";
 import { Duplex } from "node:stream";
-import { AbortedError, type BerthError, DaemonError, UnavailableError } from "@berth/runtime-core";
+import {
+  AbortedError,
+  type BerthError,
+  DaemonError,
+  ProtocolError,
+  UnavailableError,
+} from "@berth/runtime-core";
 import type WebSocket from "ws";
-import { frame, messageBuffer, openChannelSocket } from "./channel.js";
+import {
+  checkStreamingUrl,
+  DeferredSink,
+  frame,
+  MAX_ERROR_CHANNEL_BYTES,
+  messageBuffer,
+  openChannelSocket,
+  wsProtocolViolation,
+} from "./channel.js";
 import type { StreamTransport, StreamTransportOption } from "./exec.js";
 import { openSpdyPortForwardChannels } from "./spdy/portforward.js";
 import { isUpgradeRefusal } from "./spdy/upgrade.js";
@@ -27,6 +41,8 @@ export interface PortForwardOptions {
   transport?: StreamTransportOption | undefined;
   /** For "auto": a fresh URL for the WebSocket attempt after the server refused SPDY (URLs are single-use). */
   fallbackUrl?: (() => Promise<string>) | undefined;
+  /** Hosts besides loopback the runtime's streaming URL may name (see checkStreamingUrl). */
+  streamingHosts?: readonly string[] | undefined;
 }
 
 /** Where a transport delivers what the server sends on one forwarded connection. */
@@ -74,6 +90,13 @@ export class PortForwardStream extends Duplex {
       },
       error: (text) => {
         this.#error += text;
+        if (this.#error.length > MAX_ERROR_CHANNEL_BYTES) {
+          this.#error = "";
+          const what = `the error channel carries over ${MAX_ERROR_CHANNEL_BYTES} bytes (an error is short)`;
+          this.destroy(
+            new ProtocolError(`${operation} to port ${port}: ${what}`, { operation, backend: "cri" }),
+          );
+        }
       },
       closed: ({ dropped, error }) => {
         signal?.removeEventListener("abort", onAbort);
@@ -121,12 +144,9 @@ export class PortForwardStream extends Duplex {
 export function websocketPortForwardChannels(ws: WebSocket, port: number): PortForwardChannels {
   const operation = "PortForward";
   const prefix = [2, 2];
-  let sink: PortForwardSink | undefined;
-  const early: Array<(s: PortForwardSink) => void> = [];
-  const emit = (f: (s: PortForwardSink) => void) => {
-    if (sink) f(sink);
-    else early.push(f);
-  };
+  const deliveries = new DeferredSink<PortForwardSink>(() => ws.terminate());
+  const emit = (f: (s: PortForwardSink) => void, bytes = 0) => deliveries.emit(f, bytes);
+  let error: BerthError | undefined;
   ws.on("message", (data) => {
     let buf = messageBuffer(data);
     const channel = buf[0];
@@ -137,19 +157,29 @@ export function websocketPortForwardChannels(ws: WebSocket, port: number): PortF
     prefix[channel] = (prefix[channel] ?? 0) - skip;
     buf = buf.subarray(skip);
     if (!buf.length) return;
-    if (channel === 0) emit((s) => s.data(buf));
+    if (channel === 0) emit((s) => s.data(buf), buf.length);
     else {
       const text = buf.toString("utf8");
-      emit((s) => s.error(text));
+      emit((s) => s.error(text), buf.length);
     }
   });
-  ws.on("error", () => {});
-  ws.once("close", (code) => emit((s) => s.closed({ dropped: code === 1006 })));
+  ws.on("error", (err) => {
+    if (wsProtocolViolation(err)) {
+      const what = `the streaming server broke the WebSocket protocol: ${err.message}`;
+      error ??= new ProtocolError(`${operation} to port ${port}: ${what}`, {
+        operation,
+        backend: "cri",
+        cause: err,
+      });
+    }
+  });
+  ws.once("close", (code) =>
+    emit((s) => s.closed(error ? { dropped: true, error } : { dropped: code === 1006 })),
+  );
   return {
     transport: "websocket",
     start(s) {
-      sink = s;
-      for (const f of early.splice(0)) f(s);
+      deliveries.start(s);
     },
     write(chunk, cb) {
       if (ws.readyState !== ws.OPEN) {
@@ -176,8 +206,9 @@ export async function openPortForward(
   options: PortForwardOptions = {},
 ): Promise<PortForwardStream> {
   const transport = options.transport ?? "auto";
+  const checked = (target: string) => checkStreamingUrl(target, "PortForward", options.streamingHosts);
   const overWebSocket = (target: string) => {
-    const u = new URL(target);
+    const u = checked(target);
     u.searchParams.set("port", String(port));
     return openChannelSocket(
       u.toString(),
@@ -189,7 +220,7 @@ export async function openPortForward(
   if (transport === "websocket") return overWebSocket(url);
   let channels: PortForwardChannels;
   try {
-    channels = await openSpdyPortForwardChannels(url, port, {
+    channels = await openSpdyPortForwardChannels(checked(url).toString(), port, {
       signal: options.signal,
       handshakeTimeout: options.handshakeTimeout,
     });

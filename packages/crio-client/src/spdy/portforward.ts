@@ -3,7 +3,8 @@
 // and a shared `requestID`; the server dials the port in the pod once it has both. The client half-closes
 // the error stream at once (it never writes there); the server writes there only if forwarding fails,
 // then ends both streams. One session carries one forwarded connection here.
-import type { BerthError } from "@berth/runtime-core";
+import { type BerthError, ProtocolError } from "@berth/runtime-core";
+import { DeferredSink } from "../channel.js";
 import type { PortForwardChannels, PortForwardSink } from "../portforward.js";
 import type { SpdyConnection, SpdyStream, StreamEnd } from "./connection.js";
 import { awaitReplies, HEADER_STREAM_TYPE } from "./remotecommand.js";
@@ -43,17 +44,22 @@ class SpdyPortForwardChannels implements PortForwardChannels {
   readonly streams: SpdyStream[];
   readonly #conn: SpdyConnection;
   readonly #data: SpdyStream;
-  #sink: PortForwardSink | undefined;
-  #early: Array<(sink: PortForwardSink) => void> = [];
+  readonly #deliveries: DeferredSink<PortForwardSink>;
   #dataEnd: StreamEnd | undefined;
   #errorEnd: StreamEnd | undefined;
 
   constructor(conn: SpdyConnection, port: number) {
     this.#conn = conn;
-    const emit = (f: (sink: PortForwardSink) => void) => {
-      if (this.#sink) f(this.#sink);
-      else this.#early.push(f);
-    };
+    // Data before both streams are accepted is a server out of protocol: held only so far.
+    this.#deliveries = new DeferredSink(() =>
+      conn.destroy(
+        new ProtocolError("PortForward: the streaming server sent data before accepting the streams", {
+          operation: "PortForward",
+          backend: "cri",
+        }),
+      ),
+    );
+    const emit = (f: (sink: PortForwardSink) => void, bytes = 0) => this.#deliveries.emit(f, bytes);
     const headers = (type: string) => ({
       [HEADER_STREAM_TYPE]: type,
       [HEADER_PORT]: String(port),
@@ -74,7 +80,7 @@ class SpdyPortForwardChannels implements PortForwardChannels {
     const error = conn.openStream(headers("error"), {
       ondata: (chunk) => {
         const text = chunk.toString("utf8");
-        emit((s) => s.error(text));
+        emit((s) => s.error(text), chunk.length);
       },
       onend: (end) => {
         this.#errorEnd = end;
@@ -82,7 +88,7 @@ class SpdyPortForwardChannels implements PortForwardChannels {
       },
     });
     this.#data = conn.openStream(headers("data"), {
-      ondata: (chunk) => emit((s) => s.data(chunk)),
+      ondata: (chunk) => emit((s) => s.data(chunk), chunk.length),
       onend: (end) => {
         this.#dataEnd = end;
         ended();
@@ -98,8 +104,7 @@ class SpdyPortForwardChannels implements PortForwardChannels {
   }
 
   start(sink: PortForwardSink): void {
-    this.#sink = sink;
-    for (const f of this.#early.splice(0)) f(sink);
+    this.#deliveries.start(sink);
   }
 
   write(chunk: Buffer, cb: (err?: Error | null) => void): void {

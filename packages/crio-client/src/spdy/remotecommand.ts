@@ -3,7 +3,14 @@
 // `streamType` header (error, stdin, stdout, stderr, resize); the server waits until every stream the
 // request asked for has been replied to, then runs the command. Ending stdin is a FIN on its stream. The
 // exit comes on the error stream: a JSON metav1.Status from v4 on, plain text (failures only) before.
-import { AbortedError, type BerthError, TimeoutError, ValidationError } from "@berth/runtime-core";
+import {
+  AbortedError,
+  type BerthError,
+  ProtocolError,
+  TimeoutError,
+  ValidationError,
+} from "@berth/runtime-core";
+import { DeferredSink } from "../channel.js";
 import type { ChannelsEnd, ChannelsSink, StreamChannels } from "../exec.js";
 import type { SpdyConnection, SpdyStream, StreamEnd } from "./connection.js";
 import { DEFAULT_SPDY_HANDSHAKE_TIMEOUT_MS, upgradeToSpdy } from "./upgrade.js";
@@ -91,8 +98,7 @@ class SpdyExecChannels implements StreamChannels {
   readonly #stdin: SpdyStream | undefined;
   readonly #resize: SpdyStream | undefined;
   readonly #operation: string;
-  #sink: ChannelsSink | undefined;
-  #early: Array<(sink: ChannelsSink) => void> = [];
+  readonly #deliveries: DeferredSink<ChannelsSink>;
   /** Streams the server writes to that have not ended yet. */
   #serverOpen = 0;
   #errorEnd: StreamEnd | undefined;
@@ -103,7 +109,19 @@ class SpdyExecChannels implements StreamChannels {
     this.#conn = conn;
     this.protocol = protocol;
     this.#operation = options.operation;
-    const emit = (f: (sink: ChannelsSink) => void) => this.#emit(f);
+    // Output before every stream is accepted is a server out of protocol: held only so far.
+    this.#deliveries = new DeferredSink(() =>
+      conn.destroy(
+        new ProtocolError(
+          `${options.operation}: the streaming server sent output before accepting the streams`,
+          {
+            operation: options.operation,
+            backend: "cri",
+          },
+        ),
+      ),
+    );
+    const emit = (f: (sink: ChannelsSink) => void, bytes = 0) => this.#deliveries.emit(f, bytes);
     const fromServer = (type: string, ondata: (data: Buffer) => void) => {
       this.#serverOpen++;
       return this.#open(type, {
@@ -121,12 +139,13 @@ class SpdyExecChannels implements StreamChannels {
     };
     fromServer("error", (data) => {
       this.#sawStatus = true;
-      emit((s) => s.status(data));
+      emit((s) => s.status(data), data.length);
     });
     this.#stdin = options.stdin ? this.#open("stdin", {}) : undefined;
-    if (options.stdout) fromServer("stdout", (data) => emit((s) => s.stdout(data)));
+    if (options.stdout) fromServer("stdout", (data) => emit((s) => s.stdout(data), data.length));
     // The server drops stderr for a TTY (it is merged into stdout) and expects no stream for it.
-    if (options.stderr && !options.tty) fromServer("stderr", (data) => emit((s) => s.stderr(data)));
+    if (options.stderr && !options.tty)
+      fromServer("stderr", (data) => emit((s) => s.stderr(data), data.length));
     this.#resize = options.tty && !NO_RESIZE.has(protocol) ? this.#open("resize", {}) : undefined;
 
     void conn.closed.then((c) => this.#report(c.error));
@@ -145,12 +164,7 @@ class SpdyExecChannels implements StreamChannels {
       clean,
       detail: clean ? "closed by the server" : (error?.message ?? "connection closed"),
     };
-    this.#emit((s) => s.closed(end));
-  }
-
-  #emit(f: (sink: ChannelsSink) => void): void {
-    if (this.#sink) f(this.#sink);
-    else this.#early.push(f);
+    this.#deliveries.emit((s) => s.closed(end));
   }
 
   #open(type: string, handlers: Parameters<SpdyConnection["openStream"]>[1]): SpdyStream {
@@ -160,8 +174,7 @@ class SpdyExecChannels implements StreamChannels {
   }
 
   start(sink: ChannelsSink): void {
-    this.#sink = sink;
-    for (const f of this.#early.splice(0)) f(sink);
+    this.#deliveries.start(sink);
   }
 
   writeStdin(chunk: Buffer, cb: (err?: Error | null) => void): void {

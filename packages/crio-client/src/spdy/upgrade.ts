@@ -98,7 +98,9 @@ export function upgradeToSpdy(url: string, options: SpdyUpgradeOptions): Promise
       let body = "";
       res.setEncoding("utf8");
       res.on("data", (c: string) => {
-        if (body.length < 4096) body += c;
+        // Enough to show why; the rest is not waited for.
+        body += c;
+        if (body.length >= 4096) res.destroy();
       });
       const refuse = () =>
         settle(
@@ -107,8 +109,10 @@ export function upgradeToSpdy(url: string, options: SpdyUpgradeOptions): Promise
             { ...details, status: res.statusCode, daemonMessage: body.trim() },
           ),
         );
-      res.on("end", refuse);
-      res.on("error", refuse);
+      res.once("close", () => {
+        body = body.slice(0, 4096);
+        refuse();
+      });
     });
     req.on("upgrade", (res: IncomingMessage, socket: Socket, head: Buffer) => {
       const fail = (message: string) => {
@@ -129,6 +133,7 @@ export function upgradeToSpdy(url: string, options: SpdyUpgradeOptions): Promise
       socket.setKeepAlive(true, 30_000);
       const connectionOptions: SpdyConnectionOptions = { operation };
       if (options.flowControl) connectionOptions.flowControl = options.flowControl;
+      if (options.limits) connectionOptions.limits = options.limits;
       const connection = new SpdyConnection(socket, connectionOptions, head);
       settle(undefined, { connection, protocol });
     });
