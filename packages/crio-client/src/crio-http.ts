@@ -81,6 +81,11 @@ export interface CrioHttpClientOptions {
 
 type RequestOptions = Omit<CallOptions, "metadata">;
 
+/** Largest body read from an endpoint (CRI-O's answers are a few KiB; /config tens). */
+export const MAX_CRIO_BODY_BYTES = 4 * 1024 * 1024;
+/** How much of an error body is kept for the message. */
+const MAX_CRIO_ERROR_BYTES = 64 * 1024;
+
 export class CrioHttpClient {
   readonly socketPath: string;
   readonly #timeout: number;
@@ -104,7 +109,14 @@ export class CrioHttpClient {
       // Quote the nanosecond timestamp before JSON.parse sees it, then make it a bigint.
       (text) => text.replace(/("created_time"\s*:\s*)(-?\d+)/, '$1"$2"'),
     );
-    info.created_time = BigInt((info.created_time as unknown as string | undefined) ?? 0);
+    const created: unknown = info.created_time ?? "0";
+    if (!(typeof created === "string" && /^-?\d+$/.test(created)) && !Number.isSafeInteger(created)) {
+      throw new ProtocolError("containers.inspect: CRI-O sent a created_time that is not an integer", {
+        operation: "containers.inspect",
+        backend: "crio",
+      });
+    }
+    info.created_time = BigInt(created as string | number);
     return info;
   }
 
@@ -143,8 +155,9 @@ export class CrioHttpClient {
     prepare: (text: string) => string = (t) => t,
   ): Promise<T> {
     const body = await this.#get(path, operation, options);
+    let value: unknown;
     try {
-      return JSON.parse(prepare(body.toString("utf8"))) as T;
+      value = JSON.parse(prepare(body.toString("utf8")));
     } catch (cause) {
       throw new ProtocolError(`${operation}: CRI-O sent a body that is not JSON`, {
         operation,
@@ -152,6 +165,13 @@ export class CrioHttpClient {
         cause,
       });
     }
+    if (typeof value !== "object" || value === null || Array.isArray(value)) {
+      throw new ProtocolError(`${operation}: CRI-O sent JSON that is not an object`, {
+        operation,
+        backend: "crio",
+      });
+    }
+    return value as T;
   }
 
   #get(path: string, operation: string, options: RequestOptions = {}): Promise<Buffer> {
@@ -167,16 +187,37 @@ export class CrioHttpClient {
       const req = request(
         { socketPath: this.socketPath, path, method: "GET", headers: { accept: "application/json" } },
         (res) => {
+          const status = res.statusCode ?? 0;
+          const ok = status >= 200 && status < 300;
           const chunks: Buffer[] = [];
-          res.on("data", (c: Buffer) => chunks.push(c));
-          res.on("error", (err) => reject(failure ?? unavailable(err)));
-          res.on("end", () => {
+          let size = 0;
+          const answer = () => {
             cleanup();
             const body = Buffer.concat(chunks);
-            const status = res.statusCode ?? 0;
-            if (status >= 200 && status < 300) return resolve(body);
-            reject(httpError(status, body.toString("utf8").trim(), details));
+            if (ok) resolve(body);
+            else reject(httpError(status, body.toString("utf8").trim(), details));
+          };
+          res.on("data", (c: Buffer) => {
+            size += c.length;
+            if (ok && size > MAX_CRIO_BODY_BYTES) {
+              failure = new ProtocolError(
+                `${operation}: CRI-O's answer is over ${MAX_CRIO_BODY_BYTES} bytes`,
+                details,
+              );
+              req.destroy(failure);
+              return;
+            }
+            chunks.push(c);
+            // An error's start says enough: the rest is not read.
+            if (!ok && size >= MAX_CRIO_ERROR_BYTES) {
+              chunks.splice(0, chunks.length, Buffer.concat(chunks).subarray(0, MAX_CRIO_ERROR_BYTES));
+              res.removeAllListeners("end");
+              res.destroy();
+              answer();
+            }
           });
+          res.on("error", (err) => reject(failure ?? unavailable(err)));
+          res.on("end", answer);
         },
       );
       const unavailable = (err: NodeJS.ErrnoException) =>
