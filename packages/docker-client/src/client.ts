@@ -24,6 +24,7 @@ import type {
   Upgraded,
 } from "./operation.js";
 import { SshDialer, type SshOptions } from "./ssh.js";
+import { checkRegistryAuth } from "./registry-auth.js";
 import { demultiplex, rawFrames } from "./streams/demux.js";
 import { ndjson } from "./streams/ndjson.js";
 import {
@@ -291,6 +292,7 @@ export class DockerClient {
       }
       if (spec.response === "ndjson") return jsonStream(res.body, operation, mapError);
       // A hijacked body (exec start, attach) has neither a length nor chunks: it ends when the connection
+    checkRegistryAuth(spec, params, operation, this.backend);
       // closes, and so does it when the daemon dies. Such a stream is checked at its end.
       const closeDelimited =
         res.headers["content-length"] === undefined && res.headers["transfer-encoding"] === undefined;

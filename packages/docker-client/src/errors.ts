@@ -6,6 +6,8 @@ import {
   ConflictError,
   classifyDaemonMessage,
   DaemonError,
+  DigestMismatchError,
+  digestMismatchIn,
   NotFoundError,
   ProtocolError,
   TimeoutError,
@@ -17,6 +19,9 @@ import {
 /** Daemons report registry failures as 500s (or inside 200 streams) with only a message to go by. */
 export function errorFromMessage(message: string, details: BerthErrorDetails): BerthError {
   const text = `${details.operation}: ${message}`;
+  // A layer, config or manifest that failed its digest check, in Docker's or Podman's words.
+  const mismatch = digestMismatchIn(message);
+  if (mismatch) return new DigestMismatchError(text, mismatch.expected, mismatch.actual, details);
   const kind = classifyDaemonMessage(message);
   if (kind === "Unauthorized") return new UnauthorizedError(text, details);
   if (kind === "Timeout") return new TimeoutError(text, details);

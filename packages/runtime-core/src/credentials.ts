@@ -1,7 +1,8 @@
 // Registry credentials found the way the Docker CLI finds them: a per-registry credential helper, then the
 // global credential store, then the "auths" map of config.json. Helpers are separate programs
 // (docker-credential-<name>) speaking a tiny stdin/stdout protocol; nothing here touches the network.
-// No error message built here ever carries a secret.
+// No error message built here ever carries a secret. Credentials go only
+// to the registry they name (credentialsForImage).
 import { spawn } from "node:child_process";
 import {
   type DockerAuthEntry,
@@ -11,6 +12,7 @@ import {
   loadDockerConfig,
 } from "./docker-config.js";
 import { AbortedError, ProtocolError, TimeoutError, UnauthorizedError, ValidationError } from "./errors.js";
+import { type ImageRef, parseImageRef } from "./image-ref.js";
 
 /** The server address Docker Hub credentials are stored under, by `docker login` and every helper. */
 export const DOCKER_HUB_AUTH_SERVER = "https://index.docker.io/v1/";
@@ -40,12 +42,17 @@ export interface ResolveCredentialsOptions extends DockerConfigOptions {
   signal?: AbortSignal;
 }
 
-/** Reduce "https://127.0.0.1:5000/v2/", "Docker.io", "index.docker.io" to a comparable host key. */
-function registryKey(s: string): string {
-  let host = s.trim().replace(/^[a-z][a-z0-9+.-]*:\/\//i, "");
+/**
+ * The registry an address names, compared the way Docker compares them: scheme, path and any user info
+ * dropped, the host lowercased, Docker Hub's names ("docker.io", "index.docker.io", "registry-1.docker.io",
+ * "https://index.docker.io/v1/") as "docker.io". A port stays: "127.0.0.1:5000" and "127.0.0.1:5001" are
+ * two registries.
+ */
+export function registryOf(address: string): string {
+  let host = address.trim().replace(/^[a-z][a-z0-9+.-]*:\/\//i, "");
   const slash = host.indexOf("/");
   if (slash >= 0) host = host.slice(0, slash);
-  host = host.toLowerCase();
+  host = host.slice(host.lastIndexOf("@") + 1).toLowerCase();
   return HUB_ALIASES.has(host) ? "docker.io" : host;
 }
 
@@ -54,12 +61,45 @@ function serverAddressFor(key: string): string {
   return key === "docker.io" ? DOCKER_HUB_AUTH_SERVER : key;
 }
 
+/**
+ * The credentials to send for `image`: `auth` itself, its `serverAddress` filled in when it has none (then
+ * they are taken to be for the image's own registry: Docker Hub's legacy URL, else the registry's host).
+ * Credentials whose serverAddress names another registry are never sent anywhere: UnauthorizedError naming
+ * both registries, thrown before any daemon or registry is asked. Every backend's pull goes through here.
+ */
+export function credentialsForImage<T extends { serverAddress?: string | undefined }>(
+  image: ImageRef | string,
+  auth: T,
+  details: { operation: string; backend?: string },
+): T & { serverAddress: string } {
+  const ref = typeof image === "string" ? parseImageRef(image) : image;
+  const where = { operation: details.operation, ...(details.backend ? { backend: details.backend } : {}) };
+  if (typeof auth !== "object" || auth === null || Array.isArray(auth)) {
+    throw new ValidationError(`${details.operation}: registry credentials must be an object`, where);
+  }
+  const given = (auth as { serverAddress?: unknown }).serverAddress;
+  if (given !== undefined && given !== null && typeof given !== "string") {
+    throw new ValidationError(`${details.operation}: the credentials' serverAddress must be a string`, where);
+  }
+  const imageRegistry = registryOf(ref.registry);
+  if (!given?.trim()) return { ...auth, serverAddress: serverAddressFor(imageRegistry) };
+  const named = registryOf(given);
+  if (named !== imageRegistry) {
+    throw new UnauthorizedError(
+      `${details.operation}: the credentials given are for ${named}, and ${ref} is on ${imageRegistry}: ` +
+        "they are not sent to another registry",
+      where,
+    );
+  }
+  return auth as T & { serverAddress: string };
+}
+
 /** Entries of a map whose keys name this registry, best first: exact spelling, Hub's legacy URL, the rest. */
 function matchingEntries<T>(map: Record<string, T> | undefined, registry: string, key: string): T[] {
   if (!map) return [];
   const ranked: Array<[rank: number, value: T]> = [];
   for (const [k, v] of Object.entries(map)) {
-    if (registryKey(k) !== key) continue;
+    if (registryOf(k) !== key) continue;
     const rank = k === registry ? 0 : k === DOCKER_HUB_AUTH_SERVER ? 1 : 2;
     ranked.push([rank, v]);
   }
@@ -251,7 +291,7 @@ export async function resolveCredentials(
   }
   const config = options.config ?? (await loadDockerConfig(options));
   const configPath = options.config ? "the given config" : dockerConfigPath(options);
-  const key = registryKey(registry);
+  const key = registryOf(registry);
   const serverAddress = serverAddressFor(key);
   const run: Omit<HelperRunOptions, "configuredBy"> = {
     env: { ...(options.env ?? process.env) },

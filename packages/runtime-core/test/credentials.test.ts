@@ -4,10 +4,12 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   AbortedError,
+  credentialsForImage,
   DOCKER_HUB_AUTH_SERVER,
   encodeDockerAuthHeader,
   loadDockerConfig,
   ProtocolError,
+  registryOf,
   resolveCredentials,
   TimeoutError,
   UnauthorizedError,
@@ -338,5 +340,77 @@ describe("encodeDockerAuthHeader", () => {
   it("sends only the identity token when there is one", () => {
     const header = encodeDockerAuthHeader({ identityToken: "tok", username: "x", serverAddress: "ghcr.io" });
     expect(decode(header)).toEqual({ identitytoken: "tok" });
+  });
+});
+
+describe("credentialsForImage: credentials go only to the registry they name", () => {
+  const op = { operation: "pull", backend: "test" };
+  const creds = (serverAddress?: string) => ({
+    username: "u",
+    password: "p4ss-word",
+    ...(serverAddress === undefined ? {} : { serverAddress }),
+  });
+
+  it("normalizes addresses as Docker does: Hub under all its names, host:port exactly", () => {
+    for (const hub of [
+      "docker.io",
+      "index.docker.io",
+      "registry-1.docker.io",
+      DOCKER_HUB_AUTH_SERVER,
+      "Docker.IO",
+    ])
+      expect(registryOf(hub), hub).toBe("docker.io");
+    expect(registryOf("https://127.0.0.1:5000/v2/")).toBe("127.0.0.1:5000");
+    expect(registryOf("user:secret@ghcr.io")).toBe("ghcr.io");
+    expect(registryOf("127.0.0.1:5000")).not.toBe(registryOf("127.0.0.1:5001"));
+    expect(registryOf("myreg:443")).not.toBe(registryOf("myreg"));
+  });
+
+  it("keeps credentials for the image's own registry", () => {
+    for (const hub of ["docker.io", "index.docker.io", DOCKER_HUB_AUTH_SERVER]) {
+      expect(credentialsForImage("busybox", creds(hub), op).serverAddress).toBe(hub);
+      expect(credentialsForImage("index.docker.io/library/busybox", creds(hub), op).serverAddress).toBe(hub);
+    }
+    expect(credentialsForImage("127.0.0.1:5000/app:1", creds("http://127.0.0.1:5000/"), op)).toEqual(
+      creds("http://127.0.0.1:5000/"),
+    );
+  });
+
+  it("gives credentials without serverAddress the image's registry", () => {
+    expect(credentialsForImage("busybox", creds(), op).serverAddress).toBe(DOCKER_HUB_AUTH_SERVER);
+    expect(credentialsForImage("ghcr.io/org/app:1", creds(), op).serverAddress).toBe("ghcr.io");
+    expect(credentialsForImage("127.0.0.1:5001/app", creds(""), op).serverAddress).toBe("127.0.0.1:5001");
+  });
+
+  it("refuses credentials for another registry, naming both and not the secret", () => {
+    const cases: Array<[image: string, serverAddress: string]> = [
+      ["evil.example/app:1", DOCKER_HUB_AUTH_SERVER],
+      ["evil.example/app:1", "ghcr.io"],
+      ["busybox", "ghcr.io"],
+      ["127.0.0.1:5001/app", "127.0.0.1:5000"],
+      ["myreg/app", "myreg:443"],
+    ];
+    for (const [image, serverAddress] of cases) {
+      let err: unknown;
+      try {
+        credentialsForImage(image, creds(serverAddress), op);
+      } catch (e) {
+        err = e;
+      }
+      expect(err, `${image} with ${serverAddress}`).toBeInstanceOf(UnauthorizedError);
+      const message = (err as Error).message;
+      expect(message).toContain(registryOf(serverAddress));
+      expect(message).toContain("not sent to another registry");
+      expect(message).not.toContain("p4ss-word");
+      expect(err).toMatchObject({ operation: "pull", backend: "test" });
+    }
+  });
+
+  it("refuses what is not credentials with a ValidationError", () => {
+    for (const bad of [null, "user:pass", 5, [], { serverAddress: 5 }]) {
+      expect(() => credentialsForImage("busybox", bad as never, op), JSON.stringify(bad)).toThrow(
+        ValidationError,
+      );
+    }
   });
 });

@@ -5,6 +5,7 @@ import {
   ConflictError,
   classifyDaemonMessage,
   DaemonError,
+  digestMismatchIn,
   errorFromGrpcStatus,
   NotFoundError,
   parseEnvFile,
@@ -62,5 +63,39 @@ describe("classifyDaemonMessage", () => {
     expect(classifyDaemonMessage("manifest unknown")).toBe("NotFound");
     expect(classifyDaemonMessage('container "x" not found')).toBe("NotFound");
     expect(classifyDaemonMessage("disk full")).toBeUndefined();
+  });
+});
+
+describe("digestMismatchIn", () => {
+  const a = `sha256:${"a".repeat(64)}`;
+  const b = `sha256:${"b".repeat(64)}`;
+  it("reads each daemon's words for a tampered blob (the strings the harness's daemons print)", () => {
+    // Docker Engine 20.10, in the pull's NDJSON stream
+    expect(digestMismatchIn(`filesystem layer verification failed for digest ${a}`)).toEqual({
+      expected: a,
+      actual: "unknown",
+    });
+    expect(digestMismatchIn(`image config verification failed for digest ${a}`)?.expected).toBe(a);
+    // Podman 4.3 (containers/image)
+    expect(
+      digestMismatchIn(
+        `writing blob: storing blob to file "/x/1": happened during read: Digest did not match, expected ${a}, got ${b}`,
+      ),
+    ).toEqual({ expected: a, actual: b });
+    // containerd 1.6's content store, through the CRI
+    expect(
+      digestMismatchIn(
+        `failed to pull and unpack image "r/x:1": failed commit on ref "layer-${a}": unexpected commit digest ${b}, expected ${a}: failed precondition`,
+      ),
+    ).toEqual({ expected: a, actual: b });
+    expect(digestMismatchIn("unexpected commit size 5, expected 6: failed precondition")).toEqual({
+      expected: "6 bytes",
+      actual: "5 bytes",
+    });
+  });
+  it("leaves other failures alone", () => {
+    expect(digestMismatchIn("gzip: invalid header")).toBeUndefined();
+    expect(digestMismatchIn(`manifest for r/x@${a} not found`)).toBeUndefined();
+    expect(digestMismatchIn("")).toBeUndefined();
   });
 });

@@ -1,13 +1,20 @@
 // Pull: ImageCreate with the reference split the way the daemon wants it, registry credentials from the
 // Docker config (or given), and progress as an async iterable whose errors are thrown, never swallowed.
-import { parseImageRef, type RegistryCredentials, resolveCredentials } from "@berth/runtime-core";
+import {
+  credentialsForImage,
+  parseImageRef,
+  type RegistryCredentials,
+  resolveCredentials,
+} from "@berth/runtime-core";
 import type { DockerClient } from "../client.js";
 import type { CreateImageInfo } from "../generated/models.js";
 import type { RegistryAuth } from "../generated/operations.js";
 
 export interface PullOptions {
   /** Credentials for the image's registry; by default they come from ~/.docker/config.json
-   *  (auths, credsStore, credHelpers), as the Docker CLI finds them. `false` sends none. */
+   *  (auths, credsStore, credHelpers), as the Docker CLI finds them. `false` sends none. Credentials
+   *  whose `serverAddress` names another registry are refused (UnauthorizedError) and nothing is sent;
+   *  without a `serverAddress` they are for the image's registry. */
   auth?: RegistryCredentials | false;
   /** "os/arch[/variant]" */
   platform?: string;
@@ -31,11 +38,14 @@ export async function* pullProgress(
   options: PullOptions = {},
 ): AsyncGenerator<CreateImageInfo> {
   const ref = parseImageRef(image);
+  // Given credentials go only with an image of the registry they name: the engine sends X-Registry-Auth
+  // to whatever registry the image is on.
   const creds =
     options.auth === false
       ? undefined
-      : (options.auth ??
-        (await resolveCredentials(ref.registry, options.signal ? { signal: options.signal } : {})));
+      : options.auth === undefined || options.auth === null
+        ? await resolveCredentials(ref.registry, options.signal ? { signal: options.signal } : {})
+        : credentialsForImage(ref, options.auth, { operation: "images.pull", backend: docker.backend });
   const stream = await docker.images.pull(
     {
       // The registry/repository the daemon should resolve, and the tag or digest apart from it.
