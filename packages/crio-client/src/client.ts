@@ -12,7 +12,7 @@ import {
   ApiVersionError,
   type BerthError,
   type CriLogEntry,
-  DOCKER_HUB_AUTH_SERVER,
+  credentialsForImage,
   isBerthError,
   parseImageRef,
   type ReadCriLogsOptions,
@@ -122,7 +122,9 @@ export interface ExecSyncResult {
 export interface PullImageOptions extends CallOptions {
   /**
    * Registry credentials. Omitted: looked up with runtime-core's resolveCredentials (Docker config,
-   * credential helpers). `false`: pull anonymously.
+   * credential helpers). `false`: pull anonymously. Credentials whose `serverAddress` names another
+   * registry than the image's are refused (UnauthorizedError) and nothing is sent; without a
+   * `serverAddress` they are for the image's registry.
    */
   auth?: RegistryCredentials | DeepPartial<AuthConfig> | false;
   /** Options for the credential lookup. */
@@ -178,13 +180,12 @@ const V1ALPHA2_RUNTIME = {
 
 /**
  * containerd's CRI parses AuthConfig.server_address as a URL and uses the credentials only when its host
- * is the registry host being contacted; a bare "127.0.0.1:5001" fails to parse, and Docker Hub's
- * "https://index.docker.io/v1/" never matches registry-1.docker.io. Give it a URL it matches.
+ * is the registry host being contacted (and with any host when it is empty; CRI-O ignores it): a bare
+ * "127.0.0.1:5001" fails to parse, and Docker Hub's "https://index.docker.io/v1/" or "docker.io" never
+ * match registry-1.docker.io. Credentials checked to be the image's registry's get the URL it matches.
  */
-function criServerAddress(serverAddress: string, registryHost: string): string {
-  if (serverAddress === DOCKER_HUB_AUTH_SERVER) return `https://${registryHost}`;
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(serverAddress)) return serverAddress;
-  return `https://${serverAddress}`;
+function criServerAddress(registryHost: string): string {
+  return `https://${registryHost}`;
 }
 
 function rethrowRefined(err: unknown): never {
@@ -630,7 +631,10 @@ export class CriClient {
     const { auth, credentials, sandboxConfig, ...call } = options;
     const ref = parseImageRef(image);
     let authConfig: DeepPartial<AuthConfig> | undefined;
-    if (auth) authConfig = auth;
+    // Given credentials go only with an image of the registry they name; the runtime would send them to
+    // whatever registry the image is on.
+    if (auth)
+      authConfig = credentialsForImage(ref, auth, { operation: "ImageService.PullImage", backend: "cri" });
     else if (auth === undefined) {
       const found = await resolveCredentials(ref.registry, {
         ...credentials,
@@ -639,12 +643,7 @@ export class CriClient {
       // RegistryCredentials' fields are a subset of AuthConfig's, with the same names.
       if (found) authConfig = found;
     }
-    if (authConfig?.serverAddress) {
-      authConfig = {
-        ...authConfig,
-        serverAddress: criServerAddress(authConfig.serverAddress, ref.registryHost),
-      };
-    }
+    if (authConfig) authConfig = { ...authConfig, serverAddress: criServerAddress(ref.registryHost) };
     const res = await refined(
       this.image.pullImage(
         {

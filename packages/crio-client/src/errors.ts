@@ -6,6 +6,8 @@ import {
   ConflictError,
   classifyDaemonMessage,
   DaemonError,
+  DigestMismatchError,
+  digestMismatchIn,
   isBerthError,
   NotFoundError,
   TimeoutError,
@@ -29,7 +31,12 @@ const NO_SUCH_USER = /\bno (users|groups) found\b|\bunable to find (user|group)\
 
 /** Refine an error from a CRI call; anything already specific passes through. */
 export function refineCriError(err: unknown): unknown {
-  if (!isBerthError(err) || !(err instanceof DaemonError)) return err;
+  if (!isBerthError(err)) return err;
+  // Content that failed its digest check: containerd says FAILED_PRECONDITION (a ConflictError by its
+  // status), CRI-O UNKNOWN. The same failure is a DigestMismatchError on every backend.
+  const mismatch = err instanceof DigestMismatchError ? undefined : digestMismatchIn(err.daemonMessage ?? "");
+  if (mismatch) return new DigestMismatchError(err.message, mismatch.expected, mismatch.actual, details(err));
+  if (!(err instanceof DaemonError)) return err;
   const text = err.daemonMessage ?? err.message;
   const kind = classifyDaemonMessage(text);
   if (kind === "Unauthorized") return new UnauthorizedError(err.message, details(err));

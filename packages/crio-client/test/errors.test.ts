@@ -1,6 +1,7 @@
 import {
   ConflictError,
   DaemonError,
+  DigestMismatchError,
   NotFoundError,
   TimeoutError,
   UnauthorizedError,
@@ -53,5 +54,29 @@ describe("refineCriError", () => {
         create("failed to create containerd container: mount callback failed on /x: no users found"),
       ),
     ).toBeInstanceOf(NotFoundError);
+  });
+
+  it("maps a layer that failed its digest check to DigestMismatchError, whatever the status", () => {
+    const expected = `sha256:${"1".repeat(64)}`;
+    const actual = `sha256:${"2".repeat(64)}`;
+    // containerd 1.6's CRI, for a layer served with one byte flipped
+    const text = `failed to pull and unpack image "127.0.0.1:5002/x:v1": failed commit on ref "layer-${expected}": unexpected commit digest ${actual}, expected ${expected}: failed precondition`;
+    const precondition = new ConflictError(`ImageService.PullImage: ${text}`, {
+      status: "FAILED_PRECONDITION",
+      daemonMessage: text,
+      operation: "ImageService.PullImage",
+      backend: "cri",
+    });
+    const err = refineCriError(precondition);
+    expect(err).toBeInstanceOf(DigestMismatchError);
+    expect(err).toMatchObject({ expected, actual, status: "FAILED_PRECONDITION", backend: "cri" });
+    // CRI-O (containers/image), as UNKNOWN
+    expect(
+      refineCriError(
+        unknown(
+          `writing blob: happened during read: Digest did not match, expected ${expected}, got ${actual}`,
+        ),
+      ),
+    ).toMatchObject({ expected, actual });
   });
 });

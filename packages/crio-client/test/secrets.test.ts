@@ -9,6 +9,7 @@ import {
   AbortedError,
   BerthError,
   DaemonError,
+  DOCKER_HUB_AUTH_SERVER,
   type RegistryCredentials,
   TimeoutError,
   UnauthorizedError,
@@ -17,7 +18,7 @@ import {
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeSecret, SecretScan } from "../../../test/support/secret-scan.js";
-import { CriClient, PullImageRequest, PullImageResponse } from "../src/index.js";
+import { CriClient, CriRuntime, PullImageRequest, PullImageResponse } from "../src/index.js";
 
 type Answer = (
   call: grpc.ServerUnaryCall<PullImageRequest, PullImageResponse>,
@@ -184,4 +185,50 @@ describe("secrets: crio-client pullImage auth", () => {
     }
     scan.report("crio-client pullImage (config.json, credential helper)");
   }, 30_000);
+});
+
+describe("credentials go only to the registry they name", () => {
+  it("pullImage and CriRuntime.pull refuse another registry's credentials, sending nothing", async () => {
+    const s = makeSecret("cri-scope");
+    const cri = new CriClient({ endpoint: `unix://${socket}` });
+    const runtime = new CriRuntime(cri);
+    answer = (_call, cb) => cb(null, { imageRef: "sha256:0" });
+    try {
+      for (const [image, serverAddress] of [
+        ["evil.example/app:1", DOCKER_HUB_AUTH_SERVER],
+        ["evil.example/app:1", "ghcr.io"],
+        ["busybox", "ghcr.io"],
+        ["127.0.0.1:5001/app", "127.0.0.1:5000"],
+      ] as const) {
+        const auth = { username: s.user, password: s.password, serverAddress };
+        for (const [name, call] of [
+          ["pullImage", () => cri.pullImage(image, { auth })],
+          ["pullImage (AuthConfig)", () => cri.pullImage(image, { auth: { ...auth, auth: "eDp5" } })],
+          ["CriRuntime.pull", () => runtime.pull(image, { auth })],
+        ] as const) {
+          received.length = 0;
+          const err = await call().catch((e: unknown) => e);
+          expect(err, `${name} ${image} with ${serverAddress}`).toBeInstanceOf(UnauthorizedError);
+          expect((err as Error).message).toMatch(/not sent to another registry/);
+          expect((err as Error).message).not.toContain(s.password);
+          expect(received, `${name} ${image} with ${serverAddress}`).toEqual([]);
+        }
+      }
+      // Their own registry's image gets them; without serverAddress they are the image's registry's.
+      for (const [image, auth, serverAddress] of [
+        ["busybox", { serverAddress: "docker.io" }, "https://registry-1.docker.io"],
+        ["127.0.0.1:5001/app", { serverAddress: "127.0.0.1:5001" }, "https://127.0.0.1:5001"],
+        ["127.0.0.1:5001/app", {}, "https://127.0.0.1:5001"],
+        ["busybox", {}, "https://registry-1.docker.io"],
+      ] as const) {
+        received.length = 0;
+        await runtime.pull(image, {
+          auth: { username: s.user, password: s.password, ...auth } as RegistryCredentials,
+        });
+        expect(received[0]?.auth, image).toMatchObject({ password: s.password, serverAddress });
+      }
+    } finally {
+      cri.close();
+    }
+  });
 });
