@@ -1,7 +1,7 @@
 // The Docker client: the generated operation table bound to a small undici core. Each call is
 // checked against the negotiated API version, encoded as the table says, and its response read the way
 // the table says (JSON, NDJSON, stdout/stderr frames, tar, or an upgraded connection).
-import { PassThrough, Readable } from "node:stream";
+import { type Duplex, PassThrough, Readable } from "node:stream";
 import {
   ApiVersionError,
   DEFAULT_DOCKER_SOCKET,
@@ -20,18 +20,22 @@ import type {
   JsonStream,
   OperationSpec,
   RequestOptions,
+  ResponseHeaders,
   StreamFrame,
   Upgraded,
 } from "./operation.js";
-import { SshDialer, type SshOptions } from "./ssh.js";
 import { checkRegistryAuth } from "./registry-auth.js";
+import { SshDialer, type SshOptions } from "./ssh.js";
 import { demultiplex, rawFrames } from "./streams/demux.js";
 import { ndjson } from "./streams/ndjson.js";
 import {
   type BufferedResponse,
+  type ChunkStream,
+  idleBounded,
+  type RawRequest,
   requestBuffered,
   requestStreamed,
-  type StreamedResponse,
+  requestUpgrade,
 } from "./transport.js";
 
 /** The newest Engine API version this client was generated from. */
@@ -45,8 +49,24 @@ export interface DockerClientOptions {
   tls?: TlsOptions;
   /** Pin the API version instead of negotiating it (DOCKER_API_VERSION). */
   apiVersion?: string;
-  /** Default timeout in ms for calls that are not streams (default 60 s; streams wait for headers only). */
+  /**
+   * Default deadline in ms (0 = none; default 60 s). A call that is not a stream must be answered in
+   * full within it, from the moment it is sent (or its upload has ended); a stream must have its headers
+   * within it, after which `idleTimeout` applies.
+   */
   timeout?: number;
+  /**
+   * Default bound in ms on a stream's silence (logs, attach, exec output, events, progress, tar): past
+   * it with no byte from the daemon while the stream is read, a TimeoutError ends the stream. Default
+   * none: a quiet log follow or event stream is legitimate.
+   */
+  idleTimeout?: number;
+  /** Most bytes of a JSON (or text) answer; past it, a ProtocolError and the connection dropped
+   *  (default 64 MiB: a list of many thousands of containers, `system df` of a large host). */
+  maxJsonBytes?: number;
+  /** Most bytes of one line of an NDJSON stream (progress, events, stats); past it, a ProtocolError
+   *  and the connection dropped (default 4 MiB: BuildKit's trace lines carry up to 2 MiB of step log). */
+  maxJsonLineBytes?: number;
   /**
    * Most connections open to the daemon at once (default: no limit, as Docker's own Go client; 8 over
    * ssh://, under OpenSSH's MaxSessions). A stream (a log follow, attach, events) holds one for its whole
@@ -69,10 +89,40 @@ export function compareVersions(a: string, b: string): number {
   return am === bm ? an - bn : am - bm;
 }
 
-function encodePathSegment(value: string): string {
-  // Image and plugin names keep their slashes, colons and @ (the daemon's router expects them raw).
-  return encodeURIComponent(value).replace(/%2F/gi, "/").replace(/%3A/gi, ":").replace(/%40/gi, "@");
+const DEFAULT_TIMEOUT = 60_000;
+const DEFAULT_MAX_JSON_BYTES = 64 * 2 ** 20;
+const DEFAULT_MAX_JSON_LINE_BYTES = 4 * 2 ** 20;
+/** The body of an answer that is not a success is read this far: enough for any daemon's message. */
+const MAX_ERROR_BYTES = 64 * 1024;
+/** Operations whose 304 is an answer (the container was already started, already stopped). */
+const NOT_MODIFIED_ANSWERS = new Set(["ContainerStart", "ContainerStop"]);
+
+/**
+ * A path parameter as one path segment, percent-encoded whole: a `/`, `?` or `#` in it cannot start
+ * another segment or a query. Docker's and Podman's routers decode the path before matching, so image and
+ * plugin names with %2F-encoded slashes and colons work (checked against both). Because they then clean
+ * the path, a `.` or `..` segment would still climb out of the endpoint: it is refused.
+ */
+function encodePathSegment(value: string, name: string, operation: string): string {
+  if (value.split("/").some((segment) => segment === "." || segment === "..")) {
+    throw new ValidationError(
+      `${operation}: parameter "${name}" must not be or contain a "." or ".." segment`,
+      {
+        operation,
+      },
+    );
+  }
+  try {
+    return encodeURIComponent(value);
+  } catch (cause) {
+    throw new ValidationError(`${operation}: parameter "${name}" is not well-formed Unicode`, {
+      operation,
+      cause,
+    });
+  }
 }
+
+const API_VERSION = /^\d{1,3}\.\d{1,3}$/;
 
 /** URL-safe base64 with padding: what the Docker CLI sends and what Podman insists on. */
 function base64url(text: string): string {
@@ -138,7 +188,12 @@ export class DockerClient {
               : {}),
           },
     });
-    if (options.apiVersion) this.#version = Promise.resolve(options.apiVersion);
+    if (options.apiVersion) {
+      if (!API_VERSION.test(options.apiVersion)) {
+        throw new ValidationError(`API version "${options.apiVersion}" is not MAJOR.MINOR (as 1.41)`);
+      }
+      this.#version = Promise.resolve(options.apiVersion);
+    }
     const groups: Record<string, Record<string, unknown>> = {};
     for (const spec of Object.values(operations) as OperationSpec[]) {
       groups[spec.group] ??= {};
@@ -192,18 +247,23 @@ export class DockerClient {
   async #negotiate(options: RequestOptions): Promise<string> {
     const operation = "system.ping";
     try {
-      const res = await this.pool.request({
-        path: "/_ping",
-        method: "GET",
-        headersTimeout: options.timeout ?? this.#options.timeout ?? 60_000,
-        bodyTimeout: options.timeout ?? this.#options.timeout ?? 60_000,
-        ...(options.signal ? { signal: options.signal } : {}),
-      });
-      const text = await res.body.text();
-      if (res.statusCode >= 400) throw errorFromStatus(res.statusCode, text, operation, this.backend);
+      // A call without a deadline of its own (wait) still gets one for its ping.
+      const res = await this.#ping(
+        options.timeout || (this.#options.timeout ?? DEFAULT_TIMEOUT),
+        options.signal,
+      );
+      if (res.status < 200 || res.status >= 300) {
+        throw errorFromStatus(res.status, res.body.toString("utf8"), operation, this.backend);
+      }
       const header = res.headers["api-version"];
       const daemon = Array.isArray(header) ? header[0] : header;
       if (!daemon) return MAX_API_VERSION;
+      if (!API_VERSION.test(daemon)) {
+        throw new ProtocolError(`${operation}: the daemon's API-Version header is not MAJOR.MINOR`, {
+          operation,
+          backend: this.backend,
+        });
+      }
       if (compareVersions(daemon, MIN_API_VERSION) < 0) {
         throw new ApiVersionError(
           `the daemon speaks Engine API ${daemon}, older than the oldest this client supports (${MIN_API_VERSION})`,
@@ -218,9 +278,20 @@ export class DockerClient {
     }
   }
 
+  /** GET /_ping: its answer is "OK", so its body gets the small cap. */
+  #ping(timeout: number, signal?: AbortSignal): Promise<BufferedResponse> {
+    const req = { path: "/_ping", method: "GET", headers: {}, timeout, signal };
+    return requestBuffered(this.pool, req, {
+      maxBytes: MAX_ERROR_BYTES,
+      name: "the cap of a ping's answer",
+      maxErrorBytes: MAX_ERROR_BYTES,
+    });
+  }
+
   /** Call one operation of the table by its spec. The typed groups (`containers.inspect`...) call this. */
   async call(spec: OperationSpec, params: Params, options: RequestOptions = {}): Promise<unknown> {
     const operation = `${spec.group}.${spec.name}`;
+    checkRegistryAuth(spec, params, operation, this.backend);
     const version = await this.apiVersion(options);
     if (spec.minVersion && compareVersions(version, spec.minVersion) < 0) {
       throw new ApiVersionError(
@@ -231,149 +302,102 @@ export class DockerClient {
       );
     }
     const { path, headers, body } = this.#encode(spec, params, operation);
-    const streaming = spec.response !== "json" && spec.response !== "text" && spec.response !== "empty";
-    const timeout = options.timeout ?? this.#options.timeout ?? 60_000;
-    const allHeaders = { ...headers, ...options.headers };
-    const fullPath = `/v${version}${path}`;
-    const mapError = (err: unknown) =>
-      errorFromTransport(err, operation, this.endpoint.display, this.backend, options.signal);
-
-    if (spec.response === "upgrade")
-      return this.#upgrade(operation, fullPath, spec, allHeaders, body, options, timeout);
-
-    const raw = {
-      path: fullPath,
+    const req: RawRequest = {
+      path: `/v${version}${path}`,
       method: spec.method,
-      headers: allHeaders,
-      body: body as never,
-      headersTimeout: timeout,
-      bodyTimeout: streaming ? 0 : timeout,
+      headers: { ...headers, ...options.headers },
+      body: body as RawRequest["body"],
+      timeout: options.timeout ?? this.#options.timeout ?? DEFAULT_TIMEOUT,
+      idleTimeout: options.idleTimeout ?? this.#options.idleTimeout ?? 0,
       signal: options.signal,
     };
-
-    if (spec.response === "json" || spec.response === "text" || spec.response === "empty") {
-      let res: BufferedResponse;
-      try {
-        res = await requestBuffered(this.pool, raw);
-      } catch (err) {
-        throw mapError(err);
-      }
-      if (res.status >= 400)
-        throw errorFromStatus(res.status, res.body.toString("utf8"), operation, this.backend);
-      if (spec.response === "empty") return { body: undefined, headers: res.headers };
-      const text = res.body.toString("utf8");
-      if (spec.response === "text") return text;
-      try {
-        return text.trim() === "" ? undefined : JSON.parse(text);
-      } catch (cause) {
-        throw new ProtocolError(`${operation}: the daemon sent invalid JSON`, {
-          operation,
-          backend: this.backend,
-          cause,
-        });
-      }
-    }
-
-    if (spec.response === "ndjson" || spec.response === "stream") {
-      let res: StreamedResponse;
-      try {
-        res = await requestStreamed(this.pool, raw);
-      } catch (err) {
-        throw mapError(err);
-      }
-      if (res.status >= 400) {
-        const parts: Buffer[] = [];
-        try {
-          for await (const chunk of res.body) parts.push(chunk);
-        } catch {
-          // the status says enough
-        }
-        throw errorFromStatus(res.status, Buffer.concat(parts).toString("utf8"), operation, this.backend);
-      }
-      if (spec.response === "ndjson") return jsonStream(res.body, operation, mapError);
-      // A hijacked body (exec start, attach) has neither a length nor chunks: it ends when the connection
-    checkRegistryAuth(spec, params, operation, this.backend);
-      // closes, and so does it when the daemon dies. Such a stream is checked at its end.
-      const closeDelimited =
-        res.headers["content-length"] === undefined && res.headers["transfer-encoding"] === undefined;
-      return frameStream(
-        res.body,
-        streamMode(res.headers["content-type"], version, closeDelimited),
-        operation,
-        mapError,
-        closeDelimited ? () => this.#daemonStillThere(operation) : undefined,
-      );
-    }
-
-    // tar: a Node Readable, so it pipes anywhere (files, tar parsers, other requests).
-    let res: Awaited<ReturnType<Pool["request"]>>;
+    const mapError = (err: unknown) =>
+      errorFromTransport(err, operation, this.endpoint.display, this.backend, options.signal);
+    const call: Call = { spec, operation, version, mapError };
     try {
-      res = await this.pool.request({
-        ...raw,
-        ...(options.signal ? { signal: options.signal } : { signal: undefined }),
-      });
+      return await this.#send(req, call);
     } catch (err) {
       throw mapError(err);
     }
-    if (res.statusCode >= 400) {
-      throw errorFromStatus(res.statusCode, await res.body.text().catch(() => ""), operation, this.backend);
-    }
-    if (spec.response === "tar") return Object.assign(res.body, { headers: res.headers });
-    res.body.destroy();
-    throw new ValidationError(`${operation}: unknown response kind ${spec.response}`);
   }
 
-  async #upgrade(
-    operation: string,
-    path: string,
-    spec: OperationSpec,
-    headers: Record<string, string>,
-    body: unknown,
-    options: RequestOptions,
-    timeout: number,
-  ): Promise<Upgraded> {
-    try {
-      const { headers: resHeaders, socket } = await this.pool.upgrade({
-        path,
-        method: spec.method,
-        headers,
-        protocol: "tcp",
-        body: body as never,
-        headersTimeout: timeout,
-        ...(options.signal ? { signal: options.signal } : {}),
-      } as never);
-      const mapError = (err: unknown) =>
-        errorFromTransport(err, operation, this.endpoint.display, this.backend, options.signal);
-      // The upgraded socket is ours now: an abort must end it (and so the frame stream) at once.
-      const signal = options.signal;
-      if (signal) {
-        const onAbort = () => socket.destroy(signal.reason instanceof Error ? signal.reason : undefined);
-        if (signal.aborted) onAbort();
-        else {
-          signal.addEventListener("abort", onAbort, { once: true });
-          socket.once("close", () => signal.removeEventListener("abort", onAbort));
-        }
-      }
-      const frames = frameStream(
-        socket as unknown as Body,
-        streamMode(resHeaders["content-type"], await this.apiVersion(), false),
-        operation,
-        mapError,
-        () => this.#daemonStillThere(operation),
-      );
-      return Object.assign(frames, {
-        socket,
-        write: (data: Uint8Array | string) =>
-          new Promise<void>((resolve, reject) =>
-            socket.write(data, (err) => (err ? reject(err) : resolve())),
-          ),
-        end: () => {
-          socket.end();
-        },
+  /** One exchange: sent the way its response kind is read, its status checked, its answer read. */
+  async #send(req: RawRequest, call: Call): Promise<unknown> {
+    const { spec } = call;
+    const kind = spec.response;
+    if (kind === "json" || kind === "text" || kind === "empty") {
+      const res = await requestBuffered(this.pool, req, {
+        maxBytes: this.#options.maxJsonBytes ?? DEFAULT_MAX_JSON_BYTES,
+        name: "maxJsonBytes",
+        maxErrorBytes: MAX_ERROR_BYTES,
       });
-    } catch (err) {
-      throw errorFromTransport(err, operation, this.endpoint.display, this.backend, options.signal);
+      this.#check(call, res.status, res.body);
+      return bufferedReaders[kind](res, call);
     }
+    if (kind === "upgrade") {
+      const res = await requestUpgrade(this.pool, req, MAX_ERROR_BYTES);
+      if (!res.socket) return this.#check(call, res.status, res.body);
+      return this.#upgraded(res.socket, res.headers, req, call);
+    }
+    const res = await requestStreamed(this.pool, req);
+    if (!answers(spec, res.status)) this.#check(call, res.status, await errorBody(res.body));
+    if (kind === "ndjson") {
+      const maxLine = this.#options.maxJsonLineBytes ?? DEFAULT_MAX_JSON_LINE_BYTES;
+      return jsonStream(res.body, call, maxLine);
+    }
+    if (kind === "tar") {
+      // A Node Readable, so it pipes anywhere (files, tar parsers, other requests).
+      return Object.assign(Readable.from(mapped(res.body, call.mapError), { objectMode: false }), {
+        headers: res.headers,
+      });
+    }
+    if (kind !== "stream") throw new ValidationError(`${call.operation}: unknown response kind ${kind}`);
+    // A hijacked body (exec start, attach) has neither a length nor chunks: it ends when the connection
+    // closes, and so does it when the daemon dies. Such a stream is checked at its end.
+    const closeDelimited =
+      res.headers["content-length"] === undefined && res.headers["transfer-encoding"] === undefined;
+    return frameStream(
+      res.body,
+      streamMode(res.headers["content-type"], call.version, closeDelimited),
+      call,
+      closeDelimited ? () => this.#daemonStillThere(call.operation) : undefined,
+    );
+  }
+
+  /** Throws the typed error for a status that does not answer the call (with its body's message). */
+  #check(call: Call, status: number, body: Buffer): void {
+    if (answers(call.spec, status)) return;
+    throw errorFromStatus(status, body.toString("utf8"), call.operation, this.backend);
+  }
+
+  /** The frames of an upgraded connection, with its write side. */
+  #upgraded(socket: Duplex, headers: ResponseHeaders, req: RawRequest, call: Call): Upgraded {
+    // The upgraded socket is ours now: an abort must end it (and so the frame stream) at once.
+    const signal = req.signal;
+    if (signal) {
+      const onAbort = () => socket.destroy(signal.reason instanceof Error ? signal.reason : undefined);
+      if (signal.aborted) onAbort();
+      else {
+        signal.addEventListener("abort", onAbort, { once: true });
+        socket.once("close", () => signal.removeEventListener("abort", onAbort));
+      }
+    }
+    const idle = req.idleTimeout ?? 0;
+    const body: Body =
+      idle > 0
+        ? Object.assign(idleBounded(socket, idle), { destroy: () => socket.destroy() })
+        : (socket as unknown as Body);
+    const frames = frameStream(body, streamMode(headers["content-type"], call.version, false), call, () =>
+      this.#daemonStillThere(call.operation),
+    );
+    return Object.assign(frames, {
+      socket,
+      write: (data: Uint8Array | string) =>
+        new Promise<void>((resolve, reject) => socket.write(data, (err) => (err ? reject(err) : resolve()))),
+      end: () => {
+        socket.end();
+      },
+    });
   }
 
   /**
@@ -383,13 +407,7 @@ export class DockerClient {
    */
   async #daemonStillThere(operation: string): Promise<void> {
     try {
-      await requestBuffered(this.pool, {
-        path: "/_ping",
-        method: "GET",
-        headers: {},
-        headersTimeout: 2000,
-        bodyTimeout: 2000,
-      });
+      await this.#ping(2000);
     } catch (err) {
       const mapped = errorFromTransport(err, operation, this.endpoint.display, this.backend);
       if (mapped.code !== "Unavailable") return;
@@ -419,7 +437,7 @@ export class DockerClient {
             operation,
           });
         }
-        path = path.replace(`{${p.wire}}`, encodePathSegment(value));
+        path = path.replace(`{${p.wire}}`, encodePathSegment(value, p.name, operation));
       } else if (p.in === "query") {
         if (p.encoding === "json")
           query.set(p.wire, typeof value === "string" ? value : JSON.stringify(value));
@@ -463,6 +481,62 @@ export class DockerClient {
   }
 }
 
+/** What the readers need to know of the call they read for. */
+interface Call {
+  spec: OperationSpec;
+  operation: string;
+  version: string;
+  mapError: (err: unknown) => Error;
+}
+
+/** The one rule for statuses: 2xx answers a call, 101 an upgrade, 304 where the API defines it. */
+function answers(spec: OperationSpec, status: number): boolean {
+  if (spec.response === "upgrade") return status === 101;
+  return (status >= 200 && status < 300) || (status === 304 && NOT_MODIFIED_ANSWERS.has(spec.id));
+}
+
+/** How a buffered answer is read, by response kind, once its status has been checked. */
+const bufferedReaders = {
+  json(res: BufferedResponse, call: Call): unknown {
+    const text = res.body.toString("utf8");
+    try {
+      return text.trim() === "" ? undefined : JSON.parse(text);
+    } catch (cause) {
+      throw new ProtocolError(`${call.operation}: the daemon sent invalid JSON`, {
+        operation: call.operation,
+        cause,
+      });
+    }
+  },
+  text: (res: BufferedResponse) => res.body.toString("utf8"),
+  empty: (res: BufferedResponse) => ({ body: undefined, headers: res.headers }),
+};
+
+/** The start of an error's streamed body (what explains it); the rest is left unread, with the connection. */
+async function errorBody(body: ChunkStream): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  let size = 0;
+  try {
+    for await (const chunk of body) {
+      parts.push(chunk);
+      size += chunk.length;
+      if (size >= MAX_ERROR_BYTES) break;
+    }
+  } catch {
+    // the status says enough
+  }
+  return Buffer.concat(parts).subarray(0, MAX_ERROR_BYTES);
+}
+
+/** A body whose failures surface as typed errors. */
+async function* mapped(body: ChunkStream, mapError: (err: unknown) => Error): AsyncGenerator<Buffer> {
+  try {
+    yield* body;
+  } catch (err) {
+    throw mapError(err);
+  }
+}
+
 type StreamMode = "multiplexed" | "raw" | "sniff";
 
 /** How to read a stdout/stderr body. Engines from API 1.42 say so in Content-Type, but only on a logs
@@ -480,14 +554,14 @@ function streamMode(value: string | string[] | undefined, version: string, hijac
 /** A body to read: undici's chunk stream, or an upgraded socket. */
 type Body = AsyncIterable<Uint8Array> & { destroy(): void };
 
-function jsonStream<T>(body: Body, operation: string, mapError: (err: unknown) => Error): JsonStream<T> {
+function jsonStream<T>(body: Body, call: Call, maxLineBytes: number): JsonStream<T> {
   return {
     close: () => body.destroy(),
     async *[Symbol.asyncIterator]() {
       try {
-        yield* ndjson<T>(body, operation);
+        yield* ndjson<T>(body, call.operation, { maxLineBytes });
       } catch (err) {
-        throw mapError(err);
+        throw call.mapError(err);
       } finally {
         body.destroy();
       }
@@ -520,13 +594,8 @@ async function* sniffed(
 }
 
 /** `atEnd` runs when the body ends by itself (not closed by the caller, not failed) and may throw. */
-function frameStream(
-  body: Body,
-  mode: StreamMode,
-  operation: string,
-  mapError: (err: unknown) => Error,
-  atEnd?: () => Promise<void>,
-): FrameStream {
+function frameStream(body: Body, mode: StreamMode, call: Call, atEnd?: () => Promise<void>): FrameStream {
+  const { operation, mapError } = call;
   let tty = mode === "raw";
   let closed = false;
   const frames = (): AsyncGenerator<StreamFrame> =>

@@ -45,6 +45,15 @@ export function errorFromStatus(
   }
   const details = { operation, status, daemonMessage: message, backend };
   const text = `${operation}: ${message || `HTTP ${status}`}`;
+  // Not an answer to the call: a redirect (followed, it would leave the endpoint the call named), or a
+  // status the API does not define for it. The daemon's text is no reason to believe otherwise.
+  if (status < 400) {
+    const what =
+      status >= 300 && status < 400
+        ? "a redirect, which berth does not follow"
+        : "not an answer to this call";
+    return new ProtocolError(`${operation}: the daemon answered HTTP ${status}: ${what}`, details);
+  }
   switch (status) {
     case 400:
       return new ValidationError(text, details);
@@ -93,6 +102,13 @@ export function errorFromTransport(
   }
   const e = err as { code?: string; message?: string; name?: string };
   const code = e.code ?? "";
+  if (code === "BERTH_TOO_LARGE") {
+    return new ProtocolError(`${operation}: ${e.message}`, { operation, backend, cause: err });
+  }
+  if (code === "BERTH_DEADLINE" || code === "BERTH_IDLE" || code === "UND_ERR_BODY_TIMEOUT") {
+    const what = code === "UND_ERR_BODY_TIMEOUT" ? "sent nothing for the stream's idleTimeout" : e.message;
+    return new TimeoutError(`${operation}: ${endpoint} ${what}`, { operation, backend, cause: err });
+  }
   if (code === "UND_ERR_HEADERS_TIMEOUT" || code === "UND_ERR_BODY_TIMEOUT" || e.name === "TimeoutError") {
     return new TimeoutError(`${operation}: ${endpoint} did not answer in time`, {
       operation,

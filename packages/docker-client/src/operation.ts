@@ -65,8 +65,11 @@ export interface OperationSpec {
 export interface RequestOptions {
   /** Aborting cancels the request and closes its connection (for streams too). */
   signal?: AbortSignal;
-  /** Milliseconds until headers arrive (and, for non-stream kinds, until the body is read). */
+  /** Deadline in ms (0 = none; default: the client's `timeout`): for the whole answer of a call that is
+   *  not a stream, for the headers of a stream. */
   timeout?: number;
+  /** A stream's longest silence in ms (0 = none; default: the client's `idleTimeout`). */
+  idleTimeout?: number;
   /** Extra request headers. */
   headers?: Record<string, string>;
 }

@@ -1,7 +1,9 @@
 // Requests straight on undici's dispatcher, without the Readable machinery of `request()`: small bodies
 // are gathered into one buffer, streamed bodies become an async iterable of the received chunks with
 // backpressure (the connection is paused while the consumer lags). This is what keeps inspect calls and
-// log reads cheap in CPU.
+// log reads cheap in CPU. The daemon is not trusted: a buffered answer has a total deadline and a size
+// cap, a streamed one a deadline for its headers and an optional bound on silence.
+import type { Duplex } from "node:stream";
 import type { Dispatcher } from "undici";
 
 export interface RawRequest {
@@ -9,14 +11,124 @@ export interface RawRequest {
   method: string;
   headers: Record<string, string>;
   body?: Dispatcher.DispatchOptions["body"];
-  /** ms until headers arrive */
-  headersTimeout: number;
-  /** ms of silence allowed between body chunks (0 = none) */
-  bodyTimeout: number;
+  /**
+   * ms for the whole exchange of a buffered request, or until the headers of a streamed or upgraded one
+   * (0 = none). It runs from the dispatch, waiting for a free connection included; with a request body
+   * that is a stream (an upload), from the end of that body, since an upload takes as long as it takes.
+   */
+  timeout: number;
+  /** Streamed: ms the daemon may stay silent while its body is read (0 = none). */
+  idleTimeout?: number;
   signal?: AbortSignal | undefined;
 }
 
 export type ResponseHeaders = Record<string, string | string[] | undefined>;
+
+/** A failure of the exchange the client reports as a typed error: told apart by `code`. */
+export class ExchangeError extends Error {
+  constructor(
+    readonly code: "BERTH_DEADLINE" | "BERTH_IDLE" | "BERTH_TOO_LARGE",
+    message: string,
+  ) {
+    super(message);
+    this.name = "ExchangeError";
+  }
+}
+
+/** How much of an answer is read. */
+export interface BodyLimits {
+  /** Most bytes of a 2xx body; past it the exchange fails (ExchangeError BERTH_TOO_LARGE). */
+  maxBytes: number;
+  /** The option that sets `maxBytes`, for the message. */
+  name: string;
+  /** Most bytes of any other status's body: what fits is kept, the rest is left unread. */
+  maxErrorBytes: number;
+}
+
+/**
+ * The caller's signal and the deadline, watched from the dispatch on. A request still queued for a
+ * connection (every one of the pool's is busy) has no controller yet, and must fail at once rather than
+ * when it reaches a socket, which may be never: `fail` is told then, and the controller, once there, is
+ * aborted at once. Aborting a controller drops the connection.
+ */
+class Cancel {
+  #controller: Dispatcher.DispatchController | undefined;
+  #reason: Error | undefined;
+  #cancelled = false;
+  #stopped = false;
+  #timer: NodeJS.Timeout | undefined;
+  readonly #timeout: number;
+  readonly #signal: AbortSignal | undefined;
+  readonly #onAbort: (() => void) | undefined;
+
+  constructor(
+    req: RawRequest,
+    readonly fail: (reason: unknown) => void,
+  ) {
+    const signal = req.signal;
+    this.#timeout = req.timeout;
+    this.#signal = signal;
+    if (signal) {
+      this.#onAbort = () => this.cancel(signal.reason as Error);
+      signal.addEventListener("abort", this.#onAbort, { once: true });
+    }
+    const body = req.body as { once?: (event: string, fn: () => void) => unknown } | null | undefined;
+    // An upload's time is its own; the deadline starts once it is sent (or the answer starts).
+    if (typeof body?.once === "function") body.once("end", () => this.arm());
+    else this.arm();
+  }
+
+  /** Start the deadline, unless it runs already. */
+  arm(): void {
+    const ms = this.#timeout;
+    if (ms <= 0 || this.#timer || this.#stopped) return;
+    this.#timer = setTimeout(
+      () => this.cancel(new ExchangeError("BERTH_DEADLINE", `gave no complete answer within ${ms} ms`)),
+      ms,
+    );
+    this.#timer.unref();
+  }
+
+  /** The deadline no longer applies (a stream's headers are in). */
+  disarm(): void {
+    clearTimeout(this.#timer);
+  }
+
+  start(controller: Dispatcher.DispatchController): void {
+    this.#controller = controller;
+    if (this.#reason) controller.abort(this.#reason);
+  }
+
+  cancel(reason: Error): void {
+    if (this.#cancelled) return;
+    this.#cancelled = true;
+    this.#reason = reason;
+    this.stop();
+    if (this.#controller) this.#controller.abort(reason);
+    else this.fail(reason);
+  }
+
+  /** Neither the signal nor the deadline applies any more. */
+  stop(): void {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+    if (this.#onAbort) this.#signal?.removeEventListener("abort", this.#onAbort);
+  }
+}
+
+function dispatchOptions(req: RawRequest, upgrade?: string): Dispatcher.DispatchOptions {
+  return {
+    path: req.path,
+    method: req.method as Dispatcher.HttpMethod,
+    headers: req.headers,
+    body: req.body ?? null,
+    // The deadline is Cancel's; undici's own idle timer bounds a stream's silence (it does not run
+    // while the connection is paused for a slow reader).
+    headersTimeout: 0,
+    bodyTimeout: req.idleTimeout ?? 0,
+    ...(upgrade ? { upgrade } : {}),
+  };
+}
 
 export interface BufferedResponse {
   status: number;
@@ -24,69 +136,88 @@ export interface BufferedResponse {
   body: Buffer;
 }
 
-/**
- * The signal, watched from the dispatch on: a request still queued for a connection (every one of the
- * pool's is busy) has no controller yet, and must fail at once on abort rather than when it reaches a
- * socket, which may be never. `queued` is told then; the controller, once there, is aborted at once.
- */
-function watchAbort(
-  signal: AbortSignal | undefined,
-  queued: (reason: unknown) => void,
-): { start(controller: Dispatcher.DispatchController): void; stop(): void } {
-  if (!signal) return { start() {}, stop() {} };
-  let controller: Dispatcher.DispatchController | undefined;
-  const onAbort = () => (controller ? controller.abort(signal.reason) : queued(signal.reason));
-  signal.addEventListener("abort", onAbort, { once: true });
+/** Whether a status carries a body worth the big cap (else it only explains an error). */
+const success = (status: number) => status >= 200 && status < 300;
+
+/** The handler callbacks that gather a capped body; `done` gets it once complete (or cut at the cap). */
+function gather(
+  cancel: Cancel,
+  limits: BodyLimits,
+  done: (res: BufferedResponse) => void,
+): Pick<Dispatcher.DispatchHandler, "onResponseStart" | "onResponseData" | "onResponseEnd"> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  let cap = limits.maxBytes;
+  let status = 0;
+  let headers: ResponseHeaders = {};
+  const body = () => (chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks));
   return {
-    start(c) {
-      controller = c;
-      if (signal.aborted) c.abort(signal.reason);
+    onResponseStart(_controller, statusCode, responseHeaders) {
+      status = statusCode;
+      headers = responseHeaders as ResponseHeaders;
+      if (!success(statusCode)) cap = limits.maxErrorBytes;
+      cancel.arm(); // the answer started before the upload ended
     },
-    stop: () => signal.removeEventListener("abort", onAbort),
-  };
-}
-
-function dispatchOptions(req: RawRequest): Dispatcher.DispatchOptions {
-  return {
-    path: req.path,
-    method: req.method as Dispatcher.HttpMethod,
-    headers: req.headers,
-    body: req.body ?? null,
-    headersTimeout: req.headersTimeout,
-    bodyTimeout: req.bodyTimeout,
-  };
-}
-
-/** A request whose whole response body is gathered into one buffer. */
-export function requestBuffered(dispatcher: Dispatcher, req: RawRequest): Promise<BufferedResponse> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let status = 0;
-    let headers: ResponseHeaders = {};
-    if (req.signal?.aborted) return reject(req.signal.reason);
-    const watch = watchAbort(req.signal, reject);
-    const unwatch = watch.stop;
-    dispatcher.dispatch(dispatchOptions(req), {
-      onRequestStart(controller) {
-        watch.start(controller);
-      },
-      onResponseStart(_controller, statusCode, responseHeaders) {
-        status = statusCode;
-        headers = responseHeaders as ResponseHeaders;
-      },
-      onResponseData(_controller, chunk) {
+    onResponseData(controller, chunk) {
+      size += chunk.length;
+      if (size <= cap) {
         chunks.push(chunk);
+        return;
+      }
+      if (success(status)) {
+        cancel.stop();
+        controller.abort(
+          new ExchangeError("BERTH_TOO_LARGE", `the answer is larger than ${limits.name} (${cap} bytes)`),
+        );
+        return;
+      }
+      // An error's body: its start says what went wrong; the rest is not read, nor is the connection kept.
+      chunks.push(chunk.subarray(0, chunk.length - (size - cap)));
+      cancel.stop();
+      done({ status, headers, body: body() });
+      controller.abort(new ExchangeError("BERTH_TOO_LARGE", "error body cut"));
+    },
+    onResponseEnd() {
+      cancel.stop();
+      done({ status, headers, body: body() });
+    },
+  };
+}
+
+/** A request whose whole response body is gathered into one buffer, within the deadline and the caps. */
+export function requestBuffered(
+  dispatcher: Dispatcher,
+  req: RawRequest,
+  limits: BodyLimits,
+): Promise<BufferedResponse> {
+  return exchange(dispatcher, req, limits);
+}
+
+/** A buffered exchange; with `upgrade`, a 101 answer's socket goes there instead. */
+function exchange<T>(
+  dispatcher: Dispatcher,
+  req: RawRequest,
+  limits: BodyLimits,
+  upgrade?: (headers: ResponseHeaders, socket: Duplex) => T,
+): Promise<BufferedResponse | T> {
+  return new Promise((resolve, reject) => {
+    if (req.signal?.aborted) return reject(req.signal.reason);
+    const cancel = new Cancel(req, reject);
+    dispatcher.dispatch(dispatchOptions(req, upgrade ? "tcp" : undefined), {
+      onRequestStart(controller) {
+        cancel.start(controller);
       },
-      onResponseEnd() {
-        unwatch();
-        resolve({
-          status,
-          headers,
-          body: chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks),
-        });
-      },
+      ...(upgrade
+        ? {
+            onRequestUpgrade(_controller, _status, headers, socket) {
+              cancel.stop();
+              resolve(upgrade(headers as ResponseHeaders, socket as Duplex));
+            },
+          }
+        : {}),
+      ...gather(cancel, limits, resolve),
       onResponseError(_controller, err) {
-        unwatch();
+        cancel.stop();
         reject(err);
       },
     });
@@ -116,8 +247,7 @@ export function requestStreamed(dispatcher: Dispatcher, req: RawRequest): Promis
     let ctl: Dispatcher.DispatchController | undefined;
     let started = false;
     if (req.signal?.aborted) return reject(req.signal.reason);
-    const watch = watchAbort(req.signal, reject);
-    const unwatch = watch.stop;
+    const cancel = new Cancel(req, reject);
     const notify = () => {
       const w = wake;
       wake = undefined;
@@ -152,10 +282,11 @@ export function requestStreamed(dispatcher: Dispatcher, req: RawRequest): Promis
     dispatcher.dispatch(dispatchOptions(req), {
       onRequestStart(controller) {
         ctl = controller;
-        watch.start(controller);
+        cancel.start(controller);
       },
       onResponseStart(_controller, statusCode, headers) {
         started = true;
+        cancel.disarm();
         resolve({ status: statusCode, headers: headers as ResponseHeaders, body });
       },
       onResponseData(controller, chunk) {
@@ -164,16 +295,61 @@ export function requestStreamed(dispatcher: Dispatcher, req: RawRequest): Promis
         notify();
       },
       onResponseEnd() {
-        unwatch();
+        cancel.stop();
         ended = true;
         notify();
       },
       onResponseError(_controller, err) {
-        unwatch();
+        cancel.stop();
         if (!started) reject(err);
         else if (!ended) failure = err;
         notify();
       },
     });
   });
+}
+
+/** The answer to an upgrade request: the socket on a 101, else the (capped) body explaining why not. */
+export type UpgradeResponse =
+  | { status: 101; headers: ResponseHeaders; socket: Duplex }
+  | { status: number; headers: ResponseHeaders; body: Buffer; socket?: undefined };
+
+/** A request for a hijacked connection (`Upgrade: tcp`), within the deadline until the daemon answers. */
+export function requestUpgrade(
+  dispatcher: Dispatcher,
+  req: RawRequest,
+  maxErrorBytes: number,
+): Promise<UpgradeResponse> {
+  const limits = { maxBytes: maxErrorBytes, name: "the error cap", maxErrorBytes };
+  return exchange(dispatcher, req, limits, (headers, socket) => ({ status: 101 as const, headers, socket }));
+}
+
+/**
+ * A socket's chunks, failing once the daemon has sent nothing for `ms` while the reader waits for it
+ * (time the reader spends elsewhere does not count). One coarse interval per stream, no timer per chunk.
+ */
+export async function* idleBounded(socket: Duplex, ms: number): AsyncGenerator<Uint8Array> {
+  let waitingSince = 0;
+  const check = setInterval(
+    () => {
+      if (waitingSince && Date.now() - waitingSince >= ms) {
+        socket.destroy(new ExchangeError("BERTH_IDLE", `sent nothing for ${ms} ms`));
+      }
+    },
+    Math.min(Math.max(ms / 4, 10), 1000),
+  );
+  check.unref();
+  const it = socket[Symbol.asyncIterator]() as AsyncIterator<Uint8Array>;
+  try {
+    for (;;) {
+      waitingSince = Date.now();
+      const next = await it.next();
+      waitingSince = 0;
+      if (next.done) return;
+      yield next.value;
+    }
+  } finally {
+    clearInterval(check);
+    await it.return?.();
+  }
 }

@@ -43,4 +43,29 @@ describe("ndjson", () => {
   it("rejects a line that is not JSON with a ProtocolError", async () => {
     await expect(all('{"ok":1}\nnot json\n')).rejects.toBeInstanceOf(ProtocolError);
   });
+
+  it("an error object whose fields are not strings is still a typed error (String() of it threw)", async () => {
+    for (const line of [
+      '{"error":{"toString":1}}',
+      '{"errorDetail":{"message":{"valueOf":2}}}',
+      '{"error":[1]}',
+    ]) {
+      const err = await all(`${line}\n`).catch((e: unknown) => e);
+      expect(err, line).toBeInstanceOf(DaemonError);
+    }
+  });
+
+  it("a line longer than maxLineBytes is a ProtocolError, whether it ends or not", async () => {
+    const long = `{"status":"${"a".repeat(5000)}"}`;
+    const read = async (text: string, size: number) => {
+      for await (const _ of ndjson(chunks(text, size), "images.pull", { maxLineBytes: 4096 })) {
+        // drain
+      }
+    };
+    for (const size of [1000, 100_000]) {
+      await expect(read(`{"a":1}\n${long}\n`, size)).rejects.toThrow(/maxJsonLineBytes/);
+      await expect(read(`{"a":1}\n${long}`, size)).rejects.toBeInstanceOf(ProtocolError);
+    }
+    await expect(read(`{"status":"${"a".repeat(4000)}"}\n`, 7)).resolves.toBeUndefined();
+  });
 });

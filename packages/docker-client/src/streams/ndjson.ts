@@ -7,19 +7,45 @@ const NEWLINE = 0x0a;
 
 interface StreamErrorObject {
   error?: unknown;
-  errorDetail?: { code?: number; message?: string };
+  errorDetail?: { code?: unknown; message?: unknown } | null;
   message?: unknown;
+}
+
+/** What a daemon's error object says, whatever type its fields have (String() of an object can throw). */
+function messageOf(obj: StreamErrorObject): string {
+  const detail = obj.errorDetail;
+  const said = (detail && typeof detail === "object" ? detail.message : undefined) ?? obj.error;
+  if (said === undefined || said === null) return "unknown error";
+  return typeof said === "string" ? said : JSON.stringify(said);
 }
 
 /** The typed error for an error object found inside a stream. */
 export function streamError(obj: StreamErrorObject, operation: string) {
-  const message = String(obj.errorDetail?.message ?? obj.error ?? "unknown error");
+  const message = messageOf(obj);
   return errorFromMessage(message, { operation, daemonMessage: message, backend: "docker" });
 }
 
-export async function* ndjson<T>(chunks: AsyncIterable<Uint8Array>, operation = "stream"): AsyncGenerator<T> {
+export interface NdjsonOptions {
+  /** Most bytes of one line; past it, a ProtocolError (default 4 MiB). */
+  maxLineBytes?: number;
+}
+
+export async function* ndjson<T>(
+  chunks: AsyncIterable<Uint8Array>,
+  operation = "stream",
+  { maxLineBytes = 4 * 2 ** 20 }: NdjsonOptions = {},
+): AsyncGenerator<T> {
   const decoder = new TextDecoder();
   let pending = "";
+  /** Bytes of the line being gathered across chunks. */
+  let pendingBytes = 0;
+  const tooLong = () =>
+    new ProtocolError(
+      `${operation}: a line of the stream is longer than maxJsonLineBytes (${maxLineBytes} bytes)`,
+      {
+        operation,
+      },
+    );
   const parse = (line: string): T | undefined => {
     const text = line.trim();
     if (!text) return undefined;
@@ -42,14 +68,20 @@ export async function* ndjson<T>(chunks: AsyncIterable<Uint8Array>, operation = 
     let start = 0;
     let nl = chunk.indexOf(NEWLINE);
     while (nl !== -1) {
+      if (pendingBytes + nl - start > maxLineBytes) throw tooLong();
       const line = pending + decoder.decode(chunk.subarray(start, nl));
       pending = "";
+      pendingBytes = 0;
       const value = parse(line);
       if (value !== undefined) yield value;
       start = nl + 1;
       nl = chunk.indexOf(NEWLINE, start);
     }
-    if (start < chunk.byteLength) pending += decoder.decode(chunk.subarray(start), { stream: true });
+    if (start < chunk.byteLength) {
+      pendingBytes += chunk.byteLength - start;
+      if (pendingBytes > maxLineBytes) throw tooLong();
+      pending += decoder.decode(chunk.subarray(start), { stream: true });
+    }
   }
   pending += decoder.decode();
   const last = parse(pending);
