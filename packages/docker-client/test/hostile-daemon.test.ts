@@ -6,8 +6,10 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { Duplex } from "node:stream";
 import {
   AbortedError,
+  BerthError,
   DaemonError,
   NotFoundError,
   ProtocolError,
@@ -242,6 +244,35 @@ describe("deadlines", () => {
     await closed(last as ServerResponse);
   });
 
+  it("an upgraded connection (attach) silent for idleTimeout is a TimeoutError, the connection dropped", async () => {
+    const sockets: Duplex[] = [];
+    const onUpgrade = (_req: IncomingMessage, socket: Duplex) => {
+      sockets.push(socket);
+      socket.write(
+        "HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.raw-stream\r\n" +
+          "Connection: Upgrade\r\nUpgrade: tcp\r\n\r\nhello\n",
+      );
+    };
+    server.on("upgrade", onUpgrade);
+    try {
+      const docker = client();
+      const attached = await docker.containers.attach(
+        { id: "c", stream: true, stdout: true },
+        { idleTimeout: 300 },
+      );
+      const { got, err } = await readAll(attached);
+      expect(Buffer.concat(got.map((f) => f.data)).toString()).toBe("hello\n");
+      expect(err).toBeInstanceOf(TimeoutError);
+      expect(err.message).toMatch(/sent nothing for 300 ms/);
+      // The client closed its side (the server's side stays half-open: http servers allow that).
+      const s = sockets[0] as Duplex;
+      if (!s.readableEnded) await new Promise((resolve) => s.once("end", resolve));
+    } finally {
+      server.off("upgrade", onUpgrade);
+      for (const s of sockets) s.destroy();
+    }
+  });
+
   it("without idleTimeout a quiet follow stays open until the caller aborts", async () => {
     handler = (_req, res) => {
       res.writeHead(200, { "content-type": "application/vnd.docker.multiplexed-stream" });
@@ -300,6 +331,24 @@ describe("size caps", () => {
     expect(err).toBeInstanceOf(ProtocolError);
     expect(err.message).toMatch(/maxJsonLineBytes/);
     await closed(last as ServerResponse);
+  });
+
+  it("a tar body cut short fails its Readable with a typed error", async () => {
+    handler = (_req, res) => {
+      res.writeHead(200, { "content-type": "application/x-tar", "content-length": "100000" });
+      res.write(Buffer.alloc(1000));
+      setTimeout(() => res.destroy(), 20);
+    };
+    const docker = client();
+    const err = await failure(
+      (async () => {
+        for await (const _ of await docker.containers.export({ id: "c" })) {
+          // read
+        }
+      })(),
+    );
+    expect(err).toBeInstanceOf(BerthError);
+    expect((err as BerthError).operation).toBe("containers.export");
   });
 
   it("a frame header declaring a 4 GiB frame is streamed in views, never allocated up front", async () => {
