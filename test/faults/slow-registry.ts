@@ -9,7 +9,7 @@ import { gzipSync } from "node:zlib";
 const sha256 = (b: Buffer) => `sha256:${createHash("sha256").update(b).digest("hex")}`;
 
 /** A tar archive of one regular file. */
-function tarOf(name: string, data: Buffer): Buffer {
+export function tarOf(name: string, data: Buffer): Buffer {
   const header = Buffer.alloc(512);
   const field = (offset: number, length: number, value: string) =>
     header.write(value, offset, length, "ascii");

@@ -6,6 +6,7 @@ import { randomUUID } from "node:crypto";
 import {
   AbortedError,
   type BerthError,
+  credentialsForImage,
   DigestMismatchError,
   isBerthError,
   ProtocolError,
@@ -159,6 +160,10 @@ async function doPull(
   const stop = (reason: unknown) => failed.abort(reason);
   const signal = AbortSignal.any([outerSignal, failed.signal]);
   const ref = parseImageRef(reference);
+  // Credentials given for another registry are refused before anything is asked (not only kept back).
+  const given = options.credentials;
+  if (given && typeof given === "object")
+    credentialsForImage(ref, given, { operation: "pull", backend: "containerd" });
   const name = options.name ?? ref.toString();
   const snapshotter = options.snapshotter ?? DEFAULT_SNAPSHOTTER;
   const registry =

@@ -1,16 +1,19 @@
 // runtime-core's conformance suite on containerd, in a namespace of its own (removed afterwards), with
-// logs in a temporary directory.
+// logs in a temporary directory, and a hostile registry of the test's own (a proxy on 127.0.0.1 in front
+// of the harness's registry).
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runtimeConformance } from "@berth/runtime-core/conformance";
 import { afterAll, beforeAll, describe, it } from "vitest";
+import { TamperingRegistry } from "../../../test/support/tampering-registry.js";
 import { ContainerdClient, ContainerdRuntime, removeNamespace } from "../src/index.js";
 
 const namespace = `berth-conformance-${randomBytes(4).toString("hex")}`;
 const logDir = mkdtempSync(join(tmpdir(), "berth-conformance-logs-"));
 const client = ContainerdClient.fromEnv().withNamespace(namespace);
+const hostile = await TamperingRegistry.start(process.env.BERTH_REGISTRY ?? "");
 
 afterAll(async () => {
   try {
@@ -25,6 +28,7 @@ afterAll(async () => {
       }
     }
   } finally {
+    await hostile.close();
     client.close();
     rmSync(logDir, { recursive: true, force: true });
   }
@@ -39,5 +43,6 @@ runtimeConformance({
       logDir,
       runtime: { root: process.env.BERTH_RUNC_ROOT ?? "" },
     }),
+  hostileRegistry: hostile.forConformance(),
   test: { describe, it, beforeAll, afterAll },
 });

@@ -6,7 +6,16 @@
 //                        test: { describe, it, beforeAll, afterAll } });
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { AbortedError, isBerthError, NotFoundError, UnsupportedError, ValidationError } from "./errors.js";
+import { DOCKER_HUB_AUTH_SERVER, type RegistryCredentials } from "./credentials.js";
+import {
+  AbortedError,
+  DigestMismatchError,
+  isBerthError,
+  NotFoundError,
+  UnauthorizedError,
+  UnsupportedError,
+  ValidationError,
+} from "./errors.js";
 import type { Capabilities, ContainerSpec, LogEntry, Runtime } from "./runtime.js";
 
 type Fn = () => unknown | Promise<unknown>;
@@ -25,6 +34,28 @@ export interface ConformanceOptions {
   test: TestApi;
   /** Per-test timeout in ms (default 60 s). */
   timeout?: number;
+  /** A registry of the test's own that misbehaves on purpose: the "hostile registry" checks run with it. */
+  hostileRegistry?: HostileRegistry;
+}
+
+/**
+ * What the hostile-registry checks need from the test: a registry the backend's daemon can reach (plain
+ * HTTP on loopback is fine where the daemon allows it) that serves a tampered layer, and asks for
+ * credentials before it serves another image.
+ */
+export interface HostileRegistry {
+  /**
+   * A new image (content no daemon holds yet) whose layer the registry serves with one byte flipped: the
+   * size, the headers and the digest the manifest claims all unchanged, so only a digest check can tell.
+   */
+  tamperedImage(): Promise<string>;
+  /** A new image (need not run) at a registry that answers 401 (Basic) until `credentials` come. */
+  privateImage(): Promise<string>;
+  credentials: { username: string; password: string };
+  /** How many requests the registry of `privateImage` has received so far, when the test can tell. */
+  requests?(): number;
+  /** The Authorization headers it has received so far, when the test can tell. */
+  authorizations?(): string[];
 }
 
 const text = (b: Uint8Array) => Buffer.from(b).toString("utf8");
@@ -253,6 +284,9 @@ export function runtimeConformance(options: ConformanceOptions): void {
 
     capabilityChecks(() => rt, spec, test, timeout);
 
+    if (options.hostileRegistry)
+      hostileRegistryChecks(() => rt, options.hostileRegistry, spec, test, timeout);
+
     test.it(
       "leaves no container behind when a run is aborted",
       async () => {
@@ -274,6 +308,71 @@ export function runtimeConformance(options: ConformanceOptions): void {
 }
 
 type SpecFn = (command: string[], extra?: Partial<ContainerSpec>) => ContainerSpec;
+
+/**
+ * The same integrity and credential contract on every backend: a tampered layer is a DigestMismatchError
+ * and leaves no image; credentials go only to the registry they name (others: UnauthorizedError, nothing
+ * sent), and without a serverAddress they are the image's own registry's.
+ */
+function hostileRegistryChecks(
+  rt: () => Runtime,
+  registry: HostileRegistry,
+  spec: SpecFn,
+  test: TestApi,
+  timeout: number,
+): void {
+  // `spec` names the suite's image: these name their own.
+  const on = (image: string, extra: Partial<ContainerSpec> = {}) => ({ ...spec(["true"], extra), image });
+  const noImage = async (image: string) =>
+    assert.rejects(rt().create(on(image)), NotFoundError, `no image ${image} is left`);
+  test.describe("hostile registry", () => {
+    test.it(
+      "a tampered layer is a DigestMismatchError, from pull and run, and leaves no image or container",
+      async () => {
+        const image = await registry.tamperedImage();
+        await assert.rejects(rt().pull(image), DigestMismatchError);
+        await noImage(image);
+        const mine = { "berth.hostile": randomBytes(4).toString("hex") };
+        await assert.rejects(rt().run(on(image, { labels: mine })), DigestMismatchError);
+        await noImage(image);
+        assert.deepEqual(await rt().list({ labels: mine, all: true }), []);
+      },
+      timeout,
+    );
+
+    test.it(
+      "credentials for another registry are an UnauthorizedError, and nothing is sent",
+      async () => {
+        const image = await registry.privateImage();
+        const before = registry.requests?.();
+        for (const serverAddress of ["registry.invalid:5000", DOCKER_HUB_AUTH_SERVER, "docker.io"]) {
+          const auth = { ...registry.credentials, serverAddress };
+          const refused = (err: unknown) =>
+            err instanceof UnauthorizedError && /not sent to another registry/.test(err.message);
+          await assert.rejects(rt().pull(image, { auth }), refused, `credentials for ${serverAddress}`);
+          await assert.rejects(rt().run(on(image), { auth }), refused);
+        }
+        if (before !== undefined) assert.equal(registry.requests?.(), before, "the registry was not asked");
+        await noImage(image);
+      },
+      timeout,
+    );
+
+    test.it(
+      "credentials without a serverAddress are the image's own registry's",
+      async () => {
+        const image = await registry.privateImage();
+        const { username, password } = registry.credentials;
+        // A JavaScript caller, or one who expects it: no serverAddress.
+        await rt().pull(image, { auth: { username, password } as RegistryCredentials });
+        const basic = `Basic ${Buffer.from(`${username}:${password}`).toString("base64")}`;
+        if (registry.authorizations) assert.ok(registry.authorizations().includes(basic), "they were sent");
+        await rt().remove(await rt().create(on(image)), { force: true });
+      },
+      timeout,
+    );
+  });
+}
 
 /**
  * One check per capability: a declared capability works, and a missing one gives UnsupportedError

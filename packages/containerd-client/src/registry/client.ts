@@ -19,6 +19,7 @@ import {
   ProtocolError,
   parseImageRef,
   type RegistryCredentials,
+  registryOf,
   resolveCredentials,
   UnauthorizedError,
   UnavailableError,
@@ -104,19 +105,6 @@ const MAX_REDIRECTS = 5;
 export function isLoopbackHost(host: string): boolean {
   const h = host.replace(/:\d+$/, "").replace(/^\[(.*)\]$/, "$1");
   return h === "localhost" || h === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
-}
-
-const HUB_HOSTS = new Set(["docker.io", "index.docker.io", "registry-1.docker.io"]);
-
-/** The registry a credentials' serverAddress names: "https://index.docker.io/v1/" → "docker.io". */
-function registryOf(address: string): string {
-  const host = (
-    address
-      .trim()
-      .replace(/^[a-z][a-z0-9+.-]*:\/\//i, "")
-      .split("/")[0] ?? ""
-  ).toLowerCase();
-  return HUB_HOSTS.has(host) ? "docker.io" : host;
 }
 
 /** Node's codes for a certificate that failed verification (OpenSSL's X509_V_ERR_* names, and Node's own). */
@@ -312,7 +300,8 @@ export class RegistryClient {
     if (c === null) return undefined;
     // Credentials for one registry are never offered to another.
     if (c && typeof c === "object")
-      return registryOf(c.serverAddress) === registryOf(registry) ? c : undefined;
+      // Without a serverAddress (a JavaScript caller), they are the image's registry's.
+      return registryOf(c.serverAddress || registry) === registryOf(registry) ? c : undefined;
     let p = this.#creds.get(registry);
     if (!p) {
       p = typeof c === "function" ? c(registry) : resolveCredentials(registry).catch(() => undefined);
