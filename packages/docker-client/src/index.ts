@@ -11,7 +11,15 @@ export * from "./generated/index.js";
 export type * from "./operation.js";
 export { dockerProvider } from "./provider.js";
 export { DockerRuntime } from "./runtime.js";
-export { knownHostsAccepts, parseSshHost, SshDialer, type SshOptions, type SshTarget } from "./ssh.js";
+export {
+  type HostKeyVerdict,
+  knownHostsAccepts,
+  knownHostsVerdict,
+  parseSshHost,
+  SshDialer,
+  type SshOptions,
+  type SshTarget,
+} from "./ssh.js";
 export { demultiplex, rawFrames } from "./streams/demux.js";
 export { ndjson } from "./streams/ndjson.js";
 export { packTar, type TarEntry, type TarHeader, unpackTar } from "./tar.js";

@@ -40,28 +40,82 @@ export function parseSshHost(url: string): SshTarget {
   };
 }
 
-/** Whether a known_hosts file lists this key for host:port (plain or hashed entries). */
-export function knownHostsAccepts(text: string, target: SshTarget, key: Buffer): boolean {
+/** What a known_hosts file says of a host's key. */
+export type HostKeyVerdict =
+  /** Listed for this host. */
+  | "known"
+  /** Marked `@revoked`: never accepted, whatever else lists it. */
+  | "revoked"
+  /** Not listed for this host, but a `@cert-authority` is: the host is meant to show a certificate,
+   *  which berth does not verify. */
+  | "certificate"
+  /** Not listed for this host. */
+  | "unknown";
+
+/** Whether one host pattern (OpenSSH's `*` and `?` wildcards, case-insensitive) matches a name. */
+function patternMatches(pattern: string, name: string): boolean {
+  if (!/[*?]/.test(pattern)) return pattern.toLowerCase() === name.toLowerCase();
+  const source = pattern
+    .replace(/\*+/g, "*")
+    .replace(/[.+^${}()|[\]\\]/g, "\\$&")
+    .replace(/\*/g, ".*")
+    .replace(/\?/g, ".");
+  return new RegExp(`^${source}$`, "i").test(name);
+}
+
+/** Whether a known_hosts host field names one of `names`: plain patterns, negated ones (`!pattern`,
+ *  which rule the line out), or one hashed entry (`|1|salt|hash`). */
+function hostsMatch(field: string, names: string[]): boolean {
+  if (field.startsWith("|1|")) {
+    const [, , salt, hash] = field.split("|");
+    return names.some(
+      (name) =>
+        createHmac("sha1", Buffer.from(salt ?? "", "base64"))
+          .update(name)
+          .digest("base64") === hash,
+    );
+  }
+  let matched = false;
+  for (const pattern of field.split(",")) {
+    const negated = pattern.startsWith("!");
+    const hit = names.some((name) => patternMatches(negated ? pattern.slice(1) : pattern, name));
+    if (hit && negated) return false;
+    if (hit) matched = true;
+  }
+  return matched;
+}
+
+/**
+ * What a known_hosts file says of this key for host:port, as OpenSSH reads it: plain, wildcard, negated
+ * and hashed host entries; a `@revoked` key is refused for every host (the marker says it must never be
+ * accepted); `@cert-authority` lines are noted, since berth does not verify host certificates; lines
+ * with another marker are skipped.
+ */
+export function knownHostsVerdict(text: string, target: SshTarget, key: Buffer): HostKeyVerdict {
   const names = target.port === 22 ? [target.host] : [`[${target.host}]:${target.port}`];
   const keyB64 = key.toString("base64");
+  let known = false;
+  let authority = false;
   for (const line of text.split("\n")) {
     const parts = line.trim().split(/\s+/);
-    if (parts.length < 3 || parts[0]?.startsWith("#")) continue;
+    if (parts[0]?.startsWith("#")) continue;
+    const marker = parts[0]?.startsWith("@") ? parts.shift() : undefined;
+    if (parts.length < 3) continue;
     const [hosts, , b64] = parts as [string, string, string];
-    if (b64 !== keyB64) continue;
-    for (const pattern of hosts.split(",")) {
-      if (pattern.startsWith("|1|")) {
-        const [, , salt, hash] = pattern.split("|");
-        for (const name of names) {
-          const h = createHmac("sha1", Buffer.from(salt ?? "", "base64"))
-            .update(name)
-            .digest("base64");
-          if (h === hash) return true;
-        }
-      } else if (names.includes(pattern)) return true;
+    if (marker === "@revoked") {
+      if (b64 === keyB64) return "revoked";
+    } else if (marker === "@cert-authority") {
+      authority ||= hostsMatch(hosts, names);
+    } else if (marker === undefined && b64 === keyB64 && hostsMatch(hosts, names)) {
+      known = true;
     }
   }
-  return false;
+  return known ? "known" : authority ? "certificate" : "unknown";
+}
+
+/** Whether a known_hosts file lists this key for host:port, and does not revoke it. */
+export function knownHostsAccepts(text: string, target: SshTarget, key: Buffer): boolean {
+  return knownHostsVerdict(text, target, key) === "known";
 }
 
 function defaultKey(): Buffer | undefined {
@@ -74,6 +128,13 @@ function defaultKey(): Buffer | undefined {
   }
   return undefined;
 }
+
+const HOST_KEY_REFUSALS = {
+  unknown: "the host key is not in known_hosts",
+  revoked: "the host key is marked @revoked in known_hosts",
+  certificate:
+    "known_hosts trusts a certificate authority (@cert-authority) for this host, and berth does not verify SSH host certificates: list the host's own key in known_hosts",
+} as const;
 
 export class SshDialer {
   readonly target: SshTarget;
@@ -93,7 +154,7 @@ export class SshDialer {
     if (this.#client) return this.#client;
     const o = this.#options;
     const target = this.target;
-    let hostKeyRefused = false;
+    let hostKey: HostKeyVerdict = "known";
     const promise = new Promise<Client>((resolve, reject) => {
       const client = new Client();
       const config: ConnectConfig = {
@@ -110,9 +171,8 @@ export class SshDialer {
           } catch {
             // no known_hosts: nothing is trusted
           }
-          const ok = knownHostsAccepts(text, target, key);
-          hostKeyRefused = !ok;
-          return ok;
+          hostKey = knownHostsVerdict(text, target, key);
+          return hostKey === "known";
         },
       };
       const key = o.privateKey ?? defaultKey();
@@ -124,14 +184,12 @@ export class SshDialer {
         this.connections++;
         resolve(client);
       });
+      const file = o.knownHostsPath ?? "~/.ssh/known_hosts";
       client.once("error", (err: Error & { level?: string }) => {
         const details = { operation: "ssh.connect", backend: "docker", cause: err };
-        if (hostKeyRefused) {
+        if (hostKey !== "known") {
           reject(
-            new UnauthorizedError(
-              `ssh ${this.#display}: the host key is not in known_hosts (${o.knownHostsPath ?? "~/.ssh/known_hosts"})`,
-              details,
-            ),
+            new UnauthorizedError(`ssh ${this.#display}: ${HOST_KEY_REFUSALS[hostKey]} (${file})`, details),
           );
         } else if (err.level === "client-authentication") {
           reject(new UnauthorizedError(`ssh ${this.#display}: authentication failed`, details));

@@ -96,6 +96,36 @@ describe("ssh:// Docker host", () => {
     await docker.close();
   });
 
+  it("refuses a host key marked @revoked, even though another line lists it", async () => {
+    const hostKey = readFileSync(join(dir, "host.pub"), "utf8").trim().split(" ").slice(0, 2).join(" ");
+    const listed = readFileSync(join(dir, "known_hosts"), "utf8");
+    writeFileSync(join(dir, "revoked_known_hosts"), `${listed}@revoked * ${hostKey}\n`);
+    const docker = new DockerClient({
+      host: `ssh://root@127.0.0.1:${port}`,
+      ssh: {
+        privateKey: readFileSync(join(dir, "client")),
+        knownHostsPath: join(dir, "revoked_known_hosts"),
+      },
+    });
+    const err = await docker.system.ping().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UnauthorizedError);
+    expect((err as Error).message).toMatch(/@revoked/);
+    await docker.close();
+  });
+
+  it("refuses a host known only through @cert-authority, saying host certificates are not supported", async () => {
+    const ca = readFileSync(join(dir, "stranger.pub"), "utf8").trim().split(" ").slice(0, 2).join(" ");
+    writeFileSync(join(dir, "ca_known_hosts"), `@cert-authority [127.0.0.1]:* ${ca}\n`);
+    const docker = new DockerClient({
+      host: `ssh://root@127.0.0.1:${port}`,
+      ssh: { privateKey: readFileSync(join(dir, "client")), knownHostsPath: join(dir, "ca_known_hosts") },
+    });
+    const err = await docker.system.ping().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UnauthorizedError);
+    expect((err as Error).message).toMatch(/@cert-authority.*does not verify SSH host certificates/);
+    await docker.close();
+  });
+
   it("refuses a key the server does not know", async () => {
     const docker = new DockerClient({
       host: `ssh://root@127.0.0.1:${port}`,
