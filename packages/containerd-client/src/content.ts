@@ -3,7 +3,7 @@
 // The daemon answers each request once, so the session is a simple request/response dialogue.
 
 import type { DeepPartial, Encoded } from "@berth/grpc";
-import { DigestMismatchError, isBerthError, ProtocolError } from "@berth/runtime-core";
+import { DigestMismatchError, digestMismatchIn, isBerthError, ProtocolError } from "@berth/runtime-core";
 import type { ContainerdClient } from "./client.js";
 import {
   WriteAction,
@@ -202,8 +202,9 @@ export async function writeBlob(
     } catch (err) {
       // containerd rejects a commit whose bytes do not hash to `expected` with FAILED_PRECONDITION.
       const msg = (err as Error).message ?? "";
-      if (/unexpected commit digest|unexpected commit size|failed size validation/.test(msg)) {
-        const actual = /unexpected commit digest (\S+?),/.exec(msg)?.[1] ?? "(daemon)";
+      const mismatch = digestMismatchIn(msg);
+      if (mismatch) {
+        const actual = mismatch.expected === options.digest ? mismatch.actual : "(daemon)";
         throw new DigestMismatchError(`Content.Write ${options.digest}: ${msg}`, options.digest, actual, {
           operation: "Content.Write",
           backend: "containerd",
