@@ -280,21 +280,42 @@ function registryData(): string {
   return process.env.BERTH_REGISTRY_DATA ?? join(state, "registry", "data");
 }
 
+/** Push a fresh image to `registry` (a harness registry, plain HTTP) and name it there. */
+async function freshAt(registry: string, credentials?: Credentials): Promise<FreshImage> {
+  const repo = `berth-hostile/${randomBytes(4).toString("hex")}`;
+  const digests = await pushFreshImage(registry, repo, "v1", credentials ? { credentials } : {});
+  const image = `${registry}/${repo}:v1`;
+  return { ...digests, image, upstreamImage: image };
+}
+
+/**
+ * A fresh image on the real registry ($BERTH_REGISTRY) whose layer is flipped where the registry stores
+ * it: the registry serves it as it serves any blob, size and digest header unchanged.
+ */
+export async function tamperedAtRest(
+  mode: TamperMode = "gzip-header",
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<FreshImage> {
+  const made = await freshAt(env.BERTH_REGISTRY ?? "");
+  const hex = made.layerDigest.slice("sha256:".length);
+  const file = join(registryData(), "docker/registry/v2/blobs/sha256", hex.slice(0, 2), hex, "data");
+  const blob = await readFile(file);
+  await writeFile(file, flip(blob, 0, blob.length, mode));
+  return made;
+}
+
 /**
  * The hostile registry without a proxy, for a daemon that cannot reach one (Podman without an insecure
- * port for it): the tampered layer is flipped where the real registry ($BERTH_REGISTRY) stores it, which
- * serves it as it serves any blob; the private image is pushed to the harness's password registry
- * ($BERTH_AUTH_REGISTRY). What reached the registries cannot be seen.
+ * port for it): tampered layers come from tamperedAtRest, private images are pushed to the harness's
+ * password registry ($BERTH_AUTH_REGISTRY). What reached the registries cannot be seen.
  */
 export function atRestHostileRegistry(
   env: NodeJS.ProcessEnv = process.env,
 ): HostileRegistry & { made: string[] } {
   const made: string[] = [];
-  const fresh = async (registry: string, credentials?: Credentials) => {
-    const repo = `berth-hostile/${randomBytes(4).toString("hex")}`;
-    const digests = await pushFreshImage(registry, repo, "v1", credentials ? { credentials } : {});
-    made.push(`${registry}/${repo}:v1`);
-    return { image: `${registry}/${repo}:v1`, ...digests };
+  const keep = (m: FreshImage) => {
+    made.push(m.image);
+    return m.image;
   };
   const credentials = {
     username: env.BERTH_AUTH_REGISTRY_USER ?? "",
@@ -303,14 +324,7 @@ export function atRestHostileRegistry(
   return {
     made,
     credentials,
-    tamperedImage: async () => {
-      const { image, layerDigest } = await fresh(env.BERTH_REGISTRY ?? "");
-      const hex = layerDigest.slice("sha256:".length);
-      const file = join(registryData(), "docker/registry/v2/blobs/sha256", hex.slice(0, 2), hex, "data");
-      const blob = await readFile(file);
-      await writeFile(file, flip(blob, 0, blob.length, "gzip-header"));
-      return image;
-    },
-    privateImage: async () => (await fresh(env.BERTH_AUTH_REGISTRY ?? "", credentials)).image,
+    tamperedImage: async () => keep(await tamperedAtRest("gzip-header", env)),
+    privateImage: async () => keep(await freshAt(env.BERTH_AUTH_REGISTRY ?? "", credentials)),
   };
 }
