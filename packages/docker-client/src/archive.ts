@@ -13,16 +13,40 @@ export interface PathStat {
 
 export const PATH_STAT_HEADER = "x-docker-container-path-stat";
 
-/** Decode the path stat that getArchive and archiveInfo return in their headers. */
+const isCount = (v: unknown, max: number): v is number =>
+  Number.isSafeInteger(v) && (v as number) >= 0 && (v as number) <= max;
+
+/** Decode the path stat that getArchive and archiveInfo return in their headers. Anything but the
+ *  documented shape is a ProtocolError (fields the daemon adds are left out). */
 export function decodePathStat(headers: ResponseHeaders): PathStat | undefined {
   const raw = headers[PATH_STAT_HEADER];
   const value = Array.isArray(raw) ? raw[0] : raw;
   if (!value) return undefined;
+  let parsed: unknown;
   try {
-    return JSON.parse(Buffer.from(value, "base64").toString("utf8")) as PathStat;
+    parsed = JSON.parse(Buffer.from(value, "base64").toString("utf8"));
   } catch (cause) {
     throw new ProtocolError(`malformed ${PATH_STAT_HEADER} header`, { cause });
   }
+  const stat = (parsed ?? undefined) as Partial<Record<keyof PathStat, unknown>> | undefined;
+  if (
+    typeof stat !== "object" ||
+    Array.isArray(stat) ||
+    typeof stat.name !== "string" ||
+    !isCount(stat.size, Number.MAX_SAFE_INTEGER) ||
+    !isCount(stat.mode, 0xffffffff) ||
+    typeof stat.mtime !== "string" ||
+    typeof stat.linkTarget !== "string"
+  ) {
+    throw new ProtocolError(`${PATH_STAT_HEADER} header of an unexpected shape`);
+  }
+  return {
+    name: stat.name,
+    size: stat.size,
+    mode: stat.mode,
+    mtime: stat.mtime,
+    linkTarget: stat.linkTarget,
+  };
 }
 
 /** Whether a PathStat mode is a directory (Go's os.ModeDir). */

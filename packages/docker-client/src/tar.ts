@@ -97,6 +97,8 @@ export async function* packTar(
 }
 
 export interface TarHeader {
+  /** The path in the archive, never with a ".." segment. It may start with "/" (the engines' getArchive
+   *  of "/" does): place it under a root with path.join, never path.resolve. */
   name: string;
   type: "file" | "directory" | "symlink" | "hardlink" | "other";
   size: number;
@@ -104,7 +106,22 @@ export interface TarHeader {
   uid: number;
   gid: number;
   mtime: Date;
+  /** A symlink's target as the archive says it, not resolved (often absolute in a container's files);
+   *  a hard link's, a path in the archive like `name`. */
   linkTarget: string;
+}
+
+/** PAX and GNU long-name records hold a few names: past this, the archive is not one we read. */
+const MAX_META_BYTES = 1024 * 1024;
+
+/** A path from the archive that cannot climb out of the directory it is placed under. */
+function safePath(path: string, what: string): string {
+  if (path.includes("\0") || path.split("/").includes("..")) {
+    throw new ProtocolError(
+      `tar ${what} ${JSON.stringify(path.slice(0, 200))} holds a ".." segment or a NUL`,
+    );
+  }
+  return path;
 }
 
 function readString(block: Uint8Array, offset: number, width: number): string {
@@ -115,7 +132,8 @@ function readString(block: Uint8Array, offset: number, width: number): string {
 
 function readOctal(block: Uint8Array, offset: number, width: number): number {
   const text = readString(block, offset, width).trim();
-  return text ? Number.parseInt(text, 8) : 0;
+  if (!text) return 0;
+  return /^[0-7]+$/.test(text) ? Number.parseInt(text, 8) : Number.NaN;
 }
 
 function parsePax(data: Uint8Array): Record<string, string> {
@@ -172,8 +190,13 @@ export async function* unpackTar(
       if (block.every((b) => b === 0)) return;
       const size = readOctal(block, 124, 12);
       const typeflag = String.fromCharCode(block[156] ?? 48);
+      if (!Number.isSafeInteger(size) || size < 0)
+        throw new ProtocolError("tar header with a malformed size");
       const padded = size + ((BLOCK - (size % BLOCK)) % BLOCK);
       if (size > maxEntryBytes) throw new ValidationError(`tar entry larger than ${maxEntryBytes} bytes`);
+      if ("xgLK".includes(typeflag) && size > MAX_META_BYTES) {
+        throw new ProtocolError(`tar metadata record larger than ${MAX_META_BYTES} bytes`);
+      }
       if (!(await need(padded))) throw new ProtocolError("tar stream ended inside an entry");
       const data = take(padded).slice(0, size);
       if (typeflag === "x") {
@@ -187,7 +210,7 @@ export async function* unpackTar(
       }
       const prefix = readString(block, 345, 155);
       const baseName = readString(block, 0, 100);
-      const name = pax.path ?? longName ?? (prefix ? `${prefix}/${baseName}` : baseName);
+      const name = safePath(pax.path ?? longName ?? (prefix ? `${prefix}/${baseName}` : baseName), "entry");
       const type =
         typeflag === "0" || typeflag === "\0" || typeflag === "7"
           ? "file"
@@ -206,7 +229,10 @@ export async function* unpackTar(
         uid: readOctal(block, 108, 8),
         gid: readOctal(block, 116, 8),
         mtime: new Date(readOctal(block, 136, 12) * 1000),
-        linkTarget: pax.linkpath ?? readString(block, 157, 100),
+        linkTarget:
+          type === "hardlink"
+            ? safePath(pax.linkpath ?? readString(block, 157, 100), "hard link target")
+            : (pax.linkpath ?? readString(block, 157, 100)),
         data,
       };
       pax = {};

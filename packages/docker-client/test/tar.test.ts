@@ -2,7 +2,7 @@ import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ValidationError } from "@berth/runtime-core";
+import { ProtocolError, ValidationError } from "@berth/runtime-core";
 import { afterAll, describe, expect, it } from "vitest";
 import { packTar, unpackTar } from "../src/tar.js";
 
@@ -10,6 +10,12 @@ async function bytes(gen: AsyncIterable<Uint8Array>): Promise<Buffer> {
   const parts: Uint8Array[] = [];
   for await (const p of gen) parts.push(p);
   return Buffer.concat(parts);
+}
+
+async function drain(entries: AsyncIterable<unknown>): Promise<void> {
+  for await (const _ of entries) {
+    // read
+  }
 }
 
 async function* once(b: Uint8Array, size = 700): AsyncGenerator<Uint8Array> {
@@ -79,4 +85,80 @@ describe("tar", () => {
     const archive = await bytes(packTar([{ name: "f", data: "x".repeat(2000) }]));
     await expect(bytes(unpackTar(once(archive.subarray(0, 1024))) as never)).rejects.toThrow(/ended inside/);
   });
+
+  it("refuses an archive entry (name, PAX path, GNU long name, hard link target) holding a .. segment or a NUL", async () => {
+    const cases: Uint8Array[][] = [
+      [raw("../../etc/cron.d/x", "0", "x")],
+      [raw("ok/../../x", "5")],
+      [raw("PaxHeader", "x", pax("path", "a/../../../x")), raw("innocent", "0", "x")],
+      [raw("././@LongLink", "L", "../outside\0"), raw("innocent", "0", "x")],
+      [raw("hard", "1", "", "../../etc/shadow")],
+      [raw("PaxHeader", "x", pax("path", "a\0b")), raw("innocent", "0", "x")],
+    ];
+    for (const [i, entries] of cases.entries()) {
+      const archive = Buffer.concat([...entries, new Uint8Array(1024)]);
+      const err = await drain(unpackTar(once(archive))).catch((e: unknown) => e);
+      expect(err, `case ${i}`).toBeInstanceOf(ProtocolError);
+    }
+  });
+
+  it("keeps absolute names as the engines write them (getArchive of /), and symlink targets as they are", async () => {
+    const archive = Buffer.concat([
+      raw("/", "5"),
+      raw("/bin/sh", "2", "", "/bin/busybox"),
+      new Uint8Array(1024),
+    ]);
+    const got: string[] = [];
+    for await (const e of unpackTar(once(archive))) got.push(`${e.name}:${e.type}:${e.linkTarget}`);
+    expect(got).toEqual(["/:directory:", "/bin/sh:symlink:/bin/busybox"]);
+  });
+
+  it("refuses a PAX or long-name header past 1 MiB, and a size field that is not a count", async () => {
+    const big = raw("PaxHeader", "x", pax("comment", "c".repeat(2 << 20)));
+    const err = await drain(unpackTar(once(Buffer.concat([big, raw("f", "0", "x")]), 65536))).catch(
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(ProtocolError);
+    const bad = raw("f", "0", "");
+    bad.set(new TextEncoder().encode("-0000000001\0"), 124);
+    fixChecksum(bad);
+    await expect(drain(unpackTar(once(Buffer.concat([bad, new Uint8Array(1024)]))))).rejects.toBeInstanceOf(
+      ProtocolError,
+    );
+  });
 });
+
+/** A ustar header block (with any name) followed by its padded data, as a hostile archive would have it. */
+function raw(name: string, typeflag: string, data: string | Uint8Array = "", link = ""): Uint8Array {
+  const body = typeof data === "string" ? new TextEncoder().encode(data) : data;
+  const block = new Uint8Array(512);
+  const put = (offset: number, text: string) => block.set(new TextEncoder().encode(text), offset);
+  put(0, name);
+  put(100, "0000644\0");
+  put(108, "0000000\0");
+  put(116, "0000000\0");
+  put(124, `${body.length.toString(8).padStart(11, "0")}\0`);
+  put(136, "00000000000\0");
+  put(156, typeflag);
+  put(157, link);
+  put(257, "ustar\0");
+  put(263, "00");
+  fixChecksum(block);
+  const padded = new Uint8Array(Math.ceil(body.length / 512) * 512);
+  padded.set(body);
+  return Buffer.concat([block, padded]);
+}
+
+function fixChecksum(block: Uint8Array): void {
+  block.fill(0x20, 148, 156);
+  let sum = 0;
+  for (let i = 0; i < 512; i++) sum += block[i] as number;
+  block.set(new TextEncoder().encode(`${sum.toString(8).padStart(6, "0")}\0 `), 148);
+}
+
+function pax(key: string, value: string): string {
+  const body = ` ${key}=${value}\n`;
+  let len = body.length + 1;
+  while (`${len}${body}`.length !== len) len = `${len}${body}`.length;
+  return `${len}${body}`;
+}
