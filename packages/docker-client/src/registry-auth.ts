@@ -2,8 +2,10 @@
 // whatever registry the operation's image is on (pull, push, plugin pull/upgrade; for a service, every node
 // that pulls its image), so credentials whose serveraddress names another registry are refused before the
 // request is sent. Without a serveraddress they are the image's registry's, as the engine takes them.
-// ImageBuild's X-Registry-Config is not checked here: it maps each registry to its own credentials, and the
-// engine uses an entry only for the registry it is keyed by.
+// Not checked here: ImageBuild's X-Registry-Config maps each registry to its own credentials, and the
+// engine uses an entry only for the registry it is keyed by; system.auth sends credentials in its body to
+// the engine, which logs in to the serveraddress they name. A header a caller adds by hand
+// (RequestOptions.headers) is the caller's.
 import { credentialsForImage, ValidationError } from "@berth/runtime-core";
 import type { RegistryAuth } from "./generated/operations.js";
 import type { OperationSpec } from "./operation.js";
