@@ -26,14 +26,13 @@ import {
   UnavailableError,
   validateContainerSpec,
 } from "@berth/runtime-core";
+import { type Json, num, obj, objectOf, objectsOf, str, strings, time } from "./answer.js";
 import type { DockerClient } from "./client.js";
-import type { ContainerInspectResponse, ContainerSummary } from "./generated/models.js";
 import { execRun } from "./verbs/exec.js";
 import { pullProgress } from "./verbs/pull.js";
 
 type Call = { signal?: AbortSignal | undefined };
 const opt = (o: Call | undefined) => (o?.signal ? { signal: o.signal } : {});
-const date = (s: string | null | undefined) => (s && !s.startsWith("0001-") ? new Date(s) : undefined);
 
 /** How long run() keeps looking for a container whose create got no answer (see #removeIfCreatedLate). */
 const LATE_CREATE_WINDOW_MS = 120_000;
@@ -75,15 +74,17 @@ export class DockerRuntime implements Runtime {
   ) {}
 
   async info(options?: Call): Promise<RuntimeInfo> {
-    const v = await this.docker.system.version(undefined, opt(options));
-    const podman = v.Components?.some((c) => /podman/i.test(c.Name ?? "")) ?? false;
+    const v = objectOf(await this.docker.system.version(undefined, opt(options)), "system.version");
+    const components = Array.isArray(v.Components) ? v.Components : [];
+    const podman = components.some((c) => /podman/i.test(str(obj(c)?.Name) ?? ""));
+    const [apiVersion, os, arch] = [str(v.ApiVersion), str(v.Os), str(v.Arch)];
     return {
       backend: this.backend,
       name: podman ? "Podman" : "Docker Engine",
-      version: v.Version ?? "",
-      ...(v.ApiVersion ? { apiVersion: v.ApiVersion } : {}),
-      ...(v.Os ? { os: v.Os } : {}),
-      ...(v.Arch ? { arch: v.Arch } : {}),
+      version: str(v.Version) ?? "",
+      ...(apiVersion ? { apiVersion } : {}),
+      ...(os ? { os } : {}),
+      ...(arch ? { arch } : {}),
     };
   }
 
@@ -113,7 +114,7 @@ export class DockerRuntime implements Runtime {
         m.type === "tmpfs" ? [[m.target, m.size ? `size=${m.size}` : ""]] : [],
       ),
     );
-    const { Id } = await this.docker.containers.create(
+    const created = await this.docker.containers.create(
       {
         ...(spec.name ? { name: spec.name } : {}),
         body: {
@@ -146,7 +147,12 @@ export class DockerRuntime implements Runtime {
       },
       opt(options),
     );
-    return Id;
+    const id = str(objectOf(created, "containers.create").Id);
+    if (!id)
+      throw new ProtocolError("containers.create: the daemon's answer has no Id", {
+        operation: "containers.create",
+      });
+    return id;
   }
 
   async start(id: string, options?: Call): Promise<void> {
@@ -154,7 +160,7 @@ export class DockerRuntime implements Runtime {
   }
 
   async inspect(id: string, options?: Call): Promise<ContainerInfo> {
-    return toInfo(await this.docker.containers.inspect({ id }, opt(options)));
+    return toInfo(objectOf(await this.docker.containers.inspect({ id }, opt(options)), "containers.inspect"));
   }
 
   async list(
@@ -165,13 +171,19 @@ export class DockerRuntime implements Runtime {
       { all: options.all ?? false, ...(labels.length ? { filters: { label: labels } } : {}) },
       opt(options),
     );
-    return list.map(summaryToInfo);
+    return objectsOf(list, "containers.list").map(summaryToInfo);
   }
 
   async wait(id: string, options?: Call): Promise<ExitStatus> {
     // The answer comes when the container exits, however long that takes: no timeout (0), only the signal.
     const res = await this.docker.containers.wait({ id }, { ...opt(options), timeout: 0 });
-    return { exitCode: res.StatusCode };
+    const exitCode = num(objectOf(res, "containers.wait").StatusCode);
+    if (exitCode === undefined) {
+      throw new ProtocolError("containers.wait: the daemon's answer has no StatusCode", {
+        operation: "wait",
+      });
+    }
+    return { exitCode };
   }
 
   async *logs(id: string, options: LogsOptions = {}): AsyncIterable<LogEntry> {
@@ -279,15 +291,18 @@ export class DockerRuntime implements Runtime {
   }
 
   async stats(id: string, options?: Call): Promise<ContainerStats> {
-    for await (const s of await this.docker.containers.stats({ id, stream: false }, opt(options))) {
+    for await (const sample of await this.docker.containers.stats({ id, stream: false }, opt(options))) {
+      const s = objectOf(sample, "containers.stats");
+      const cpuNanos = num(obj(obj(s.cpu_stats)?.cpu_usage)?.total_usage);
+      const memory = obj(s.memory_stats);
+      const [memoryBytes, memoryLimitBytes] = [num(memory?.usage), num(memory?.limit)];
+      const pids = num(obj(s.pids_stats)?.current);
       return {
-        time: date(s.read) ?? new Date(),
-        ...(s.cpu_stats?.cpu_usage?.total_usage !== undefined
-          ? { cpuNanos: s.cpu_stats.cpu_usage.total_usage }
-          : {}),
-        ...(typeof s.memory_stats?.usage === "number" ? { memoryBytes: s.memory_stats.usage } : {}),
-        ...(typeof s.memory_stats?.limit === "number" ? { memoryLimitBytes: s.memory_stats.limit } : {}),
-        ...(typeof s.pids_stats?.current === "number" ? { pids: s.pids_stats.current } : {}),
+        time: time(s.read) ?? new Date(),
+        ...(cpuNanos !== undefined ? { cpuNanos } : {}),
+        ...(memoryBytes !== undefined ? { memoryBytes } : {}),
+        ...(memoryLimitBytes !== undefined ? { memoryLimitBytes } : {}),
+        ...(pids !== undefined ? { pids } : {}),
       };
     }
     throw new NotFoundError(`stats: no sample for ${id}`, { operation: "containers.stats" });
@@ -299,13 +314,16 @@ export class DockerRuntime implements Runtime {
       { filters: { type: ["container"], ...(labels.length ? { label: labels } : {}) } },
       opt(options),
     );
-    for await (const e of stream) {
+    for await (const event of stream) {
+      const e = objectOf(event, "system.events");
+      const actor = obj(e.Actor);
+      const [nanos, id] = [num(e.timeNano), str(actor?.ID)];
       yield {
-        time: e.timeNano ? new Date(e.timeNano / 1e6) : new Date((e.time ?? 0) * 1000),
-        type: e.Type ?? "",
-        action: e.Action ?? "",
-        ...(e.Actor?.ID ? { id: e.Actor.ID } : {}),
-        ...(e.Actor?.Attributes ? { attributes: e.Actor.Attributes } : {}),
+        time: nanos ? new Date(nanos / 1e6) : new Date((num(e.time) ?? 0) * 1000),
+        type: str(e.Type) ?? "",
+        action: str(e.Action) ?? "",
+        ...(id ? { id } : {}),
+        ...(obj(actor?.Attributes) ? { attributes: strings(actor?.Attributes) } : {}),
       };
     }
   }
@@ -402,39 +420,45 @@ function stateOf(s: string | undefined): ContainerInfo["state"] {
   return s ?? "unknown";
 }
 
-function toInfo(c: ContainerInspectResponse): ContainerInfo {
+/** ContainerInspectResponse, read field by field. */
+function toInfo(c: Json): ContainerInfo {
+  const settings = obj(c.NetworkSettings);
+  const networks = Object.values(obj(settings?.Networks) ?? {});
   const ip =
-    c.NetworkSettings?.IPAddress ||
-    Object.values(c.NetworkSettings?.Networks ?? {}).find((n) => n?.IPAddress)?.IPAddress ||
-    undefined;
-  const created = date(c.Created);
-  const started = date(c.State?.StartedAt);
-  const finished = date(c.State?.FinishedAt);
+    str(settings?.IPAddress) || networks.map((n) => str(obj(n)?.IPAddress)).find((a) => a) || undefined;
+  const state = obj(c.State);
+  const config = obj(c.Config);
+  const status = str(state?.Status);
+  const created = time(c.Created);
+  const started = time(state?.StartedAt);
+  const finished = time(state?.FinishedAt);
+  const pid = num(state?.Pid);
   return {
-    id: c.Id ?? "",
-    name: (c.Name ?? "").replace(/^\//, ""),
-    image: c.Config?.Image ?? c.Image ?? "",
-    state: stateOf(c.State?.Status),
-    ...(c.State?.Status === "exited" || c.State?.Status === "stopped"
-      ? { exitCode: c.State?.ExitCode ?? 0 }
-      : {}),
+    id: str(c.Id) ?? "",
+    name: (str(c.Name) ?? "").replace(/^\//, ""),
+    image: str(config?.Image) ?? str(c.Image) ?? "",
+    state: stateOf(status),
+    ...(status === "exited" || status === "stopped" ? { exitCode: num(state?.ExitCode) ?? 0 } : {}),
     ...(created ? { createdAt: created } : {}),
     ...(started ? { startedAt: started } : {}),
     ...(finished ? { finishedAt: finished } : {}),
-    ...(c.State?.Pid ? { pid: c.State.Pid } : {}),
+    ...(pid ? { pid } : {}),
     ...(ip ? { ip } : {}),
-    labels: c.Config?.Labels ?? {},
+    labels: strings(config?.Labels),
   };
 }
 
-function summaryToInfo(c: ContainerSummary): ContainerInfo {
+/** ContainerSummary, read field by field. */
+function summaryToInfo(c: Json): ContainerInfo {
+  const names = Array.isArray(c.Names) ? c.Names : [];
+  const created = num(c.Created);
   return {
-    id: c.Id ?? "",
-    name: (c.Names?.[0] ?? "").replace(/^\//, ""),
-    image: c.Image ?? "",
-    state: stateOf(c.State),
-    ...(c.Created ? { createdAt: new Date(c.Created * 1000) } : {}),
-    labels: c.Labels ?? {},
+    id: str(c.Id) ?? "",
+    name: (str(names[0]) ?? "").replace(/^\//, ""),
+    image: str(c.Image) ?? "",
+    state: stateOf(str(c.State)),
+    ...(created ? { createdAt: new Date(created * 1000) } : {}),
+    labels: strings(c.Labels),
   };
 }
 

@@ -1,7 +1,8 @@
 // Exec: create an exec instance, start it (over an upgraded connection when stdin is given, so stdin can
 // be written and half-closed), read its output, and report its exit code.
 import type { Readable } from "node:stream";
-import { DaemonError, TimeoutError } from "@berth/runtime-core";
+import { DaemonError, ProtocolError, TimeoutError } from "@berth/runtime-core";
+import { num, objectOf, str } from "../answer.js";
 import type { DockerClient } from "../client.js";
 import { operations } from "../generated/operations.js";
 import type { FrameStream, OperationSpec, StreamFrame, Upgraded } from "../operation.js";
@@ -62,7 +63,9 @@ export async function execStart(
     },
     signalOpt,
   );
-  const id = created.Id;
+  const id = str(objectOf(created, "exec.create").Id);
+  if (!id)
+    throw new ProtocolError("exec.create: the daemon's answer has no Id", { operation: "exec.create" });
   const body = { Detach: false, Tty: options.tty ?? false };
   let output: FrameStream | Upgraded;
   if (withStdin) {
@@ -78,8 +81,9 @@ export async function execStart(
     exitCode: async () => {
       // The output ends when the process exits, but the daemon may record the exit code a moment later.
       for (let i = 0; i < 100; i++) {
-        const info = await docker.exec.inspect({ id }, signalOpt);
-        if (!info.Running && info.ExitCode !== null && info.ExitCode !== undefined) return info.ExitCode;
+        const info = objectOf(await docker.exec.inspect({ id }, signalOpt), "exec.inspect");
+        const exitCode = num(info.ExitCode);
+        if (!info.Running && exitCode !== undefined) return exitCode;
         await new Promise((r) => setTimeout(r, Math.min(10 * 2 ** i, 200)));
       }
       throw new DaemonError(`exec ${id}: the daemon never reported an exit code`, {
