@@ -94,11 +94,14 @@ export class DockerRuntime implements Runtime {
       ...(options.auth ? { auth: options.auth } : {}),
       ...(options.platform ? { platform: options.platform } : {}),
     })) {
+      const message = objectOf(m, "images.pull");
+      const detail = obj(message.progressDetail);
+      const [id, current, total] = [str(message.id), num(detail?.current), num(detail?.total)];
       options.onProgress?.({
-        status: m.status ?? "",
-        ...(m.id ? { id: m.id } : {}),
-        ...(m.progressDetail?.current !== undefined ? { current: m.progressDetail.current } : {}),
-        ...(m.progressDetail?.total !== undefined ? { total: m.progressDetail.total } : {}),
+        status: str(message.status) ?? "",
+        ...(id ? { id } : {}),
+        ...(current !== undefined ? { current } : {}),
+        ...(total !== undefined ? { total } : {}),
       });
     }
   }

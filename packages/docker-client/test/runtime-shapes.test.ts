@@ -80,6 +80,7 @@ const calls: [string, () => Promise<unknown>][] = [
     },
   ],
   ["run", () => runtime.run({ image: "img" }, { pull: false })],
+  ["pull", () => runtime.pull("127.0.0.1:5000/img:1", { onProgress: () => {} })],
 ];
 
 describe("DockerRuntime over answers of the wrong shape", () => {
