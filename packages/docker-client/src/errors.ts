@@ -102,6 +102,10 @@ export function errorFromTransport(
   }
   const e = err as { code?: string; message?: string; name?: string };
   const code = e.code ?? "";
+  // undici refused a value of the request itself (a header with CR/LF in it): nothing was sent.
+  if (code === "UND_ERR_INVALID_ARG") {
+    return new ValidationError(`${operation}: ${e.message}`, { operation, backend, cause: err });
+  }
   if (code === "BERTH_TOO_LARGE") {
     return new ProtocolError(`${operation}: ${e.message}`, { operation, backend, cause: err });
   }

@@ -150,6 +150,19 @@ describe("path parameters", () => {
     expect(seen).toEqual([]);
   });
 
+  it("a header value that would split the request (CR/LF) is a ValidationError, nothing sent", async () => {
+    const docker = client();
+    const injected = await failure(
+      docker.containers.inspect({ id: "c" }, { headers: { x: "a\r\nX-Evil: 1" } }),
+    );
+    expect(injected).toBeInstanceOf(ValidationError);
+    const param = await failure(
+      docker.images.build({ contentType: "a\r\nX-Evil: 1", body: new Uint8Array(0) } as never),
+    );
+    expect(param).toBeInstanceOf(ValidationError);
+    expect(seen).toEqual([]);
+  });
+
   it("refuses a pinned API version that is not MAJOR.MINOR", () => {
     expect(() => client({ apiVersion: "1.41/../../x" })).toThrow(ValidationError);
   });
