@@ -56,6 +56,8 @@ class Cancel {
   #reason: Error | undefined;
   #cancelled = false;
   #stopped = false;
+  /** The deadline no longer applies (it may still be armed late by an upload's end: it must not be). */
+  #disarmed = false;
   #timer: NodeJS.Timeout | undefined;
   readonly #timeout: number;
   readonly #signal: AbortSignal | undefined;
@@ -81,7 +83,7 @@ class Cancel {
   /** Start the deadline, unless it runs already. */
   arm(): void {
     const ms = this.#timeout;
-    if (ms <= 0 || this.#timer || this.#stopped) return;
+    if (ms <= 0 || this.#timer || this.#stopped || this.#disarmed) return;
     this.#timer = setTimeout(
       () => this.cancel(new ExchangeError("BERTH_DEADLINE", `gave no complete answer within ${ms} ms`)),
       ms,
@@ -91,6 +93,7 @@ class Cancel {
 
   /** The deadline no longer applies (a stream's headers are in). */
   disarm(): void {
+    this.#disarmed = true;
     clearTimeout(this.#timer);
   }
 

@@ -6,7 +6,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Duplex } from "node:stream";
+import { type Duplex, Readable } from "node:stream";
 import {
   AbortedError,
   BerthError,
@@ -230,6 +230,49 @@ describe("deadlines", () => {
       setTimeout(() => res.end("]"), 300);
     };
     await expect(docker.containers.list({}, { timeout: 0 })).resolves.toEqual([]);
+  });
+
+  it("an upload's own time is not counted: the deadline runs from the end of a streamed request body", async () => {
+    const docker = client({ timeout: 300 });
+    /** A request body that takes `ms` to send. */
+    const slowBody = (ms: number) =>
+      Readable.from(
+        (async function* () {
+          for (let i = 0; i < 5; i++) {
+            await new Promise((r) => setTimeout(r, ms / 5));
+            yield new Uint8Array(512);
+          }
+        })(),
+      );
+    // putArchive (JSON answer): the daemon answers once the upload is in.
+    handler = (req, res) => {
+      req.resume();
+      req.on("end", () => res.writeHead(200, { "content-type": "application/json" }).end("{}"));
+    };
+    await expect(docker.containers.putArchive({ id: "c", path: "/", body: slowBody(800) })).resolves.toEqual(
+      {},
+    );
+    // ... and then stalls: the deadline, counted from the end of the upload, ends it.
+    handler = keep((req) => req.resume());
+    const err = await failure(docker.containers.putArchive({ id: "c", path: "/", body: slowBody(400) }));
+    expect(err).toBeInstanceOf(TimeoutError);
+    // load (a stream): headers before the upload ends, then progress past the deadline, is no timeout.
+    handler = (req, res) => {
+      req.resume();
+      res.writeHead(200, { "content-type": "application/json" });
+      res.flushHeaders();
+      let n = 0;
+      const timer = setInterval(() => {
+        if (++n < 12) res.write('{"stream":"."}\n');
+        else {
+          clearInterval(timer);
+          res.end();
+        }
+      }, 60);
+    };
+    const got: unknown[] = [];
+    for await (const line of await docker.images.load({ body: slowBody(200) })) got.push(line);
+    expect(got).toHaveLength(11);
   });
 
   it("a stream silent for idleTimeout is a TimeoutError, per call or the client's default", async () => {
