@@ -1,5 +1,7 @@
 // Finds the local runtimes the harness (scripts/runtimes/up.sh) started, and starts them when the
 // env file names none that answer. Used by the vitest global setup and scripts/with-runtimes.mjs.
+// Two daemon sets exist (scripts/runtimes/versions.sh): "debian12" (the default) and "current";
+// BERTH_RUNTIME_SET picks one, and each has its own env file, <state>/env.<set>.
 import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { request } from "node:http";
@@ -9,10 +11,20 @@ import { fileURLToPath } from "node:url";
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 export const stateDir = resolve(process.env.BERTH_RUNTIMES_DIR ?? join(repoRoot, ".runtimes"));
-export const envFile = join(stateDir, "env");
+export const SETS = ["debian12", "current"];
 
-/** KEY=VALUE lines of the harness's env file, or undefined when there is none. */
-export function readHarnessEnv() {
+/** The daemon set this process asks for: BERTH_RUNTIME_SET, else debian12. */
+export function wantedSet(env = process.env) {
+  const set = env.BERTH_RUNTIME_SET || "debian12";
+  if (!SETS.includes(set)) throw new Error(`berth: unknown BERTH_RUNTIME_SET "${set}" (${SETS.join(" or ")})`);
+  return set;
+}
+
+export const envFileOf = (set) => join(stateDir, `env.${set}`);
+
+/** KEY=VALUE lines of a set's env file, or undefined when there is none. */
+export function readHarnessEnv(set = wantedSet()) {
+  const envFile = envFileOf(set);
   if (!existsSync(envFile)) return undefined;
   const env = {};
   for (const line of readFileSync(envFile, "utf8").split("\n")) {
@@ -70,22 +82,28 @@ function runScript(name, args = []) {
  * Make sure the runtimes answer. Returns their env, whether this call started them, and stop() which
  * brings down only what this call started.
  */
-export async function ensureRuntimes({ log = (m) => console.error(m) } = {}) {
-  let env = readHarnessEnv();
+export async function ensureRuntimes({ log = (m) => console.error(m), set = wantedSet() } = {}) {
+  let env = readHarnessEnv(set);
   if (env) {
     const up = await probe(env);
     if (Object.values(up).every(Boolean)) {
       return { env, started: false, stop: async () => {} };
     }
   }
-  log(`berth: starting local runtimes (state in ${stateDir})...`);
-  if (runScript("up.sh") !== 0) throw new Error("berth: the runtime harness failed to start (see above)");
-  env = readHarnessEnv();
-  if (!env) throw new Error(`berth: the runtime harness wrote no ${envFile}`);
+  // down.sh stops every set: when another set already runs, leave it all up afterwards
+  const othersUp = SETS.filter((s) => s !== set && readHarnessEnv(s) !== undefined);
+  log(`berth: starting local runtimes, set ${set} (state in ${stateDir})...`);
+  if (runScript("up.sh", ["--set", set]) !== 0) throw new Error("berth: the runtime harness failed to start (see above)");
+  env = readHarnessEnv(set);
+  if (!env) throw new Error(`berth: the runtime harness wrote no ${envFileOf(set)}`);
   return {
     env,
     started: true,
     stop: async () => {
+      if (othersUp.length > 0) {
+        log(`berth: leaving the runtimes up (set ${othersUp.join(", ")} was already running)`);
+        return;
+      }
       log("berth: stopping the local runtimes this run started...");
       runScript("down.sh");
     },

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Prove that down.sh left nothing of ours behind: prints every leftover and exits 1 if any.
-# Checks: our daemons and any process naming the state dir, mounts under the state dir,
-# our bridges, netns, /var/lib/cni entries and iptables chains of our networks.
+# Checks: our daemons and any process naming the state dir or chrooted under it, mounts under the
+# state dir, our bridges, netns, /var/lib/cni entries and iptables chains of our networks (CNI's, and
+# netavark's when the host had none before up).
 # Host changes up recorded but down could not undo are printed as notes (not failures).
 #
 # Usage: check-clean.sh
@@ -31,6 +32,9 @@ report "daemons started by up.sh" "${daemons[@]}"
 mapfile -t x < <(lines "$(procs_mentioning_state | cut -c1-200)")
 report "processes naming $STATE" "${x[@]}"
 
+mapfile -t x < <(lines "$(procs_rooted_in_state | cut -c1-200)")
+report "processes chrooted under $STATE" "${x[@]}"
+
 mapfile -t x < <(lines "$(mounts_under_state)")
 report "mounts under $STATE" "${x[@]}"
 
@@ -56,6 +60,11 @@ while read -r table chain num; do
   [ -n "$num" ] && x+=("$(ipt -t "$table" -S "$chain" | grep '^-A' | sed -n "${num}p") (table $table)")
 done <<<"$(our_shared_cni_rules)"
 report "iptables rules of ours in shared CNI chains" "${x[@]}"
+
+if [ -e "$HOSTMARK/netavark-chains" ]; then
+  mapfile -t x < <(lines "$(netavark_chains)")
+  report "netavark iptables chains (table chain)" "${x[@]}"
+fi
 
 # notes: host changes up recorded (dirs, chains, cgroups, sysctl) that are still in place
 notes=()

@@ -78,22 +78,49 @@ fi
 stop podman 10
 kill_procs '^conmon$'   # exec sessions keep a conmon for 300s
 
-# ------------------------------------------------------------------ dockerd
-if alive "$RUN/dockerd.pid"; then
-  ids=$(curl -fsS -m 10 --unix-socket "$DOCKER_SOCK" 'http://d/containers/json?all=1' 2>/dev/null |
-    grep -o '"Id":"[0-9a-f]\{64\}"' | cut -d'"' -f4 || true)
-  for id in $ids; do
-    curl -fsS -m 30 -o /dev/null -X DELETE --unix-socket "$DOCKER_SOCK" "http://d/containers/$id?force=1&v=1" || true
-  done
-  [ -z "$ids" ] || log "removed $(wc -w <<<"$ids") docker container(s)"
+# ------------------------------------------------------------------ podman 5 (current set, chrooted)
+if [ -d "$PM5_ROOT" ]; then
+  # shellcheck source-path=SCRIPTDIR source=podman-root.sh
+  . "$RT_DIR/podman-root.sh"
+  if alive "$RUN/podman-current.pid"; then
+    pm5() { timeout 120 chroot "$PM5_ROOT" /usr/bin/podman "$@"; }
+    n=$(pm5 ps -aq 2>>"$DOWN_LOG" | wc -l || true)
+    if [ "${n:-0}" -gt 0 ]; then
+      log "removing $n podman 5 container(s)"
+      pm5 rm -af -t 0 >>"$DOWN_LOG" 2>&1 || true
+      pm5 pod rm -af -t 0 >>"$DOWN_LOG" 2>&1 || true
+      pm5 rm -af -t 0 >>"$DOWN_LOG" 2>&1 || true
+    fi
+  fi
+  stop podman-current 10
+  pm5_unmount || log "WARNING: still mounted under $PM5_ROOT: $(pm5_mounts | tr '\n' ' ')"
 fi
-stop dockerd 20
+
+# ------------------------------------------------------------------ dockerd (both sets)
+# docker_down PIDNAME SOCKET: remove every container through the API, then stop the daemon
+docker_down() {
+  local ids id
+  if alive "$RUN/$1.pid"; then
+    ids=$(curl -fsS -m 10 --unix-socket "$2" 'http://d/containers/json?all=1' 2>/dev/null |
+      grep -o '"Id":"[0-9a-f]\{64\}"' | cut -d'"' -f4 || true)
+    for id in $ids; do
+      curl -fsS -m 30 -o /dev/null -X DELETE --unix-socket "$2" "http://d/containers/$id?force=1&v=1" || true
+    done
+    [ -z "$ids" ] || log "removed $(wc -w <<<"$ids") $1 container(s)"
+  fi
+  stop "$1" 20
+}
+docker_down dockerd "$DOCKER_SOCK"
+docker_down dockerd-current "$CUR_DOCKER_SOCK"
 
 # ------------------------------------------------------------------ containerd (CRI pods, then all namespaces)
 # No crictl in Debian: CRI pods go with ctr like everything else; their CNI state (netns, veths,
 # IPAM, results cache, portmap chains) is removed below.
-if alive "$RUN/containerd.pid"; then
-  CTR=(timeout 30 ctr -a "$CTD_SOCK")
+# containerd_down PIDNAME CTR SOCKET
+containerd_down() {
+  local CTR ns tasks t ctrs c n
+  if ! alive "$RUN/$1.pid"; then stop "$1" 15; return 0; fi
+  CTR=(timeout 30 "$2" -a "$3")
   for ns in $("${CTR[@]}" namespaces ls -q 2>/dev/null); do
     tasks=$("${CTR[@]}" -n "$ns" tasks ls -q 2>/dev/null || true)
     for t in $tasks; do "${CTR[@]}" -n "$ns" tasks kill -a -s SIGKILL "$t" >>"$DOWN_LOG" 2>&1 || true; done
@@ -107,10 +134,12 @@ if alive "$RUN/containerd.pid"; then
     ctrs=$("${CTR[@]}" -n "$ns" containers ls -q 2>/dev/null || true)
     for c in $ctrs; do "${CTR[@]}" -n "$ns" containers rm "$c" >>"$DOWN_LOG" 2>&1 || true; done
     n=$(wc -w <<<"$tasks $ctrs")
-    [ "$n" = 0 ] || log "containerd namespace $ns: removed $(wc -w <<<"$tasks") task(s), $(wc -w <<<"$ctrs") container(s)"
+    [ "$n" = 0 ] || log "$1 namespace $ns: removed $(wc -w <<<"$tasks") task(s), $(wc -w <<<"$ctrs") container(s)"
   done
-fi
-stop containerd 15
+  stop "$1" 15
+}
+containerd_down containerd ctr "$CTD_SOCK"
+containerd_down containerd-current "$CUR_ROOT/usr/bin/ctr" "$CUR_CTD_SOCK"
 kill_procs '^containerd-shim'
 
 # containers whose shim is gone but whose processes are not (runc/crun state under our roots)
@@ -121,7 +150,8 @@ if [ "$HAVE_STATE" = 1 ]; then
       root=$(dirname "$(dirname "$st")") id=$(basename "$(dirname "$st")")
       log "$bin delete --force $id"
       "$bin" --root "$root" delete --force "$id" >>"$DOWN_LOG" 2>&1 || true
-    done < <(find "$STATE/containerd/$bin" "$STATE/docker/exec/runtime-$bin" -mindepth 3 -maxdepth 3 \
+    done < <(find "$STATE/containerd/$bin" "$STATE/docker/exec/runtime-$bin" "$CUR_CTD/$bin" \
+      "$CUR_DOCKER/exec/runtime-$bin" -mindepth 3 -maxdepth 3 \
       \( -name state.json -o -name status \) 2>/dev/null)
   done
 fi
@@ -161,7 +191,7 @@ done
 
 # CNI: host-local IPAM in the state dir (all stale now), results cache in /var/lib/cni
 if [ "$HAVE_STATE" = 1 ]; then
-  rm -rf "${STATE:?}"/cni/ipam/* "${STATE:?}"/podman/ipam/*
+  rm -rf "${STATE:?}"/cni/ipam/* "${STATE:?}"/podman/ipam/* "${CUR:?}"/cni/ipam/*
 fi
 mapfile -t cni_entries < <(our_var_lib_cni)
 if [ ${#cni_entries[@]} -gt 0 ]; then
@@ -199,6 +229,17 @@ for group in "${SHARED_GROUPS[@]}"; do
   fi
   rm -f "$HOSTMARK/$mk"
 done
+
+# netavark's chains (Podman 5), when the host had none before up
+if [ -e "$HOSTMARK/netavark-chains" ]; then
+  while read -r table chain; do
+    [ -n "$chain" ] && ipt -t "$table" -F "$chain" 2>/dev/null || true
+  done <<<"$(netavark_chains)"
+  while read -r table chain; do
+    [ -n "$chain" ] && ipt_drop "$table" "$chain" 2>/dev/null || true
+  done <<<"$(netavark_chains)"
+  [ -n "$(netavark_chains)" ] || { rm -f "$HOSTMARK/netavark-chains"; log "deleted netavark's iptables chains"; }
+fi
 
 if [ -f "$HOSTMARK/ip_forward" ]; then
   orig=$(<"$HOSTMARK/ip_forward")
@@ -244,7 +285,9 @@ if [ "$PURGE" = 1 ] && [ "$HAVE_STATE" = 1 ]; then
     "$PM"/{storage,run,tmp,ipam,events.log} "$STATE"/registry/data "$STATE"/auth-registry/data \
     "$STATE"/cni/ipam "$STATE"/cri-logs "$STATE"/containerd-logs "$STATE"/oci
   find "$PM/net.d" -type f ! -name "$PODMAN_NET.conflist" -delete 2>/dev/null || true
+  rm -rf --one-file-system "$CUR_CTD"/{root,state,tmp,runc} "$CUR_DOCKER"/{root,exec} "$CUR"/cni/ipam \
+    "$CUR"/cri-logs "$CUR"/containerd-logs "$PM5_ROOT"/var/lib/containers
   log "purged images, containers and registry data under $STATE"
 fi
-[ "$HAVE_STATE" = 0 ] || rm -f "$STATE/env" "$STATE/env.sh"
+[ "$HAVE_STATE" = 0 ] || rm -f "$STATE/env" "$STATE/env.sh" "$STATE/env.debian12" "$STATE/env.current"
 log "down"

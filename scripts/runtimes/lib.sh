@@ -2,6 +2,8 @@
 # Shared names, paths and helpers for the runtime harness (up.sh, down.sh, check-clean.sh).
 # Sourced, never run. Everything the harness owns is named here once, so that `down` and
 # `check-clean` recognise exactly what `up` made and nothing else.
+# shellcheck source-path=SCRIPTDIR source=versions.sh
+. "$(dirname "${BASH_SOURCE[0]}")/versions.sh"
 
 RT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 REPO_ROOT=$(cd "$RT_DIR/../.." && pwd -P)
@@ -38,9 +40,30 @@ PODMAN_POOL=10.213.96.0/19     # `podman network create` without --subnet
 DOCKER_BRIDGE=berthdk0
 DOCKER_BRIDGE_CIDR=172.31.177.1/24
 DOCKER_POOL=10.213.128.0/17    # `docker network create` without --subnet
-OUR_BRIDGE_NAMES=("$DOCKER_BRIDGE" "$CNI_BRIDGE" "$PODMAN_BRIDGE")
-OUR_CIDRS=("$CNI_SUBNET" "${DOCKER_BRIDGE_CIDR%.*}.0/24" 10.213.0.0/16)
-OUR_CNI_NETS=("$CNI_NET" "$PODMAN_NET")
+
+# The current set (versions.sh): its own folder, sockets and networks, so both sets can run at once.
+CUR=$STATE/current
+CUR_ROOT=$CUR/root                 # dockerd and containerd unpacked from Debian unstable's packages
+CUR_CACHE=$CUR/cache               # the downloaded .deb files and the private apt lists
+CUR_CTD=$CUR/containerd
+CUR_CTD_SOCK=$CUR_CTD/containerd.sock
+CUR_DOCKER=$CUR/docker
+CUR_DOCKER_SOCK=$CUR_DOCKER/docker.sock
+PM5_ROOT=$CUR/podman-root          # a Debian trixie root serving Podman 5 from a chroot
+PM5_SOCK=$PM5_ROOT/run/podman/podman.sock
+CUR_CNI_NET=berth-current
+CUR_CNI_BRIDGE=berthcni1
+CUR_CNI_SUBNET=10.88.78.0/24
+CUR_DOCKER_BRIDGE=berthdk1
+CUR_DOCKER_BRIDGE_CIDR=172.31.178.1/24
+CUR_DOCKER_POOL=10.214.128.0/17
+PM5_SUBNET=10.214.77.0/24          # Podman 5's default network (netavark, bridge podman0)
+PM5_POOL=10.214.96.0/19
+
+OUR_BRIDGE_NAMES=("$DOCKER_BRIDGE" "$CNI_BRIDGE" "$PODMAN_BRIDGE" "$CUR_DOCKER_BRIDGE" "$CUR_CNI_BRIDGE")
+OUR_CIDRS=("$CNI_SUBNET" "${DOCKER_BRIDGE_CIDR%.*}.0/24" 10.213.0.0/16 "$CUR_CNI_SUBNET"
+  "${CUR_DOCKER_BRIDGE_CIDR%.*}.0/24" 10.214.0.0/16)
+OUR_CNI_NETS=("$CNI_NET" "$PODMAN_NET" "$CUR_CNI_NET")
 
 RT_T0=$(date +%s%N)
 log() { echo "[berth runtimes +$(( ($(date +%s%N) - RT_T0) / 1000000 ))ms] $*"; }
@@ -52,13 +75,15 @@ running() {
   st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null) || return 1
   [ -n "$st" ] && [ "${st%% *}" != Z ]
 }
-# pid in pidfile $1 is running AND is one of ours (its argv names our state dir), so a reused
-# pid never passes for our daemon.
+# pid in pidfile $1 is running AND is one of ours (its argv names our state dir, or it runs chrooted
+# in a root under it), so a reused pid never passes for our daemon.
 alive() {
-  local pid
+  local pid root
   [ -s "$1" ] || return 1
   pid=$(<"$1")
   [[ $pid =~ ^[0-9]+$ ]] && running "$pid" || return 1
+  root=$(readlink "/proc/$pid/root" 2>/dev/null) || true
+  [[ $root == "$STATE/"* ]] && return 0
   tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$STATE/"
 }
 
@@ -165,6 +190,16 @@ SHARED_GROUPS=(
 )
 ipt() { iptables -w 5 "$@"; }
 
+# Podman 5's netavark (iptables driver) makes chains named NETAVARK* in the filter and nat tables and
+# leaves them when its last container goes. Ours only when the host had none before up: "table chain".
+netavark_chains() {
+  local table
+  command -v iptables >/dev/null || return 0
+  for table in nat filter; do
+    ipt -t "$table" -S 2>/dev/null | awk -v t="$table" '$1 == "-N" && $2 ~ /^NETAVARK/ {print t " " $2}'
+  done
+}
+
 # rule_is_ours RULE: names our subnets, or carries a CNI comment with one of our network names
 rule_is_ours() {
   local net
@@ -202,6 +237,17 @@ our_shared_cni_rules() {
       done < <(ipt -t "$table" -S "$chain" | grep '^-A')
     done
   done | sort -k1,2 -k3,3rn
+}
+
+# Processes whose root directory lies under the state dir: Podman 5's service and its conmons run
+# chrooted in the trixie root, with argv paths relative to it.
+procs_rooted_in_state() {
+  local d root
+  for d in /proc/[0-9]*; do
+    root=$(readlink "$d/root" 2>/dev/null) || continue
+    [[ $root == "$STATE/"* ]] && echo "${d#/proc/} $(tr '\0' ' ' <"$d/cmdline" 2>/dev/null)"
+  done
+  return 0
 }
 
 # Processes (other than this shell and its ancestors) whose argv mentions the state dir.

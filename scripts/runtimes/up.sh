@@ -1,32 +1,46 @@
 #!/usr/bin/env bash
 # Start real container runtimes for berth's integration tests, all state in one folder:
 #   registry (plain HTTP) and a basic-auth registry, both seeded with an offline busybox image;
-#   containerd with CRI (CNI bridge, runc + crun handlers); dockerd on that containerd;
-#   the Podman API service. Writes <state>/env (KEY=VALUE) and <state>/env.sh (exports).
+#   then per daemon set (versions.sh): containerd with CRI (CNI bridge, runc handler); dockerd on that
+#   containerd; the Podman API service. Set debian12: Debian 12's packages. Set current: Docker 28 and
+#   containerd 2.1 unpacked from Debian unstable, Podman 5 in a Debian trixie root (state in <state>/current).
+#   Writes <state>/env.<set> per set (KEY=VALUE), <state>/env (the first set up, and which sets are up)
+#   and <state>/env.sh (exports).
 # Idempotent: a daemon of ours that is alive and answering is left alone.
 #
-# Usage: up.sh [--no-docker] [--no-podman]
-# Env:   BERTH_RUNTIMES_DIR (default <repo>/.runtimes), BERTH_REGISTRY_PORT (5000),
-#        BERTH_AUTH_REGISTRY_PORT (5001)
+# Usage: up.sh [--set debian12|current|all] [--no-docker] [--no-podman]
+# Env:   BERTH_RUNTIMES_DIR (default <repo>/.runtimes), BERTH_RUNTIME_SET (default set: debian12),
+#        BERTH_REGISTRY_PORT (5000), BERTH_AUTH_REGISTRY_PORT (5001)
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-WANT_DOCKER=1 WANT_PODMAN=1
-for a in "$@"; do
-  case "$a" in
+WANT_DOCKER=1 WANT_PODMAN=1 SETS=${BERTH_RUNTIME_SET:-debian12}
+while [ $# -gt 0 ]; do
+  case "$1" in
     --no-docker) WANT_DOCKER=0 ;;
     --no-podman) WANT_PODMAN=0 ;;
-    -h | --help) sed -n '2,10p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) die "unknown option $a (use --no-docker, --no-podman)" ;;
+    --set) [ $# -ge 2 ] || die "--set needs a value"; SETS=$2; shift ;;
+    --set=*) SETS=${1#--set=} ;;
+    -h | --help) sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) die "unknown option $1 (use --set debian12|current|all, --no-docker, --no-podman)" ;;
   esac
+  shift
 done
+WANT_D12=0 WANT_CUR=0
+case "$SETS" in
+  debian12) WANT_D12=1 ;;
+  current) WANT_CUR=1 ;;
+  all) WANT_D12=1 WANT_CUR=1 ;;
+  *) die "unknown daemon set '$SETS' (debian12, current or all)" ;;
+esac
 
 # ------------------------------------------------------------------ preflight
 # Paths are embedded unquoted in TOML/JSON/env files: keep them plain.
 [[ $STATE =~ ^[A-Za-z0-9._/@+-]+$ ]] || die "state dir path has characters the config files cannot carry: $STATE (set BERTH_RUNTIMES_DIR)"
 # Longest unix socket we (or our daemons) create: dockerd's <exec-root>/libnetwork/<12 hex>.sock.
 longest_sock="$STATE/docker/exec/libnetwork/0123456789ab.sock"
+[ "$WANT_CUR" = 1 ] && longest_sock="$CUR_DOCKER/exec/libnetwork/0123456789ab.sock"
 [ "${#longest_sock}" -lt 108 ] ||
   die "state dir path too long for unix sockets (${#longest_sock} >= 108 bytes for $longest_sock): set BERTH_RUNTIMES_DIR to a shorter path"
 for p in "$REGISTRY_PORT" "$AUTH_REGISTRY_PORT"; do
@@ -34,10 +48,14 @@ for p in "$REGISTRY_PORT" "$AUTH_REGISTRY_PORT"; do
 done
 [ "$REGISTRY_PORT" != "$AUTH_REGISTRY_PORT" ] || die "BERTH_REGISTRY_PORT and BERTH_AUTH_REGISTRY_PORT must differ"
 
-PKGS=(containerd runc crun busybox-static containernetworking-plugins docker-registry skopeo umoci openssh-server openssh-client
+PKGS=(runc busybox-static containernetworking-plugins docker-registry skopeo umoci openssh-server openssh-client
   iproute2 curl apache2-utils iptables)
-[ "$WANT_DOCKER" = 1 ] && PKGS+=(docker.io)
-[ "$WANT_PODMAN" = 1 ] && PKGS+=(podman conmon)
+if [ "$WANT_D12" = 1 ]; then
+  PKGS+=(containerd crun)
+  [ "$WANT_DOCKER" = 1 ] && PKGS+=(docker.io)
+  [ "$WANT_PODMAN" = 1 ] && PKGS+=(podman conmon)
+fi
+[ "$WANT_CUR" = 1 ] && [ "$WANT_PODMAN" = 1 ] && PKGS+=(debootstrap)
 installed=" $(dpkg-query -W -f='${db:Status-Abbrev} ${Package}\n' "${PKGS[@]}" 2>/dev/null |
   awk '$1 == "ii" {printf "%s ", $2}' || true)"
 missing=()
@@ -64,7 +82,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
   log "apt-get done"
 fi
-[ -x /usr/bin/crun ] || die "/usr/bin/crun is missing after installing crun"
+[ "$WANT_D12" = 0 ] || [ -x /usr/bin/crun ] || die "/usr/bin/crun is missing after installing crun"
 
 # ------------------------------------------------------------------ helpers
 port_busy() { [ -n "$(ss -Hltn "sport = :$1" 2>/dev/null)" ]; }
@@ -74,6 +92,13 @@ auth_reg_ok() { [ "$(curl -sS -m 5 -o /dev/null -w '%{http_code}' "http://$AUTH_
 ctd_ok() { timeout 5 ctr -a "$CTD_SOCK" version; }
 docker_ok() { curl -fsS -m 5 -o /dev/null --unix-socket "$DOCKER_SOCK" http://d/_ping; }
 podman_ok() { curl -fsS -m 5 -o /dev/null --unix-socket "$PODMAN_SOCK" http://d/_ping; }
+
+# make_bridge NAME CIDR: a bridge with that address, up (dockerd uses it with --bridge)
+make_bridge() {
+  ip link show "$1" >/dev/null 2>&1 || ip link add "$1" type bridge
+  ip -4 addr show dev "$1" | grep -qF "inet $2 " || ip addr add "$2" dev "$1"
+  ip link set "$1" up
+}
 
 # spawn NAME CMD...: start detached in its own session (a CI step ending does not take it down),
 # without our lock fd, pid -> run/NAME.pid
@@ -432,42 +457,36 @@ push pause "$REGISTRY" pause 3.6
 start auth-registry 30 auth_reg_ok -- /usr/bin/docker-registry serve "$STATE/auth-registry/config.yml"
 push latest "$AUTH_REGISTRY" busybox latest "$AUTH_USER:$AUTH_PASSWORD"
 
-# ------------------------------------------------------------------ containerd (+CRI)
-start containerd 30 ctd_ok -- /usr/bin/containerd --config "$CTD/config.toml"
+# ------------------------------------------------------------------ debian12: containerd (+CRI), dockerd, podman
+if [ "$WANT_D12" = 1 ]; then
+  start containerd 30 ctd_ok -- /usr/bin/containerd --config "$CTD/config.toml"
 
-# ------------------------------------------------------------------ dockerd
-if [ "$WANT_DOCKER" = 1 ]; then
-  if ! ip link show "$DOCKER_BRIDGE" >/dev/null 2>&1; then
-    ip link add "$DOCKER_BRIDGE" type bridge
+  if [ "$WANT_DOCKER" = 1 ]; then
+    make_bridge "$DOCKER_BRIDGE" "$DOCKER_BRIDGE_CIDR"
+    start dockerd 60 docker_ok -- /usr/sbin/dockerd \
+      --config-file "$STATE/docker/daemon.json" \
+      --data-root "$STATE/docker/root" --exec-root "$STATE/docker/exec" \
+      --pidfile "$STATE/docker/dockerd.pid" \
+      -H "unix://$DOCKER_SOCK" --containerd "$CTD_SOCK" \
+      --bridge="$DOCKER_BRIDGE" --iptables=false --ip-masq=false \
+      --storage-driver overlay2
   fi
-  ip -4 addr show dev "$DOCKER_BRIDGE" | grep -qF "inet $DOCKER_BRIDGE_CIDR " ||
-    ip addr add "$DOCKER_BRIDGE_CIDR" dev "$DOCKER_BRIDGE"
-  ip link set "$DOCKER_BRIDGE" up
-  start dockerd 60 docker_ok -- /usr/sbin/dockerd \
-    --config-file "$STATE/docker/daemon.json" \
-    --data-root "$STATE/docker/root" --exec-root "$STATE/docker/exec" \
-    --pidfile "$STATE/docker/dockerd.pid" \
-    -H "unix://$DOCKER_SOCK" --containerd "$CTD_SOCK" \
-    --bridge="$DOCKER_BRIDGE" --iptables=false --ip-masq=false \
-    --storage-driver overlay2
+
+  if [ "$WANT_PODMAN" = 1 ]; then
+    start podman 30 podman_ok -- env CONTAINERS_CONF="$PM/containers.conf" \
+      CONTAINERS_STORAGE_CONF="$PM/storage.conf" CONTAINERS_REGISTRIES_CONF="$PM/registries.conf" \
+      /usr/bin/podman system service --time=0 "unix://$PODMAN_SOCK"
+  fi
 fi
 
-# ------------------------------------------------------------------ podman API service
-if [ "$WANT_PODMAN" = 1 ]; then
-  start podman 30 podman_ok -- env CONTAINERS_CONF="$PM/containers.conf" \
-    CONTAINERS_STORAGE_CONF="$PM/storage.conf" CONTAINERS_REGISTRIES_CONF="$PM/registries.conf" \
-    /usr/bin/podman system service --time=0 "unix://$PODMAN_SOCK"
+# ------------------------------------------------------------------ current: Docker 28, containerd 2.1, Podman 5
+if [ "$WANT_CUR" = 1 ]; then
+  # shellcheck source-path=SCRIPTDIR source=current.sh
+  . "$RT_DIR/current.sh"
 fi
 
 # ------------------------------------------------------------------ env files
-env_lines() {
-  alive "$RUN/dockerd.pid" && echo "DOCKER_HOST=unix://$DOCKER_SOCK"
-  cat <<EOF
-CONTAINERD_ADDRESS=$CTD_SOCK
-CONTAINERD_NAMESPACE=default
-CONTAINER_RUNTIME_ENDPOINT=unix://$CTD_SOCK
-EOF
-  alive "$RUN/podman.pid" && echo "PODMAN_HOST=unix://$PODMAN_SOCK"
+common_env() {
   cat <<EOF
 BERTH_REGISTRY=$REGISTRY
 BERTH_AUTH_REGISTRY=$AUTH_REGISTRY
@@ -475,6 +494,21 @@ BERTH_AUTH_REGISTRY_USER=$AUTH_USER
 BERTH_AUTH_REGISTRY_PASSWORD=$AUTH_PASSWORD
 BERTH_TEST_IMAGE=$TEST_IMAGE
 BERTH_PAUSE_IMAGE=$PAUSE_IMAGE
+BERTH_RUNTIMES_DIR=$STATE
+EOF
+}
+debian12_env() {
+  alive "$RUN/dockerd.pid" && echo "DOCKER_HOST=unix://$DOCKER_SOCK"
+  cat <<EOF
+CONTAINERD_ADDRESS=$CTD_SOCK
+CONTAINERD_NAMESPACE=default
+CONTAINER_RUNTIME_ENDPOINT=unix://$CTD_SOCK
+EOF
+  alive "$RUN/podman.pid" && echo "PODMAN_HOST=unix://$PODMAN_SOCK"
+  common_env
+  cat <<EOF
+BERTH_RUNTIME_SET=debian12
+BERTH_SET_DIR=$STATE
 BERTH_CONTAINERD_HOSTS_DIR=$CTD/certs.d
 BERTH_CRI_LOG_DIR=$STATE/cri-logs
 BERTH_CONTAINERD_LOG_DIR=$STATE/containerd-logs
@@ -485,9 +519,50 @@ CONTAINERS_STORAGE_CONF=$PM/storage.conf
 CONTAINERS_REGISTRIES_CONF=$PM/registries.conf
 EOF
 }
-env_lines >"$STATE/env.tmp"
+current_env() {
+  alive "$RUN/dockerd-current.pid" && echo "DOCKER_HOST=unix://$CUR_DOCKER_SOCK"
+  cat <<EOF
+CONTAINERD_ADDRESS=$CUR_CTD_SOCK
+CONTAINERD_NAMESPACE=default
+CONTAINER_RUNTIME_ENDPOINT=unix://$CUR_CTD_SOCK
+EOF
+  alive "$RUN/podman-current.pid" && echo "PODMAN_HOST=unix://$PM5_SOCK"
+  common_env
+  cat <<EOF
+BERTH_RUNTIME_SET=current
+BERTH_SET_DIR=$CUR
+BERTH_CONTAINERD_HOSTS_DIR=$CUR_CTD/certs.d
+BERTH_CRI_LOG_DIR=$CUR/cri-logs
+BERTH_CONTAINERD_LOG_DIR=$CUR/containerd-logs
+BERTH_RUNC_ROOT=$CUR_CTD/runc
+BERTH_CRI_RUNTIME_HANDLERS=runc
+BERTH_PODMAN_ROOT=$PM5_ROOT
+EOF
+}
+# write_env FILE FUNCTION: atomically, readable by root only (it holds the auth registry's password)
+write_env() {
+  "$2" >"$1.tmp"
+  chmod 600 "$1.tmp"
+  mv -f "$1.tmp" "$1"
+}
+sets_up=()
+if alive "$RUN/containerd.pid"; then
+  write_env "$STATE/env.debian12" debian12_env
+  sets_up+=(debian12)
+else
+  rm -f "$STATE/env.debian12"
+fi
+if alive "$RUN/containerd-current.pid"; then
+  write_env "$STATE/env.current" current_env
+  sets_up+=(current)
+else
+  rm -f "$STATE/env.current"
+fi
+[ ${#sets_up[@]} -gt 0 ] || die "no daemon set is up"
+# env: the first set that is up (debian12 before current), with the list of the sets that are
+{ cat "$STATE/env.${sets_up[0]}"; echo "BERTH_RUNTIME_SETS=${sets_up[*]}"; } >"$STATE/env.tmp"
 sed 's/^/export /' "$STATE/env.tmp" >"$STATE/env.sh.tmp"
 chmod 600 "$STATE/env.tmp" "$STATE/env.sh.tmp"
 mv -f "$STATE/env.tmp" "$STATE/env"
 mv -f "$STATE/env.sh.tmp" "$STATE/env.sh"
-log "runtimes up; env: $STATE/env (shell: . $STATE/env.sh)"
+log "runtimes up (sets: ${sets_up[*]}); env: $STATE/env.<set> (shell: . $STATE/env.sh)"
