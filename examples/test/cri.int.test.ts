@@ -4,6 +4,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
+import { daemonSet } from "../../test/support/daemon-set.js";
 
 const dir = join(dirname(fileURLToPath(import.meta.url)), "..");
 const tsx = join(dir, "../node_modules/.bin/tsx");
@@ -15,8 +16,10 @@ describe("CRI examples", () => {
       env: process.env,
       timeout: 60_000,
     });
-    expect(stdout).toMatch(/runtime: containerd 1\.6\.\S+ \(CRI v1\)/);
-    expect(stdout).toMatch(/pod [0-9a-f]{12} ip 10\.88\.77\.\d+/);
+    expect(/^runtime: containerd (\S+) \(CRI v1\)$/m.exec(stdout)?.[1]).toMatch(daemonSet.containerd);
+    expect(stdout).toMatch(
+      new RegExp(`pod [0-9a-f]{12} ip ${daemonSet.criSubnet.replaceAll(".", "\\.")}\\.\\d+`),
+    );
     expect(stdout).toContain("exec stdout: hello, CRI");
     expect(stdout).toContain("exec exit code: 3");
     expect(stdout).toContain("log [stdout] hello from the container");

@@ -3,6 +3,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
+import { daemonSet } from "../../test/support/daemon-set.js";
 
 const dir = join(dirname(fileURLToPath(import.meta.url)), "..");
 
@@ -13,8 +14,13 @@ describe("examples/versions.ts", () => {
       env: process.env,
       timeout: 30_000,
     });
-    expect(stdout).toMatch(/Docker engine\s+20\.10\.\d+\S* \(API 1\.41/);
-    expect(stdout).toMatch(/containerd\s+1\.6\.\d+\S* \(revision/);
-    expect(stdout).toMatch(/CRI runtime\s+containerd 1\.6\.\d+\S* \(CRI API v1/);
+    const field = (label: string) => new RegExp(`^${label}\\s+(.*)$`, "m").exec(stdout)?.[1] ?? "";
+    expect(field("Docker engine")).toMatch(daemonSet.docker);
+    expect(field("Docker engine")).toContain(`(API ${daemonSet.dockerApi}, `);
+    expect(field("containerd")).toMatch(daemonSet.containerd);
+    expect(field("containerd")).toContain("(revision");
+    expect(field("CRI runtime")).toMatch(/^containerd /);
+    expect(field("CRI runtime").slice("containerd ".length)).toMatch(daemonSet.containerd);
+    expect(field("CRI runtime")).toContain("(CRI API v1");
   });
 });

@@ -9,6 +9,7 @@ import { promisify } from "node:util";
 import { gzipSync } from "node:zlib";
 import { AbortedError, DigestMismatchError, ValidationError } from "@berth/runtime-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { daemonSet } from "../../../test/support/daemon-set.js";
 import {
   ContainerdClient,
   exportImage,
@@ -200,6 +201,9 @@ function tamper(tar: Buffer, member: string): Buffer {
   return out;
 }
 
+/** What an import of `docker save` output points at: Docker 25+ saves an OCI layout. */
+const SAVED_MANIFEST = daemonSet.dockerSaveIsOci ? MediaType.ociManifest : MediaType.dockerManifest;
+
 function dockerSave(image: string): Readable {
   const child = spawn(DOCKER, ["save", image], { env: { ...env }, stdio: ["ignore", "pipe", "inherit"] });
   return child.stdout;
@@ -289,11 +293,12 @@ describe("export and import", () => {
     const [fromBoth] = await importImage(both, [archive]);
     expect(fromBoth?.target.digest).toBe((await src.images.get({ name: CUSTOM })).image?.target?.digest);
 
-    // And back: docker's legacy save format (config <id>.json, <id>/layer.tar) into containerd.
+    // And back: what docker saves (the legacy format, config <id>.json and <id>/layer.tar, before
+    // Docker 25; an OCI layout with manifest.json since) into containerd.
     const back = ns("back");
     const [image] = await importImage(back, dockerSave(CUSTOM), { unpack: true });
     expect(image?.name).toBe(CUSTOM);
-    expect(image?.target.mediaType).toBe(MediaType.dockerManifest);
+    expect(image?.target.mediaType).toBe(SAVED_MANIFEST);
     const r = await run(back, CUSTOM, { runtime, pull: false, spec: [withProcessArgs("cat", "/hello.txt")] });
     expect(r.stdout).toBe(HELLO);
   });
@@ -310,9 +315,11 @@ describe("export and import", () => {
     // The synthesized manifest names the config docker saved, whose digest is the image ID.
     const { stdout: imageId } = await docker("image", "inspect", "-f", "{{.Id}}", IMAGE);
     expect(info.configDigest).toBe(imageId.trim());
-    expect(info.record.target?.mediaType).toBe(MediaType.dockerManifest);
+    expect(info.record.target?.mediaType).toBe(SAVED_MANIFEST);
     expect(info.manifest.layers.map((l) => l.mediaType)).toEqual([
-      "application/vnd.docker.image.rootfs.diff.tar",
+      daemonSet.dockerSaveIsOci
+        ? "application/vnd.oci.image.layer.v1.tar"
+        : "application/vnd.docker.image.rootfs.diff.tar",
     ]);
     // docker save's <id>/json and VERSION files were never written to the store.
     const written = events.filter((e) => e.type === "blob-done").map((e) => e.type === "blob-done" && e.path);
@@ -361,7 +368,8 @@ describe("failures leave nothing behind", () => {
   it("a tampered docker save layer: DigestMismatchError, nothing left", async () => {
     const dst = ns("tamper-docker");
     const tar = await collect(dockerSave(IMAGE));
-    const layerPath = /[0-9a-f]{64}\/layer\.tar/.exec(tar.toString("latin1"))?.[0] as string;
+    // manifest.json names the layer's member: <id>/layer.tar, or blobs/sha256/<digest> since Docker 25
+    const layerPath = /"Layers":\["([^"]+)"/.exec(tar.toString("latin1"))?.[1] as string;
     const err = await importImage(dst, [tamper(tar, layerPath)]).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(DigestMismatchError);
     await expectClean(dst, []);

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import {
   AbortedError,
   ConflictError,
+  connectRuntime,
   type LogEntry,
   NotFoundError,
   TimeoutError,
@@ -15,7 +16,8 @@ import {
   ValidationError,
 } from "@berth/runtime-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CriClient, CriRuntime, NamespaceMode, OWNED_POD_LABEL } from "../src/index.js";
+import { daemonSet } from "../../../test/support/daemon-set.js";
+import { CriClient, CriRuntime, criProvider, NamespaceMode, OWNED_POD_LABEL } from "../src/index.js";
 import { safeName } from "../src/runtime-map.js";
 
 const env = process.env;
@@ -92,12 +94,21 @@ afterAll(async () => {
 }, 120_000);
 
 describe("runtime", () => {
-  it("names containerd and its CRI version; containerd 1.6 has no container events", async () => {
+  it("names containerd and its CRI version; events only where the CRI has them (1.7+)", async () => {
     const info = await rt.info();
     expect(info).toMatchObject({ backend: "cri", name: "containerd", apiVersion: "v1" });
-    expect(info.version).toMatch(/^1\.6\./);
-    // CriRuntime.connect probed GetContainerEvents: UNIMPLEMENTED on 1.6.
-    expect(rt.capabilities.events).toBe(false);
+    expect(info.version).toMatch(daemonSet.containerd);
+    // CriRuntime.connect probed GetContainerEvents: UNIMPLEMENTED on 1.6, a stream on 2.x.
+    expect(rt.capabilities.events).toBe(daemonSet.criEvents);
+  });
+
+  it("connect() decides events per daemon too, through the provider", async () => {
+    const { runtime } = await connectRuntime({ providers: [criProvider], backend: "cri", env: process.env });
+    try {
+      expect(runtime.capabilities.events).toBe(daemonSet.criEvents);
+    } finally {
+      await runtime.close();
+    }
   });
 });
 
@@ -116,7 +127,7 @@ describe("pods the adapter makes", () => {
     await rt.start(id);
     const info = await rt.inspect(id);
     expect(info).toMatchObject({ id, name, image: IMAGE, state: "running", labels: LABELS });
-    expect(info.ip).toMatch(/^10\.88\.77\.\d+$/);
+    expect(info.ip?.startsWith(`${daemonSet.criSubnet}.`)).toBe(true);
     expect(info.ip).toBe(status?.network?.ip);
     expect(info.pid).toBeGreaterThan(0);
     const res = await rt.exec(id, ["hostname"]);
@@ -134,7 +145,7 @@ describe("pods the adapter makes", () => {
       { image: IMAGE, network: "host", command: ["sh", "-c", "ip -4 -o addr; hostname"], labels: LABELS },
       { remove: false },
     );
-    expect(text(res.stdout)).toContain("10.88.77.1/24");
+    expect(text(res.stdout)).toContain(`${daemonSet.criSubnet}.1/24`);
     expect(text(res.stdout)).toContain(hostname());
     const pod = await podOf(res.id);
     const { status } = await cri.podSandboxStatus(pod);

@@ -7,6 +7,7 @@ import { connect, createServer } from "node:net";
 import { join } from "node:path";
 import { UnauthorizedError } from "@berth/runtime-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { daemonSet } from "../../../test/support/daemon-set.js";
 import { DockerClient, knownHostsAccepts } from "../src/index.js";
 
 const dir = mkdtempSync("/tmp/berth-ssh-");
@@ -75,7 +76,7 @@ describe("ssh:// Docker host", () => {
     });
     try {
       const v = await docker.system.version();
-      expect(v.ApiVersion).toBe("1.41");
+      expect(v.ApiVersion).toBe(daemonSet.dockerApi);
       const results = await Promise.all(Array.from({ length: 20 }, () => docker.system.ping()));
       expect(results.every((r) => r === "OK")).toBe(true);
       expect(docker.ssh?.connections).toBe(1);
