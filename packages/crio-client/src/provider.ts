@@ -4,7 +4,10 @@
 import type { EnvMap, RuntimeCandidate, RuntimeProvider } from "@berth/runtime-core";
 import { CriClient } from "./client.js";
 import { DEFAULT_CRI_ENDPOINTS, type EndpointCandidate, endpointCandidates } from "./endpoint.js";
-import { CriRuntime } from "./runtime.js";
+import { CriRuntime, probeContainerEvents } from "./runtime.js";
+
+/** How long the events probe waits for an UNIMPLEMENTED answer before taking the open stream as a yes. */
+const EVENTS_PROBE_MS = 300;
 
 const SOURCES = {
   option: "option",
@@ -17,16 +20,23 @@ function candidate(c: EndpointCandidate, source: string, env: EnvMap, timeout?: 
     backend: "cri",
     endpoint: c.endpoint,
     source,
-    // No call here: connect() probes with info(). Events are assumed absent (CriRuntime.connect probes).
-    open: async () =>
-      new CriRuntime(
-        new CriClient({
-          endpoint: c.endpoint,
-          ...(c.imageEndpoint ? { imageEndpoint: c.imageEndpoint } : {}),
-          ...(timeout ? { defaultTimeout: timeout * 1000 } : {}),
-        }),
-        env.BERTH_CRI_LOG_DIR ? { logRoot: env.BERTH_CRI_LOG_DIR } : {},
-      ),
+    // connect() checks the runtime with info(); here only whether it has container events, which is a
+    // property of the daemon (containerd 1.7+, recent CRI-O), not of the backend. A runtime without them
+    // answers UNIMPLEMENTED at once, so a short probe is enough; one that does not answer is left to info().
+    open: async () => {
+      const cri = new CriClient({
+        endpoint: c.endpoint,
+        ...(c.imageEndpoint ? { imageEndpoint: c.imageEndpoint } : {}),
+        ...(timeout ? { defaultTimeout: timeout * 1000 } : {}),
+      });
+      const containerEvents = await probeContainerEvents(cri, { timeout: EVENTS_PROBE_MS }).catch(
+        () => false,
+      );
+      return new CriRuntime(cri, {
+        ...(env.BERTH_CRI_LOG_DIR ? { logRoot: env.BERTH_CRI_LOG_DIR } : {}),
+        containerEvents,
+      });
+    },
   };
 }
 
