@@ -101,7 +101,7 @@ temp = "$CUR_CTD/tmp"
     stream_server_address = "127.0.0.1"
     stream_server_port = "0"
 EOF
-for port in "$REGISTRY_PORT" "$AUTH_REGISTRY_PORT"; do
+for port in "${REGISTRY_PORTS[@]}"; do
   for host in "127.0.0.1:$port" "localhost:$port"; do
     mkdir -p "$CUR_CTD/certs.d/$host"
     cat >"$CUR_CTD/certs.d/$host/hosts.toml" <<EOF

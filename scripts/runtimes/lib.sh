@@ -11,6 +11,10 @@ STATE=$(realpath -m -- "${BERTH_RUNTIMES_DIR:-$REPO_ROOT/.runtimes}")
 
 REGISTRY_PORT=${BERTH_REGISTRY_PORT:-5000}
 AUTH_REGISTRY_PORT=${BERTH_AUTH_REGISTRY_PORT:-5001}
+# A port nothing of the harness listens on: tests bind their own hostile registries there (a tampering
+# proxy), and every daemon is configured to speak plain HTTP to it, as to the two real registries.
+HOSTILE_REGISTRY_PORT=${BERTH_HOSTILE_REGISTRY_PORT:-5002}
+REGISTRY_PORTS=("$REGISTRY_PORT" "$AUTH_REGISTRY_PORT" "$HOSTILE_REGISTRY_PORT")
 REGISTRY=127.0.0.1:$REGISTRY_PORT
 AUTH_REGISTRY=127.0.0.1:$AUTH_REGISTRY_PORT
 AUTH_USER=berth

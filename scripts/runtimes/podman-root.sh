@@ -53,7 +53,7 @@ default_subnet_pools = [{ base = "$PM5_POOL", size = 24 }]
 EOF
   {
     echo 'unqualified-search-registries = []'
-    for port in "$REGISTRY_PORT" "$AUTH_REGISTRY_PORT"; do
+    for port in "${REGISTRY_PORTS[@]}"; do
       for host in "127.0.0.1:$port" "localhost:$port"; do
         printf '\n[[registry]]\nlocation = "%s"\ninsecure = true\n' "$host"
       done

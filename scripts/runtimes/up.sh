@@ -43,10 +43,11 @@ longest_sock="$STATE/docker/exec/libnetwork/0123456789ab.sock"
 [ "$WANT_CUR" = 1 ] && longest_sock="$CUR_DOCKER/exec/libnetwork/0123456789ab.sock"
 [ "${#longest_sock}" -lt 108 ] ||
   die "state dir path too long for unix sockets (${#longest_sock} >= 108 bytes for $longest_sock): set BERTH_RUNTIMES_DIR to a shorter path"
-for p in "$REGISTRY_PORT" "$AUTH_REGISTRY_PORT"; do
+for p in "${REGISTRY_PORTS[@]}"; do
   if ! [[ $p =~ ^[0-9]+$ ]] || [ "$p" -lt 1 ] || [ "$p" -gt 65535 ]; then die "invalid port: $p"; fi
 done
-[ "$REGISTRY_PORT" != "$AUTH_REGISTRY_PORT" ] || die "BERTH_REGISTRY_PORT and BERTH_AUTH_REGISTRY_PORT must differ"
+[ "$(printf '%s\n' "${REGISTRY_PORTS[@]}" | sort -u | wc -l)" = 3 ] ||
+  die "BERTH_REGISTRY_PORT, BERTH_AUTH_REGISTRY_PORT and BERTH_HOSTILE_REGISTRY_PORT must differ"
 
 PKGS=(runc busybox-static containernetworking-plugins docker-registry skopeo umoci openssh-server openssh-client
   iproute2 curl apache2-utils iptables)
@@ -310,7 +311,7 @@ temp = "$CTD/tmp"
       config_path = "$CTD/certs.d"
 EOF
 
-for port in "$REGISTRY_PORT" "$AUTH_REGISTRY_PORT"; do
+for port in "${REGISTRY_PORTS[@]}"; do
   for host in "127.0.0.1:$port" "localhost:$port"; do
     mkdir -p "$CTD/certs.d/$host"
     cat >"$CTD/certs.d/$host/hosts.toml" <<EOF
@@ -399,7 +400,7 @@ graphroot = "$PM/storage"
 EOF
 {
   echo 'unqualified-search-registries = []'
-  for port in "$REGISTRY_PORT" "$AUTH_REGISTRY_PORT"; do
+  for port in "${REGISTRY_PORTS[@]}"; do
     for host in "127.0.0.1:$port" "localhost:$port"; do
       printf '\n[[registry]]\nlocation = "%s"\ninsecure = true\n' "$host"
     done
@@ -492,6 +493,7 @@ BERTH_REGISTRY=$REGISTRY
 BERTH_AUTH_REGISTRY=$AUTH_REGISTRY
 BERTH_AUTH_REGISTRY_USER=$AUTH_USER
 BERTH_AUTH_REGISTRY_PASSWORD=$AUTH_PASSWORD
+BERTH_HOSTILE_REGISTRY=127.0.0.1:$HOSTILE_REGISTRY_PORT
 BERTH_TEST_IMAGE=$TEST_IMAGE
 BERTH_PAUSE_IMAGE=$PAUSE_IMAGE
 BERTH_RUNTIMES_DIR=$STATE
