@@ -17,6 +17,7 @@ describe("examples/versions.ts", () => {
     const field = (label: string) => new RegExp(`^${label}\\s+(.*)$`, "m").exec(stdout)?.[1] ?? "";
     expect(field("Docker engine")).toMatch(daemonSet.docker);
     expect(field("Docker engine")).toContain(`(API ${daemonSet.dockerApi}, `);
+    expect(field("Podman")).toMatch(daemonSet.podman);
     expect(field("containerd")).toMatch(daemonSet.containerd);
     expect(field("containerd")).toContain("(revision");
     expect(field("CRI runtime")).toMatch(/^containerd /);

@@ -73,6 +73,10 @@ const LABEL = "berth.load";
 const labels = { [LABEL]: RUN };
 /** The harness's state dir (scripts/harness.mjs): the daemons' roots, state and sockets. */
 const STATE_DIR = env.BERTH_RUNTIMES_DIR ?? fileURLToPath(new URL("../../.runtimes", import.meta.url));
+/** The daemon set's own folder (the current set lives in <state>/current), and each daemon's in it. */
+const SET_DIR = env.BERTH_SET_DIR ?? STATE_DIR;
+const daemonDir = (name: string) =>
+  name === "podman" && env.BERTH_PODMAN_ROOT ? env.BERTH_PODMAN_ROOT : join(SET_DIR, name);
 
 const MiB = 1024 * 1024;
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -196,7 +200,7 @@ function dockerBackend(name: "docker" | "podman", host: string): Backend {
         return keys;
       }),
     ownsMount: (l) =>
-      l.includes(join(STATE_DIR, name, "/")) || (name === "podman" && l.includes(" /run/netns/netns-")),
+      l.includes(join(daemonDir(name), "/")) || (name === "podman" && l.includes(" /run/netns/netns-")),
     ownsShim: (p) => (name === "podman" ? p.comm === "conmon" : p.cmdline.includes("-namespace moby ")),
     marks: [],
     logDirs: [],
@@ -355,7 +359,7 @@ function backend(name: string): Backend | undefined {
  * daemon stall shows in the test's output (CI keeps nothing else).
  */
 async function dockerdStalls(): Promise<string> {
-  const docker = join(STATE_DIR, "docker");
+  const docker = daemonDir("docker");
   let pid: number;
   try {
     pid = Number(readFileSync(join(docker, "dockerd.pid"), "utf8").trim());
