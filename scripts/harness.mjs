@@ -16,7 +16,8 @@ export const SETS = ["debian12", "current"];
 /** The daemon set this process asks for: BERTH_RUNTIME_SET, else debian12. */
 export function wantedSet(env = process.env) {
   const set = env.BERTH_RUNTIME_SET || "debian12";
-  if (!SETS.includes(set)) throw new Error(`berth: unknown BERTH_RUNTIME_SET "${set}" (${SETS.join(" or ")})`);
+  if (!SETS.includes(set))
+    throw new Error(`berth: unknown BERTH_RUNTIME_SET "${set}" (${SETS.join(" or ")})`);
   return set;
 }
 
@@ -93,7 +94,8 @@ export async function ensureRuntimes({ log = (m) => console.error(m), set = want
   // down.sh stops every set: when another set already runs, leave it all up afterwards
   const othersUp = SETS.filter((s) => s !== set && readHarnessEnv(s) !== undefined);
   log(`berth: starting local runtimes, set ${set} (state in ${stateDir})...`);
-  if (runScript("up.sh", ["--set", set]) !== 0) throw new Error("berth: the runtime harness failed to start (see above)");
+  if (runScript("up.sh", ["--set", set]) !== 0)
+    throw new Error("berth: the runtime harness failed to start (see above)");
   env = readHarnessEnv(set);
   if (!env) throw new Error(`berth: the runtime harness wrote no ${envFileOf(set)}`);
   return {

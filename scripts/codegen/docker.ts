@@ -16,7 +16,7 @@ const afterBaseVersion = "1.42";
 
 export const dockerOutDir = join(repoRoot, "packages/docker-client/src/generated");
 
-const source = `Docker Engine API v1.51 (swagger.yaml from golang-github-docker-docker-dev 28.5.2), ../shared/specs/docker/${dockerSpecVersion}`;
+const source = `Docker Engine API v1.51 (swagger.yaml from golang-github-docker-docker-dev 28.5.2), specs/docker/${dockerSpecVersion}`;
 
 // ---------------------------------------------------------------------------------------------------
 // The table: every operation of the spec, its place on the client and how its response is read.

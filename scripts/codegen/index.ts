@@ -1,4 +1,4 @@
-// `npm run generate`: every generated tree from ../shared/specs (or BERTH_SPECS_DIR).
+// `npm run generate`: every generated tree from specs/ (or BERTH_SPECS_DIR).
 //   containerd-client/src/generated: containerd protos (ts-proto) + OCI runtime/image spec types
 //   crio-client/src/generated:       CRI runtime.v1 (ts-proto)
 //   docker-client/src/generated:     Docker Engine API models and operation table

@@ -78,10 +78,7 @@ export async function generateOci(): Promise<Map<string, string>> {
   });
   files.set(
     "oci/runtime-spec.ts",
-    header(
-      "OCI runtime-spec 1.2.1 JSON schemas, ../shared/specs/oci/runtime-spec",
-      "scripts/codegen/oci.ts",
-    ) + runtime,
+    header("OCI runtime-spec 1.2.1 JSON schemas, specs/oci/runtime-spec", "scripts/codegen/oci.ts") + runtime,
   );
   const image = await compileSpec(join(specs, "oci/image-spec"), "OciImageSpecDocuments", {
     ImageManifest: "image-manifest-schema.json",
@@ -92,8 +89,7 @@ export async function generateOci(): Promise<Map<string, string>> {
   });
   files.set(
     "oci/image-spec.ts",
-    header("OCI image-spec 1.1.1 JSON schemas, ../shared/specs/oci/image-spec", "scripts/codegen/oci.ts") +
-      image,
+    header("OCI image-spec 1.1.1 JSON schemas, specs/oci/image-spec", "scripts/codegen/oci.ts") + image,
   );
   return files;
 }

@@ -74,7 +74,7 @@ export function generateProtos(): { containerd: Map<string, string>; cri: Map<st
   // containerd: every gRPC service (not the shim-side ttrpc APIs), their events and shared types.
   const ctdPrefix = "github.com/containerd/containerd/api";
   const ctdFiles = compile({
-    spec: "containerd API protos (containerd/api 2.1, serves 1.6+), ../shared/specs/containerd",
+    spec: "containerd API protos (containerd/api 2.1, serves 1.6+), specs/containerd",
     roots: [
       [join(specs, "containerd"), "."],
       [googleRpc, "google/rpc"],
@@ -86,7 +86,7 @@ export function generateProtos(): { containerd: Map<string, string>; cri: Map<st
 
   // CRI runtime.v1 (RuntimeService, ImageService).
   const criFiles = compile({
-    spec: "Kubernetes CRI runtime.v1 api.proto (cri-api 0.36), ../shared/specs/cri/runtime/v1",
+    spec: "Kubernetes CRI runtime.v1 api.proto (cri-api 0.36), specs/cri/runtime/v1",
     roots: [[join(specs, "cri/runtime/v1"), "runtime/v1"]],
     paths: ["runtime/v1/api.proto"],
     exclude: [],

@@ -6,9 +6,9 @@ import { fileURLToPath } from "node:url";
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 
-/** The specs folder: BERTH_SPECS_DIR, else ../shared/specs beside the repository. */
+/** The specs folder: BERTH_SPECS_DIR, else the repository's own specs/ (vendored, with provenance). */
 export function specsDir(): string {
-  const dir = resolve(process.env.BERTH_SPECS_DIR ?? join(repoRoot, "../shared/specs"));
+  const dir = resolve(process.env.BERTH_SPECS_DIR ?? join(repoRoot, "specs"));
   if (!existsSync(dir)) {
     throw new Error(`specs folder ${dir} does not exist (set BERTH_SPECS_DIR)`);
   }

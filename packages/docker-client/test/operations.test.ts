@@ -5,7 +5,7 @@ import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { DockerClient, operations } from "../src/index.js";
 
-const specsDir = process.env.BERTH_SPECS_DIR ?? join(import.meta.dirname, "../../../../shared/specs");
+const specsDir = process.env.BERTH_SPECS_DIR ?? join(import.meta.dirname, "../../../specs");
 const spec = parse(readFileSync(join(specsDir, "docker/v1.51/swagger.yaml"), "utf8")) as {
   paths: Record<string, Record<string, { operationId?: string }>>;
 };
