@@ -603,7 +603,9 @@ export class CriRuntime implements Runtime {
     if (options.stopSignal !== undefined) {
       throw unsupported("stop", "the CRI sends the image's stop signal (no stopSignal option)");
     }
-    await this.cri.stopContainer(id, options.timeout ?? 10, opt(options));
+    // containerd 2.x answers OK to stopping an unknown id (the CRI says stop is idempotent): look first.
+    const status = await this.#status(id, options);
+    await this.cri.stopContainer(status.id, options.timeout ?? 10, opt(options));
   }
 
   async kill(id: string, signal = "SIGKILL", options?: Call): Promise<void> {

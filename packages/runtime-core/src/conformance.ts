@@ -225,6 +225,11 @@ export function runtimeConformance(options: ConformanceOptions): void {
         await assert.rejects(rt.inspect(`berth-no-such-${run}`), NotFoundError);
         await assert.rejects(rt.start(`berth-no-such-${run}`), NotFoundError);
         await assert.rejects(rt.remove(`berth-no-such-${run}`), NotFoundError);
+        // containerd 2.x's CRI answers OK to stopping an unknown container (the CRI calls stop idempotent):
+        // the Runtime must still say NotFound, as every other backend does.
+        await assert.rejects(rt.stop(`berth-no-such-${run}`, { timeout: 1 }), NotFoundError);
+        await assert.rejects(rt.kill(`berth-no-such-${run}`, "SIGKILL"), NotFoundError);
+        await assert.rejects(rt.wait(`berth-no-such-${run}`), NotFoundError);
       },
       timeout,
     );
