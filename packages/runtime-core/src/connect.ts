@@ -37,6 +37,7 @@ export interface ConnectAttempt {
 
 /** No backend answered; `attempts` lists everything tried and why each failed. */
 export class NoRuntimeError extends UnavailableError {
+  protected static override readonly kind: string = "NoRuntime";
   constructor(readonly attempts: ConnectAttempt[]) {
     super(
       attempts.length === 0

@@ -27,7 +27,46 @@ export interface BerthErrorDetails {
   cause?: unknown;
 }
 
+// An app can end up with two copies of this package (two versions in its node_modules), and an error made
+// by one copy must still pass `instanceof` against the other's classes. So every error carries a brand
+// under a registry-wide symbol: the kinds of its class and of each berth class above it (a NoRuntimeError
+// is ["BerthError", "Unavailable", "NoRuntime"]), and `instanceof` accepts a branded value whose kinds
+// include the class's own kind. Subclass checks stay exact: a ConflictError is not a NotFoundError.
+const BRAND = Symbol.for("berth.error");
+
+function kindsOf(ctor: unknown): readonly string[] {
+  const kinds: string[] = [];
+  for (let c = ctor; typeof c === "function"; c = Object.getPrototypeOf(c)) {
+    if (Object.hasOwn(c, "kind")) kinds.unshift(String((c as { kind?: unknown }).kind));
+  }
+  return Object.freeze(kinds);
+}
+
+function brandOf(value: unknown): readonly unknown[] | undefined {
+  if (typeof value !== "object" || value === null) return undefined;
+  const brand = (value as { [BRAND]?: unknown })[BRAND];
+  return Array.isArray(brand) ? brand : undefined;
+}
+
+type ErrorClass<T> = abstract new (...args: never[]) => T;
+
+function isInstance(ctor: object, value: unknown): boolean {
+  if (Function.prototype[Symbol.hasInstance].call(ctor, value)) return true;
+  // A class without a kind of its own (an app's subclass) is matched by its prototype chain only.
+  if (!Object.hasOwn(ctor, "kind")) return false;
+  return brandOf(value)?.includes((ctor as { kind?: unknown }).kind) ?? false;
+}
+
 export abstract class BerthError extends Error {
+  /** Which berth class this is, for `instanceof` across copies of the package; each class sets its own. */
+  protected static readonly kind: string = "BerthError";
+
+  /** `value` is an error of this class (or a subclass), made by this copy of the package or another. */
+  static override [Symbol.hasInstance]<T>(this: ErrorClass<T>, value: unknown): value is T {
+    // biome-ignore lint/complexity/noThisInStatic: `this` is the class right of instanceof, often a subclass
+    return isInstance(this, value);
+  }
+
   abstract readonly code: BerthErrorCode;
   readonly operation: string | undefined;
   readonly status: number | string | undefined;
@@ -41,27 +80,33 @@ export abstract class BerthError extends Error {
     this.status = details.status;
     this.daemonMessage = details.daemonMessage;
     this.backend = details.backend;
+    Object.defineProperty(this, BRAND, { value: kindsOf(new.target) });
   }
 }
 
 /** The container, image, network, namespace... does not exist. */
 export class NotFoundError extends BerthError {
+  protected static override readonly kind: string = "NotFound";
   readonly code = "NotFound";
 }
 /** The request conflicts with the current state (name in use, container running...). */
 export class ConflictError extends BerthError {
+  protected static override readonly kind: string = "Conflict";
   readonly code = "Conflict";
 }
 /** Credentials missing or refused by a daemon or registry. */
 export class UnauthorizedError extends BerthError {
+  protected static override readonly kind: string = "Unauthorized";
   readonly code = "Unauthorized";
 }
 /** The daemon cannot be reached: socket missing, connection refused or reset. */
 export class UnavailableError extends BerthError {
+  protected static override readonly kind: string = "Unavailable";
   readonly code = "Unavailable";
 }
 /** The operation needs a newer API version than the daemon speaks, or the daemon's API is unsupported. */
 export class ApiVersionError extends BerthError {
+  protected static override readonly kind: string = "ApiVersion";
   readonly code = "ApiVersion";
   constructor(
     message: string,
@@ -74,6 +119,7 @@ export class ApiVersionError extends BerthError {
 }
 /** Content whose digest or size does not match what was expected. Nothing was committed. */
 export class DigestMismatchError extends BerthError {
+  protected static override readonly kind: string = "DigestMismatch";
   readonly code = "DigestMismatch";
   constructor(
     message: string,
@@ -86,29 +132,36 @@ export class DigestMismatchError extends BerthError {
 }
 /** A deadline passed before the daemon answered. */
 export class TimeoutError extends BerthError {
+  protected static override readonly kind: string = "Timeout";
   readonly code = "Timeout";
 }
 /** The caller's AbortSignal fired. */
 export class AbortedError extends BerthError {
+  protected static override readonly kind: string = "Aborted";
   readonly code = "Aborted";
 }
 /** Bad input, refused before anything reached a daemon. */
 export class ValidationError extends BerthError {
+  protected static override readonly kind: string = "Validation";
   readonly code = "Validation";
 }
 /** The backend cannot do what was asked (declared in its capabilities). */
 export class UnsupportedError extends BerthError {
+  protected static override readonly kind: string = "Unsupported";
   readonly code = "Unsupported";
 }
 /** The daemon sent something that breaks its protocol (malformed frame, truncated body). */
 export class ProtocolError extends BerthError {
+  protected static override readonly kind: string = "Protocol";
   readonly code = "Protocol";
 }
 /** Any other error the daemon reported. */
 export class DaemonError extends BerthError {
+  protected static override readonly kind: string = "Daemon";
   readonly code = "Daemon";
 }
 
+/** Any berth error, from this copy of the package or another. */
 export function isBerthError(err: unknown): err is BerthError {
   return err instanceof BerthError;
 }
