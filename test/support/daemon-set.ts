@@ -21,6 +21,8 @@ export interface DaemonSetFacts {
   criEvents: boolean;
   /** `docker save` writes an OCI layout (index.json, blobs/) beside manifest.json (Docker 25+). */
   dockerSaveIsOci: boolean;
+  /** containerd serves the Transfer and Streaming services (1.7+): it can pull an image itself. */
+  containerdTransfer: boolean;
 }
 
 const FACTS: Record<DaemonSet, DaemonSetFacts> = {
@@ -33,6 +35,7 @@ const FACTS: Record<DaemonSet, DaemonSetFacts> = {
     criSubnet: "10.88.77",
     criEvents: false,
     dockerSaveIsOci: false,
+    containerdTransfer: false,
   },
   current: {
     dockerApi: "1.51",
@@ -43,6 +46,7 @@ const FACTS: Record<DaemonSet, DaemonSetFacts> = {
     criSubnet: "10.88.78",
     criEvents: true,
     dockerSaveIsOci: true,
+    containerdTransfer: true,
   },
 };
 

@@ -38,11 +38,13 @@ export {
   type PullEvent,
   type PulledImage,
   type PullOptions,
+  type PullVia,
   pull,
   pullProgress,
   UNCOMPRESSED_LABEL,
   unpackLayers,
 } from "./pull.js";
+export { hasTransferService } from "./pull-transfer.js";
 export * from "./registry/index.js";
 export {
   Container,

@@ -1,16 +1,17 @@
 // Client-side pull into containerd, as containerd's own Go client does it: resolve in the registry, write
 // every blob into the content store under a lease (so nothing is collected half-way and everything is
 // collected after an abort), label parents with GC references to their children, unpack the layers into
-// snapshots, record the image, then drop the lease.
+// snapshots, record the image, then drop the lease. With `via: "transfer"` containerd pulls instead, through
+// its Transfer service (pull-transfer.ts); the events and the answer are the same.
 import { randomUUID } from "node:crypto";
 import {
   AbortedError,
-  type BerthError,
   credentialsForImage,
   DigestMismatchError,
   isBerthError,
   ProtocolError,
   parseImageRef,
+  ValidationError,
 } from "@berth/runtime-core";
 import type { ContainerdClient } from "./client.js";
 import { readBlob, writeBlob } from "./content.js";
@@ -18,7 +19,9 @@ import { chainIds } from "./digest.js";
 import type { Descriptor } from "./generated/github.com/containerd/containerd/api/types/descriptor.js";
 import type { ociImageSpec } from "./generated/index.js";
 import { DEFAULT_SNAPSHOTTER } from "./image.js";
+import { createLease, dropLease } from "./lease.js";
 import { checkImageConfig, parseDocument } from "./oci/documents.js";
+import { transferPull } from "./pull-transfer.js";
 import { AsyncQueue } from "./queue.js";
 import {
   type BlobDescriptor,
@@ -28,7 +31,7 @@ import {
 } from "./registry/client.js";
 import type { Platform } from "./registry/platform.js";
 
-export const GC_EXPIRE_LABEL = "containerd.io/gc.expire";
+export { GC_EXPIRE_LABEL } from "./lease.js";
 export const UNCOMPRESSED_LABEL = "containerd.io/uncompressed";
 
 export type BlobKind = "index" | "manifest" | "config" | "layer";
@@ -67,7 +70,28 @@ const REGISTRY_OPTIONS = [
   "maxConfigBytes",
 ] as const;
 
+/**
+ * Who pulls. "client" (the default): this process, with berth's registry client; it checks every blob's
+ * digest itself (the content store checks them again as it commits them), writes them through
+ * containerd's content service and unpacks them through its diff service. "transfer": containerd itself,
+ * through its Transfer service (containerd 1.7 and 2.x; on 1.6 an UnsupportedError), with its own
+ * resolver, which reads the hosts directory's hosts.toml files (`hostsDir`) and verifies the digests as it
+ * commits the blobs. The images, events and errors are the same; a transfer pull takes no `registry`,
+ * `ca`, `skipTlsVerify`, `maxManifestBytes`, `maxConfigBytes` or `maxConcurrentDownloads` (a
+ * ValidationError: hosts.toml and containerd's configuration decide those), and does not refuse
+ * redirects to local addresses as berth's registry client does.
+ */
+export type PullVia = "client" | "transfer";
+
 export interface PullOptions extends Pick<RegistryClientOptions, (typeof REGISTRY_OPTIONS)[number]> {
+  /** Who pulls: this process ("client", the default) or containerd's Transfer service ("transfer"). */
+  via?: PullVia;
+  /**
+   * Transfer pulls: containerd's registry hosts directory (a certs.d of `<host>/hosts.toml` files, as
+   * containerd's `config_path`), read by the daemon. Ignored by the client-side pull. Plain HTTP is used
+   * for loopback registries and `insecureRegistries` either way.
+   */
+  hostsDir?: string;
   platform?: Platform;
   /** Unpack layers into snapshots (default true). */
   unpack?: boolean;
@@ -88,7 +112,8 @@ export interface PullOptions extends Pick<RegistryClientOptions, (typeof REGISTR
   maxConcurrentDownloads?: number;
 }
 
-/** Pull and return the image. Unknown image: NotFoundError; refused credentials: UnauthorizedError. */
+/** Pull and return the image. Unknown image: NotFoundError; refused credentials: UnauthorizedError; a blob
+ *  that does not match its digest: DigestMismatchError (with either `via`). */
 export async function pull(
   client: ContainerdClient,
   reference: string,
@@ -100,7 +125,11 @@ export async function pull(
   return image;
 }
 
-/** Pull, as an async iterable of progress events; breaking out of the loop aborts the pull. */
+/**
+ * Pull, as an async iterable of progress events; breaking out of the loop aborts the pull. A transfer
+ * pull reports what containerd reports: "downloading" only as often as containerd polls its ingests
+ * (every 300 ms), and each layer's "layer-unpacked" once containerd has unpacked them all.
+ */
 export function pullProgress(
   client: ContainerdClient,
   reference: string,
@@ -116,7 +145,7 @@ export function pullProgress(
       const events = new AsyncQueue<PullEvent>();
       let failure: unknown;
       let finished = false;
-      const work = doPull(client, reference, options, ac.signal, (e) => events.push(e)).then(
+      const work = pullVia(options.via)(client, reference, options, ac.signal, (e) => events.push(e)).then(
         () => events.close(),
         (err) => {
           failure = err;
@@ -141,6 +170,18 @@ export function pullProgress(
         }
       }
     },
+  };
+}
+
+/** The pull that `via` names; another value is a ValidationError (thrown where the pull's errors are). */
+function pullVia(via: unknown): typeof doPull {
+  if (via === undefined || via === "client") return doPull;
+  if (via === "transfer") return transferPull;
+  return async () => {
+    throw new ValidationError(`pull: via must be "client" or "transfer", not ${JSON.stringify(via)}`, {
+      operation: "pull",
+      backend: "containerd",
+    });
   };
 }
 
@@ -186,9 +227,7 @@ async function doPull(
     manifestDigest: manifest.descriptor.digest,
   });
 
-  const leaseId = `berth-pull-${randomUUID()}`;
-  const expiry = new Date(Date.now() + (options.leaseExpiryMs ?? 3_600_000)).toISOString();
-  await client.leases.create({ id: leaseId, labels: { [GC_EXPIRE_LABEL]: expiry } });
+  const leaseId = await createLease(client, "berth-pull", options.leaseExpiryMs);
   emit({ type: "lease", id: leaseId });
   const leased = client.withLease(leaseId);
   const call = { signal };
@@ -348,9 +387,7 @@ async function doPull(
     });
   } finally {
     // On failure, collect synchronously so the caller sees a clean store when we return.
-    await client.leases.delete({ id: leaseId, sync: !ok }).catch((err: BerthError) => {
-      if (ok) throw err;
-    });
+    await dropLease(client, leaseId, ok);
   }
 }
 

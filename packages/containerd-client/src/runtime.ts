@@ -46,7 +46,7 @@ import type { Container as ContainerRecord } from "./generated/github.com/contai
 import { type Process, Status } from "./generated/github.com/containerd/containerd/api/types/task/task.js";
 import type { Any } from "./generated/google/protobuf/any.js";
 import { DEFAULT_SNAPSHOTTER, getImage } from "./image.js";
-import { type PullEvent, type PullOptions, pullProgress } from "./pull.js";
+import { type PullEvent, type PullOptions, type PullVia, pullProgress } from "./pull.js";
 import { parsePlatform } from "./registry/platform.js";
 import {
   Container,
@@ -66,7 +66,8 @@ export interface ContainerdRuntimeOptions {
   /** The OCI runtime of new containers (shim, runc binary and root). */
   runtime?: RuntimeOptions;
   snapshotter?: string;
-  /** Registry settings for pulls (insecure registries, credentials...). */
+  /** Registry settings for pulls (insecure registries, credentials...), and `via`: who pulls by default
+   *  (berth, "client", unless "transfer": containerd's Transfer service, on containerd 1.7+). */
   registry?: Omit<PullOptions, "signal" | "platform" | "name" | "unpack" | "snapshotter">;
   /** The node binary the shim runs the logger with (default: this process's). */
   node?: string;
@@ -303,10 +304,12 @@ export class ContainerdRuntime implements Runtime {
     };
   }
 
-  async pull(image: string, options: RuntimePullOptions = {}): Promise<void> {
+  /** `via: "transfer"`: containerd pulls, through its Transfer service (see PullVia). */
+  async pull(image: string, options: RuntimePullOptions & { via?: PullVia } = {}): Promise<void> {
     const events = pullProgress(this.client, image, {
       ...this.#options.registry,
       ...opt(options),
+      ...(options.via ? { via: options.via } : {}),
       ...(this.#options.snapshotter ? { snapshotter: this.#options.snapshotter } : {}),
       ...(options.auth ? { credentials: options.auth } : {}),
       ...(options.platform ? { platform: parsePlatform(options.platform) } : {}),

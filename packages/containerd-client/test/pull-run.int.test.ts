@@ -1,10 +1,6 @@
-import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
 import { createServer, request as httpRequest, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
 import { AbortedError, DigestMismatchError, NotFoundError, UnauthorizedError } from "@berth/runtime-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -21,9 +17,8 @@ import {
   withPrivileged,
   withProcessArgs,
 } from "../src/index.js";
-import { destroyNamespace, testClient } from "./helpers.js";
+import { destroyNamespace, pushTestImages, testClient } from "./helpers.js";
 
-const here = dirname(fileURLToPath(import.meta.url));
 const env = process.env;
 const REG = env.BERTH_REGISTRY as string;
 const IMAGE = env.BERTH_TEST_IMAGE as string;
@@ -35,12 +30,7 @@ let amd64Digest: string;
 
 beforeAll(async () => {
   c = testClient();
-  const { stdout } = await promisify(execFile)(
-    "bash",
-    [join(here, "images.sh"), join(here, "../../../.runtimes/oci/busybox"), REG, tag],
-    { timeout: 60_000 },
-  );
-  amd64Digest = stdout.trim().split("\n").pop() as string;
+  amd64Digest = await pushTestImages(REG, tag);
 }, 90_000);
 
 afterAll(async () => {
