@@ -48,8 +48,6 @@ function brandOf(value: unknown): readonly unknown[] | undefined {
   return Array.isArray(brand) ? brand : undefined;
 }
 
-type ErrorClass<T> = abstract new (...args: never[]) => T;
-
 function isInstance(ctor: object, value: unknown): boolean {
   if (Function.prototype[Symbol.hasInstance].call(ctor, value)) return true;
   // A class without a kind of its own (an app's subclass) is matched by its prototype chain only.
@@ -62,7 +60,8 @@ export abstract class BerthError extends Error {
   protected static readonly kind: string = "BerthError";
 
   /** `value` is an error of this class (or a subclass), made by this copy of the package or another. */
-  static override [Symbol.hasInstance]<T>(this: ErrorClass<T>, value: unknown): value is T {
+  // Not a type predicate: TypeScript then narrows `x instanceof C` to C's instances, as for any class.
+  static override [Symbol.hasInstance](value: unknown): boolean {
     // biome-ignore lint/complexity/noThisInStatic: `this` is the class right of instanceof, often a subclass
     return isInstance(this, value);
   }
