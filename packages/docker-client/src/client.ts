@@ -343,7 +343,7 @@ export class DockerClient {
     if (!answers(spec, res.status)) this.#check(call, res.status, await errorBody(res.body));
     if (kind === "ndjson") {
       const maxLine = this.#options.maxJsonLineBytes ?? DEFAULT_MAX_JSON_LINE_BYTES;
-      return jsonStream(res.body, call, maxLine);
+      return jsonStream(res.body, call, maxLine, this.backend);
     }
     if (kind === "tar") {
       // A Node Readable, so it pipes anywhere (files, tar parsers, other requests).
@@ -554,12 +554,12 @@ function streamMode(value: string | string[] | undefined, version: string, hijac
 /** A body to read: undici's chunk stream, or an upgraded socket. */
 type Body = AsyncIterable<Uint8Array> & { destroy(): void };
 
-function jsonStream<T>(body: Body, call: Call, maxLineBytes: number): JsonStream<T> {
+function jsonStream<T>(body: Body, call: Call, maxLineBytes: number, backend: string): JsonStream<T> {
   return {
     close: () => body.destroy(),
     async *[Symbol.asyncIterator]() {
       try {
-        yield* ndjson<T>(body, call.operation, { maxLineBytes });
+        yield* ndjson<T>(body, call.operation, { maxLineBytes, backend });
       } catch (err) {
         throw call.mapError(err);
       } finally {

@@ -1,5 +1,7 @@
 import { DaemonError, NotFoundError, ProtocolError, UnauthorizedError } from "@berth/runtime-core";
 import { describe, expect, it } from "vitest";
+import { serveUnix } from "../../../test/support/unix-server.js";
+import { DockerClient } from "../src/index.js";
 import { ndjson } from "../src/streams/ndjson.js";
 
 async function* chunks(text: string, size: number): AsyncGenerator<Uint8Array> {
@@ -67,5 +69,47 @@ describe("ndjson", () => {
       await expect(read(`{"a":1}\n${long}`, size)).rejects.toBeInstanceOf(ProtocolError);
     }
     await expect(read(`{"status":"${"a".repeat(4000)}"}\n`, 7)).resolves.toBeUndefined();
+  });
+
+  it("errors inside a stream name the backend that sent them (Podman's were labelled docker)", async () => {
+    const lines = [
+      '{"status":"Pulling"}\n{"error":"manifest unknown","errorDetail":{"message":"manifest unknown"}}\n',
+      '{"status":"Pulling"}\nnot json\n',
+      `{"status":"${"a".repeat(300)}"}\n`,
+    ];
+    let body = "";
+    const daemon = await serveUnix((_req, res) =>
+      res.writeHead(200, { "content-type": "application/json" }).end(body),
+    );
+    const podman = new DockerClient({
+      host: daemon.host,
+      apiVersion: "1.41",
+      backend: "podman",
+      maxJsonLineBytes: 100,
+    });
+    try {
+      for (const text of lines) {
+        body = text;
+        const err = await (async () => {
+          for await (const _ of await podman.images.pull({ fromImage: "x", tag: "1" }, {})) {
+            // drain
+          }
+        })().catch((e: unknown) => e);
+        expect(err, text).toHaveProperty("backend", "podman");
+      }
+      const direct = await all('{"error":"denied"}\n').catch((e: unknown) => e);
+      expect(direct).toHaveProperty("backend", "docker");
+      const own = await (async () => {
+        for await (const _ of ndjson(chunks('{"error":"denied"}\n', 4), "images.pull", {
+          backend: "podman",
+        })) {
+          // drain
+        }
+      })().catch((e: unknown) => e);
+      expect(own).toHaveProperty("backend", "podman");
+    } finally {
+      await podman.close();
+      await daemon.close();
+    }
   });
 });

@@ -19,21 +19,23 @@ function messageOf(obj: StreamErrorObject): string {
   return typeof said === "string" ? said : JSON.stringify(said);
 }
 
-/** The typed error for an error object found inside a stream. */
-export function streamError(obj: StreamErrorObject, operation: string) {
+/** The typed error for an error object found inside a stream from `backend`. */
+export function streamError(obj: StreamErrorObject, operation: string, backend = "docker") {
   const message = messageOf(obj);
-  return errorFromMessage(message, { operation, daemonMessage: message, backend: "docker" });
+  return errorFromMessage(message, { operation, daemonMessage: message, backend });
 }
 
 export interface NdjsonOptions {
   /** Most bytes of one line; past it, a ProtocolError (default 4 MiB). */
   maxLineBytes?: number;
+  /** The backend named by the errors (default "docker"; a DockerClient passes its own). */
+  backend?: string;
 }
 
 export async function* ndjson<T>(
   chunks: AsyncIterable<Uint8Array>,
   operation = "stream",
-  { maxLineBytes = 4 * 2 ** 20 }: NdjsonOptions = {},
+  { maxLineBytes = 4 * 2 ** 20, backend = "docker" }: NdjsonOptions = {},
 ): AsyncGenerator<T> {
   const decoder = new TextDecoder();
   let pending = "";
@@ -42,9 +44,7 @@ export async function* ndjson<T>(
   const tooLong = () =>
     new ProtocolError(
       `${operation}: a line of the stream is longer than maxJsonLineBytes (${maxLineBytes} bytes)`,
-      {
-        operation,
-      },
+      { operation, backend },
     );
   const parse = (line: string): T | undefined => {
     const text = line.trim();
@@ -55,12 +55,13 @@ export async function* ndjson<T>(
     } catch (cause) {
       throw new ProtocolError(`${operation}: invalid JSON line in stream: ${text.slice(0, 200)}`, {
         operation,
+        backend,
         cause,
       });
     }
     if (obj && typeof obj === "object" && ("error" in obj || "errorDetail" in obj)) {
       const e = obj as StreamErrorObject;
-      if (e.error || e.errorDetail) throw streamError(e, operation);
+      if (e.error || e.errorDetail) throw streamError(e, operation, backend);
     }
     return obj as T;
   };
