@@ -62,7 +62,8 @@ export interface DockerClientOptions {
    */
   idleTimeout?: number;
   /** Most bytes of a JSON (or text) answer; past it, a ProtocolError and the connection dropped
-   *  (default 64 MiB: a list of many thousands of containers, `system df` of a large host). */
+   *  (default 16 MiB: a list of ten thousand containers, `system df` of a large host; kept under the
+   *  32 MiB a hostile daemon may make the client hold, see SECURITY.md). */
   maxJsonBytes?: number;
   /** Most bytes of one line of an NDJSON stream (progress, events, stats); past it, a ProtocolError
    *  and the connection dropped (default 4 MiB: BuildKit's trace lines carry up to 2 MiB of step log). */
@@ -90,7 +91,7 @@ export function compareVersions(a: string, b: string): number {
 }
 
 const DEFAULT_TIMEOUT = 60_000;
-const DEFAULT_MAX_JSON_BYTES = 64 * 2 ** 20;
+const DEFAULT_MAX_JSON_BYTES = 16 * 2 ** 20;
 const DEFAULT_MAX_JSON_LINE_BYTES = 4 * 2 ** 20;
 /** The body of an answer that is not a success is read this far: enough for any daemon's message. */
 const MAX_ERROR_BYTES = 64 * 1024;
