@@ -6,7 +6,9 @@
 //   allocator's arenas that any I/O-heavy process reaches in its first hundred megabytes (some 40 MiB) is
 //   not counted against the surface under test.
 // - heap: live memory (the JS heap plus Buffers outside it) after a full collection, sampled every 50 ms
-//   while the stream runs and once at its end. Garbage awaiting collection is not growth.
+//   while the stream runs and once at its end. Garbage awaiting collection is not growth. (A collection
+//   costs some 10 ms in a test worker, hence the interval: a peak shorter than 50 ms, such as a capped
+//   read that ends within it, may fall between two samples; the RSS samples see it.)
 // Each test prints one `hostile-input:` line, gathered by scripts/reliability.mjs.
 import { once } from "node:events";
 import { mkdtemp, rm } from "node:fs/promises";
