@@ -1,8 +1,11 @@
 // containerd client benchmarks, berth side by side with containerd's own `ctr`, on one daemon.
 // Run on demand (`npm run bench:containerd`); these are measurements, not tests. CONTAINERD_ADDRESS selects
-// the daemon, BERTH_REGISTRY a plain-HTTP registry to push the random-content images to.
+// the daemon, BERTH_REGISTRY a plain-HTTP registry to push the random-content images to; `ctr` is the
+// daemon set's own (BERTH_SET_DIR's, else the one on PATH; BERTH_CTR overrides). BENCH_ONLY picks
+// sections (a comma list of rss, pull, transfer, run; default all).
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -10,7 +13,14 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
-import { ContainerdClient, pull, run, withProcessArgs } from "@berth/containerd-client";
+import {
+  ContainerdClient,
+  hasTransferService,
+  type PullOptions,
+  pull,
+  run,
+  withProcessArgs,
+} from "@berth/containerd-client";
 import { destroyNamespace, freshNamespace } from "./namespace.js";
 
 const exec = promisify(execFile);
@@ -24,6 +34,9 @@ const runRuns = Number(process.env.BENCH_RUN_RUNS ?? 10);
 const layerMiB = [17, 17, 17];
 const bigMiB = Number(process.env.BENCH_BIG_MIB ?? 500);
 const benchId = randomBytes(4).toString("hex");
+const setCtr = process.env.BERTH_SET_DIR ? join(process.env.BERTH_SET_DIR, "root/usr/bin/ctr") : "";
+const ctrBin = process.env.BERTH_CTR ?? (setCtr && existsSync(setCtr) ? setCtr : "ctr");
+const only = new Set((process.env.BENCH_ONLY ?? "rss,pull,transfer,run").split(",").map((s) => s.trim()));
 
 // `tsx` gives no --expose-gc: turn it on here, so RSS baselines start from a collected heap.
 setFlagsFromString("--expose-gc");
@@ -55,7 +68,7 @@ async function dispose(c: ContainerdClient): Promise<void> {
 }
 
 function ctr(ns: string, ...args: string[]): Promise<unknown> {
-  return exec("ctr", ["-a", address, "-n", ns, ...args], { maxBuffer: 64 * 2 ** 20 });
+  return exec(ctrBin, ["-a", address, "-n", ns, ...args], { maxBuffer: 64 * 2 ** 20 });
 }
 
 /** Push an image of fresh random layers (blobs no namespace holds yet); returns its reference. */
@@ -90,33 +103,96 @@ async function measureRss(fn: () => Promise<unknown>): Promise<{ rssMiB: number;
   return { rssMiB: (peak - base) / 2 ** 20, wallMs };
 }
 
+/** One way of pulling an image into a namespace, for the paired comparison. */
+interface Puller {
+  label: string;
+  pull: (c: ContainerdClient, ref: string) => Promise<unknown>;
+}
+
+/**
+ * Cold pulls by each puller, paired in one run: every round pulls a fresh image (pushed beforehand, so no
+ * namespace holds its blobs) into a fresh namespace with each puller, the order rotating by round so none
+ * always follows another's clean-up; round -1 warms up and is not counted. Returns the medians.
+ */
+async function pairedPulls(name: string, mibs: number[], pullers: Puller[]): Promise<number[]> {
+  const refs: string[] = [];
+  for (let i = 0; i < pullers.length * (pullRuns + 1); i++) refs.push(await pushImage(`${name}${i}`, mibs));
+  const times: number[][] = pullers.map(() => []);
+  for (let round = -1; round < pullRuns; round++) {
+    const shift = (round + 1) % pullers.length;
+    const order = pullers.map((_, i) => (i + shift) % pullers.length);
+    for (const who of order) {
+      const c = namespace();
+      const ms = await time(() => (pullers[who] as Puller).pull(c, refs.shift() as string));
+      if (round >= 0) times[who]?.push(ms);
+      await dispose(c);
+    }
+  }
+  const width = Math.max(...pullers.map((p) => p.label.length)) + 1;
+  const medians = times.map(median);
+  pullers.forEach((p, i) => {
+    const ts = times[i] as number[];
+    console.log(`${`${p.label}:`.padEnd(width)} median ${secs(medians[i] as number)} (${list(ts, secs)})`);
+  });
+  return medians;
+}
+
+/**
+ * berth's client-side pull, the pull containerd does through its Transfer service (berth's `via:
+ * "transfer"`), and `ctr images pull`, which uses the Transfer service on containerd 2.x (`--local`: ctr's
+ * own client-side pull). Only on a daemon with the Transfer service.
+ */
+async function transferBench(): Promise<void> {
+  if (!(await hasTransferService(root))) {
+    console.log("\n## Client-side vs transfer pull: skipped, this containerd has no transfer service");
+    return;
+  }
+  const { stdout } = (await exec(ctrBin, ["--version"])) as { stdout: string };
+  const transfer: PullOptions = { via: "transfer" };
+  const pullers: Puller[] = [
+    { label: "berth pull() (client-side)", pull: (c, ref) => pull(c, ref) },
+    { label: 'berth pull({ via: "transfer" })', pull: (c, ref) => pull(c, ref, transfer) },
+    {
+      label: "ctr images pull (transfer service)",
+      pull: (c, ref) => ctr(c.namespace, "images", "pull", "--plain-http", ref),
+    },
+    {
+      label: "ctr images pull --local (client-side)",
+      pull: (c, ref) => ctr(c.namespace, "images", "pull", "--local", "--plain-http", ref),
+    },
+  ];
+  for (const [what, mibs] of [
+    ["a 51 MiB, 3-layer image", layerMiB],
+    ["a 1 MiB, 1-layer image", [1]],
+  ] as const) {
+    console.log(
+      `\n## Cold pull + unpack of ${what}: client-side vs containerd's Transfer service (${stdout.trim()}; fresh image and namespace per pull, paired rounds, median of ${pullRuns})`,
+    );
+    const [client, viaTransfer, ctrTransfer, ctrLocal] = (await pairedPulls(
+      `transfer-${mibs.length}x${mibs[0]}-`,
+      [...mibs],
+      pullers,
+    )) as [number, number, number, number];
+    console.log(
+      `transfer / client-side = ${ratio(viaTransfer, client)}; client-side / ctr = ${ratio(client, ctrTransfer)}; ` +
+        `transfer / ctr = ${ratio(viaTransfer, ctrTransfer)}; ctr --local / ctr = ${ratio(ctrLocal, ctrTransfer)}`,
+    );
+  }
+}
+
 /** Cold pulls: every run pulls an image never pulled before into a namespace of its own. */
 async function pullBench(): Promise<void> {
   const total = layerMiB.reduce((a, b) => a + b, 0);
   console.log(
     `\n## Cold pull + unpack of a ${total} MiB, ${layerMiB.length}-layer image (fresh random image and namespace per run, after one warm-up pull each)`,
   );
-  const refs: string[] = [];
-  for (let i = 0; i < 2 * (pullRuns + 1); i++) refs.push(await pushImage(`pull${i}`, layerMiB));
-  const berth: number[] = [];
-  const ctrMs: number[] = [];
-  // Run -1 warms up (this process's JIT and connections, the daemon's caches) and is not counted.
-  for (let i = -1; i < pullRuns; i++) {
-    // alternate who goes first, so neither always follows the other's garbage collection
-    const order = i % 2 === 0 ? ["berth", "ctr"] : ["ctr", "berth"];
-    for (const who of order) {
-      const c = namespace();
-      const ref = refs.shift() as string;
-      const into = i < 0 ? [] : who === "berth" ? berth : ctrMs;
-      if (who === "berth") into.push(await time(() => pull(c, ref)));
-      else into.push(await time(() => ctr(c.namespace, "images", "pull", "--plain-http", ref)));
-      await dispose(c);
-    }
-  }
-  const b = median(berth);
-  const d = median(ctrMs);
-  console.log(`berth pull():                median ${secs(b)} (${list(berth, secs)})`);
-  console.log(`ctr images pull --plain-http: median ${secs(d)} (${list(ctrMs, secs)})`);
+  const [b, d] = (await pairedPulls("pull", layerMiB, [
+    { label: "berth pull()", pull: (c, ref) => pull(c, ref) },
+    {
+      label: "ctr images pull --plain-http",
+      pull: (c, ref) => ctr(c.namespace, "images", "pull", "--plain-http", ref),
+    },
+  ])) as [number, number];
   console.log(`berth / ctr = ${ratio(b, d)} (target <= 1.10x)`);
 }
 
@@ -201,9 +277,10 @@ try {
   const warm = namespace();
   await pull(warm, image);
   await dispose(warm);
-  await rssBench();
-  await pullBench();
-  await runBench();
+  if (only.has("rss")) await rssBench();
+  if (only.has("pull")) await pullBench();
+  if (only.has("transfer")) await transferBench();
+  if (only.has("run")) await runBench();
 } finally {
   for (const c of [...namespaces]) await destroyNamespace(c).catch((e) => console.error(`cleanup: ${e}`));
   await rm(fifoDir, { recursive: true, force: true });
