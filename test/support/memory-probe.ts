@@ -18,6 +18,7 @@ import { join } from "node:path";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { isBerthError } from "@berth/runtime-core";
+import { expect } from "vitest";
 
 export const MIB = 1024 * 1024;
 /** What a hostile peer sends: BERTH_HOSTILE_MIB MiB (default 256). */
@@ -128,15 +129,17 @@ export function outcomeOf(m: { error?: unknown }): string {
 const mib = (n: number) => `${Math.max(0, n).toFixed(1)} MiB`;
 
 /**
- * The figure line: `hostile-input: <surface>: <bytes> MiB sent, <outcome>, peak rss +X MiB, heap +Y MiB`.
- * `sent` is what the peer wrote before the client stopped reading (a capped client stops early).
+ * Prints the figure line, `hostile-input: <surface>: <n> MiB sent, <outcome>, peak rss +X MiB, heap +Y MiB`
+ * (`sent`: what the peer wrote before the client stopped reading; a capped client stops early), then
+ * asserts both figures are under the bound.
  */
-export function report(surface: string, sent: number, m: Measured<unknown>): string {
-  const line =
+export function report(surface: string, sent: number, m: Measured<unknown>): void {
+  console.log(
     `hostile-input: ${surface}: ${(sent / MIB).toFixed(1)} MiB sent, ${outcomeOf(m)}, ` +
-    `peak rss +${mib(m.rssMiB)}, heap +${mib(m.heapMiB)} (bound ${BOUND_MIB} MiB)`;
-  console.log(line);
-  return line;
+      `peak rss +${mib(m.rssMiB)}, heap +${mib(m.heapMiB)} (bound ${BOUND_MIB} MiB)`,
+  );
+  expect(m.rssMiB, `${surface}: peak RSS growth, MiB`).toBeLessThan(BOUND_MIB);
+  expect(m.heapMiB, `${surface}: peak live-heap growth, MiB`).toBeLessThan(BOUND_MIB);
 }
 
 /**

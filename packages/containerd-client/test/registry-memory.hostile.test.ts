@@ -8,7 +8,6 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { DigestMismatchError, NotFoundError, ProtocolError, parseImageRef } from "@berth/runtime-core";
 import { describe, expect, it } from "vitest";
 import {
-  BOUND_MIB,
   HOSTILE_BYTES,
   HOSTILE_MIB,
   MIB,
@@ -90,8 +89,6 @@ describe(`a registry streaming ${HOSTILE_MIB} MiB`, () => {
     report("registry token service answer", await sent, m);
     expect(m.error).toBeInstanceOf(ProtocolError);
     expect(await sent).toBeLessThan(HOSTILE_BYTES);
-    expect(m.rssMiB).toBeLessThan(BOUND_MIB);
-    expect(m.heapMiB).toBeLessThan(BOUND_MIB);
   });
 
   it("a manifest that never ends is cut at maxManifestBytes (4 MiB): ProtocolError", T, async () => {
@@ -103,8 +100,6 @@ describe(`a registry streaming ${HOSTILE_MIB} MiB`, () => {
     report("registry manifest", await sent, m);
     expect(m.error).toBeInstanceOf(ProtocolError);
     expect((m.error as Error).message).toMatch(/larger than 4194304 bytes/);
-    expect(m.rssMiB).toBeLessThan(BOUND_MIB);
-    expect(m.heapMiB).toBeLessThan(BOUND_MIB);
   });
 
   it(`an error body of ${HOSTILE_MIB} MiB is read to 64 KiB: the status's typed error`, T, async () => {
@@ -116,8 +111,6 @@ describe(`a registry streaming ${HOSTILE_MIB} MiB`, () => {
     report("registry error body (404)", await sent, m);
     expect(m.error).toBeInstanceOf(NotFoundError);
     expect(await sent).toBeLessThan(HOSTILE_BYTES);
-    expect(m.rssMiB).toBeLessThan(BOUND_MIB);
-    expect(m.heapMiB).toBeLessThan(BOUND_MIB);
   });
 
   it(
@@ -143,8 +136,6 @@ describe(`a registry streaming ${HOSTILE_MIB} MiB`, () => {
       report("registry config blob", await sent, m);
       expect(m.error).toBeInstanceOf(DigestMismatchError);
       expect((m.error as Error).message).toMatch(/longer than its 8388608 bytes/);
-      expect(m.rssMiB).toBeLessThan(BOUND_MIB);
-      expect(m.heapMiB).toBeLessThan(BOUND_MIB);
     },
   );
 
@@ -181,7 +172,5 @@ describe(`a registry streaming ${HOSTILE_MIB} MiB`, () => {
     report("registry layer blob (streamed, hashed)", await sent, m);
     expect(m.error).toBeUndefined();
     expect(bytes).toBe(HOSTILE_BYTES);
-    expect(m.rssMiB).toBeLessThan(BOUND_MIB);
-    expect(m.heapMiB).toBeLessThan(BOUND_MIB);
   });
 });

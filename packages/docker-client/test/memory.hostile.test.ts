@@ -7,7 +7,6 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { DaemonError, ProtocolError } from "@berth/runtime-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
-  BOUND_MIB,
   HOSTILE_BYTES,
   HOSTILE_MIB,
   MIB,
@@ -89,8 +88,6 @@ describe(`a daemon streaming ${HOSTILE_MIB} MiB`, () => {
     expect(m.error).toBeInstanceOf(ProtocolError);
     expect((m.error as Error).message).toMatch(/maxJsonBytes/);
     expect(await sent).toBeLessThan(HOSTILE_BYTES);
-    expect(m.rssMiB).toBeLessThan(BOUND_MIB);
-    expect(m.heapMiB).toBeLessThan(BOUND_MIB);
   });
 
   it(
@@ -111,8 +108,6 @@ describe(`a daemon streaming ${HOSTILE_MIB} MiB`, () => {
       expect(m.error).toBeInstanceOf(ProtocolError);
       expect((m.error as Error).message).toMatch(/maxJsonLineBytes/);
       expect(messages).toBe(1);
-      expect(m.rssMiB).toBeLessThan(BOUND_MIB);
-      expect(m.heapMiB).toBeLessThan(BOUND_MIB);
     },
   );
 
@@ -133,8 +128,6 @@ describe(`a daemon streaming ${HOSTILE_MIB} MiB`, () => {
     report("docker logs stream (multiplexed frames, read whole)", await sent, m);
     expect(m.error).toBeUndefined();
     expect(bytes).toBe(blocks * framesPayload);
-    expect(m.rssMiB).toBeLessThan(BOUND_MIB);
-    expect(m.heapMiB).toBeLessThan(BOUND_MIB);
   });
 
   it("a frame header declaring 4 GiB is streamed in views, then cut short: ProtocolError", T, async () => {
@@ -153,8 +146,6 @@ describe(`a daemon streaming ${HOSTILE_MIB} MiB`, () => {
     expect(m.error).toBeInstanceOf(ProtocolError);
     expect((m.error as Error).message).toMatch(/ended inside a frame/);
     expect(bytes).toBe(HOSTILE_BYTES - 8);
-    expect(m.rssMiB).toBeLessThan(BOUND_MIB);
-    expect(m.heapMiB).toBeLessThan(BOUND_MIB);
   });
 
   it(`an error body of ${HOSTILE_MIB} MiB is read to 64 KiB: the status's typed error`, T, async () => {
@@ -167,7 +158,5 @@ describe(`a daemon streaming ${HOSTILE_MIB} MiB`, () => {
     expect(m.error).toBeInstanceOf(DaemonError);
     expect((m.error as Error).message.length).toBeLessThan(70 * 1024);
     expect(await sent).toBeLessThan(HOSTILE_BYTES);
-    expect(m.rssMiB).toBeLessThan(BOUND_MIB);
-    expect(m.heapMiB).toBeLessThan(BOUND_MIB);
   });
 });
