@@ -1,12 +1,14 @@
 // ssh://user@host[:port]: one SSH connection per client, and for every HTTP connection undici wants, a
-// new channel on it running `docker system dial-stdio` on the remote host (as the Docker CLI does).
+// new channel on it running `docker system dial-stdio` on the remote host (as the Docker CLI does). ssh2
+// is loaded with the first connection (ssh2-module.ts).
 import { createHmac } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import type { Duplex } from "node:stream";
 import { UnauthorizedError, UnavailableError, ValidationError } from "@berth/runtime-core";
-import { Client, type ConnectConfig } from "ssh2";
+import type { Client, ConnectConfig } from "ssh2";
+import { loadSsh2 } from "./ssh2-module.js";
 
 export interface SshOptions {
   /** Private key (PEM/OpenSSH); default: ~/.ssh/id_ed25519, id_ecdsa, id_rsa, whichever exists. */
@@ -155,51 +157,57 @@ export class SshDialer {
     const o = this.#options;
     const target = this.target;
     let hostKey: HostKeyVerdict = "known";
-    const promise = new Promise<Client>((resolve, reject) => {
-      const client = new Client();
-      const config: ConnectConfig = {
-        host: target.host,
-        port: target.port,
-        username: target.username,
-        readyTimeout: o.readyTimeout ?? 10_000,
-        keepaliveInterval: 15_000,
-        hostVerifier: (key: Buffer) => {
-          if (o.insecureSkipHostKeyCheck) return true;
-          let text = "";
-          try {
-            text = readFileSync(o.knownHostsPath ?? join(homedir(), ".ssh", "known_hosts"), "utf8");
-          } catch {
-            // no known_hosts: nothing is trusted
-          }
-          hostKey = knownHostsVerdict(text, target, key);
-          return hostKey === "known";
-        },
-      };
-      const key = o.privateKey ?? defaultKey();
-      if (key) config.privateKey = key;
-      if (o.passphrase) config.passphrase = o.passphrase;
-      const agent = o.agent ?? process.env.SSH_AUTH_SOCK;
-      if (agent) config.agent = agent;
-      client.once("ready", () => {
-        this.connections++;
-        resolve(client);
-      });
-      const file = o.knownHostsPath ?? "~/.ssh/known_hosts";
-      client.once("error", (err: Error & { level?: string }) => {
-        const details = { operation: "ssh.connect", backend: "docker", cause: err };
-        if (hostKey !== "known") {
-          reject(
-            new UnauthorizedError(`ssh ${this.#display}: ${HOST_KEY_REFUSALS[hostKey]} (${file})`, details),
-          );
-        } else if (err.level === "client-authentication") {
-          reject(new UnauthorizedError(`ssh ${this.#display}: authentication failed`, details));
-        } else reject(new UnavailableError(`ssh ${this.#display}: ${err.message}`, details));
-      });
-      client.on("close", () => {
-        if (this.#client === promise) this.#client = undefined;
-      });
-      client.connect(config);
-    });
+    const promise = loadSsh2().then(
+      (ssh2) =>
+        new Promise<Client>((resolve, reject) => {
+          const client = new ssh2.Client();
+          const config: ConnectConfig = {
+            host: target.host,
+            port: target.port,
+            username: target.username,
+            readyTimeout: o.readyTimeout ?? 10_000,
+            keepaliveInterval: 15_000,
+            hostVerifier: (key: Buffer) => {
+              if (o.insecureSkipHostKeyCheck) return true;
+              let text = "";
+              try {
+                text = readFileSync(o.knownHostsPath ?? join(homedir(), ".ssh", "known_hosts"), "utf8");
+              } catch {
+                // no known_hosts: nothing is trusted
+              }
+              hostKey = knownHostsVerdict(text, target, key);
+              return hostKey === "known";
+            },
+          };
+          const key = o.privateKey ?? defaultKey();
+          if (key) config.privateKey = key;
+          if (o.passphrase) config.passphrase = o.passphrase;
+          const agent = o.agent ?? process.env.SSH_AUTH_SOCK;
+          if (agent) config.agent = agent;
+          client.once("ready", () => {
+            this.connections++;
+            resolve(client);
+          });
+          const file = o.knownHostsPath ?? "~/.ssh/known_hosts";
+          client.once("error", (err: Error & { level?: string }) => {
+            const details = { operation: "ssh.connect", backend: "docker", cause: err };
+            if (hostKey !== "known") {
+              reject(
+                new UnauthorizedError(
+                  `ssh ${this.#display}: ${HOST_KEY_REFUSALS[hostKey]} (${file})`,
+                  details,
+                ),
+              );
+            } else if (err.level === "client-authentication") {
+              reject(new UnauthorizedError(`ssh ${this.#display}: authentication failed`, details));
+            } else reject(new UnavailableError(`ssh ${this.#display}: ${err.message}`, details));
+          });
+          client.on("close", () => {
+            if (this.#client === promise) this.#client = undefined;
+          });
+          client.connect(config);
+        }),
+    );
     this.#client = promise;
     promise.catch(() => {
       if (this.#client === promise) this.#client = undefined;
