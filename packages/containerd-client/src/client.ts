@@ -2,6 +2,7 @@
 // sent as metadata on every call (containerd scopes nearly everything by them).
 import { GrpcChannel, type ServiceClient } from "@berth/grpc";
 import { NotFoundError } from "@berth/runtime-core";
+import { DEFAULT_CONTAINERD_ADDRESS, DEFAULT_NAMESPACE } from "./defaults.js";
 import { ContainersDefinition } from "./generated/github.com/containerd/containerd/api/services/containers/v1/containers.js";
 import { ContentDefinition } from "./generated/github.com/containerd/containerd/api/services/content/v1/content.js";
 import { DiffDefinition } from "./generated/github.com/containerd/containerd/api/services/diff/v1/diff.js";
@@ -20,8 +21,7 @@ import { TasksDefinition } from "./generated/github.com/containerd/containerd/ap
 import { TransferDefinition } from "./generated/github.com/containerd/containerd/api/services/transfer/v1/transfer.js";
 import { VersionDefinition } from "./generated/github.com/containerd/containerd/api/services/version/v1/version.js";
 
-export const DEFAULT_CONTAINERD_ADDRESS = "/run/containerd/containerd.sock";
-export const DEFAULT_NAMESPACE = "default";
+export { DEFAULT_CONTAINERD_ADDRESS, DEFAULT_NAMESPACE };
 /** The metadata keys containerd reads. */
 export const NAMESPACE_HEADER = "containerd-namespace";
 export const LEASE_HEADER = "containerd-lease";

@@ -1,9 +1,9 @@
 // How connect() finds containerd: CONTAINERD_ADDRESS (with CONTAINERD_NAMESPACE), else the default socket.
 // BERTH_CONTAINERD_LOG_DIR moves the task logs the Runtime adapter writes; BERTH_RUNC_ROOT sets runc's
 // state root for new containers (default: the shim's own).
+// Also the package's `./provider` entry: it loads the gRPC client only when a candidate is opened.
 import type { EnvMap, RuntimeCandidate, RuntimeProvider } from "@berth/runtime-core";
-import { DEFAULT_CONTAINERD_ADDRESS } from "./client.js";
-import { ContainerdRuntime } from "./runtime.js";
+import { DEFAULT_CONTAINERD_ADDRESS } from "./defaults.js";
 
 function candidate(address: string, source: string, env: EnvMap): RuntimeCandidate {
   return {
@@ -11,10 +11,13 @@ function candidate(address: string, source: string, env: EnvMap): RuntimeCandida
     endpoint: address,
     source,
     open: async () =>
-      ContainerdRuntime.fromEnv({ ...env, CONTAINERD_ADDRESS: address } as NodeJS.ProcessEnv, {
-        ...(env.BERTH_CONTAINERD_LOG_DIR ? { logDir: env.BERTH_CONTAINERD_LOG_DIR } : {}),
-        ...(env.BERTH_RUNC_ROOT ? { runtime: { root: env.BERTH_RUNC_ROOT } } : {}),
-      }),
+      (await import("./runtime.js")).ContainerdRuntime.fromEnv(
+        { ...env, CONTAINERD_ADDRESS: address } as NodeJS.ProcessEnv,
+        {
+          ...(env.BERTH_CONTAINERD_LOG_DIR ? { logDir: env.BERTH_CONTAINERD_LOG_DIR } : {}),
+          ...(env.BERTH_RUNC_ROOT ? { runtime: { root: env.BERTH_RUNC_ROOT } } : {}),
+        },
+      ),
   };
 }
 

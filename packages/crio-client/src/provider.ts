@@ -1,10 +1,9 @@
 // How connect() finds a CRI runtime: CONTAINER_RUNTIME_ENDPOINT (with IMAGE_SERVICE_ENDPOINT), else
 // crictl.yaml's runtime-endpoint, else crictl's default sockets. BERTH_CRI_LOG_DIR names the directory
 // pods get their log directories under (default DEFAULT_CRI_LOG_ROOT).
+// Also the package's `./provider` entry: it loads the gRPC client only when a candidate is opened.
 import type { EnvMap, RuntimeCandidate, RuntimeProvider } from "@berth/runtime-core";
-import { CriClient } from "./client.js";
 import { DEFAULT_CRI_ENDPOINTS, type EndpointCandidate, endpointCandidates } from "./endpoint.js";
-import { CriRuntime, probeContainerEvents } from "./runtime.js";
 
 /** How long the events probe waits for an UNIMPLEMENTED answer before taking the open stream as a yes. */
 const EVENTS_PROBE_MS = 300;
@@ -24,6 +23,10 @@ function candidate(c: EndpointCandidate, source: string, env: EnvMap, timeout?: 
     // property of the daemon (containerd 1.7+, recent CRI-O), not of the backend. A runtime without them
     // answers UNIMPLEMENTED at once, so a short probe is enough; one that does not answer is left to info().
     open: async () => {
+      const [{ CriClient }, { CriRuntime, probeContainerEvents }] = await Promise.all([
+        import("./client.js"),
+        import("./runtime.js"),
+      ]);
       const cri = new CriClient({
         endpoint: c.endpoint,
         ...(c.imageEndpoint ? { imageEndpoint: c.imageEndpoint } : {}),

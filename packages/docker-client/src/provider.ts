@@ -1,17 +1,30 @@
 // How connect() finds Docker and Podman: DOCKER_HOST or the selected Docker context, CONTAINER_HOST
-// (Podman's own variable) or PODMAN_HOST, then the usual sockets of each.
+// (Podman's own variable) or PODMAN_HOST, then the usual sockets of each. Also the package's `./provider`
+// entry: it loads the client only when a candidate is opened.
 import { join } from "node:path";
 import {
   DEFAULT_DOCKER_SOCKET,
   type EnvMap,
   homeDir,
   loadDockerConfig,
+  type Runtime,
   type RuntimeCandidate,
   type RuntimeProvider,
   resolveDockerEndpoint,
 } from "@berth/runtime-core";
-import { DockerClient } from "./client.js";
-import { DockerRuntime } from "./runtime.js";
+import type { DockerClient } from "./client.js";
+
+/** The client and adapter are loaded when a candidate is opened, not with the provider. */
+async function openDocker(
+  options: Parameters<typeof DockerClient.fromEnv>[0],
+  backend: "docker" | "podman",
+): Promise<Runtime> {
+  const [{ DockerClient }, { DockerRuntime }] = await Promise.all([
+    import("./client.js"),
+    import("./runtime.js"),
+  ]);
+  return new DockerRuntime(await DockerClient.fromEnv(options), backend);
+}
 
 function candidate(
   backend: "docker" | "podman",
@@ -23,8 +36,7 @@ function candidate(
     backend,
     endpoint,
     source,
-    open: async () =>
-      new DockerRuntime(await DockerClient.fromEnv({ env, host: endpoint, backend }), backend),
+    open: () => openDocker({ env, host: endpoint, backend }, backend),
   };
 }
 
@@ -47,7 +59,7 @@ export const dockerProvider: RuntimeProvider = {
         endpoint: found.host,
         source,
         // fromEnv again, so TLS settings of DOCKER_HOST or the context come along.
-        open: async () => new DockerRuntime(await DockerClient.fromEnv({ env }), "docker"),
+        open: () => openDocker({ env }, "docker"),
       });
     }
     for (const name of ["CONTAINER_HOST", "PODMAN_HOST"] as const) {
