@@ -9,7 +9,7 @@ export default defineConfig({
     alias: [
       { find: /^@berth\/([a-z-]+)$/, replacement: `${root}packages/$1/src/index.ts` },
       { find: /^@berth\/([a-z-]+)\/([a-z-]+)$/, replacement: `${root}packages/$1/src/$2.ts` },
-      { find: /^berth$/, replacement: `${root}packages/berth/src/index.ts` },
+      { find: /^berth-sdk$/, replacement: `${root}packages/berth/src/index.ts` },
     ],
   },
   test: {

@@ -4,7 +4,7 @@
 // Needs the built packages (npm run setup) and the harness's daemons (scripts/with-runtimes.mjs).
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { discover } from "berth";
+import { discover } from "berth-sdk";
 import { probe, readHarnessEnv, repoRoot, SETS } from "./harness.mjs";
 
 /** Why a backend says no, where the reason is the backend's (not the daemon version's). */

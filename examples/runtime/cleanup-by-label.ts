@@ -1,6 +1,6 @@
 // Everything a job started carries its label; one call finds and removes it all, running or not.
 import { randomBytes } from "node:crypto";
-import { connect } from "berth";
+import { connect } from "berth-sdk";
 
 const image = process.env.BERTH_EXAMPLE_IMAGE ?? process.env.BERTH_TEST_IMAGE ?? "busybox:latest";
 const job = { "berth.example.job": randomBytes(4).toString("hex") };

@@ -1,6 +1,6 @@
 // Start a long-running container and run commands in it: one with stdin (where the backend can feed
 // stdin), one that fails, showing exit codes and separate stdout/stderr.
-import { connect } from "berth";
+import { connect } from "berth-sdk";
 
 const image = process.env.BERTH_EXAMPLE_IMAGE ?? process.env.BERTH_TEST_IMAGE ?? "busybox:latest";
 const rt = await connect();

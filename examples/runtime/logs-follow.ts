@@ -1,6 +1,6 @@
 // Follow a container's logs as it writes them, with timestamps, until it exits.
 // BERTH_RUNTIME=docker|podman|containerd|cri picks the backend (default: the first that answers).
-import { connect } from "berth";
+import { connect } from "berth-sdk";
 
 const image = process.env.BERTH_EXAMPLE_IMAGE ?? process.env.BERTH_TEST_IMAGE ?? "busybox:latest";
 const rt = await connect();

@@ -1,5 +1,5 @@
 // Pull an image with a progress bar (one line per layer on a terminal, a summary otherwise).
-import { connect, type PullProgress } from "berth";
+import { connect, type PullProgress } from "berth-sdk";
 
 const image =
   process.argv[2] ?? process.env.BERTH_EXAMPLE_IMAGE ?? process.env.BERTH_TEST_IMAGE ?? "busybox:latest";

@@ -1,7 +1,7 @@
 // The same container through every backend that answers: Docker, Podman, containerd and the CRI.
 // Backends come from the environment (DOCKER_HOST, CONTAINER_HOST/PODMAN_HOST, CONTAINERD_ADDRESS,
 // CONTAINER_RUNTIME_ENDPOINT) and the default sockets; `npm run demo` starts local ones when none is set.
-import { type ContainerSpec, discover } from "berth";
+import { type ContainerSpec, discover } from "berth-sdk";
 
 const image = process.env.BERTH_EXAMPLE_IMAGE ?? process.env.BERTH_TEST_IMAGE ?? "busybox:latest";
 const spec: ContainerSpec = {

@@ -1,9 +1,11 @@
-// berth: the Runtime interface with every backend behind it. `connect()` picks the one that answers;
-// `discover()` finds them all. The client packages stay usable on their own for each API in full.
+// berth-sdk: the Runtime interface with every backend behind it. `connect()` picks the one that answers;
+// `discover()` finds them all. Only the providers are loaded here (where each backend is looked for); a
+// backend's client is loaded when one of its candidates is tried, so an app pays for the backends it uses.
+// The client packages stay usable on their own for each API in full.
 
-import { containerdProvider } from "@berth/containerd-client";
-import { criProvider } from "@berth/crio-client";
-import { dockerProvider } from "@berth/docker-client";
+import { containerdProvider } from "@berth/containerd-client/provider";
+import { criProvider } from "@berth/crio-client/provider";
+import { dockerProvider } from "@berth/docker-client/provider";
 import {
   type ConnectedRuntime,
   type ConnectOptions,
@@ -13,9 +15,6 @@ import {
   type RuntimeProvider,
 } from "@berth/runtime-core";
 
-export { ContainerdRuntime } from "@berth/containerd-client";
-export { CriRuntime } from "@berth/crio-client";
-export { DockerRuntime } from "@berth/docker-client";
 export * from "@berth/runtime-core";
 
 /** Docker and Podman, containerd, then CRI: the order backends are tried in when several are configured. */
