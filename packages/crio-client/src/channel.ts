@@ -89,6 +89,28 @@ export function wsProtocolViolation(err: Error): boolean {
   return String((err as NodeJS.ErrnoException).code ?? "").startsWith("WS_ERR_");
 }
 
+/** A message as ws delivers it (binaryType "nodebuffer"): one Buffer, or its fragments. */
+export type ChannelMessage = Buffer | ArrayBuffer | Buffer[];
+
+/**
+ * What the channel protocols use of a ws WebSocket. Declared here so that the package's public types do
+ * not name ws's, whose @types package every consumer compiling them would otherwise have to install.
+ */
+export interface ChannelSocket {
+  readonly protocol: string;
+  readonly readyState: number;
+  readonly OPEN: number;
+  readonly CONNECTING: number;
+  on(event: "message", listener: (data: ChannelMessage) => void): unknown;
+  on(event: "error", listener: (err: Error) => void): unknown;
+  once(event: "close", listener: (code: number, reason: Buffer) => void): unknown;
+  send(data: Buffer, cb?: (err?: Error) => void): void;
+  pause(): void;
+  resume(): void;
+  close(): void;
+  terminate(): void;
+}
+
 export interface OpenChannelOptions {
   signal?: AbortSignal | undefined;
   /** Milliseconds the WebSocket upgrade may take (default 30 s). */
@@ -104,7 +126,7 @@ export function openChannelSocket<T>(
   url: string,
   protocols: readonly string[],
   options: OpenChannelOptions,
-  setup: (ws: WebSocket) => T,
+  setup: (ws: ChannelSocket) => T,
 ): Promise<T> {
   const { signal, operation } = options;
   const details = { operation, backend: "cri" };
@@ -194,7 +216,7 @@ export function frame(channel: number, payload: Uint8Array | string = new Uint8A
 }
 
 /** A WebSocket message as one Buffer, whatever ws handed us. */
-export function messageBuffer(data: WebSocket.RawData): Buffer {
+export function messageBuffer(data: ChannelMessage): Buffer {
   if (Buffer.isBuffer(data)) return data;
   if (Array.isArray(data)) return Buffer.concat(data);
   return Buffer.from(data);

@@ -20,8 +20,8 @@ import {
   TimeoutError,
   UnavailableError,
 } from "@berth/runtime-core";
-import type WebSocket from "ws";
 import {
+  type ChannelSocket,
   CLOSE_CHANNEL,
   checkStreamingUrl,
   frame,
@@ -388,7 +388,7 @@ export class StreamSession {
 }
 
 /** The channel WebSocket as StreamChannels. */
-export function websocketChannels(ws: WebSocket, operation: string): StreamChannels {
+export function websocketChannels(ws: ChannelSocket, operation: string): StreamChannels {
   const stdinClosable = ws.protocol === STREAM_PROTOCOL_V5;
   let sink: ChannelsSink | undefined;
   const early: Buffer[] = [];

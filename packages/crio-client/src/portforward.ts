@@ -18,8 +18,8 @@ import {
   ProtocolError,
   UnavailableError,
 } from "@berth/runtime-core";
-import type WebSocket from "ws";
 import {
+  type ChannelSocket,
   checkStreamingUrl,
   DeferredSink,
   frame,
@@ -141,7 +141,7 @@ export class PortForwardStream extends Duplex {
 }
 
 /** The port-forward WebSocket as PortForwardChannels. */
-export function websocketPortForwardChannels(ws: WebSocket, port: number): PortForwardChannels {
+export function websocketPortForwardChannels(ws: ChannelSocket, port: number): PortForwardChannels {
   const operation = "PortForward";
   const prefix = [2, 2];
   const deliveries = new DeferredSink<PortForwardSink>(() => ws.terminate());
