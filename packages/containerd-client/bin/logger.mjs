@@ -17,6 +17,7 @@
 // written to "<log>.error" for the runtime to report.
 import {
   closeSync,
+  constants,
   existsSync,
   openSync,
   readFileSync,
@@ -39,7 +40,12 @@ try {
   if (!logPath.startsWith("/"))
     throw new Error(`usage: logger.mjs <absolute log path>, got ${JSON.stringify(logPath)}`);
   ({ formatCriLogRecords: format } = await import("@berth/runtime-core"));
-  out = openSync(logPath, "a", 0o640);
+  // Appended to, never through a symlink at its name (the runtime made the file; a link is not its).
+  out = openSync(
+    logPath,
+    constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW,
+    0o640,
+  );
 } catch (err) {
   try {
     if (logPath.startsWith("/")) writeFileSync(errorPath, `berth logger: ${err?.stack ?? err}\n`);

@@ -7,7 +7,7 @@
 // with bin/logger.mjs, log files are local paths, and create() reads the image's /etc/passwd from a
 // mounted snapshot.
 import { randomBytes } from "node:crypto";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import type { Readable } from "node:stream";
 import {
   AbortedError,
@@ -61,7 +61,9 @@ import { LOGGER_DRAIN_TIMEOUT_MS, loggerUri, TaskLog } from "./task-log.js";
 
 export interface ContainerdRuntimeOptions {
   /** Where task logs are written, in a folder per namespace (default /var/lib/berth/containerd/logs).
-   *  Each container records its log's path, so any ContainerdRuntime finds it whatever its own logDir. */
+   *  A runtime reads and writes a container's log only at <logDir>/<namespace>/<id>/container.log, never
+   *  through a symlink: a container record naming another path (made by a runtime with another logDir, or
+   *  rewritten by another client of the socket) is refused with a ValidationError, and remove() leaves it. */
   logDir?: string;
   /** The OCI runtime of new containers (shim, runc binary and root). */
   runtime?: RuntimeOptions;
@@ -274,8 +276,23 @@ export class ContainerdRuntime implements Runtime {
     return readJsonAny<Meta>(c.extensions[EXT_META]) ?? {};
   }
 
-  #log(c: ContainerRecord): TaskLog {
-    return new TaskLog(this.#meta(c).logPath ?? this.#logPath(c.id));
+  /**
+   * The container's log, where this runtime keeps it. The path the record names is anyone's to write who
+   * has the containerd socket: it is only checked against that place, never used (it would let a record
+   * make start() append to, and remove() delete, any file).
+   */
+  #log(c: ContainerRecord, operation: string): TaskLog {
+    const own = this.#logPath(c.id);
+    const named: unknown = this.#meta(c).logPath;
+    if (named !== undefined && (typeof named !== "string" || resolve(named) !== resolve(own))) {
+      throw new ValidationError(
+        `${operation}: container ${c.id} names its log at ${JSON.stringify(named)}, not ${own} in this ` +
+          `runtime's log directory ${this.logDir}; logs are read and written only there (was the container ` +
+          "made by a runtime with another logDir, or its record rewritten by another client?)",
+        { operation, backend: "containerd" },
+      );
+    }
+    return new TaskLog(own, this.logDir);
   }
 
   /** A folder per container, so that watching it (the logger, a follower) sees only this one's files. */
@@ -370,7 +387,7 @@ export class ContainerdRuntime implements Runtime {
       platform ? { platform: parsePlatform(platform) } : {},
     );
     const opts = containerSpecOpts(spec, info.config, id);
-    const log = new TaskLog(this.#logPath(id));
+    const log = new TaskLog(this.#logPath(id), this.logDir);
     const stopSignal = info.config.config?.StopSignal;
     const meta: Meta = { logPath: log.path, ...(stopSignal ? { stopSignal } : {}) };
     // A new container starts with an empty log, whatever a container of that name left before.
@@ -399,11 +416,11 @@ export class ContainerdRuntime implements Runtime {
     const signal = options?.signal;
     throwIfAborted("start", signal);
     const c = await this.#record(id, options);
+    const log = this.#log(c, "start");
     const task = await this.#task(id, options);
     if (live(task?.status)) return;
     // An exited (or never started) task goes: containerd runs a container again with a new task.
     if (task) await this.client.tasks.delete({ containerId: id }).catch(ignoreNotFound);
-    const log = this.#log(c);
     await log.prepareStart();
     const terminal = parseSpec(c.spec).process?.terminal ?? false;
     const uri = loggerUri(log.path, this.#options.node ? { node: this.#options.node } : {});
@@ -570,10 +587,10 @@ export class ContainerdRuntime implements Runtime {
       yield* this.#follow(id, options);
       return;
     }
-    const c = await this.#record(id, options);
+    const log = this.#log(await this.#record(id, options), "logs");
     // Exited: make sure the logger has written everything before reading.
-    if ((await this.#task(id, options))?.status === Status.STOPPED) await this.#log(c).settle();
-    yield* this.#log(c).read({
+    if ((await this.#task(id, options))?.status === Status.STOPPED) await log.settle();
+    yield* log.read({
       ...opt(options),
       ...(options.since ? { since: options.since } : {}),
       ...(options.tail !== undefined ? { tail: options.tail } : {}),
@@ -582,8 +599,7 @@ export class ContainerdRuntime implements Runtime {
 
   /** The log, followed until the task has stopped and the logger has written all of it. */
   async *#follow(id: string, options: LogsOptions = {}, pollInterval = 250): AsyncGenerator<LogEntry> {
-    const c = await this.#record(id, options);
-    const log = this.#log(c);
+    const log = this.#log(await this.#record(id, options), "logs");
     let drainAskedAt: number | undefined;
     const until = async (): Promise<boolean> => {
       const task = await this.#task(id);
@@ -745,7 +761,8 @@ export class ContainerdRuntime implements Runtime {
     });
     if (!c) return;
     await new Container(this.client, id, c.snapshotter, c.snapshotKey, parseSpec(c.spec)).delete();
-    await this.#log(c).remove();
+    // This runtime's own log of the container only, whatever the record names.
+    await new TaskLog(this.#logPath(id), this.logDir).remove();
   }
 
   async pause(id: string, options?: Call): Promise<void> {

@@ -2,10 +2,19 @@
 // (bin/logger.mjs) through the shim's binary:// stdio, and the logger appends them to a file of CRI log
 // records. The file outlives the calling process; a marker file says when the output is complete (see
 // the logger for the protocol). This module names the files, builds the URI and reads the log.
-import { access, mkdir, open, readFile, rm, rmdir, writeFile } from "node:fs/promises";
+import { constants } from "node:fs";
+import { access, mkdir, open, readFile, rm, rmdir } from "node:fs/promises";
 import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
-import { DaemonError, type LogEntry, readCriLogs } from "@berth/runtime-core";
+import {
+  DaemonError,
+  type LogEntry,
+  logFileInside,
+  makeDirectoryInside,
+  pathInside,
+  readCriLogs,
+  ValidationError,
+} from "@berth/runtime-core";
 
 /** The logger script, beside src/ and dist/ in the package. */
 export const LOGGER_SCRIPT = fileURLToPath(new URL("../bin/logger.mjs", import.meta.url));
@@ -40,9 +49,19 @@ export function loggerUri(logPath: string, options: { node?: string; script?: st
   return binaryUri(options.node ?? process.execPath, { [options.script ?? LOGGER_SCRIPT]: logPath });
 }
 
-/** The log of one container and its marker files. */
+/** Opening for writing never follows a symlink at the log's own name (ELOOP instead). */
+const WRITE = constants.O_WRONLY | constants.O_CREAT | constants.O_NOFOLLOW;
+
+/**
+ * The log of one container and its marker files. With a `root`, every file it writes or deletes must lie
+ * inside that directory (its directories' symlinks resolved, never the file's own): the path may come from
+ * a container record, which anyone with the containerd socket can write.
+ */
 export class TaskLog {
-  constructor(readonly path: string) {}
+  constructor(
+    readonly path: string,
+    readonly root?: string,
+  ) {}
 
   /** Created by the logger once everything the task wrote is in the log. */
   get donePath(): string {
@@ -60,8 +79,32 @@ export class TaskLog {
   /** The directory, and an empty log if there is none yet or `truncate` (so a reader can open it before
    *  the task starts). */
   async create(options: { truncate?: boolean } = {}): Promise<void> {
-    await mkdir(dirname(this.path), { recursive: true, mode: 0o750 });
-    await (await open(this.path, options.truncate ? "w" : "a", 0o640)).close();
+    if (this.root === undefined) await mkdir(dirname(this.path), { recursive: true, mode: 0o750 });
+    else if (!(await makeDirectoryInside(this.root, dirname(this.path)))) throw this.#outside(this.path);
+    await this.#touch(this.path, options.truncate ? constants.O_TRUNC : constants.O_APPEND);
+  }
+
+  /** Opens `path` for writing (created if missing) and closes it, inside the root and never through a
+   *  symlink at its name. */
+  async #touch(path: string, flags: number): Promise<void> {
+    if (this.root !== undefined && (await pathInside(this.root, path)) === undefined)
+      throw this.#outside(path);
+    const file = await open(path, WRITE | flags, 0o640).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== "ELOOP") throw err;
+      throw new ValidationError(`the log ${path} is a symlink, which berth does not follow`, {
+        operation: "log",
+        backend: "containerd",
+        cause: err,
+      });
+    });
+    await file.close();
+  }
+
+  #outside(path: string): ValidationError {
+    return new ValidationError(
+      `the log ${path} does not lie inside the log directory ${this.root} (a symlink on the way?)`,
+      { operation: "log", backend: "containerd" },
+    );
   }
 
   /** Before a task starts: the log is kept (appended to), the markers of an earlier run go. */
@@ -83,7 +126,7 @@ export class TaskLog {
 
   /** Ask the logger to finish (only once the task has stopped: it reads what is left and exits). */
   async requestDrain(): Promise<void> {
-    await writeFile(this.drainPath, "", { flag: "a" });
+    await this.#touch(this.drainPath, constants.O_APPEND);
   }
 
   /** After the task stopped: have the logger finish and wait until it did (or gave no sign in time). */
@@ -98,12 +141,17 @@ export class TaskLog {
     return false;
   }
 
-  /** Remove the log and its markers, and its folder once empty. */
+  /** Remove the log and its markers (with a root: regular files inside it only), and its folder once empty. */
   async remove(): Promise<void> {
+    const root = this.root;
     await Promise.all(
-      [this.path, this.donePath, this.drainPath, this.errorPath].map((p) => rm(p, { force: true })),
+      [this.path, this.donePath, this.drainPath, this.errorPath].map(async (p) => {
+        const file = root === undefined ? p : await logFileInside(root, p);
+        if (file !== undefined) await rm(file, { force: true });
+      }),
     );
-    await rmdir(dirname(this.path)).catch(() => {});
+    const dir = dirname(this.path);
+    if (root === undefined || (await pathInside(root, dir)) !== undefined) await rmdir(dir).catch(() => {});
   }
 
   /**

@@ -1,7 +1,7 @@
 // bin/logger.mjs on its own, started the way containerd's shim starts it: stdout on fd 3, stderr on fd 4,
 // a ready pipe on fd 5, and the write ends kept open (as the shim keeps them until the task is deleted).
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Readable, Writable } from "node:stream";
@@ -126,5 +126,19 @@ describe("logger.mjs", () => {
     const code = await new Promise<number | null>((resolve) => child.on("exit", resolve));
     expect(code).toBe(1);
     expect((await log.startError())?.message).toMatch(/EISDIR/);
+  });
+
+  it("does not follow a symlink at the log's name: nothing is written through it", async () => {
+    const victim = join(dir, "victim.txt");
+    writeFileSync(victim, "precious\n");
+    const log = new TaskLog(join(dir, `c${++n}.log`));
+    symlinkSync(victim, log.path);
+    const child = spawn(process.execPath, [LOGGER_SCRIPT, log.path], {
+      stdio: ["ignore", "ignore", "ignore", "pipe", "pipe", "pipe"],
+    });
+    const code = await new Promise<number | null>((resolve) => child.on("exit", resolve));
+    expect(code).toBe(1);
+    expect((await log.startError())?.message).toMatch(/ELOOP/);
+    expect(readFileSync(victim, "utf8")).toBe("precious\n");
   });
 });

@@ -120,12 +120,18 @@ await rt.close();
     const loggers = processesMentioning(logPath(id));
     expect(loggers.map((p) => p.parent)).toEqual(["containerd-shim"]);
 
-    // A new runtime object, with another log directory: the container records where its log is.
+    // A new runtime object on the same log directory finds the log. One with another log directory is
+    // refused: a runtime reads and writes logs only in its own (a record's path is anyone's to write).
     const other = new ContainerdRuntime(ContainerdClient.fromEnv().withNamespace(namespace), {
+      logDir,
+      runtime,
+    });
+    const elsewhere = new ContainerdRuntime(ContainerdClient.fromEnv().withNamespace(namespace), {
       logDir: join(logDir, "elsewhere"),
       runtime,
     });
     try {
+      await expect(collect(elsewhere.logs(id))).rejects.toThrow(/names its log at/);
       const got = await collect(other.logs(id, { follow: true }));
       expect(got.stdout).toBe("first\nno newline");
       expect(got.stderr).toBe("second\n");
@@ -138,6 +144,7 @@ await rt.close();
       ]);
     } finally {
       await other.close();
+      await elsewhere.close();
     }
     // Done with its task, the logger left by itself.
     for (let i = 0; i < 20 && processesMentioning(logPath(id)).length; i++)

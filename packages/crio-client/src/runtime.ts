@@ -20,6 +20,8 @@ import {
   envList,
   type LogEntry,
   type LogsOptions,
+  logDirectoryInside,
+  logFileInside,
   NotFoundError,
   type PullOptions,
   type RunOptions,
@@ -44,7 +46,6 @@ import {
   type PodSandboxMetadata,
 } from "./generated/runtime/v1/api.js";
 import { hostPorts } from "./host-port.js";
-import { logDirectoryInside, logFileInside } from "./log-root.js";
 import {
   checkCriSpec,
   containerConfig,

@@ -7,6 +7,7 @@ export * from "./env.js";
 export * from "./errors.js";
 export * from "./grpc-status.js";
 export * from "./image-ref.js";
+export * from "./log-root.js";
 export * from "./message.js";
 export type * from "./runtime.js";
 export * from "./spec.js";
