@@ -3,15 +3,23 @@
 //   1. faults (daemon kills, missing and forbidden sockets), bad responses (the fault proxy), registry
 //      trust and secrets;
 //   2. fuzzing: every parser at BERTH_FUZZ_RUNS cases (default 100,000) per property;
-//   3. load and leaks: BERTH_LOAD_CYCLES (default 1,000) run-and-remove cycles at concurrency 16 and 200
+//   3. hostile input: every *hostile* test (caps, shapes, paths, floods, records, images) and the memory
+//      bounds against 256 MiB streams, known_hosts, image-root and log-root paths; counted from vitest's
+//      JSON report, with the peak growth from the `hostile-input:` lines (see hostileSummary);
+//   4. load and leaks: BERTH_LOAD_CYCLES (default 1,000) run-and-remove cycles at concurrency 16 and 200
 //      concurrent follows on each backend of BERTH_RELIABILITY_BACKENDS (default: the three the SDK has:
 //      docker, containerd, cri), nothing left behind, asserted strictly (no one else on the daemons).
 // Each part's output goes through as it comes; the figure lines the tests print (faults:, bad responses:,
-// registry-trust:, secrets:, fuzz:, load:) are gathered and summed up at the end.
+// registry-trust:, secrets:, fuzz:, load:, hostile-input:) are gathered and summed up at the end.
 // The daemons must be up (npm run runtimes:up, or any command under scripts/with-runtimes.mjs).
 import { spawn } from "node:child_process";
+import { readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 
 const BUDGET_S = 15 * 60;
+/** Where the hostile-input part's vitest JSON report goes: its counts are read from it. */
+const HOSTILE_REPORT = join(tmpdir(), `berth-reliability-hostile-${process.pid}.json`);
 const env = process.env;
 const runs = env.BERTH_FUZZ_RUNS ?? "100000";
 const cycles = env.BERTH_LOAD_CYCLES ?? "1000";
@@ -29,6 +37,24 @@ const parts = [
     env: { BERTH_FUZZ_RUNS: runs },
   },
   {
+    name: "hostile input (attacks, memory bounds over 256 MiB streams)",
+    // test/proxy/ (the tampering registry on every backend) runs in the first part.
+    args: [
+      ...[
+        "vitest",
+        "run",
+        "hostile",
+        "registry-trust.test",
+        "known-hosts.test",
+        "in-root.test",
+        "log-root.test",
+      ],
+      ...["--exclude", "test/proxy/**", "--reporter=default", "--reporter=json"],
+      `--outputFile.json=${HOSTILE_REPORT}`,
+    ],
+    env: {},
+  },
+  {
     name: `load (${Number(cycles).toLocaleString("en")} cycles per backend: ${backends})`,
     args: ["vitest", "run", "--project", "integration", "test/load/load.int.test.ts"],
     env: { BERTH_LOAD_CYCLES: cycles, BERTH_LOAD_STRICT: "1", BERTH_LOAD_BACKENDS: backends },
@@ -37,7 +63,7 @@ const parts = [
 
 /** Figure lines the tests printed, without terminal colours, in order. */
 const figures = [];
-const FIGURE = /^(faults|bad responses|registry-trust|secrets|fuzz|load): /;
+const FIGURE = /^(faults|bad responses|registry-trust|secrets|fuzz|load|hostile-input): /;
 // biome-ignore lint/suspicious/noControlCharactersInRegex: terminal colour codes
 const plain = (line) => line.replace(/\x1b\[[0-9;]*m/g, "").trim();
 function gather(line) {
@@ -104,7 +130,71 @@ function figureSummary() {
     );
   }
   for (const l of pick("load: ").filter((l) => /^load: [a-z]+: \d+ cycles/.test(l))) out.push(l);
+  out.push(...hostileSummary(pick("hostile-input: "), pick("registry-trust: ")));
   return out;
+}
+
+/** Which backend a hostile-input test file attacks, by its package. */
+const HOSTILE_AREAS = [
+  ["docker-client", "docker/podman client", "docker"],
+  ["containerd-client", "containerd", "containerd"],
+  ["crio-client", "cri", "cri"],
+  ["runtime-core", "shared", undefined],
+];
+const BACKEND_ORDER = ["docker", "podman", "containerd", "cri"];
+/** A raw JavaScript error named in a failure: an attack that escaped the typed errors. */
+const RAW_ERROR = /\b(TypeError|RangeError|SyntaxError|ReferenceError)\b/;
+
+/**
+ * The hostile-input lines as printed, then one line: the attacks (tests of the hostile part) refused or
+ * held to their bounds, by backend, from vitest's JSON report; the tampered-layer pulls of the first part
+ * on each backend; the peak memory growth over the `hostile-input:` lines (RSS or live heap, whichever is
+ * larger); and the untyped errors (lines whose outcome is UNTYPED, failures naming a raw JS error).
+ */
+function hostileSummary(lines, trust) {
+  let report;
+  try {
+    report = JSON.parse(readFileSync(HOSTILE_REPORT, "utf8"));
+    rmSync(HOSTILE_REPORT, { force: true });
+  } catch {
+    return lines.length
+      ? [...lines, "hostile input: no vitest report (the part did not run to its end)"]
+      : [];
+  }
+  const byArea = new Map();
+  let passed = 0;
+  let failed = 0;
+  let untyped = lines.filter((l) => l.includes("UNTYPED")).length;
+  for (const file of report.testResults ?? []) {
+    const area = HOSTILE_AREAS.find(([pkg]) => file.name.includes(`/packages/${pkg}/`))?.[1] ?? "other";
+    for (const t of file.assertionResults ?? []) {
+      if (t.status === "passed") {
+        passed++;
+        byArea.set(area, (byArea.get(area) ?? 0) + 1);
+      } else if (t.status === "failed") {
+        failed++;
+        if ((t.failureMessages ?? []).some((m) => RAW_ERROR.test(m))) untyped++;
+      }
+    }
+  }
+  const areas = HOSTILE_AREAS.filter(([, a]) => byArea.has(a)).map(([, a]) => `${a} ${byArea.get(a)}`);
+  const tampered = trust.filter((l) => /^registry-trust: [a-z]+ tampered layer/.test(l));
+  if (byArea.has("other")) areas.push(`other ${byArea.get("other")}`);
+  if (tampered.length) areas.push(`tampered-layer pulls ${tampered.length}`);
+  const backends = new Set(HOSTILE_AREAS.filter(([, a, b]) => b && byArea.has(a)).map(([, , b]) => b));
+  for (const l of tampered) backends.add(l.split(" ")[1]);
+  const growth = lines.flatMap((l) =>
+    [...l.matchAll(/(?:rss|heap) \+([\d.]+) MiB/g)].map((m) => Number(m[1])),
+  );
+  const peak = growth.length ? Math.max(...growth) : Number.NaN;
+  const mib = process.env.BERTH_HOSTILE_MIB ?? "256";
+  return [
+    ...lines,
+    `hostile input: ${passed + tampered.length} attacks refused with typed errors or held to their ` +
+      `bounds across ${BACKEND_ORDER.filter((b) => backends.has(b)).join(", ")} (${areas.join(", ")}); peak memory growth ` +
+      `${peak.toFixed(1)} MiB (bound 32 MiB) over ${mib} MiB streams at ${lines.length} surfaces; ` +
+      `${untyped} untyped errors${failed ? `; ${failed} FAILED` : ""}`,
+  ];
 }
 
 const results = [];
