@@ -18,6 +18,7 @@ import {
   rmSync,
   writeFileSync,
 } from "node:fs";
+import { builtinModules, createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -156,6 +157,61 @@ const ssh2 = spawnSync("node", ["-e", "import('ssh2').then(() => process.exit(0)
 });
 if (ssh2.status === 0) fail("ssh2 was installed into the app: it should be an optional peer dependency");
 console.log(`installed ${packed.length} tarballs; ssh2 (optional peer) not installed`);
+
+// Every package a shipped declaration file imports must be one the package depends on (not an optional
+// peer, which may be absent) and have types of its own or an @types dependency: tsc below sees only the
+// files the entry points reach, this sees them all.
+const builtin = new Set(builtinModules);
+// Resolved as the app's own TypeScript resolves it, under both resolutions (no types found is TS7016).
+const ts = createRequire(join(app, "package.json"))("typescript");
+const resolutions = [
+  { module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext },
+  { module: ts.ModuleKind.ESNext, moduleResolution: ts.ModuleResolutionKind.Bundler },
+];
+function hasTypes(spec, file) {
+  return resolutions.every((options) => {
+    const found = ts.resolveModuleName(
+      spec,
+      file,
+      options,
+      ts.sys,
+      undefined,
+      undefined,
+      ts.ModuleKind.ESNext,
+    );
+    return /\.d\.[cm]?ts$/.test(found.resolvedModule?.resolvedFileName ?? "");
+  });
+}
+const undeclared = [];
+for (const p of packed) {
+  const root = join(app, "node_modules", p.name);
+  const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8"));
+  const optional = new Set(
+    Object.keys(pkg.peerDependenciesMeta ?? {}).filter((n) => pkg.peerDependenciesMeta[n]?.optional),
+  );
+  const declared = new Set(
+    [...Object.keys(pkg.dependencies ?? {}), ...Object.keys(pkg.peerDependencies ?? {})].filter(
+      (n) => !optional.has(n),
+    ),
+  );
+  for (const f of p.files.map((x) => x.path).filter((x) => x.endsWith(".d.ts"))) {
+    const text = readFileSync(join(root, f), "utf8");
+    for (const [, spec] of text.matchAll(
+      /(?:\bfrom\s*|\bimport\s*\(\s*|\bimport\s+)["']([^"'.][^"']*)["']/g,
+    )) {
+      const name = spec.startsWith("@") ? spec.split("/").slice(0, 2).join("/") : spec.split("/")[0];
+      if (spec.startsWith("node:") || builtin.has(name)) continue;
+      if (!declared.has(name)) undeclared.push(`${p.name}/${f} imports "${spec}", not a dependency`);
+      else if (!hasTypes(spec, join(root, f)))
+        undeclared.push(`${p.name}/${f} imports "${spec}", whose types are not installed with it`);
+    }
+  }
+}
+if (undeclared.length) {
+  for (const u of undeclared) console.log(`  ${u}`);
+  fail("shipped declarations import packages their package does not depend on");
+}
+console.log("every package the shipped declarations import is a dependency");
 
 step("README snippets and every entry point, typechecked under strict nodenext and bundler");
 const readmes = [

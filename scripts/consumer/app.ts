@@ -34,7 +34,8 @@ const expected: BackendName[] = [
   ...(env.CONTAINER_RUNTIME_ENDPOINT ? (["cri"] as const) : []),
 ];
 const image = env.BERTH_TEST_IMAGE ?? "busybox:latest";
-const { runtimes, attempts } = await discover();
+// A generous probe: Podman's API service can take seconds to answer its first call on a busy machine.
+const { runtimes, attempts } = await discover({ probeTimeout: 20_000 });
 check(runtimes.length > 0, "discover() finds a runtime", `${runtimes.length} found`);
 for (const backend of expected) {
   const found = runtimes.find((r) => r.runtime.backend === backend);

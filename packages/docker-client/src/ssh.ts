@@ -160,7 +160,7 @@ export class SshDialer {
     const promise = loadSsh2().then(
       (ssh2) =>
         new Promise<Client>((resolve, reject) => {
-          const client = new ssh2.Client();
+          const client = new ssh2.Client() as Client;
           const config: ConnectConfig = {
             host: target.host,
             port: target.port,

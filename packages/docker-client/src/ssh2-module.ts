@@ -1,9 +1,11 @@
 // ssh2 is an optional peer dependency (it brings native install scripts that only ssh:// users should pay
 // for), loaded on the first ssh:// connection. Its types stay out of the public declarations.
 import { UnsupportedError } from "@berth/runtime-core";
-import type * as Ssh2 from "ssh2";
 
-export type Ssh2Module = Pick<typeof Ssh2, "Client">;
+/** What berth uses of ssh2, typed where it is used (ssh.ts) so that no declaration here names ssh2's. */
+export interface Ssh2Module {
+  Client: new () => unknown;
+}
 
 function missing(err: unknown): boolean {
   const e = err as { code?: unknown; message?: unknown } | null;
