@@ -32,6 +32,7 @@ export default defineConfig({
             "test/faults/**/*.int.test.ts",
             "test/proxy/**/*.int.test.ts",
             "test/load/**/*.int.test.ts",
+            "test/fuzz/**/*.int.test.ts",
           ],
           globalSetup: ["./test/global-setup.ts"],
           testTimeout: 60_000,

@@ -2,7 +2,9 @@
 // other, each timed, then a summary against the 15-minute budget.
 //   1. faults (daemon kills, missing and forbidden sockets), bad responses (the fault proxy), registry
 //      trust and secrets;
-//   2. fuzzing: every parser at BERTH_FUZZ_RUNS cases (default 100,000) per property;
+//   2. fuzzing: every parser at BERTH_FUZZ_RUNS cases (default 100,000) per property; then the Runtime
+//      surface as a JavaScript caller could misuse it, BERTH_SURFACE_FUZZ_RUNS (default 10,000) cases per
+//      method on each of docker, podman, containerd, cri (test/fuzz/runtime-surface.ts; ~30 s);
 //   3. hostile input: every *hostile* test (caps, shapes, paths, floods, records, images) and the memory
 //      bounds against 256 MiB streams, known_hosts, image-root and log-root paths; counted from vitest's
 //      JSON report, with the peak growth from the `hostile-input:` lines (see hostileSummary);
@@ -22,6 +24,7 @@ const BUDGET_S = 15 * 60;
 const HOSTILE_REPORT = join(tmpdir(), `berth-reliability-hostile-${process.pid}.json`);
 const env = process.env;
 const runs = env.BERTH_FUZZ_RUNS ?? "100000";
+const surfaceRuns = env.BERTH_SURFACE_FUZZ_RUNS ?? "10000";
 const cycles = env.BERTH_LOAD_CYCLES ?? "1000";
 const backends = env.BERTH_RELIABILITY_BACKENDS ?? "docker,containerd,cri";
 
@@ -35,6 +38,11 @@ const parts = [
     name: `fuzz (${Number(runs).toLocaleString("en")} cases per property)`,
     args: ["vitest", "run", "--project", "unit", "--maxWorkers=100%", "fuzz.test"],
     env: { BERTH_FUZZ_RUNS: runs },
+  },
+  {
+    name: `runtime surface fuzz (${Number(surfaceRuns).toLocaleString("en")} cases per method per backend)`,
+    args: ["vitest", "run", "--project", "integration", "--maxWorkers=100%", "test/fuzz/"],
+    env: { BERTH_SURFACE_FUZZ_RUNS: surfaceRuns },
   },
   {
     name: "hostile input (attacks, memory bounds over 256 MiB streams)",
@@ -129,9 +137,26 @@ function figureSummary() {
         `(fewest in one property: ${Math.min(...cases).toLocaleString("en")})`,
     );
   }
+  out.push(...surfaceSummary(pick("fuzz: runtime surface: ")));
   for (const l of pick("load: ").filter((l) => /^load: [a-z]+: \d+ cycles/.test(l))) out.push(l);
   out.push(...hostileSummary(pick("hostile-input: "), pick("registry-trust: ")));
   return out;
+}
+
+/** The runtime-surface fuzz's lines (one per backend) as one: backends, methods and the counts, summed. */
+function surfaceSummary(lines) {
+  const rows = lines
+    .map((l) =>
+      /: ([a-z]+): (\d+) methods, (\d+) cases, (\d+) untyped, (\d+) hangs, (\d+) left behind/.exec(l),
+    )
+    .filter(Boolean);
+  if (!rows.length) return [];
+  const sum = (i) => rows.reduce((n, m) => n + Number(m[i]), 0);
+  return [
+    `fuzz: runtime surface: ${rows.length} backends (${rows.map((m) => m[1]).join(", ")}), ` +
+      `${Math.max(...rows.map((m) => Number(m[2])))} methods, ${sum(3).toLocaleString("en")} cases, ` +
+      `${sum(4)} untyped, ${sum(5)} hangs, ${sum(6)} left behind`,
+  ];
 }
 
 /** Which backend a hostile-input test file attacks, by its package. */

@@ -17,6 +17,18 @@ import {
   type ContainerInfo,
   type ContainerSpec,
   type ContainerStats,
+  checkCallOptions,
+  checkCreateArgs,
+  checkEventsOptions,
+  checkExecArgs,
+  checkIdCall,
+  checkKillArgs,
+  checkListOptions,
+  checkLogsArgs,
+  checkPullArgs,
+  checkRemoveArgs,
+  checkRunArgs,
+  checkStopArgs,
   type ExecOptions,
   type ExecResult,
   type ExitStatus,
@@ -36,7 +48,6 @@ import {
   type StopOptions,
   TimeoutError,
   ValidationError,
-  validateContainerSpec,
 } from "@berth/runtime-core";
 import { decodeCgroupMetrics } from "./cgroup-metrics.js";
 import { ContainerdClient, type ContainerdClientOptions } from "./client.js";
@@ -79,6 +90,8 @@ export const DEFAULT_LOG_DIR = "/var/lib/berth/containerd/logs";
 
 type Call = { signal?: AbortSignal | undefined };
 const opt = (o: Call | undefined) => (o?.signal ? { signal: o.signal } : {});
+/** Where a call's arguments go, for their ValidationError. */
+const at = (operation: string) => ({ operation, backend: "containerd" });
 
 /** Our data in a container record's extensions (hidden from labels). */
 const EXT_META = "berth.containerd.runtime";
@@ -301,6 +314,7 @@ export class ContainerdRuntime implements Runtime {
   }
 
   async info(options?: Call): Promise<RuntimeInfo> {
+    options = checkCallOptions(at("info"), options);
     const v = await this.client.version.version({}, opt(options));
     let platform: { os: string; architecture: string } | undefined;
     try {
@@ -323,17 +337,18 @@ export class ContainerdRuntime implements Runtime {
 
   /** `via: "transfer"`: containerd pulls, through its Transfer service (see PullVia). */
   async pull(image: string, options: RuntimePullOptions & { via?: PullVia } = {}): Promise<void> {
-    const events = pullProgress(this.client, image, {
+    const [ref, checked] = checkPullArgs(at("pull"), image, options);
+    const events = pullProgress(this.client, ref, {
       ...this.#options.registry,
-      ...opt(options),
+      ...opt(checked),
       ...(options.via ? { via: options.via } : {}),
       ...(this.#options.snapshotter ? { snapshotter: this.#options.snapshotter } : {}),
-      ...(options.auth ? { credentials: options.auth } : {}),
-      ...(options.platform ? { platform: parsePlatform(options.platform) } : {}),
+      ...(checked.auth ? { credentials: checked.auth } : {}),
+      ...(checked.platform ? { platform: parsePlatform(checked.platform) } : {}),
     });
     for await (const e of events) {
       const progress = pullProgressOf(e);
-      if (progress) options.onProgress?.(progress);
+      if (progress) checked.onProgress?.(progress);
     }
   }
 
@@ -351,16 +366,15 @@ export class ContainerdRuntime implements Runtime {
     }
   }
 
-  /** Check what create() refuses before anything reaches the daemon. */
+  /** Check what create() refuses before anything reaches the daemon (the spec's shape is checked). */
   #check(spec: ContainerSpec): void {
-    validateContainerSpec(spec);
     checkSupported(spec);
     if (spec.name !== undefined) checkContainerId(spec.name);
   }
 
   async create(spec: ContainerSpec, options?: Call): Promise<string> {
+    [spec, options] = checkCreateArgs(at("create"), spec, options);
     this.#check(spec);
-    throwIfAborted("create", options?.signal);
     const id = spec.name ?? randomId();
     await this.#create(id, spec);
     if (options?.signal?.aborted) {
@@ -413,8 +427,7 @@ export class ContainerdRuntime implements Runtime {
   }
 
   async start(id: string, options?: Call): Promise<void> {
-    const signal = options?.signal;
-    throwIfAborted("start", signal);
+    [id, options] = checkIdCall(at("start"), id, options);
     const c = await this.#record(id, options);
     const log = this.#log(c, "start");
     const task = await this.#task(id, options);
@@ -431,7 +444,7 @@ export class ContainerdRuntime implements Runtime {
       if (loggerError) throw loggerError;
       await this.client.tasks.start({ containerId: id });
       await this.#markStarted(id);
-      throwIfAborted("start", signal);
+      throwIfAborted("start", options.signal);
     } catch (err) {
       await this.client.tasks.kill({ containerId: id, signal: 9, all: true }).catch(() => {});
       await this.client.tasks.wait({ containerId: id }, { timeout: 10_000 }).catch(() => {});
@@ -500,9 +513,9 @@ export class ContainerdRuntime implements Runtime {
   }
 
   async run(spec: ContainerSpec, options: RunOptions = {}): Promise<RunResult> {
+    [spec, options] = checkRunArgs(at("run"), spec, options);
     this.#check(spec);
     const signal = options.signal;
-    throwIfAborted("run", signal);
     if (options.pull !== false) await this.#ensureImage(spec.image, options);
     throwIfAborted("run", signal);
     const id = spec.name ?? randomId();
@@ -529,6 +542,7 @@ export class ContainerdRuntime implements Runtime {
   }
 
   async inspect(id: string, options?: Call): Promise<ContainerInfo> {
+    [id, options] = checkIdCall(at("inspect"), id, options);
     const c = await this.#record(id, options);
     return this.#info(c, await this.#task(id, options));
   }
@@ -556,6 +570,7 @@ export class ContainerdRuntime implements Runtime {
   async list(
     options: Call & { labels?: Record<string, string>; all?: boolean } = {},
   ): Promise<ContainerInfo[]> {
+    options = checkListOptions(at("list"), options);
     const { containers } = await this.client.containers.list(
       { filters: labelFilter(options.labels) },
       opt(options),
@@ -568,6 +583,7 @@ export class ContainerdRuntime implements Runtime {
   }
 
   async wait(id: string, options?: Call): Promise<ExitStatus> {
+    [id, options] = checkIdCall(at("wait"), id, options);
     for (;;) {
       try {
         const r = await this.client.tasks.wait({ containerId: id }, opt(options));
@@ -583,6 +599,7 @@ export class ContainerdRuntime implements Runtime {
   }
 
   async *logs(id: string, options: LogsOptions = {}): AsyncIterable<LogEntry> {
+    [id, options] = checkLogsArgs(at("logs"), id, options);
     if (options.follow) {
       yield* this.#follow(id, options);
       return;
@@ -632,8 +649,8 @@ export class ContainerdRuntime implements Runtime {
   }
 
   async exec(id: string, command: string[], options: ExecOptions = {}): Promise<ExecResult> {
+    [id, command, options] = checkExecArgs(at("exec"), id, command, options);
     const signal = options.signal;
-    throwIfAborted("exec", signal);
     await this.#record(id, options);
     const task = await this.#task(id, options);
     if (task?.status !== Status.RUNNING) {
@@ -689,6 +706,7 @@ export class ContainerdRuntime implements Runtime {
   }
 
   async stop(id: string, options: StopOptions = {}): Promise<void> {
+    [id, options] = checkStopArgs(at("stop"), id, options);
     const c = await this.#record(id, options);
     const task = await this.#task(id, options);
     if (!live(task?.status)) return;
@@ -729,6 +747,7 @@ export class ContainerdRuntime implements Runtime {
   }
 
   async kill(id: string, signal = "SIGKILL", options?: Call): Promise<void> {
+    [id, signal, options] = checkKillArgs(at("kill"), id, signal, options);
     const number = signalNumber(signal);
     await this.#record(id, options);
     const notRunning = () =>
@@ -742,6 +761,7 @@ export class ContainerdRuntime implements Runtime {
   }
 
   async remove(id: string, options: Call & { force?: boolean } = {}): Promise<void> {
+    [id, options] = checkRemoveArgs(at("remove"), id, options);
     await this.#record(id, options);
     const task = await this.#task(id, options);
     if (live(task?.status) && !options.force) {
@@ -766,11 +786,13 @@ export class ContainerdRuntime implements Runtime {
   }
 
   async pause(id: string, options?: Call): Promise<void> {
+    [id, options] = checkIdCall(at("pause"), id, options);
     await this.#running(id, "pause", options);
     await this.client.tasks.pause({ containerId: id }, opt(options));
   }
 
   async unpause(id: string, options?: Call): Promise<void> {
+    [id, options] = checkIdCall(at("unpause"), id, options);
     await this.#record(id, options);
     const task = await this.#task(id, options);
     if (task?.status !== Status.PAUSED && task?.status !== Status.PAUSING) {
@@ -792,6 +814,7 @@ export class ContainerdRuntime implements Runtime {
   }
 
   async stats(id: string, options?: Call): Promise<ContainerStats> {
+    [id, options] = checkIdCall(at("stats"), id, options);
     await this.#record(id, options);
     if (!live((await this.#task(id, options))?.status)) {
       throw new ConflictError(`container ${id} is not running`, {
@@ -812,6 +835,7 @@ export class ContainerdRuntime implements Runtime {
   }
 
   async *events(options: Call & { labels?: Record<string, string> } = {}): AsyncIterable<RuntimeEvent> {
+    options = checkEventsOptions(at("events"), options);
     const want = Object.entries(options.labels ?? {});
     // Events carry no labels: look each container up once (deleted ones are remembered from before).
     const labelsOf = new Map<string, Record<string, string>>();

@@ -14,6 +14,18 @@ import {
   type ContainerInfo,
   type ContainerSpec,
   type ContainerStats,
+  checkCallOptions,
+  checkCreateArgs,
+  checkEventsOptions,
+  checkExecArgs,
+  checkIdCall,
+  checkKillArgs,
+  checkListOptions,
+  checkLogsArgs,
+  checkPullArgs,
+  checkRemoveArgs,
+  checkRunArgs,
+  checkStopArgs,
   type ExecOptions,
   type ExecResult,
   type ExitStatus,
@@ -34,7 +46,6 @@ import {
   TimeoutError,
   UnavailableError,
   UnsupportedError,
-  validateContainerSpec,
 } from "@berth/runtime-core";
 import { type ConnectOptions, CriClient } from "./client.js";
 import {
@@ -115,6 +126,8 @@ export interface CriRuntimeOptions {
 
 type Call = { signal?: AbortSignal | undefined };
 const opt = (o: Call | undefined) => (o?.signal ? { signal: o.signal } : {});
+/** Where a call's arguments go, for their ValidationError. */
+const at = (operation: string) => ({ operation, backend: "cri" });
 const NEWLINE = Buffer.from("\n");
 const EXITED = ContainerState.CONTAINER_EXITED;
 
@@ -230,6 +243,7 @@ export class CriRuntime implements Runtime {
   }
 
   async info(options?: Call): Promise<RuntimeInfo> {
+    options = checkCallOptions(at("info"), options);
     const [v, s] = await Promise.all([this.cri.version(opt(options)), this.cri.status(opt(options))]);
     const ready = s.status?.conditions.find((c) => c.type === "RuntimeReady");
     if (ready && !ready.status) {
@@ -247,6 +261,7 @@ export class CriRuntime implements Runtime {
   }
 
   async pull(image: string, options: PullOptions = {}): Promise<void> {
+    [image, options] = checkPullArgs(at("pull"), image, options);
     if (options.platform !== undefined) {
       throw unsupported("pull", "the CRI pulls for the node's platform only (no platform option)");
     }
@@ -260,10 +275,9 @@ export class CriRuntime implements Runtime {
   }
 
   async create(spec: ContainerSpec, options?: Call): Promise<string> {
-    validateContainerSpec(spec);
+    [spec, options] = checkCreateArgs(at("create"), spec, options);
     checkCriSpec(spec);
-    const signal = options?.signal;
-    throwIfAborted(signal, "create");
+    const signal = options.signal;
     const { image } = await this.cri.imageStatus(spec.image, opt(options));
     if (!image) {
       throw new NotFoundError(
@@ -375,6 +389,7 @@ export class CriRuntime implements Runtime {
   }
 
   async start(id: string, options?: Call): Promise<void> {
+    [id, options] = checkIdCall(at("start"), id, options);
     await this.cri.startContainer(id, opt(options));
   }
 
@@ -393,6 +408,7 @@ export class CriRuntime implements Runtime {
   }
 
   async inspect(id: string, options?: Call): Promise<ContainerInfo> {
+    [id, options] = checkIdCall(at("inspect"), id, options);
     const res = await this.cri.containerStatus(id, { verbose: true, ...opt(options) });
     if (!res.status) {
       throw new NotFoundError(`container ${id}: no status`, { operation: "ContainerStatus", backend: "cri" });
@@ -413,6 +429,7 @@ export class CriRuntime implements Runtime {
   async list(
     options: Call & { labels?: Record<string, string>; all?: boolean } = {},
   ): Promise<ContainerInfo[]> {
+    options = checkListOptions(at("list"), options);
     const containers = await this.cri.listContainers(
       {
         ...(options.labels ? { labelSelector: options.labels } : {}),
@@ -427,6 +444,7 @@ export class CriRuntime implements Runtime {
   }
 
   async wait(id: string, options?: Call): Promise<ExitStatus> {
+    [id, options] = checkIdCall(at("wait"), id, options);
     const status = await this.#exited(id, options?.signal);
     const finishedAt = infoFromStatus(status).finishedAt;
     return { exitCode: status.exitCode, ...(finishedAt ? { finishedAt } : {}) };
@@ -496,6 +514,7 @@ export class CriRuntime implements Runtime {
   }
 
   async *logs(id: string, options: LogsOptions = {}): AsyncIterable<LogEntry> {
+    [id, options] = checkLogsArgs(at("logs"), id, options);
     const { signal } = options;
     const status = await this.#status(id, options);
     const path = status.logPath;
@@ -554,6 +573,7 @@ export class CriRuntime implements Runtime {
   }
 
   async exec(id: string, command: string[], options: ExecOptions = {}): Promise<ExecResult> {
+    [id, command, options] = checkExecArgs(at("exec"), id, command, options);
     // CRI exec runs the command as given, as the container's user, in its working directory.
     if (options.user !== undefined) throw unsupported("exec", "the CRI has no exec user");
     if (options.workdir !== undefined) throw unsupported("exec", "the CRI has no exec working directory");
@@ -601,6 +621,7 @@ export class CriRuntime implements Runtime {
   }
 
   async stop(id: string, options: StopOptions = {}): Promise<void> {
+    [id, options] = checkStopArgs(at("stop"), id, options);
     if (options.stopSignal !== undefined) {
       throw unsupported("stop", "the CRI sends the image's stop signal (no stopSignal option)");
     }
@@ -610,6 +631,7 @@ export class CriRuntime implements Runtime {
   }
 
   async kill(id: string, signal = "SIGKILL", options?: Call): Promise<void> {
+    [id, signal, options] = checkKillArgs(at("kill"), id, signal, options);
     if (!isSigkill(signal)) {
       throw unsupported("kill", `the CRI can only kill (SIGKILL); it cannot send ${signal}`);
     }
@@ -621,6 +643,7 @@ export class CriRuntime implements Runtime {
   }
 
   async remove(id: string, options: Call & { force?: boolean } = {}): Promise<void> {
+    [id, options] = checkRemoveArgs(at("remove"), id, options);
     const status = await this.#status(id, options);
     const running = status.state === ContainerState.CONTAINER_RUNNING;
     if (running && !options.force) {
@@ -668,15 +691,18 @@ export class CriRuntime implements Runtime {
     }
   }
 
-  async pause(_id: string, _options?: Call): Promise<void> {
+  async pause(id: string, options?: Call): Promise<void> {
+    checkIdCall(at("pause"), id, options);
     throw unsupported("pause", "the CRI has no pause");
   }
 
-  async unpause(_id: string, _options?: Call): Promise<void> {
+  async unpause(id: string, options?: Call): Promise<void> {
+    checkIdCall(at("unpause"), id, options);
     throw unsupported("unpause", "the CRI has no pause");
   }
 
   async stats(id: string, options?: Call): Promise<ContainerStats> {
+    [id, options] = checkIdCall(at("stats"), id, options);
     const stats = await this.cri.containerStats(id, opt(options));
     if (!stats) {
       throw new NotFoundError(`stats: no sample for ${id}`, { operation: "ContainerStats", backend: "cri" });
@@ -685,6 +711,7 @@ export class CriRuntime implements Runtime {
   }
 
   async *events(options: Call & { labels?: Record<string, string> } = {}): AsyncIterable<RuntimeEvent> {
+    options = checkEventsOptions(at("events"), options);
     if (!this.capabilities.events) {
       throw unsupported("events", "the runtime does not serve GetContainerEvents (containerd 1.7+ does)");
     }
@@ -696,10 +723,9 @@ export class CriRuntime implements Runtime {
   }
 
   async run(spec: ContainerSpec, options: RunOptions = {}): Promise<RunResult> {
-    validateContainerSpec(spec);
+    [spec, options] = checkRunArgs(at("run"), spec, options);
     checkCriSpec(spec);
     const signal = options.signal;
-    throwIfAborted(signal, "run");
     if (options.pull !== false) {
       const { image } = await this.cri.imageStatus(spec.image, opt(options));
       if (!image) await this.pull(spec.image, options);

@@ -7,6 +7,18 @@ import {
   type ContainerInfo,
   type ContainerSpec,
   type ContainerStats,
+  checkCallOptions,
+  checkCreateArgs,
+  checkEventsOptions,
+  checkExecArgs,
+  checkIdCall,
+  checkKillArgs,
+  checkListOptions,
+  checkLogsArgs,
+  checkPullArgs,
+  checkRemoveArgs,
+  checkRunArgs,
+  checkStopArgs,
   type ExecOptions,
   type ExecResult,
   type ExitStatus,
@@ -24,7 +36,6 @@ import {
   type StopOptions,
   TimeoutError,
   UnavailableError,
-  validateContainerSpec,
 } from "@berth/runtime-core";
 import { type Json, num, obj, objectOf, objectsOf, str, strings, time } from "./answer.js";
 import type { DockerClient } from "./client.js";
@@ -34,7 +45,7 @@ import { pullProgress } from "./verbs/pull.js";
 type Call = { signal?: AbortSignal | undefined };
 const opt = (o: Call | undefined) => (o?.signal ? { signal: o.signal } : {});
 
-/** How long run() keeps looking for a container whose create got no answer (see #removeIfCreatedLate). */
+/** How long create() keeps looking for a container it got no answer for (see #removeIfCreatedLate). */
 const LATE_CREATE_WINDOW_MS = 120_000;
 
 /** An error after which the daemon may still carry out the request: it got it, the answer never came. */
@@ -73,7 +84,13 @@ export class DockerRuntime implements Runtime {
     readonly backend: "docker" | "podman" = docker.backend === "podman" ? "podman" : "docker",
   ) {}
 
+  /** Where a call's arguments go, for their ValidationError. */
+  #at(operation: string) {
+    return { operation, backend: this.backend };
+  }
+
   async info(options?: Call): Promise<RuntimeInfo> {
+    options = checkCallOptions(this.#at("info"), options);
     const v = objectOf(await this.docker.system.version(undefined, opt(options)), "system.version");
     const components = Array.isArray(v.Components) ? v.Components : [];
     const podman = components.some((c) => /podman/i.test(str(obj(c)?.Name) ?? ""));
@@ -89,6 +106,7 @@ export class DockerRuntime implements Runtime {
   }
 
   async pull(image: string, options: PullOptions = {}): Promise<void> {
+    [image, options] = checkPullArgs(this.#at("pull"), image, options);
     for await (const m of pullProgress(this.docker, image, {
       ...opt(options),
       ...(options.auth ? { auth: options.auth } : {}),
@@ -107,7 +125,7 @@ export class DockerRuntime implements Runtime {
   }
 
   async create(spec: ContainerSpec, options?: Call): Promise<string> {
-    validateContainerSpec(spec);
+    [spec, options] = checkCreateArgs(this.#at("create"), spec, options);
     const ports = spec.ports ?? [];
     const binds = (spec.mounts ?? []).flatMap((m) =>
       m.type === "bind" ? [`${m.source}:${m.target}${m.readonly ? ":ro" : ""}`] : [],
@@ -117,9 +135,13 @@ export class DockerRuntime implements Runtime {
         m.type === "tmpfs" ? [[m.target, m.size ? `size=${m.size}` : ""]] : [],
       ),
     );
-    const created = await this.docker.containers.create(
-      {
-        ...(spec.name ? { name: spec.name } : {}),
+    // A name of our own unless the caller gave one: if create gets no answer (a timeout, a dropped
+    // connection), the daemon may still create the container, and the name is how it is found.
+    const name = spec.name ?? `berth-${randomBytes(6).toString("hex")}`;
+    const ownName = spec.name === undefined ? name : undefined;
+    const created = await this.#createUndoingAbort(options.signal, ownName, () =>
+      this.docker.containers.create({
+        name,
         body: {
           Image: spec.image,
           ...(spec.command ? { Cmd: spec.command } : {}),
@@ -147,8 +169,7 @@ export class DockerRuntime implements Runtime {
             ...(spec.network ? { NetworkMode: spec.network === "bridge" ? "bridge" : spec.network } : {}),
           },
         },
-      },
-      opt(options),
+      }),
     );
     const id = str(objectOf(created, "containers.create").Id);
     if (!id)
@@ -159,16 +180,19 @@ export class DockerRuntime implements Runtime {
   }
 
   async start(id: string, options?: Call): Promise<void> {
+    [id, options] = checkIdCall(this.#at("start"), id, options);
     await this.docker.containers.start({ id }, opt(options));
   }
 
   async inspect(id: string, options?: Call): Promise<ContainerInfo> {
+    [id, options] = checkIdCall(this.#at("inspect"), id, options);
     return toInfo(objectOf(await this.docker.containers.inspect({ id }, opt(options)), "containers.inspect"));
   }
 
   async list(
     options: Call & { labels?: Record<string, string>; all?: boolean } = {},
   ): Promise<ContainerInfo[]> {
+    options = checkListOptions(this.#at("list"), options);
     const labels = labelFilter(options.labels);
     const list = await this.docker.containers.list(
       { all: options.all ?? false, ...(labels.length ? { filters: { label: labels } } : {}) },
@@ -178,6 +202,7 @@ export class DockerRuntime implements Runtime {
   }
 
   async wait(id: string, options?: Call): Promise<ExitStatus> {
+    [id, options] = checkIdCall(this.#at("wait"), id, options);
     // The answer comes when the container exits, however long that takes: no timeout (0), only the signal.
     const res = await this.docker.containers.wait({ id }, { ...opt(options), timeout: 0 });
     const exitCode = num(objectOf(res, "containers.wait").StatusCode);
@@ -190,6 +215,7 @@ export class DockerRuntime implements Runtime {
   }
 
   async *logs(id: string, options: LogsOptions = {}): AsyncIterable<LogEntry> {
+    [id, options] = checkLogsArgs(this.#at("logs"), id, options);
     const follow = options.follow ?? false;
     /** The log as it is now, with timestamps. */
     const read = (since: number | undefined, tail: number | undefined) =>
@@ -259,6 +285,7 @@ export class DockerRuntime implements Runtime {
   }
 
   async exec(id: string, command: string[], options: ExecOptions = {}): Promise<ExecResult> {
+    [id, command, options] = checkExecArgs(this.#at("exec"), id, command, options);
     return execRun(this.docker, id, command, {
       ...opt(options),
       ...(options.env ? { env: envList(options.env) } : {}),
@@ -271,6 +298,7 @@ export class DockerRuntime implements Runtime {
   }
 
   async stop(id: string, options: StopOptions = {}): Promise<void> {
+    [id, options] = checkStopArgs(this.#at("stop"), id, options);
     await this.docker.containers.stop(
       { id, t: options.timeout ?? 10, ...(options.stopSignal ? { signal: options.stopSignal } : {}) },
       opt(options),
@@ -278,22 +306,27 @@ export class DockerRuntime implements Runtime {
   }
 
   async kill(id: string, signal = "SIGKILL", options?: Call): Promise<void> {
+    [id, signal, options] = checkKillArgs(this.#at("kill"), id, signal, options);
     await this.docker.containers.kill({ id, signal }, opt(options));
   }
 
   async remove(id: string, options: Call & { force?: boolean } = {}): Promise<void> {
+    [id, options] = checkRemoveArgs(this.#at("remove"), id, options);
     await this.docker.containers.remove({ id, force: options.force ?? false, v: true }, opt(options));
   }
 
   async pause(id: string, options?: Call): Promise<void> {
+    [id, options] = checkIdCall(this.#at("pause"), id, options);
     await this.docker.containers.pause({ id }, opt(options));
   }
 
   async unpause(id: string, options?: Call): Promise<void> {
+    [id, options] = checkIdCall(this.#at("unpause"), id, options);
     await this.docker.containers.unpause({ id }, opt(options));
   }
 
   async stats(id: string, options?: Call): Promise<ContainerStats> {
+    [id, options] = checkIdCall(this.#at("stats"), id, options);
     for await (const sample of await this.docker.containers.stats({ id, stream: false }, opt(options))) {
       const s = objectOf(sample, "containers.stats");
       const cpuNanos = num(obj(obj(s.cpu_stats)?.cpu_usage)?.total_usage);
@@ -312,6 +345,7 @@ export class DockerRuntime implements Runtime {
   }
 
   async *events(options: Call & { labels?: Record<string, string> } = {}): AsyncIterable<RuntimeEvent> {
+    options = checkEventsOptions(this.#at("events"), options);
     const labels = labelFilter(options.labels);
     const stream = await this.docker.system.events(
       { filters: { type: ["container"], ...(labels.length ? { label: labels } : {}) } },
@@ -332,9 +366,7 @@ export class DockerRuntime implements Runtime {
   }
 
   async run(spec: ContainerSpec, options: RunOptions = {}): Promise<RunResult> {
-    validateContainerSpec(spec);
-    const signal = options.signal;
-    if (signal?.aborted) throw new AbortedError("run: aborted before it started", { operation: "run" });
+    [spec, options] = checkRunArgs(this.#at("run"), spec, options);
     if (options.pull !== false) {
       try {
         await this.docker.images.inspect({ name: spec.image }, opt(options));
@@ -343,16 +375,8 @@ export class DockerRuntime implements Runtime {
         await this.pull(spec.image, options);
       }
     }
-    // A name of our own unless the caller gave one: if create gets no answer (a timeout, an abort, a
-    // dropped connection), the daemon may still create the container, and the name is how it is found.
-    const name = spec.name ?? `berth-${randomBytes(6).toString("hex")}`;
-    let id: string;
-    try {
-      id = await this.create({ ...spec, name }, options);
-    } catch (err) {
-      if (spec.name === undefined && unanswered(err)) this.#removeIfCreatedLate(name);
-      throw err;
-    }
+    // create() names the container, and removes it should the daemon create it after giving no answer.
+    const id = await this.create(spec, options);
     // Whatever happens from here, an aborted or failed run removes what it created.
     const cleanup = () => this.docker.containers.remove({ id, force: true, v: true }).catch(() => {});
     try {
@@ -383,10 +407,60 @@ export class DockerRuntime implements Runtime {
   }
 
   /**
-   * After a run() whose create got no answer: the daemon may create the container later (a stalled
+   * containers.create, not cancelled in flight: once the daemon has the request it may carry it out
+   * whatever the client does (a container created after the caller gave up was left behind, named or
+   * not). An abort rejects at once with AbortedError; the container, when the daemon has made it, is
+   * removed in the background (close() waits for that). A create with no answer at all (a timeout, a
+   * dropped connection) is looked for by `ownName`, the name create() gave it, if any.
+   */
+  async #createUndoingAbort(
+    signal: AbortSignal | undefined,
+    ownName: string | undefined,
+    request: () => Promise<unknown>,
+  ): Promise<unknown> {
+    const created = request().catch((err: unknown) => {
+      if (ownName !== undefined && unanswered(err)) this.#removeIfCreatedLate(ownName);
+      throw err;
+    });
+    if (!signal) return created;
+    let onAbort = () => {};
+    const abort = new Promise<never>((_, reject) => {
+      onAbort = () =>
+        reject(
+          new AbortedError("containers.create: aborted", {
+            operation: "containers.create",
+            backend: this.backend,
+            cause: signal.reason,
+          }),
+        );
+      signal.addEventListener("abort", onAbort, { once: true });
+    });
+    try {
+      return await Promise.race([created, abort]);
+    } catch (err) {
+      if (signal.aborted) {
+        const undo = created.then(
+          (answer) => {
+            const id = str(obj(answer)?.Id);
+            if (id) return this.docker.containers.remove({ id, force: true, v: true }).then(() => {});
+          },
+          () => {},
+        );
+        const tracked = undo.catch(() => {});
+        this.#sweeps.add(tracked);
+        void tracked.finally(() => this.#sweeps.delete(tracked));
+      }
+      throw err;
+    } finally {
+      signal.removeEventListener("abort", onAbort);
+    }
+  }
+
+  /**
+   * After a create() that got no answer: the daemon may create the container later (a stalled
    * daemon does, once it moves again), and nobody would ever remove it. Look for it by its name, which
-   * only that run() used, and remove it once it shows up: for LATE_CREATE_WINDOW_MS, or until close(),
-   * which makes one last attempt. Runs in the background (the run() has already failed); never throws.
+   * only that create() used, and remove it once it shows up: for LATE_CREATE_WINDOW_MS, or until close(),
+   * which makes one last attempt. Runs in the background (the create() has already failed); never throws.
    */
   #removeIfCreatedLate(name: string): void {
     this.#closing ??= new AbortController();

@@ -16,6 +16,8 @@ export const DOCKER_HUB_REGISTRY_HOST = "registry-1.docker.io";
 export const DEFAULT_TAG = "latest";
 /** distribution/reference's limit on the full name (registry + "/" + repository). */
 export const MAX_NAME_LENGTH = 255;
+/** The longest reference parsed at all: a name, a tag and a sha512 digest fit in about 520. */
+export const MAX_REFERENCE_LENGTH = 1024;
 
 const LEGACY_HUB_DOMAIN = "index.docker.io";
 const OFFICIAL_PREFIX = "library/";
@@ -215,6 +217,13 @@ export function parseImageRef(input: string): ImageRef {
     });
   }
   if (input === "") fail(input, "it is empty");
+  // Before anything scans it: the grammar's own limits add up to about 520 characters.
+  if (input.length > MAX_REFERENCE_LENGTH) {
+    throw new ValidationError(
+      `invalid image reference ${JSON.stringify(input.slice(0, 60))}...: it is ${input.length} characters long (at most ${MAX_REFERENCE_LENGTH})`,
+      { operation: "parseImageRef" },
+    );
+  }
   if (/\s/.test(input) || [...input].some((c) => c < " " || c === "\x7f")) {
     fail(input, "it contains whitespace or control characters");
   }

@@ -1,3 +1,6 @@
+export * from "./arg-fields.js";
+export { ArgReader, show as showArg } from "./arg-reader.js";
+export * from "./call-args.js";
 export * from "./connect.js";
 export * from "./credentials.js";
 export * from "./cri-log.js";

@@ -1,0 +1,262 @@
+// The arguments of every Runtime method, checked where they enter an adapter, the same way on every
+// backend: a wrong type, a missing field, a string of megabytes, a NUL, a `/` in an id, a getter that
+// throws, a thing posing as an AbortSignal are one ValidationError, and a signal that has already fired is
+// an AbortedError, before anything reaches a daemon. Each check returns a plain copy of what it read, and
+// the adapter works from that copy only: an object cannot pass the check and then answer otherwise.
+
+import {
+  MAX_ARG_LENGTH,
+  MAX_LIST_LENGTH,
+  readEnv,
+  readId,
+  readImage,
+  readLabels,
+  readPath,
+  readSignalName,
+  readUser,
+} from "./arg-fields.js";
+import { ArgReader, type CallSite, show } from "./arg-reader.js";
+import { AbortedError } from "./errors.js";
+import type {
+  CallOptions,
+  ContainerSpec,
+  ExecOptions,
+  LogsOptions,
+  PullOptions,
+  RunOptions,
+  StopOptions,
+} from "./runtime.js";
+import { readContainerSpec } from "./spec.js";
+
+export type { CallSite } from "./arg-reader.js";
+
+/** Longest accepted credential field (identity tokens are JWTs of a few KiB). */
+const MAX_SECRET_LENGTH = 1024 * 1024;
+/** The largest timeout setTimeout honours (a larger one fires at once). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+export type ListOptions = CallOptions & { labels?: Record<string, string>; all?: boolean };
+export type RemoveOptions = CallOptions & { force?: boolean };
+export type EventsOptions = CallOptions & { labels?: Record<string, string> };
+
+/** The `options` argument: absent, or an object whose fields are then read once each. */
+function optionsOf(r: ArgReader, value: unknown): { get(key: string): unknown } {
+  const o = r.object(value, "options");
+  return { get: (key) => (o ? r.field(o, key, `options.${key}`) : undefined) };
+}
+
+/** Throw what the reader found; then, if the caller's signal has already fired, AbortedError. */
+function finish(r: ArgReader, signal: AbortSignal | undefined): void {
+  r.finish();
+  if (signal?.aborted) {
+    throw new AbortedError(`${r.at.operation}: aborted before it started`, {
+      operation: r.at.operation,
+      ...(r.at.backend ? { backend: r.at.backend } : {}),
+      cause: signal.reason,
+    });
+  }
+}
+
+const withSignal = (signal: AbortSignal | undefined): CallOptions => (signal ? { signal } : {});
+
+function callOptions(r: ArgReader, options: unknown): { o: ReturnType<typeof optionsOf>; call: CallOptions } {
+  const o = optionsOf(r, options);
+  return { o, call: withSignal(r.signal(o.get("signal"), "options.signal")) };
+}
+
+function defined<T extends object>(fields: T): T {
+  return Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined)) as T;
+}
+
+/** `(id, options?)`: inspect, start, wait, pause, unpause, stats. */
+export function checkIdCall(at: CallSite, id: unknown, options: unknown): [string, CallOptions] {
+  const r = new ArgReader(at);
+  const checked = readId(r, id, "id");
+  const { call } = callOptions(r, options);
+  finish(r, call.signal);
+  return [checked as string, call];
+}
+
+/** `(options?)`: info. */
+export function checkCallOptions(at: CallSite, options: unknown): CallOptions {
+  const r = new ArgReader(at);
+  const { call } = callOptions(r, options);
+  finish(r, call.signal);
+  return call;
+}
+
+/** `(spec, options?)`: create. */
+export function checkCreateArgs(at: CallSite, spec: unknown, options: unknown): [ContainerSpec, CallOptions] {
+  const r = new ArgReader(at);
+  const checked = readContainerSpec(r, spec);
+  const { call } = callOptions(r, options);
+  finish(r, call.signal);
+  return [checked as ContainerSpec, call];
+}
+
+function readPullOptions(
+  r: ArgReader,
+  options: unknown,
+): { o: ReturnType<typeof optionsOf>; pull: PullOptions } {
+  const { o, call } = callOptions(r, options);
+  const auth = r.object(o.get("auth"), "options.auth");
+  let credentials: PullOptions["auth"] | undefined;
+  if (auth) {
+    const field = (key: string) =>
+      r.string(r.field(auth, key, `options.auth.${key}`), `options.auth.${key}`, {
+        max: MAX_SECRET_LENGTH,
+        nonEmpty: false,
+      });
+    credentials = defined({
+      serverAddress: field("serverAddress") as string,
+      username: field("username"),
+      password: field("password"),
+      identityToken: field("identityToken"),
+      registryToken: field("registryToken"),
+    });
+  }
+  const platform = r.string(o.get("platform"), "options.platform", { max: 256 });
+  if (platform !== undefined && !/^[a-z0-9_.-]+\/[a-z0-9_.-]+(?:\/[a-z0-9_.-]+)?$/i.test(platform)) {
+    r.problem(`options.platform ${show(platform)} is not "os/arch" or "os/arch/variant"`);
+  }
+  const onProgress = r.function<PullOptions["onProgress"]>(o.get("onProgress"), "options.onProgress");
+  return { o, pull: defined({ ...call, auth: credentials, platform, onProgress }) };
+}
+
+/** `(image, options?)`: pull. */
+export function checkPullArgs(at: CallSite, image: unknown, options: unknown): [string, PullOptions] {
+  const r = new ArgReader(at);
+  const checked = readImage(r, image, "image");
+  const { pull } = readPullOptions(r, options);
+  finish(r, pull.signal);
+  return [checked as string, pull];
+}
+
+/** `(spec, options?)`: run. */
+export function checkRunArgs(at: CallSite, spec: unknown, options: unknown): [ContainerSpec, RunOptions] {
+  const r = new ArgReader(at);
+  const checked = readContainerSpec(r, spec);
+  const { o, pull } = readPullOptions(r, options);
+  const run: RunOptions = defined({
+    ...pull,
+    remove: r.boolean(o.get("remove"), "options.remove"),
+    pull: r.boolean(o.get("pull"), "options.pull"),
+    onOutput: r.function<RunOptions["onOutput"]>(o.get("onOutput"), "options.onOutput"),
+  });
+  finish(r, run.signal);
+  return [checked as ContainerSpec, run];
+}
+
+/** `(options?)`: list. */
+export function checkListOptions(at: CallSite, options: unknown): ListOptions {
+  const r = new ArgReader(at);
+  const { o, call } = callOptions(r, options);
+  const list: ListOptions = defined({
+    ...call,
+    labels: readLabels(r, o.get("labels"), "options.labels"),
+    all: r.boolean(o.get("all"), "options.all"),
+  });
+  finish(r, list.signal);
+  return list;
+}
+
+/** `(options?)`: events. */
+export function checkEventsOptions(at: CallSite, options: unknown): EventsOptions {
+  const r = new ArgReader(at);
+  const { o, call } = callOptions(r, options);
+  const events: EventsOptions = defined({
+    ...call,
+    labels: readLabels(r, o.get("labels"), "options.labels"),
+  });
+  finish(r, events.signal);
+  return events;
+}
+
+/** `(id, options?)`: logs. */
+export function checkLogsArgs(at: CallSite, id: unknown, options: unknown): [string, LogsOptions] {
+  const r = new ArgReader(at);
+  const checked = readId(r, id, "id");
+  const { o, call } = callOptions(r, options);
+  const logs: LogsOptions = defined({
+    ...call,
+    follow: r.boolean(o.get("follow"), "options.follow"),
+    since: r.date(o.get("since"), "options.since"),
+    tail: r.number(o.get("tail"), "options.tail", { min: 0, max: Number.MAX_SAFE_INTEGER }),
+    timestamps: r.boolean(o.get("timestamps"), "options.timestamps"),
+  });
+  finish(r, logs.signal);
+  return [checked as string, logs];
+}
+
+/** `(id, command, options?)`: exec. */
+export function checkExecArgs(
+  at: CallSite,
+  id: unknown,
+  command: unknown,
+  options: unknown,
+): [string, string[], ExecOptions] {
+  const r = new ArgReader(at);
+  const checked = readId(r, id, "id");
+  const cmd = r.strings(command, "command", MAX_LIST_LENGTH, { max: MAX_ARG_LENGTH, nonEmpty: false });
+  if (command === undefined) r.problem("command is required");
+  else if (cmd?.length === 0) r.problem("command must name a program (it is empty)");
+  const { o, call } = callOptions(r, options);
+  const stdin = o.get("stdin");
+  const stdinOk = r.read(
+    "options.stdin",
+    () => stdin === undefined || typeof stdin === "string" || stdin instanceof Uint8Array,
+  );
+  if (stdinOk && !stdinOk.value)
+    r.problem(`options.stdin must be a string or a Uint8Array, got ${show(stdin)}`);
+  const exec: ExecOptions = defined({
+    ...call,
+    env: readEnv(r, o.get("env"), "options.env"),
+    workdir: readPath(r, o.get("workdir"), "options.workdir"),
+    user: readUser(r, o.get("user"), "options.user"),
+    tty: r.boolean(o.get("tty"), "options.tty"),
+    stdin: stdinOk?.value ? (stdin as string | Uint8Array | undefined) : undefined,
+    timeout: r.number(o.get("timeout"), "options.timeout", { min: 0, max: MAX_TIMER_MS, fraction: true }),
+  });
+  finish(r, exec.signal);
+  return [checked as string, cmd as string[], exec];
+}
+
+/** `(id, options?)`: stop. */
+export function checkStopArgs(at: CallSite, id: unknown, options: unknown): [string, StopOptions] {
+  const r = new ArgReader(at);
+  const checked = readId(r, id, "id");
+  const { o, call } = callOptions(r, options);
+  const stop: StopOptions = defined({
+    ...call,
+    // Seconds; at most what a timer in milliseconds can wait.
+    timeout: r.number(o.get("timeout"), "options.timeout", { min: 0, max: Math.floor(MAX_TIMER_MS / 1000) }),
+    stopSignal: readSignalName(r, o.get("stopSignal"), "options.stopSignal"),
+  });
+  finish(r, stop.signal);
+  return [checked as string, stop];
+}
+
+/** `(id, signal?, options?)`: kill. The signal defaults to SIGKILL. */
+export function checkKillArgs(
+  at: CallSite,
+  id: unknown,
+  signal: unknown,
+  options: unknown,
+): [string, string, CallOptions] {
+  const r = new ArgReader(at);
+  const checked = readId(r, id, "id");
+  const name = readSignalName(r, signal, "signal") ?? "SIGKILL";
+  const { call } = callOptions(r, options);
+  finish(r, call.signal);
+  return [checked as string, name, call];
+}
+
+/** `(id, options?)`: remove. */
+export function checkRemoveArgs(at: CallSite, id: unknown, options: unknown): [string, RemoveOptions] {
+  const r = new ArgReader(at);
+  const checked = readId(r, id, "id");
+  const { o, call } = callOptions(r, options);
+  const remove: RemoveOptions = defined({ ...call, force: r.boolean(o.get("force"), "options.force") });
+  finish(r, remove.signal);
+  return [checked as string, remove];
+}
