@@ -1,8 +1,8 @@
 // The consumer test: berth as a user gets it from npm. Packs every publishable package, checks what each
 // tarball holds (and runs publint and are-the-types-wrong on the tarballs themselves), installs them into a
 // fresh app outside the repository (npm, no workspace links; third-party dependencies from the registry),
-// typechecks every ```ts block of the READMEs there, with an import of every entry point, under strict
-// settings with `nodenext` and with `bundler` resolution, then runs a small app (scripts/consumer/app.ts)
+// typechecks every ```ts block of the READMEs and docs/*.md there, with an import of every entry point,
+// under strict settings with `nodenext` and with `bundler` resolution, then runs a small app (scripts/consumer/app.ts)
 // against the daemons the environment names (run it through scripts/with-runtimes.mjs).
 //
 // `node scripts/consumer-test.mjs [--no-run]`; needs the packages built (npm run setup).
@@ -22,7 +22,7 @@ import { builtinModules, createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { codeBlocks } from "./consumer/markdown.mjs";
+import { codeBlocks, snippetFile, snippetSources } from "./consumer/markdown.mjs";
 
 const repo = resolve(fileURLToPath(new URL("..", import.meta.url)));
 const run = !process.argv.includes("--no-run");
@@ -214,12 +214,12 @@ if (undeclared.length) {
 console.log("every package the shipped declarations import is a dependency");
 
 step("README snippets and every entry point, typechecked under strict nodenext and bundler");
-const readmes = [
-  "README.md",
-  ...readdirSync(join(repo, "packages"))
+const readmes = snippetSources(
+  repo,
+  readdirSync(join(repo, "packages"))
     .map((name) => `packages/${name}/README.md`)
     .filter((f) => packages.some((p) => join(repo, f) === join(p.folder, "README.md"))),
-];
+);
 /** snippet file -> where it came from, to point errors at the README line. */
 const origin = new Map();
 let skipped = 0;
@@ -233,7 +233,7 @@ for (const readme of readmes) {
       skipped++;
       return;
     }
-    const file = `snippets/${readme.replace(/\/README\.md$|README\.md$/, "").replace(/^packages\//, "") || "root"}-${i + 1}.ts`;
+    const file = snippetFile(readme, i);
     // A block without imports is still a module (top-level await needs one); the line numbers stay.
     const code = /^\s*(import|export)\s/m.test(b.code) ? b.code : `${b.code}\nexport {};`;
     writeFileSync(join(app, file), `${code}\n`);
@@ -254,7 +254,7 @@ writeFileSync(
 );
 copyFileSync(join(repo, "scripts", "consumer", "app.ts"), join(app, "app.ts"));
 console.log(
-  `${origin.size} snippets from ${readmes.length} READMEs${skipped ? ` (${skipped} marked not standalone)` : ""}, ${entries.length} entry points, app.ts`,
+  `${origin.size} snippets from ${readmes.length} Markdown files${skipped ? ` (${skipped} marked not standalone)` : ""}, ${entries.length} entry points, app.ts`,
 );
 
 const strict = {
