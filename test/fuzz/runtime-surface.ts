@@ -22,14 +22,18 @@ import { join } from "node:path";
 import { inspect } from "node:util";
 import fc from "fast-check";
 import { afterAll, describe, it } from "vitest";
-import {
-  ContainerdClient,
-  ContainerdRuntime,
-  removeNamespace,
-} from "../../packages/containerd-client/src/index.js";
-import { CriClient, CriRuntime } from "../../packages/crio-client/src/index.js";
+import { ContainerdClient, ContainerdRuntime } from "../../packages/containerd-client/src/index.js";
+import { type CriClient, CriRuntime } from "../../packages/crio-client/src/index.js";
 import { DockerClient, DockerRuntime } from "../../packages/docker-client/src/index.js";
 import { isBerthError, type Runtime } from "../../packages/runtime-core/src/index.js";
+import {
+  backendFromEnv,
+  removeNamespaceSoon,
+  sweepCri,
+  withContainerd,
+  withCri,
+  withDocker,
+} from "../support/daemon-admin.js";
 import {
   type Described,
   describe as describeCall,
@@ -108,14 +112,6 @@ interface Backend {
 }
 
 function dockerBackend(name: "docker" | "podman", host: string): Backend {
-  const admin = async <T>(fn: (d: DockerClient) => Promise<T>): Promise<T> => {
-    const d = new DockerClient({ host, backend: name });
-    try {
-      return await fn(d);
-    } finally {
-      await d.close();
-    }
-  };
   const ours = async (d: DockerClient) => {
     const byLabel = await d.containers.list({ all: true, filters: { label: [`${LABEL}=${RUN}`] } });
     const byName = await d.containers.list({ all: true, filters: { name: [namePrefix] } });
@@ -126,9 +122,10 @@ function dockerBackend(name: "docker" | "podman", host: string): Backend {
   return {
     name,
     open: async () => new DockerRuntime(new DockerClient({ host, backend: name }), name),
-    leftovers: () => admin(async (d) => [...(await ours(d))].map(([id, n]) => `container ${id} (${n})`)),
+    leftovers: () =>
+      withDocker(host, name, async (d) => [...(await ours(d))].map(([id, n]) => `container ${id} (${n})`)),
     cleanup: () =>
-      admin(async (d) => {
+      withDocker(host, name, async (d) => {
         for (const id of (await ours(d)).keys()) {
           await d.containers.remove({ id, force: true, v: true }).catch(() => {});
         }
@@ -139,35 +136,22 @@ function dockerBackend(name: "docker" | "podman", host: string): Backend {
 function containerdBackend(address: string): Backend {
   const namespace = `berth-fuzz-${RUN}`;
   const logDir = mkdtempSync(join(tmpdir(), "berth-fuzz-containerd-logs-"));
-  const client = () => new ContainerdClient({ address, namespace });
   return {
     name: "containerd",
     open: async () =>
-      new ContainerdRuntime(client(), { logDir, runtime: { root: env.BERTH_RUNC_ROOT ?? "" } }),
+      new ContainerdRuntime(new ContainerdClient({ address, namespace }), {
+        logDir,
+        runtime: { root: env.BERTH_RUNC_ROOT ?? "" },
+      }),
     // Everything in the namespace is the test's.
-    leftovers: async () => {
-      const c = client();
-      try {
-        return (await c.containers.list({})).containers.map((x) => `container ${x.id}`);
-      } finally {
-        c.close();
-      }
-    },
+    leftovers: () =>
+      withContainerd(address, namespace, async (c) =>
+        (await c.containers.list({})).containers.map((x) => `container ${x.id}`),
+      ),
     cleanup: async () => {
-      const c = client();
       try {
-        for (let attempt = 1; ; attempt++) {
-          try {
-            await removeNamespace(c);
-            break;
-          } catch (err) {
-            // containerd may refuse for a moment after the last snapshots went.
-            if (attempt >= 5) throw err;
-            await new Promise((r) => setTimeout(r, 500));
-          }
-        }
+        await withContainerd(address, namespace, (c) => removeNamespaceSoon(c));
       } finally {
-        c.close();
         rmSync(logDir, { recursive: true, force: true });
       }
     },
@@ -177,14 +161,6 @@ function containerdBackend(address: string): Backend {
 function criBackend(endpoint: string): Backend {
   const namespace = `berth-fuzz-${RUN}`;
   const logRoot = mkdtempSync(join(tmpdir(), "berth-fuzz-cri-logs-"));
-  const admin = async <T>(fn: (c: CriClient) => Promise<T>): Promise<T> => {
-    const c = new CriClient({ endpoint });
-    try {
-      return await fn(c);
-    } finally {
-      c.close();
-    }
-  };
   const ours = async (c: CriClient) => ({
     containers: await c.listContainers({ labelSelector: labels }),
     pods: (await c.listPodSandbox()).filter(
@@ -195,43 +171,26 @@ function criBackend(endpoint: string): Backend {
     name: "cri",
     open: () => CriRuntime.connect({ endpoint, logRoot, namespace }),
     leftovers: () =>
-      admin(async (c) => {
+      withCri(endpoint, async (c) => {
         const { containers, pods } = await ours(c);
         return [...containers.map((x) => `container ${x.id}`), ...pods.map((p) => `pod ${p.id}`)];
       }),
     cleanup: async () => {
-      await admin(async (c) => {
+      await withCri(endpoint, async (c) => {
         const { containers, pods } = await ours(c);
-        for (const x of containers) {
-          await c.stopContainer(x.id, 0).catch(() => {});
-          await c.removeContainer(x.id).catch(() => {});
-        }
-        for (const p of pods) {
-          await c.stopPodSandbox(p.id).catch(() => {});
-          await c.removePodSandbox(p.id).catch(() => {});
-        }
+        await sweepCri(c, containers, pods);
       });
       rmSync(logRoot, { recursive: true, force: true });
     },
   };
 }
 
-function backendOf(name: string): Backend | undefined {
-  switch (name) {
-    case "docker":
-      return env.DOCKER_HOST ? dockerBackend("docker", env.DOCKER_HOST) : undefined;
-    case "podman":
-      return env.PODMAN_HOST ? dockerBackend("podman", env.PODMAN_HOST) : undefined;
-    case "containerd":
-      return env.CONTAINERD_ADDRESS ? containerdBackend(env.CONTAINERD_ADDRESS) : undefined;
-    case "cri":
-      return env.CONTAINER_RUNTIME_ENDPOINT ? criBackend(env.CONTAINER_RUNTIME_ENDPOINT) : undefined;
-    default:
-      throw new Error(`BERTH_SURFACE_FUZZ_BACKENDS: unknown backend ${name}`);
-  }
-}
-
-// ---------------------------------------------------------------------------------------------------
+const backendOf = (name: string): Backend | undefined =>
+  backendFromEnv(
+    name,
+    { docker: dockerBackend, containerd: containerdBackend, cri: criBackend },
+    "BERTH_SURFACE_FUZZ_BACKENDS",
+  );
 
 type Outcome =
   | { kind: "ok"; value: unknown }

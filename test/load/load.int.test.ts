@@ -25,14 +25,18 @@ import { fileURLToPath } from "node:url";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { afterAll, describe, expect, it } from "vitest";
-import {
-  ContainerdClient,
-  ContainerdRuntime,
-  removeNamespace,
-} from "../../packages/containerd-client/src/index.js";
-import { CriClient, CriRuntime } from "../../packages/crio-client/src/index.js";
+import { ContainerdClient, ContainerdRuntime } from "../../packages/containerd-client/src/index.js";
+import { type CriClient, CriRuntime } from "../../packages/crio-client/src/index.js";
 import { DockerClient, DockerRuntime } from "../../packages/docker-client/src/index.js";
 import type { Runtime } from "../../packages/runtime-core/src/index.js";
+import {
+  backendFromEnv,
+  removeNamespaceSoon,
+  sweepCri,
+  withContainerd,
+  withCri,
+  withDocker,
+} from "../support/daemon-admin.js";
 
 // Vitest's workers run without --expose-gc: turn it on here, so RSS is read from a collected heap.
 setFlagsFromString("--expose-gc");
@@ -172,14 +176,7 @@ interface Backend {
 }
 
 function dockerBackend(name: "docker" | "podman", host: string): Backend {
-  const admin = async <T>(fn: (d: DockerClient) => Promise<T>): Promise<T> => {
-    const d = new DockerClient({ host, backend: name });
-    try {
-      return await fn(d);
-    } finally {
-      await d.close();
-    }
-  };
+  const admin = <T>(fn: (d: DockerClient) => Promise<T>): Promise<T> => withDocker(host, name, fn);
   const mine = { all: true, filters: { label: [`${LABEL}=${RUN}`] } };
   return {
     name,
@@ -216,14 +213,8 @@ function dockerBackend(name: "docker" | "podman", host: string): Backend {
 function containerdBackend(address: string): Backend {
   const namespace = `berth-load-${RUN}`;
   const logDir = mkdtempSync(join(tmpdir(), "berth-load-containerd-logs-"));
-  const admin = async <T>(fn: (c: ContainerdClient) => Promise<T>): Promise<T> => {
-    const c = new ContainerdClient({ address, namespace });
-    try {
-      return await fn(c);
-    } finally {
-      c.close();
-    }
-  };
+  const admin = <T>(fn: (c: ContainerdClient) => Promise<T>): Promise<T> =>
+    withContainerd(address, namespace, fn);
   return {
     name: "containerd",
     open: async () =>
@@ -250,18 +241,7 @@ function containerdBackend(address: string): Backend {
     marks: [`/${namespace}/`, `-namespace ${namespace} `, logDir],
     logDirs: [logDir],
     cleanup: async () => {
-      await admin(async (c) => {
-        for (let attempt = 1; ; attempt++) {
-          try {
-            await removeNamespace(c);
-            return;
-          } catch (err) {
-            // containerd may refuse for a moment after the last snapshots went.
-            if (attempt >= 5) throw err;
-            await sleep(500);
-          }
-        }
-      });
+      await admin((c) => removeNamespaceSoon(c));
       rmSync(logDir, { recursive: true, force: true });
     },
   };
@@ -270,14 +250,7 @@ function containerdBackend(address: string): Backend {
 function criBackend(endpoint: string): Backend {
   const namespace = `berth-load-${RUN}`;
   const logRoot = mkdtempSync(join(tmpdir(), "berth-load-cri-logs-"));
-  const admin = async <T>(fn: (c: CriClient) => Promise<T>): Promise<T> => {
-    const c = new CriClient({ endpoint });
-    try {
-      return await fn(c);
-    } finally {
-      c.close();
-    }
-  };
+  const admin = <T>(fn: (c: CriClient) => Promise<T>): Promise<T> => withCri(endpoint, fn);
   const ourPods = async (c: CriClient) =>
     (await c.listPodSandbox()).filter((p) => p.labels[LABEL] === RUN || p.metadata?.namespace === namespace);
   return {
@@ -323,35 +296,20 @@ function criBackend(endpoint: string): Backend {
     marks: [logRoot],
     logDirs: [logRoot],
     cleanup: async () => {
-      await admin(async (c) => {
-        for (const ctr of await c.listContainers({ labelSelector: labels })) {
-          await c.stopContainer(ctr.id, 0).catch(() => {});
-          await c.removeContainer(ctr.id).catch(() => {});
-        }
-        for (const pod of await ourPods(c)) {
-          await c.stopPodSandbox(pod.id).catch(() => {});
-          await c.removePodSandbox(pod.id).catch(() => {});
-        }
-      });
+      await admin(async (c) =>
+        sweepCri(c, await c.listContainers({ labelSelector: labels }), await ourPods(c)),
+      );
       rmSync(logRoot, { recursive: true, force: true });
     },
   };
 }
 
-function backend(name: string): Backend | undefined {
-  switch (name) {
-    case "docker":
-      return env.DOCKER_HOST ? dockerBackend("docker", env.DOCKER_HOST) : undefined;
-    case "podman":
-      return env.PODMAN_HOST ? dockerBackend("podman", env.PODMAN_HOST) : undefined;
-    case "containerd":
-      return env.CONTAINERD_ADDRESS ? containerdBackend(env.CONTAINERD_ADDRESS) : undefined;
-    case "cri":
-      return env.CONTAINER_RUNTIME_ENDPOINT ? criBackend(env.CONTAINER_RUNTIME_ENDPOINT) : undefined;
-    default:
-      throw new Error(`BERTH_LOAD_BACKENDS: unknown backend ${name}`);
-  }
-}
+const backend = (name: string): Backend | undefined =>
+  backendFromEnv(
+    name,
+    { docker: dockerBackend, containerd: containerdBackend, cri: criBackend },
+    "BERTH_LOAD_BACKENDS",
+  );
 
 /**
  * After a docker backend failure on the harness's dockerd: what its goroutines have waited on for a
