@@ -493,20 +493,16 @@ describe.sequential("faults", () => {
     });
 
     it("a socket the user may not use: every client throws UnavailableError naming the path", async () => {
-      // Root ignores file permissions: the clients run as nobody, in a child process (probe.ts).
+      // Root ignores file permissions: the clients run as nobody, in a child process (probe.ts) that starts
+      // as root (to load the checkout from wherever it is) and drops to nobody before its first call.
       const path = join(daemons.dir, "denied.sock");
       const server = createServer((s) => s.destroy());
       await new Promise<void>((resolve) => server.listen(path, resolve));
       try {
         await chmod(path, 0);
         const { stdout } = await exec$(
-          "setpriv",
+          process.execPath,
           [
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            "--",
-            process.execPath,
             join(root, "node_modules/tsx/dist/cli.mjs"),
             "--tsconfig",
             join(root, "test/faults/tsconfig.probe.json"),

@@ -1,5 +1,6 @@
-// Run by the fault tests as an unprivileged user (root may use any socket): call each client on the
-// socket given, which this user may not use, and print what each one threw, one JSON object per line.
+// Run by the fault tests (as root, dropping to nobody before any call: root may use any socket): call each
+// client on the socket given, which nobody may not open, and print what each one threw, one JSON object per
+// line.
 // Started through tsx with tsconfig.probe.json, so @berth/* are the package sources, as under vitest.
 import { ContainerdClient } from "../../packages/containerd-client/src/index.js";
 import { CriClient } from "../../packages/crio-client/src/index.js";
@@ -7,6 +8,13 @@ import { DockerClient } from "../../packages/docker-client/src/index.js";
 
 const path = process.argv[2];
 if (!path) throw new Error("usage: probe.ts <socket path>");
+
+// Started as root, so that it can read the checkout wherever it is (a clone under a 0700 mktemp folder
+// is out of nobody's reach); the modules are loaded by now, so drop to nobody before touching the socket.
+process.setgroups?.([]);
+process.setgid?.(65534);
+process.setuid?.(65534);
+if (process.getuid?.() !== 65534) throw new Error("probe.ts: could not become uid 65534");
 
 async function attempt(client: string, call: () => Promise<unknown>): Promise<void> {
   let outcome: Record<string, unknown>;
