@@ -13,6 +13,7 @@ import {
   type Runtime,
   type RuntimeEvent,
   TimeoutError,
+  UnsupportedError,
 } from "@berth/runtime-core";
 import { type Diagnosis, DOCTOR_CHECKS, type DoctorCheckName, diagnose } from "./diagnose.js";
 import { discover } from "./index.js";
@@ -222,6 +223,11 @@ async function checkBackend(connected: ConnectedRuntime, ctx: RunContext): Promi
       if (out instanceof Skip) return done({ status: "skip", detail: out.reason });
       done({ status: "pass", detail: out });
     } catch (caught) {
+      // A daemon that turns out not to serve what the capabilities promised (a CRI events probe that
+      // took an answer too slow for a yes): not there, rather than broken.
+      if (caught instanceof UnsupportedError && !timer.aborted) {
+        return done({ status: "skip", detail: `not served by this daemon: ${caught.message}` });
+      }
       const err =
         timer.aborted && !ctx.signal?.aborted
           ? new TimeoutError(`${name}: no result within ${ctx.timeout} s`, { operation: name, cause: caught })
