@@ -51,16 +51,27 @@ export const dockerProvider: RuntimeProvider = {
       Boolean(env.DOCKER_CONTEXT) ||
       Boolean((await loadDockerConfig({ env }).catch(() => undefined))?.currentContext);
     if (env.DOCKER_HOST || contextChosen) {
-      const found = await resolveDockerEndpoint({ env });
-      const source =
-        found.source === "DOCKER_HOST" ? "DOCKER_HOST" : `docker context ${found.context ?? "default"}`;
-      out.push({
-        backend: "docker",
-        endpoint: found.host,
-        source,
-        // fromEnv again, so TLS settings of DOCKER_HOST or the context come along.
-        open: () => openDocker({ env }, "docker"),
-      });
+      const found = await resolveDockerEndpoint({ env }).catch((err: unknown) => err as Error);
+      if (found instanceof Error) {
+        // A context that cannot be read is this candidate's failure, reported among connect()'s attempts;
+        // the other configured backends are still tried.
+        out.push({
+          backend: "docker",
+          endpoint: `docker context ${env.DOCKER_CONTEXT || "(current)"}`,
+          source: "docker context",
+          open: () => Promise.reject(found),
+        });
+      } else {
+        const source =
+          found.source === "DOCKER_HOST" ? "DOCKER_HOST" : `docker context ${found.context ?? "default"}`;
+        out.push({
+          backend: "docker",
+          endpoint: found.host,
+          source,
+          // fromEnv again, so TLS settings of DOCKER_HOST or the context come along.
+          open: () => openDocker({ env }, "docker"),
+        });
+      }
     }
     for (const name of ["CONTAINER_HOST", "PODMAN_HOST"] as const) {
       const host = env[name];
@@ -75,6 +86,12 @@ export const dockerProvider: RuntimeProvider = {
     return [
       candidate("docker", unix(DEFAULT_DOCKER_SOCKET), "default socket", env),
       ...(xdg ? [candidate("docker", unix(join(xdg, "docker.sock")), "rootless default socket", env)] : []),
+      candidate(
+        "docker",
+        unix(join(home, ".docker", "run", "docker.sock")),
+        "rootless socket in ~/.docker",
+        env,
+      ),
       candidate(
         "docker",
         unix(join(home, ".docker", "desktop", "docker.sock")),
