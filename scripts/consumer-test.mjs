@@ -303,6 +303,30 @@ if (run) {
   step("the app, against the daemons the environment names");
   const r = spawnSync("node", ["out/app.js"], { cwd: app, stdio: "inherit", env: process.env });
   if (r.status !== 0) fail(`the app failed (exit ${r.status ?? r.signal})`);
+
+  step("npx berth-sdk doctor --json, the bin from the installed tarball");
+  const image = process.env.BERTH_TEST_IMAGE ?? "docker.io/library/busybox:latest";
+  const doctor = spawnSync("npx", ["--no-install", "berth-sdk", "doctor", "--json", "--image", image], {
+    cwd: app,
+    encoding: "utf8",
+    env: process.env,
+    maxBuffer: 16 * 1024 * 1024,
+  });
+  let report;
+  try {
+    report = JSON.parse(doctor.stdout);
+  } catch {
+    console.log(`${doctor.stdout}${doctor.stderr}`);
+    fail(`npx berth-sdk doctor printed no JSON (exit ${doctor.status ?? doctor.signal})`);
+  }
+  for (const b of report.backends) {
+    const marks = b.checks.map((c) => `${c.name} ${c.status}`).join(", ");
+    console.log(
+      `${b.ok ? "ok  " : "FAIL"} ${b.backend} (${b.runtime?.name ?? "unreachable"} ${b.runtime?.version ?? ""}): ${marks}`,
+    );
+  }
+  if (doctor.status !== 0 || !report.ok)
+    fail(`npx berth-sdk doctor reported failures (exit ${doctor.status})`);
 }
 
 finish();
