@@ -16,7 +16,7 @@ import {
   UnsupportedError,
 } from "@berth/runtime-core";
 import { type Diagnosis, DOCTOR_CHECKS, type DoctorCheckName, diagnose } from "./diagnose.js";
-import { discover } from "./index.js";
+import { discover, providers } from "./index.js";
 
 export type { DiagnoseContext, Diagnosis, DoctorCheckName, ProblemKind } from "./diagnose.js";
 export { DOCTOR_CHECKS, diagnose } from "./diagnose.js";
@@ -363,7 +363,11 @@ function unreachable(attempt: ConnectAttempt, timeout: number): DoctorBackend {
   };
 }
 
-const isDefaultSource = (source: string) => /default socket|Desktop socket/.test(source);
+/** The endpoints the environment configures (DOCKER_HOST...), as "backend endpoint" keys. */
+async function configuredEndpoints(env: EnvMap): Promise<Set<string>> {
+  const named = await Promise.all(providers.map((p) => p.fromEnv(env).catch(() => [])));
+  return new Set(named.flat().map((c) => `${c.backend} ${c.endpoint}`));
+}
 
 /**
  * Checks every runtime this machine can reach, as `npx berth-sdk doctor` does: finds them with
@@ -387,6 +391,8 @@ export async function doctor(options: DoctorOptions = {}): Promise<DoctorReport>
     ...(options.env ? { env: options.env } : {}),
     ...(options.signal ? { signal: options.signal } : {}),
   });
+  // A default socket that does not exist is no failure; a configured endpoint that does not answer is.
+  const configured = await configuredEndpoints(options.env ?? process.env);
   const probed: DoctorProbe[] = [
     ...found.runtimes.map(({ runtime, candidate }) => ({
       backend: runtime.backend,
@@ -396,7 +402,7 @@ export async function doctor(options: DoctorOptions = {}): Promise<DoctorReport>
     })),
     ...found.attempts.map((a) => {
       const absent =
-        isDefaultSource(a.source) &&
+        !configured.has(`${a.backend} ${a.endpoint}`) &&
         diagnose(a.error, { backend: a.backend, check: "version", endpoint: a.endpoint }).kind ===
           "socket-missing";
       return {
