@@ -225,6 +225,7 @@ async function checkBackend(connected: ConnectedRuntime, ctx: RunContext): Promi
     } catch (caught) {
       // A daemon that turns out not to serve what the capabilities promised (a CRI events probe that
       // took an answer too slow for a yes): not there, rather than broken.
+      if (ctx.signal?.aborted) return done({ status: "skip", detail: "interrupted" });
       if (caught instanceof UnsupportedError && !timer.aborted) {
         return done({ status: "skip", detail: `not served by this daemon: ${caught.message}` });
       }
