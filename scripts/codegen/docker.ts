@@ -221,7 +221,9 @@ const helperTypes: ReadonlyArray<{ name: string; uses: string[]; text: string }>
       "/** Credentials for X-Registry-Auth / X-Registry-Config (sent as base64url JSON): a username and",
       " *  password, or an identity token from `system.auth`. */",
       "export type RegistryAuth = AuthConfig & {",
+      "  /** An identity token the registry issued (from `system.auth`), used instead of a password. */",
       "  identitytoken?: string;",
+      "  /** A bearer token for the registry, sent as is. */",
       "  registrytoken?: string;",
       "};",
     ].join("\n"),
@@ -232,14 +234,21 @@ const helperTypes: ReadonlyArray<{ name: string; uses: string[]; text: string }>
     text: [
       "/** One line of a progress stream (image load, plugin pull/upgrade/push) that the spec gives no model for. */",
       "export interface ProgressMessage {",
+      "  /** What the line is about (a layer digest or a plugin name), when it is about one thing. */",
       "  id?: string;",
+      "  /** The step, as the daemon words it (`Downloading`, `Pull complete`). */",
       "  status?: string;",
+      "  /** A progress bar the daemon drew as text. */",
       "  progress?: string;",
+      "  /** Bytes done and total, when the step has them. */",
       "  progressDetail?: ProgressDetail;",
+      "  /** Plain output the daemon streams (for example a build's or a load's log lines). */",
       "  stream?: string;",
+      "  /** Operation-specific data (for example the loaded image's id). */",
       "  aux?: unknown;",
       "  /** Set when the operation failed; the client turns it into an error. */",
       "  error?: string;",
+      "  /** The error's code and message, when the operation failed. */",
       "  errorDetail?: ErrorDetail;",
       "}",
     ].join("\n"),
@@ -594,13 +603,35 @@ function additionalType(s: Schema, ctx: RenderContext, indent: string): string |
   return renderType(ap, ctx, indent);
 }
 
+/** Where the members being rendered sit (`Mount.BindOptions`), for the comment of an undescribed field. */
+const owners: string[] = [];
+
+/** The JSDoc lines for a description, or the given sentence where the spec has none. */
+function docOr(description: string | undefined, fallback: string, tags: string[] = []): string[] {
+  const lines = docText(description, tags);
+  return lines.some((l) => l !== "" && !l.startsWith("@")) ? lines : [fallback, ...lines];
+}
+
 /** The members of an object schema, one per line (with their comments), at `indent`. */
 function objectMembers(s: Schema, ctx: RenderContext, indent: string): string {
   const required = new Set(s.required ?? []);
   let out = "";
+  const owner = owners.length ? `\`${owners.join(".")}\`` : "this object";
   for (const [name, prop] of Object.entries(s.properties ?? {})) {
-    out += jsdoc(docText(prop.description ?? prop.title), indent);
-    let type = renderType(prop, ctx, indent);
+    out += jsdoc(
+      docOr(
+        prop.description ?? prop.title,
+        `The \`${name}\` field of ${owner} (the Engine API spec does not describe it).`,
+      ),
+      indent,
+    );
+    owners.push(name);
+    let type: string;
+    try {
+      type = renderType(prop, ctx, indent);
+    } finally {
+      owners.pop();
+    }
     // go-swagger makes a reference to a nullable definition a pointer; only properties are affected
     // (array items and map values of such types are never null in practice).
     const target = /^#\/definitions\/(.+)$/.exec(prop.$ref ?? "")?.[1];
@@ -637,7 +668,28 @@ function declaration(name: string, schema: Schema, ctx: RenderContext, doc: stri
     s.enum === undefined &&
     s.properties !== undefined &&
     Object.keys(s.properties).length > 0;
-  const head = jsdoc(doc, "");
+  const head = jsdoc(
+    doc.some((l) => l !== "" && !l.startsWith("@"))
+      ? doc
+      : [`The Engine API's \`${name}\` schema (the spec does not describe it).`, ...doc],
+    "",
+  );
+  // A hoisted inline schema is declared while its user's members are rendered: it starts a path of its own.
+  const saved = owners.splice(0, owners.length, name);
+  try {
+    return declarationBody(name, s, ctx, head, isInterface);
+  } finally {
+    owners.splice(0, owners.length, ...saved);
+  }
+}
+
+function declarationBody(
+  name: string,
+  s: Schema,
+  ctx: RenderContext,
+  head: string,
+  isInterface: boolean,
+): string {
   if (isInterface) return `${head}export interface ${name} {\n${objectMembers(s, ctx, "  ")}}\n`;
   // A title on the schema itself must not hoist it again.
   const { title: _title, ...rest } = s;
@@ -712,7 +764,11 @@ function paramOut(op: SpecOperation, p: SwaggerParam, ctx: RenderContext): Param
     encoding,
     required: p.required === true,
     type,
-    doc: docText(p.description, tags),
+    doc: docOr(
+      p.description,
+      `The \`${p.name}\` ${p.in} parameter of ${op.id} (the spec does not describe it).`,
+      tags,
+    ),
   };
 }
 
@@ -728,7 +784,7 @@ function bodyOf(
   if (b === undefined) return { kind: "none", required: false, doc: [] };
   const schema = b.schema ?? {};
   const consumes = op.op.consumes ?? [];
-  const doc = docText(b.description);
+  const doc = docOr(b.description, `The request body of ${op.id}.`);
   const binary =
     schema.type === "string" && (schema.format === "binary" || consumes.some((c) => tarTypes.includes(c)));
   if (binary) {
@@ -930,7 +986,9 @@ export function buildDockerFiles(): Map<string, string> {
       paramDecls.push(`${doc}export interface ${paramsName} {\n${members}}\n`);
     }
     const result = resultType(op, entry, ctx, helperNames);
-    paramDecls.push(`export type ${resultName} = ${result};\n`);
+    paramDecls.push(
+      `${jsdoc([`What ${entry.group}.${entry.name} (${op.method} ${op.path}) resolves to.`], "")}export type ${resultName} = ${result};\n`,
+    );
     const optional = params.every((p) => !p.required) && !body.required;
 
     // Table row.
@@ -956,11 +1014,15 @@ export function buildDockerFiles(): Map<string, string> {
         "  },\n",
     );
     typeLines.push(
-      `  ${op.id}: { params: ${paramsName}; result: ${resultName}; response: ${JSON.stringify(entry.response)} };\n`,
+      `  /** ${entry.group}.${entry.name} (\`${op.method} ${op.path}\`). */\n` +
+        `  ${op.id}: {\n` +
+        `    /** Its parameters. */\n    params: ${paramsName};\n` +
+        `    /** What it resolves to. */\n    result: ${resultName};\n` +
+        `    /** How its answer is read. */\n    response: ${JSON.stringify(entry.response)};\n  };\n`,
     );
 
     // DockerApi method.
-    const summary = docText(op.op.summary ?? op.op.description, [
+    const summary = docOr(op.op.summary ?? op.op.description, `The ${op.id} operation.`, [
       "",
       `\`${op.method} ${op.path}\``,
       ...(minVersion !== undefined ? [`@remarks Requires Engine API ${minVersion} or later.`] : []),
@@ -982,7 +1044,7 @@ export function buildDockerFiles(): Map<string, string> {
   let api = "/** The Engine API, grouped the way the client exposes it. */\nexport interface DockerApi {\n";
   for (const [group, methodsText] of byGroup) {
     if (methodsText.length === 0) continue;
-    api += `  ${group}: {\n${methodsText.join("")}  };\n`;
+    api += `  /** The ${group} operations of the Engine API. */\n  ${group}: {\n${methodsText.join("")}  };\n`;
   }
   api += "}\n";
 
@@ -999,7 +1061,8 @@ export function buildDockerFiles(): Map<string, string> {
     ...paramDecls,
     "/** Every operation: how to call it and how its answer is read. */\n" +
       `export const operations = {\n${tableLines.join("")}} as const satisfies Record<string, OperationSpec>;\n`,
-    "export type OperationId = keyof typeof operations;\n",
+    "/** The id of an Engine API operation (the spec's operationId, e.g. `ContainerCreate`). */\n" +
+      "export type OperationId = keyof typeof operations;\n",
     "/** Params, result and response kind of every operation. */\n" +
       `export interface OperationTypes {\n${typeLines.join("")}}\n`,
     api,

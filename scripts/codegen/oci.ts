@@ -3,6 +3,7 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { compile, type JSONSchema } from "json-schema-to-typescript";
+import { fillDocs } from "./doc-fill.ts";
 import { header, specsDir } from "./util.ts";
 
 type Node = Record<string, unknown>;
@@ -78,7 +79,8 @@ export async function generateOci(): Promise<Map<string, string>> {
   });
   files.set(
     "oci/runtime-spec.ts",
-    header("OCI runtime-spec 1.2.1 JSON schemas, specs/oci/runtime-spec", "scripts/codegen/oci.ts") + runtime,
+    header("OCI runtime-spec 1.2.1 JSON schemas, specs/oci/runtime-spec", "scripts/codegen/oci.ts") +
+      fillDocs("runtime-spec.ts", runtime, { what: "the OCI runtime-spec schema", typeNoun: "schema type" }),
   );
   const image = await compileSpec(join(specs, "oci/image-spec"), "OciImageSpecDocuments", {
     ImageManifest: "image-manifest-schema.json",
@@ -89,7 +91,8 @@ export async function generateOci(): Promise<Map<string, string>> {
   });
   files.set(
     "oci/image-spec.ts",
-    header("OCI image-spec 1.1.1 JSON schemas, specs/oci/image-spec", "scripts/codegen/oci.ts") + image,
+    header("OCI image-spec 1.1.1 JSON schemas, specs/oci/image-spec", "scripts/codegen/oci.ts") +
+      fillDocs("image-spec.ts", image, { what: "the OCI image-spec schema", typeNoun: "schema type" }),
   );
   return files;
 }

@@ -5,6 +5,7 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:f
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join, relative } from "node:path";
+import { fillDocs } from "./doc-fill.ts";
 import { header, listFiles, repoRoot, specsDir } from "./util.ts";
 
 const require = createRequire(import.meta.url);
@@ -27,6 +28,8 @@ const tsProtoOptions = [
 interface ProtoJob {
   /** Human name of the spec for the header. */
   spec: string;
+  /** Who the filled-in comment of an undescribed message or field names: "containerd's .proto". */
+  docSource: string;
   /** Files to copy into the compile root: [source dir, destination dir inside root]. */
   roots: Array<[string, string]>;
   /** Paths (inside the compile root) to generate code for, and to leave out. */
@@ -59,7 +62,9 @@ function compile(job: ProtoJob): Map<string, string> {
     const files = new Map<string, string>();
     const head = header(job.spec, "ts-proto (scripts/codegen/protos.ts)");
     for (const file of listFiles(out, ".ts")) {
-      files.set(relative(out, file), head + readFileSync(file, "utf8"));
+      const name = relative(out, file);
+      const docSource = { what: job.docSource, typeNoun: "message" };
+      files.set(name, head + fillDocs(name, readFileSync(file, "utf8"), docSource));
     }
     return files;
   } finally {
@@ -75,6 +80,7 @@ export function generateProtos(): { containerd: Map<string, string>; cri: Map<st
   const ctdPrefix = "github.com/containerd/containerd/api";
   const ctdFiles = compile({
     spec: "containerd API protos (containerd/api 2.1, serves 1.6+), specs/containerd",
+    docSource: "its .proto",
     roots: [
       [join(specs, "containerd"), "."],
       [googleRpc, "google/rpc"],
@@ -87,6 +93,7 @@ export function generateProtos(): { containerd: Map<string, string>; cri: Map<st
   // CRI runtime.v1 (RuntimeService, ImageService).
   const criFiles = compile({
     spec: "Kubernetes CRI runtime.v1 api.proto (cri-api 0.36), specs/cri/runtime/v1",
+    docSource: "the CRI api.proto",
     roots: [[join(specs, "cri/runtime/v1"), "runtime/v1"]],
     paths: ["runtime/v1/api.proto"],
     exclude: [],

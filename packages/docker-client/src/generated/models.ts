@@ -11,6 +11,7 @@ export interface Port {
   PrivatePort: number;
   /** Port exposed on the host */
   PublicPort?: number;
+  /** The `Type` field of `Port` (the Engine API spec does not describe it). */
   Type: "tcp" | "udp" | "sctp" | (string & {});
 }
 
@@ -62,15 +63,21 @@ export interface MountPoint {
 
 /** A device mapping between the host and container */
 export interface DeviceMapping {
+  /** The `PathOnHost` field of `DeviceMapping` (the Engine API spec does not describe it). */
   PathOnHost?: string;
+  /** The `PathInContainer` field of `DeviceMapping` (the Engine API spec does not describe it). */
   PathInContainer?: string;
+  /** The `CgroupPermissions` field of `DeviceMapping` (the Engine API spec does not describe it). */
   CgroupPermissions?: string;
 }
 
 /** A request for devices to be sent to device drivers */
 export interface DeviceRequest {
+  /** The `Driver` field of `DeviceRequest` (the Engine API spec does not describe it). */
   Driver?: string;
+  /** The `Count` field of `DeviceRequest` (the Engine API spec does not describe it). */
   Count?: number;
+  /** The `DeviceIDs` field of `DeviceRequest` (the Engine API spec does not describe it). */
   DeviceIDs?: string[];
   /** A list of capabilities; an OR list of AND lists of capabilities. */
   Capabilities?: string[][];
@@ -81,6 +88,7 @@ export interface DeviceRequest {
   Options?: Record<string, string>;
 }
 
+/** The Engine API's `ThrottleDevice` schema (the spec does not describe it). */
 export interface ThrottleDevice {
   /** Device path */
   Path?: string;
@@ -88,6 +96,7 @@ export interface ThrottleDevice {
   Rate?: number;
 }
 
+/** The Engine API's `Mount` schema (the spec does not describe it). */
 export interface Mount {
   /** Container path. */
   Target?: string;
@@ -207,7 +216,9 @@ export interface Resources {
    * ```
    */
   BlkioWeightDevice?: {
+    /** The `Path` field of `Resources.BlkioWeightDevice` (the Engine API spec does not describe it). */
     Path?: string;
+    /** The `Weight` field of `Resources.BlkioWeightDevice` (the Engine API spec does not describe it). */
     Weight?: number;
   }[];
   /**
@@ -335,7 +346,9 @@ export interface Resources {
 
 /** An object describing a limit on resources which can be requested by a task. */
 export interface Limit {
+  /** The `NanoCPUs` field of `Limit` (the Engine API spec does not describe it). */
   NanoCPUs?: number;
+  /** The `MemoryBytes` field of `Limit` (the Engine API spec does not describe it). */
   MemoryBytes?: number;
   /** Limits the maximum number of PIDs in the container. Set `0` for unlimited. */
   Pids?: number;
@@ -346,8 +359,11 @@ export interface Limit {
  * requested by a task.
  */
 export interface ResourceObject {
+  /** The `NanoCPUs` field of `ResourceObject` (the Engine API spec does not describe it). */
   NanoCPUs?: number;
+  /** The `MemoryBytes` field of `ResourceObject` (the Engine API spec does not describe it). */
   MemoryBytes?: number;
+  /** The `GenericResources` field of `ResourceObject` (the Engine API spec does not describe it). */
   GenericResources?: GenericResources;
 }
 
@@ -356,12 +372,18 @@ export interface ResourceObject {
  * String resources (e.g, `GPU=UUID1`).
  */
 export type GenericResources = {
+  /** The `NamedResourceSpec` field of `GenericResources` (the Engine API spec does not describe it). */
   NamedResourceSpec?: {
+    /** The `Kind` field of `GenericResources.NamedResourceSpec` (the Engine API spec does not describe it). */
     Kind?: string;
+    /** The `Value` field of `GenericResources.NamedResourceSpec` (the Engine API spec does not describe it). */
     Value?: string;
   };
+  /** The `DiscreteResourceSpec` field of `GenericResources` (the Engine API spec does not describe it). */
   DiscreteResourceSpec?: {
+    /** The `Kind` field of `GenericResources.DiscreteResourceSpec` (the Engine API spec does not describe it). */
     Kind?: string;
+    /** The `Value` field of `GenericResources.DiscreteResourceSpec` (the Engine API spec does not describe it). */
     Value?: number;
   };
 }[];
@@ -473,7 +495,9 @@ export type HostConfig = Resources & {
    * container should connect to.
    */
   NetworkMode?: string;
+  /** The `PortBindings` field of `HostConfig` (the Engine API spec does not describe it). */
   PortBindings?: PortMap;
+  /** The `RestartPolicy` field of `HostConfig` (the Engine API spec does not describe it). */
   RestartPolicy?: RestartPolicy;
   /**
    * Automatically remove the container when the container's process
@@ -642,6 +666,7 @@ export interface ContainerConfig {
   Env?: string[];
   /** Command to run specified as a string or an array of strings. */
   Cmd?: string[];
+  /** The `Healthcheck` field of `ContainerConfig` (the Engine API spec does not describe it). */
   Healthcheck?: HealthConfig;
   /** Command is already escaped (Windows only) */
   ArgsEscaped?: boolean | null;
@@ -699,6 +724,7 @@ export interface ImageConfig {
   Env?: string[];
   /** Command to run specified as a string or an array of strings. */
   Cmd?: string[];
+  /** The `Healthcheck` field of `ImageConfig` (the Engine API spec does not describe it). */
   Healthcheck?: HealthConfig;
   /** Command is already escaped (Windows only) */
   ArgsEscaped?: boolean | null;
@@ -760,12 +786,19 @@ export interface NetworkSettings {
    * @deprecated This field is never set and will be removed in a future release.
    */
   LinkLocalIPv6PrefixLen?: number;
+  /** The `Ports` field of `NetworkSettings` (the Engine API spec does not describe it). */
   Ports?: PortMap;
   /** SandboxKey is the full path of the netns handle */
   SandboxKey?: string;
-  /** @deprecated This field is never set and will be removed in a future release. */
+  /**
+   * The `SecondaryIPAddresses` field of `NetworkSettings` (the Engine API spec does not describe it).
+   * @deprecated This field is never set and will be removed in a future release.
+   */
   SecondaryIPAddresses?: Address[] | null;
-  /** @deprecated This field is never set and will be removed in a future release. */
+  /**
+   * The `SecondaryIPv6Addresses` field of `NetworkSettings` (the Engine API spec does not describe it).
+   * @deprecated This field is never set and will be removed in a future release.
+   */
   SecondaryIPv6Addresses?: Address[] | null;
   /**
    * EndpointID uniquely represents a service endpoint in a Sandbox.
@@ -884,6 +917,7 @@ export interface DriverData {
 export interface FilesystemChange {
   /** Path to file or directory that has changed. */
   Path: string;
+  /** The `Kind` field of `FilesystemChange` (the Engine API spec does not describe it). */
   Kind: ChangeType;
 }
 
@@ -945,6 +979,7 @@ export interface ImageInspect {
    * specified through MAINTAINER (deprecated) in the Dockerfile.
    */
   Author?: string;
+  /** The `Config` field of `ImageInspect` (the Engine API spec does not describe it). */
   Config?: ImageConfig;
   /** Hardware CPU architecture that the image runs on. */
   Architecture?: string;
@@ -959,10 +994,13 @@ export interface ImageInspect {
   OsVersion?: string | null;
   /** Total size of the image including all layers it is composed of. */
   Size?: number;
+  /** The `GraphDriver` field of `ImageInspect` (the Engine API spec does not describe it). */
   GraphDriver?: DriverData;
   /** Information about the image's RootFS, including the layer IDs. */
   RootFS?: {
+    /** The `Type` field of `ImageInspect.RootFS` (the Engine API spec does not describe it). */
     Type: string;
+    /** The `Layers` field of `ImageInspect.RootFS` (the Engine API spec does not describe it). */
     Layers?: string[];
   };
   /**
@@ -978,6 +1016,7 @@ export interface ImageInspect {
   };
 }
 
+/** The Engine API's `ImageSummary` schema (the spec does not describe it). */
 export interface ImageSummary {
   /** ID is the content-addressable ID of an image. */
   Id: string;
@@ -1027,8 +1066,11 @@ export interface ImageSummary {
   Descriptor?: OCIDescriptor | null;
 }
 
+/** The Engine API's `AuthConfig` schema (the spec does not describe it). */
 export interface AuthConfig {
+  /** The `username` field of `AuthConfig` (the Engine API spec does not describe it). */
   username?: string;
+  /** The `password` field of `AuthConfig` (the Engine API spec does not describe it). */
   password?: string;
   /**
    * Email is an optional value associated with the username.
@@ -1036,17 +1078,25 @@ export interface AuthConfig {
    * release.
    */
   email?: string;
+  /** The `serveraddress` field of `AuthConfig` (the Engine API spec does not describe it). */
   serveraddress?: string;
 }
 
+/** The Engine API's `ProcessConfig` schema (the spec does not describe it). */
 export interface ProcessConfig {
+  /** The `privileged` field of `ProcessConfig` (the Engine API spec does not describe it). */
   privileged?: boolean;
+  /** The `user` field of `ProcessConfig` (the Engine API spec does not describe it). */
   user?: string;
+  /** The `tty` field of `ProcessConfig` (the Engine API spec does not describe it). */
   tty?: boolean;
+  /** The `entrypoint` field of `ProcessConfig` (the Engine API spec does not describe it). */
   entrypoint?: string;
+  /** The `arguments` field of `ProcessConfig` (the Engine API spec does not describe it). */
   arguments?: string[];
 }
 
+/** The Engine API's `Volume` schema (the spec does not describe it). */
 export interface Volume {
   /** Name of the volume. */
   Name: string;
@@ -1069,6 +1119,7 @@ export interface Volume {
    * or `local` for machine level.
    */
   Scope: "local" | "global" | (string & {});
+  /** The `ClusterVolume` field of `Volume` (the Engine API spec does not describe it). */
   ClusterVolume?: ClusterVolume;
   /** The driver specific options used when creating the volume. */
   Options: Record<string, string>;
@@ -1105,6 +1156,7 @@ export interface VolumeCreateOptions {
   DriverOpts?: Record<string, string>;
   /** User-defined key/value metadata. */
   Labels?: Record<string, string>;
+  /** The `ClusterVolumeSpec` field of `VolumeCreateOptions` (the Engine API spec does not describe it). */
   ClusterVolumeSpec?: ClusterVolumeSpec;
 }
 
@@ -1116,6 +1168,7 @@ export interface VolumeListResponse {
   Warnings?: string[];
 }
 
+/** The Engine API's `Network` schema (the spec does not describe it). */
 export interface Network {
   /** Name of the network. */
   Name?: string;
@@ -1140,6 +1193,7 @@ export interface Network {
   EnableIPv4?: boolean;
   /** Whether the network was created with IPv6 enabled. */
   EnableIPv6?: boolean;
+  /** The `IPAM` field of `Network` (the Engine API spec does not describe it). */
   IPAM?: IPAM;
   /**
    * Whether the network is created to only allow internal networking
@@ -1153,6 +1207,7 @@ export interface Network {
   Attachable?: boolean;
   /** Whether the network is providing the routing-mesh for the swarm cluster. */
   Ingress?: boolean;
+  /** The `ConfigFrom` field of `Network` (the Engine API spec does not describe it). */
   ConfigFrom?: ConfigReference;
   /**
    * Whether the network is a config-only network. Config-only networks are
@@ -1187,6 +1242,7 @@ export interface ConfigReference {
   Network?: string;
 }
 
+/** The Engine API's `IPAM` schema (the spec does not describe it). */
 export interface IPAM {
   /** Name of the IPAM driver to use. */
   Driver?: string;
@@ -1202,18 +1258,29 @@ export interface IPAM {
   Options?: Record<string, string>;
 }
 
+/** The Engine API's `IPAMConfig` schema (the spec does not describe it). */
 export interface IPAMConfig {
+  /** The `Subnet` field of `IPAMConfig` (the Engine API spec does not describe it). */
   Subnet?: string;
+  /** The `IPRange` field of `IPAMConfig` (the Engine API spec does not describe it). */
   IPRange?: string;
+  /** The `Gateway` field of `IPAMConfig` (the Engine API spec does not describe it). */
   Gateway?: string;
+  /** The `AuxiliaryAddresses` field of `IPAMConfig` (the Engine API spec does not describe it). */
   AuxiliaryAddresses?: Record<string, string>;
 }
 
+/** The Engine API's `NetworkContainer` schema (the spec does not describe it). */
 export interface NetworkContainer {
+  /** The `Name` field of `NetworkContainer` (the Engine API spec does not describe it). */
   Name?: string;
+  /** The `EndpointID` field of `NetworkContainer` (the Engine API spec does not describe it). */
   EndpointID?: string;
+  /** The `MacAddress` field of `NetworkContainer` (the Engine API spec does not describe it). */
   MacAddress?: string;
+  /** The `IPv4Address` field of `NetworkContainer` (the Engine API spec does not describe it). */
   IPv4Address?: string;
+  /** The `IPv6Address` field of `NetworkContainer` (the Engine API spec does not describe it). */
   IPv6Address?: string;
 }
 
@@ -1233,8 +1300,11 @@ export interface NetworkCreateResponse {
   Warning: string;
 }
 
+/** The Engine API's `BuildInfo` schema (the spec does not describe it). */
 export interface BuildInfo {
+  /** The `id` field of `BuildInfo` (the Engine API spec does not describe it). */
   id?: string;
+  /** The `stream` field of `BuildInfo` (the Engine API spec does not describe it). */
   stream?: string;
   /**
    * errors encountered during the operation.
@@ -1242,7 +1312,9 @@ export interface BuildInfo {
    * Use the information in errorDetail instead.
    */
   error?: string | null;
+  /** The `errorDetail` field of `BuildInfo` (the Engine API spec does not describe it). */
   errorDetail?: ErrorDetail;
+  /** The `status` field of `BuildInfo` (the Engine API spec does not describe it). */
   status?: string;
   /**
    * Progress is a pre-formatted presentation of progressDetail.
@@ -1250,7 +1322,9 @@ export interface BuildInfo {
    * Use the information in progressDetail instead.
    */
   progress?: string | null;
+  /** The `progressDetail` field of `BuildInfo` (the Engine API spec does not describe it). */
   progressDetail?: ProgressDetail;
+  /** The `aux` field of `BuildInfo` (the Engine API spec does not describe it). */
   aux?: ImageID;
 }
 
@@ -1280,15 +1354,19 @@ export interface BuildCache {
    * [RFC 3339](https://www.ietf.org/rfc/rfc3339.txt) format with nano-seconds.
    */
   LastUsedAt?: string | null;
+  /** The `UsageCount` field of `BuildCache` (the Engine API spec does not describe it). */
   UsageCount?: number;
 }
 
 /** Image ID or Digest */
 export interface ImageID {
+  /** The `ID` field of `ImageID` (the Engine API spec does not describe it). */
   ID?: string;
 }
 
+/** The Engine API's `CreateImageInfo` schema (the spec does not describe it). */
 export interface CreateImageInfo {
+  /** The `id` field of `CreateImageInfo` (the Engine API spec does not describe it). */
   id?: string;
   /**
    * errors encountered during the operation.
@@ -1296,7 +1374,9 @@ export interface CreateImageInfo {
    * Use the information in errorDetail instead.
    */
   error?: string | null;
+  /** The `errorDetail` field of `CreateImageInfo` (the Engine API spec does not describe it). */
   errorDetail?: ErrorDetail;
+  /** The `status` field of `CreateImageInfo` (the Engine API spec does not describe it). */
   status?: string;
   /**
    * Progress is a pre-formatted presentation of progressDetail.
@@ -1304,9 +1384,11 @@ export interface CreateImageInfo {
    * Use the information in progressDetail instead.
    */
   progress?: string | null;
+  /** The `progressDetail` field of `CreateImageInfo` (the Engine API spec does not describe it). */
   progressDetail?: ProgressDetail;
 }
 
+/** The Engine API's `PushImageInfo` schema (the spec does not describe it). */
 export interface PushImageInfo {
   /**
    * errors encountered during the operation.
@@ -1314,7 +1396,9 @@ export interface PushImageInfo {
    * Use the information in errorDetail instead.
    */
   error?: string | null;
+  /** The `errorDetail` field of `PushImageInfo` (the Engine API spec does not describe it). */
   errorDetail?: ErrorDetail;
+  /** The `status` field of `PushImageInfo` (the Engine API spec does not describe it). */
   status?: string;
   /**
    * Progress is a pre-formatted presentation of progressDetail.
@@ -1322,6 +1406,7 @@ export interface PushImageInfo {
    * Use the information in progressDetail instead.
    */
   progress?: string | null;
+  /** The `progressDetail` field of `PushImageInfo` (the Engine API spec does not describe it). */
   progressDetail?: ProgressDetail;
 }
 
@@ -1336,13 +1421,19 @@ export interface DeviceInfo {
   ID?: string;
 }
 
+/** The Engine API's `ErrorDetail` schema (the spec does not describe it). */
 export interface ErrorDetail {
+  /** The `code` field of `ErrorDetail` (the Engine API spec does not describe it). */
   code?: number;
+  /** The `message` field of `ErrorDetail` (the Engine API spec does not describe it). */
   message?: string;
 }
 
+/** The Engine API's `ProgressDetail` schema (the spec does not describe it). */
 export interface ProgressDetail {
+  /** The `current` field of `ProgressDetail` (the Engine API spec does not describe it). */
   current?: number;
+  /** The `total` field of `ProgressDetail` (the Engine API spec does not describe it). */
   total?: number;
 }
 
@@ -1360,10 +1451,13 @@ export interface IDResponse {
 
 /** Configuration for a network endpoint. */
 export interface EndpointSettings {
+  /** The `IPAMConfig` field of `EndpointSettings` (the Engine API spec does not describe it). */
   IPAMConfig?: EndpointIPAMConfig | null;
+  /** The `Links` field of `EndpointSettings` (the Engine API spec does not describe it). */
   Links?: string[];
   /** MAC address for the endpoint on this network. The network driver might ignore this parameter. */
   MacAddress?: string;
+  /** The `Aliases` field of `EndpointSettings` (the Engine API spec does not describe it). */
   Aliases?: string[];
   /**
    * DriverOpts is a mapping of driver options and values. These options
@@ -1404,38 +1498,63 @@ export interface EndpointSettings {
 
 /** EndpointIPAMConfig represents an endpoint's IPAM configuration. */
 export interface EndpointIPAMConfig {
+  /** The `IPv4Address` field of `EndpointIPAMConfig` (the Engine API spec does not describe it). */
   IPv4Address?: string;
+  /** The `IPv6Address` field of `EndpointIPAMConfig` (the Engine API spec does not describe it). */
   IPv6Address?: string;
+  /** The `LinkLocalIPs` field of `EndpointIPAMConfig` (the Engine API spec does not describe it). */
   LinkLocalIPs?: string[];
 }
 
+/** The Engine API's `PluginMount` schema (the spec does not describe it). */
 export interface PluginMount {
+  /** The `Name` field of `PluginMount` (the Engine API spec does not describe it). */
   Name: string;
+  /** The `Description` field of `PluginMount` (the Engine API spec does not describe it). */
   Description: string;
+  /** The `Settable` field of `PluginMount` (the Engine API spec does not describe it). */
   Settable: string[];
+  /** The `Source` field of `PluginMount` (the Engine API spec does not describe it). */
   Source: string;
+  /** The `Destination` field of `PluginMount` (the Engine API spec does not describe it). */
   Destination: string;
+  /** The `Type` field of `PluginMount` (the Engine API spec does not describe it). */
   Type: string;
+  /** The `Options` field of `PluginMount` (the Engine API spec does not describe it). */
   Options: string[];
 }
 
+/** The Engine API's `PluginDevice` schema (the spec does not describe it). */
 export interface PluginDevice {
+  /** The `Name` field of `PluginDevice` (the Engine API spec does not describe it). */
   Name: string;
+  /** The `Description` field of `PluginDevice` (the Engine API spec does not describe it). */
   Description: string;
+  /** The `Settable` field of `PluginDevice` (the Engine API spec does not describe it). */
   Settable: string[];
+  /** The `Path` field of `PluginDevice` (the Engine API spec does not describe it). */
   Path: string;
 }
 
+/** The Engine API's `PluginEnv` schema (the spec does not describe it). */
 export interface PluginEnv {
+  /** The `Name` field of `PluginEnv` (the Engine API spec does not describe it). */
   Name: string;
+  /** The `Description` field of `PluginEnv` (the Engine API spec does not describe it). */
   Description: string;
+  /** The `Settable` field of `PluginEnv` (the Engine API spec does not describe it). */
   Settable: string[];
+  /** The `Value` field of `PluginEnv` (the Engine API spec does not describe it). */
   Value: string;
 }
 
+/** The Engine API's `PluginInterfaceType` schema (the spec does not describe it). */
 export interface PluginInterfaceType {
+  /** The `Prefix` field of `PluginInterfaceType` (the Engine API spec does not describe it). */
   Prefix: string;
+  /** The `Capability` field of `PluginInterfaceType` (the Engine API spec does not describe it). */
   Capability: string;
+  /** The `Version` field of `PluginInterfaceType` (the Engine API spec does not describe it). */
   Version: string;
 }
 
@@ -1444,22 +1563,31 @@ export interface PluginInterfaceType {
  * the plugin.
  */
 export interface PluginPrivilege {
+  /** The `Name` field of `PluginPrivilege` (the Engine API spec does not describe it). */
   Name?: string;
+  /** The `Description` field of `PluginPrivilege` (the Engine API spec does not describe it). */
   Description?: string;
+  /** The `Value` field of `PluginPrivilege` (the Engine API spec does not describe it). */
   Value?: string[];
 }
 
 /** A plugin for the Engine API */
 export interface Plugin {
+  /** The `Id` field of `Plugin` (the Engine API spec does not describe it). */
   Id?: string;
+  /** The `Name` field of `Plugin` (the Engine API spec does not describe it). */
   Name: string;
   /** True if the plugin is running. False if the plugin is not running, only installed. */
   Enabled: boolean;
   /** Settings that can be modified by users. */
   Settings: {
+    /** The `Mounts` field of `Plugin.Settings` (the Engine API spec does not describe it). */
     Mounts: PluginMount[];
+    /** The `Env` field of `Plugin.Settings` (the Engine API spec does not describe it). */
     Env: string[];
+    /** The `Args` field of `Plugin.Settings` (the Engine API spec does not describe it). */
     Args: string[];
+    /** The `Devices` field of `Plugin.Settings` (the Engine API spec does not describe it). */
     Devices: PluginDevice[];
   };
   /** plugin remote reference used to push/pull the plugin */
@@ -1471,42 +1599,70 @@ export interface Plugin {
      * @deprecated this field is no longer set, and will be removed in the next API version.
      */
     DockerVersion?: string;
+    /** The `Description` field of `Plugin.Config` (the Engine API spec does not describe it). */
     Description: string;
+    /** The `Documentation` field of `Plugin.Config` (the Engine API spec does not describe it). */
     Documentation: string;
     /** The interface between Docker and the plugin */
     Interface: {
+      /** The `Types` field of `Plugin.Config.Interface` (the Engine API spec does not describe it). */
       Types: PluginInterfaceType[];
+      /** The `Socket` field of `Plugin.Config.Interface` (the Engine API spec does not describe it). */
       Socket: string;
       /** Protocol to use for clients connecting to the plugin. */
       ProtocolScheme?: "" | "moby.plugins.http/v1" | (string & {});
     };
+    /** The `Entrypoint` field of `Plugin.Config` (the Engine API spec does not describe it). */
     Entrypoint: string[];
+    /** The `WorkDir` field of `Plugin.Config` (the Engine API spec does not describe it). */
     WorkDir: string;
+    /** The `User` field of `Plugin.Config` (the Engine API spec does not describe it). */
     User?: {
+      /** The `UID` field of `Plugin.Config.User` (the Engine API spec does not describe it). */
       UID?: number;
+      /** The `GID` field of `Plugin.Config.User` (the Engine API spec does not describe it). */
       GID?: number;
     };
+    /** The `Network` field of `Plugin.Config` (the Engine API spec does not describe it). */
     Network: {
+      /** The `Type` field of `Plugin.Config.Network` (the Engine API spec does not describe it). */
       Type: string;
     };
+    /** The `Linux` field of `Plugin.Config` (the Engine API spec does not describe it). */
     Linux: {
+      /** The `Capabilities` field of `Plugin.Config.Linux` (the Engine API spec does not describe it). */
       Capabilities: string[];
+      /** The `AllowAllDevices` field of `Plugin.Config.Linux` (the Engine API spec does not describe it). */
       AllowAllDevices: boolean;
+      /** The `Devices` field of `Plugin.Config.Linux` (the Engine API spec does not describe it). */
       Devices: PluginDevice[];
     };
+    /** The `PropagatedMount` field of `Plugin.Config` (the Engine API spec does not describe it). */
     PropagatedMount: string;
+    /** The `IpcHost` field of `Plugin.Config` (the Engine API spec does not describe it). */
     IpcHost: boolean;
+    /** The `PidHost` field of `Plugin.Config` (the Engine API spec does not describe it). */
     PidHost: boolean;
+    /** The `Mounts` field of `Plugin.Config` (the Engine API spec does not describe it). */
     Mounts: PluginMount[];
+    /** The `Env` field of `Plugin.Config` (the Engine API spec does not describe it). */
     Env: PluginEnv[];
+    /** The `Args` field of `Plugin.Config` (the Engine API spec does not describe it). */
     Args: {
+      /** The `Name` field of `Plugin.Config.Args` (the Engine API spec does not describe it). */
       Name: string;
+      /** The `Description` field of `Plugin.Config.Args` (the Engine API spec does not describe it). */
       Description: string;
+      /** The `Settable` field of `Plugin.Config.Args` (the Engine API spec does not describe it). */
       Settable: string[];
+      /** The `Value` field of `Plugin.Config.Args` (the Engine API spec does not describe it). */
       Value: string[];
     };
+    /** The `rootfs` field of `Plugin.Config` (the Engine API spec does not describe it). */
     rootfs?: {
+      /** The `type` field of `Plugin.Config.rootfs` (the Engine API spec does not describe it). */
       type?: string;
+      /** The `diff_ids` field of `Plugin.Config.rootfs` (the Engine API spec does not describe it). */
       diff_ids?: string[];
     };
   };
@@ -1518,9 +1674,11 @@ export interface Plugin {
  * with the modified specification when updating these objects.
  */
 export interface ObjectVersion {
+  /** The `Index` field of `ObjectVersion` (the Engine API spec does not describe it). */
   Index?: number;
 }
 
+/** The Engine API's `NodeSpec` schema (the spec does not describe it). */
 export interface NodeSpec {
   /** Name for the node. */
   Name?: string;
@@ -1532,8 +1690,11 @@ export interface NodeSpec {
   Availability?: "active" | "pause" | "drain" | (string & {});
 }
 
+/** The Engine API's `Node` schema (the spec does not describe it). */
 export interface Node {
+  /** The `ID` field of `Node` (the Engine API spec does not describe it). */
   ID?: string;
+  /** The `Version` field of `Node` (the Engine API spec does not describe it). */
   Version?: ObjectVersion;
   /**
    * Date and time at which the node was added to the swarm in
@@ -1545,9 +1706,13 @@ export interface Node {
    * [RFC 3339](https://www.ietf.org/rfc/rfc3339.txt) format with nano-seconds.
    */
   UpdatedAt?: string;
+  /** The `Spec` field of `Node` (the Engine API spec does not describe it). */
   Spec?: NodeSpec;
+  /** The `Description` field of `Node` (the Engine API spec does not describe it). */
   Description?: NodeDescription;
+  /** The `Status` field of `Node` (the Engine API spec does not describe it). */
   Status?: NodeStatus;
+  /** The `ManagerStatus` field of `Node` (the Engine API spec does not describe it). */
   ManagerStatus?: ManagerStatus | null;
 }
 
@@ -1556,10 +1721,15 @@ export interface Node {
  * agent.
  */
 export interface NodeDescription {
+  /** The `Hostname` field of `NodeDescription` (the Engine API spec does not describe it). */
   Hostname?: string;
+  /** The `Platform` field of `NodeDescription` (the Engine API spec does not describe it). */
   Platform?: Platform;
+  /** The `Resources` field of `NodeDescription` (the Engine API spec does not describe it). */
   Resources?: ResourceObject;
+  /** The `Engine` field of `NodeDescription` (the Engine API spec does not describe it). */
   Engine?: EngineDescription;
+  /** The `TLSInfo` field of `NodeDescription` (the Engine API spec does not describe it). */
   TLSInfo?: TLSInfo;
 }
 
@@ -1576,10 +1746,15 @@ export interface Platform {
 
 /** EngineDescription provides information about an engine. */
 export interface EngineDescription {
+  /** The `EngineVersion` field of `EngineDescription` (the Engine API spec does not describe it). */
   EngineVersion?: string;
+  /** The `Labels` field of `EngineDescription` (the Engine API spec does not describe it). */
   Labels?: Record<string, string>;
+  /** The `Plugins` field of `EngineDescription` (the Engine API spec does not describe it). */
   Plugins?: {
+    /** The `Type` field of `EngineDescription.Plugins` (the Engine API spec does not describe it). */
     Type?: string;
+    /** The `Name` field of `EngineDescription.Plugins` (the Engine API spec does not describe it). */
     Name?: string;
   }[];
 }
@@ -1602,7 +1777,9 @@ export interface TLSInfo {
 
 /** NodeStatus represents the status of a node. */
 export interface NodeStatus {
+  /** The `State` field of `NodeStatus` (the Engine API spec does not describe it). */
   State?: NodeState;
+  /** The `Message` field of `NodeStatus` (the Engine API spec does not describe it). */
   Message?: string;
   /** IP address of the node. */
   Addr?: string;
@@ -1613,7 +1790,9 @@ export type NodeState = "unknown" | "down" | "ready" | "disconnected" | (string 
 
 /** ManagerStatus represents the status of a manager. */
 export interface ManagerStatus {
+  /** The `Leader` field of `ManagerStatus` (the Engine API spec does not describe it). */
   Leader?: boolean;
+  /** The `Reachability` field of `ManagerStatus` (the Engine API spec does not describe it). */
   Reachability?: Reachability;
   /** The IP address and port at which the manager is reachable. */
   Addr?: string;
@@ -1742,6 +1921,7 @@ export interface SwarmSpec {
 export interface ClusterInfo {
   /** The ID of the swarm. */
   ID?: string;
+  /** The `Version` field of `ClusterInfo` (the Engine API spec does not describe it). */
   Version?: ObjectVersion;
   /**
    * Date and time at which the swarm was initialised in
@@ -1753,7 +1933,9 @@ export interface ClusterInfo {
    * [RFC 3339](https://www.ietf.org/rfc/rfc3339.txt) format with nano-seconds.
    */
   UpdatedAt?: string;
+  /** The `Spec` field of `ClusterInfo` (the Engine API spec does not describe it). */
   Spec?: SwarmSpec;
+  /** The `TLSInfo` field of `ClusterInfo` (the Engine API spec does not describe it). */
   TLSInfo?: TLSInfo;
   /** Whether there is currently a root CA rotation in progress for the swarm */
   RootRotationInProgress?: boolean;
@@ -1783,7 +1965,9 @@ export interface JoinTokens {
   Manager?: string;
 }
 
+/** The Engine API's `Swarm` schema (the spec does not describe it). */
 export type Swarm = ClusterInfo & {
+  /** The `JoinTokens` field of `Swarm` (the Engine API spec does not describe it). */
   JoinTokens?: JoinTokens;
 };
 
@@ -1797,6 +1981,7 @@ export interface TaskSpec {
     Remote?: string;
     /** Disable the plugin once scheduled. */
     Disabled?: boolean;
+    /** The `PluginPrivilege` field of `TaskSpec.PluginSpec` (the Engine API spec does not describe it). */
     PluginPrivilege?: PluginPrivilege[];
   };
   /** Container spec for the service. */
@@ -1862,12 +2047,14 @@ export interface TaskSpec {
       };
       /** Options for configuring seccomp on the container */
       Seccomp?: {
+        /** The `Mode` field of `TaskSpec.ContainerSpec.Privileges.Seccomp` (the Engine API spec does not describe it). */
         Mode?: "default" | "unconfined" | "custom" | (string & {});
         /** The custom seccomp profile as a json object */
         Profile?: string;
       };
       /** Options for configuring AppArmor on the container */
       AppArmor?: {
+        /** The `Mode` field of `TaskSpec.ContainerSpec.Privileges.AppArmor` (the Engine API spec does not describe it). */
         Mode?: "default" | "disabled" | (string & {});
       };
       /** Configuration of the no_new_privs bit in the container */
@@ -1891,6 +2078,7 @@ export interface TaskSpec {
      * forcefully killing it.
      */
     StopGracePeriod?: number;
+    /** The `HealthCheck` field of `TaskSpec.ContainerSpec` (the Engine API spec does not describe it). */
     HealthCheck?: HealthConfig;
     /**
      * A list of hostname/IP mappings to add to the container's `hosts`
@@ -2064,6 +2252,7 @@ export interface TaskSpec {
      */
     Window?: number;
   };
+  /** The `Placement` field of `TaskSpec` (the Engine API spec does not describe it). */
   Placement?: {
     /**
      * An array of constraint expressions to limit the set of nodes where
@@ -2089,6 +2278,7 @@ export interface TaskSpec {
      * lowest precedence.
      */
     Preferences?: {
+      /** The `Spread` field of `TaskSpec.Placement.Preferences` (the Engine API spec does not describe it). */
       Spread?: {
         /** label descriptor, such as `engine.labels.az`. */
         SpreadDescriptor?: string;
@@ -2122,53 +2312,75 @@ export interface TaskSpec {
    * falling back to the engine default if not specified.
    */
   LogDriver?: {
+    /** The `Name` field of `TaskSpec.LogDriver` (the Engine API spec does not describe it). */
     Name?: string;
+    /** The `Options` field of `TaskSpec.LogDriver` (the Engine API spec does not describe it). */
     Options?: Record<string, string>;
   };
 }
 
+/** The Engine API's `TaskState` schema (the spec does not describe it). */
 export type TaskState = "new" | "allocated" | "pending" | "assigned" | "accepted" | "preparing" | "ready" | "starting" | "running" | "complete" | "shutdown" | "failed" | "rejected" | "remove" | "orphaned" | (string & {});
 
 /** represents the status of a container. */
 export interface ContainerStatus {
+  /** The `ContainerID` field of `ContainerStatus` (the Engine API spec does not describe it). */
   ContainerID?: string;
+  /** The `PID` field of `ContainerStatus` (the Engine API spec does not describe it). */
   PID?: number;
+  /** The `ExitCode` field of `ContainerStatus` (the Engine API spec does not describe it). */
   ExitCode?: number;
 }
 
 /** represents the port status of a task's host ports whose service has published host ports */
 export interface PortStatus {
+  /** The `Ports` field of `PortStatus` (the Engine API spec does not describe it). */
   Ports?: EndpointPortConfig[];
 }
 
 /** represents the status of a task. */
 export interface TaskStatus {
+  /** The `Timestamp` field of `TaskStatus` (the Engine API spec does not describe it). */
   Timestamp?: string;
+  /** The `State` field of `TaskStatus` (the Engine API spec does not describe it). */
   State?: TaskState;
+  /** The `Message` field of `TaskStatus` (the Engine API spec does not describe it). */
   Message?: string;
+  /** The `Err` field of `TaskStatus` (the Engine API spec does not describe it). */
   Err?: string;
+  /** The `ContainerStatus` field of `TaskStatus` (the Engine API spec does not describe it). */
   ContainerStatus?: ContainerStatus;
+  /** The `PortStatus` field of `TaskStatus` (the Engine API spec does not describe it). */
   PortStatus?: PortStatus;
 }
 
+/** The Engine API's `Task` schema (the spec does not describe it). */
 export interface Task {
   /** The ID of the task. */
   ID?: string;
+  /** The `Version` field of `Task` (the Engine API spec does not describe it). */
   Version?: ObjectVersion;
+  /** The `CreatedAt` field of `Task` (the Engine API spec does not describe it). */
   CreatedAt?: string;
+  /** The `UpdatedAt` field of `Task` (the Engine API spec does not describe it). */
   UpdatedAt?: string;
   /** Name of the task. */
   Name?: string;
   /** User-defined key/value metadata. */
   Labels?: Record<string, string>;
+  /** The `Spec` field of `Task` (the Engine API spec does not describe it). */
   Spec?: TaskSpec;
   /** The ID of the service this task is part of. */
   ServiceID?: string;
+  /** The `Slot` field of `Task` (the Engine API spec does not describe it). */
   Slot?: number;
   /** The ID of the node that this task is on. */
   NodeID?: string;
+  /** The `AssignedGenericResources` field of `Task` (the Engine API spec does not describe it). */
   AssignedGenericResources?: GenericResources;
+  /** The `Status` field of `Task` (the Engine API spec does not describe it). */
   Status?: TaskStatus;
+  /** The `DesiredState` field of `Task` (the Engine API spec does not describe it). */
   DesiredState?: TaskState;
   /**
    * If the Service this Task belongs to is a job-mode service, contains
@@ -2184,12 +2396,16 @@ export interface ServiceSpec {
   Name?: string;
   /** User-defined key/value metadata. */
   Labels?: Record<string, string>;
+  /** The `TaskTemplate` field of `ServiceSpec` (the Engine API spec does not describe it). */
   TaskTemplate?: TaskSpec;
   /** Scheduling mode for the service. */
   Mode?: {
+    /** The `Replicated` field of `ServiceSpec.Mode` (the Engine API spec does not describe it). */
     Replicated?: {
+      /** The `Replicas` field of `ServiceSpec.Mode.Replicated` (the Engine API spec does not describe it). */
       Replicas?: number;
     };
+    /** The `Global` field of `ServiceSpec.Mode` (the Engine API spec does not describe it). */
     Global?: Record<string, unknown>;
     /**
      * The mode used for services with a finite number of tasks that run
@@ -2280,11 +2496,15 @@ export interface ServiceSpec {
    * instead.
    */
   Networks?: NetworkAttachmentConfig[];
+  /** The `EndpointSpec` field of `ServiceSpec` (the Engine API spec does not describe it). */
   EndpointSpec?: EndpointSpec;
 }
 
+/** The Engine API's `EndpointPortConfig` schema (the spec does not describe it). */
 export interface EndpointPortConfig {
+  /** The `Name` field of `EndpointPortConfig` (the Engine API spec does not describe it). */
   Name?: string;
+  /** The `Protocol` field of `EndpointPortConfig` (the Engine API spec does not describe it). */
   Protocol?: "tcp" | "udp" | "sctp" | (string & {});
   /** The port inside the container. */
   TargetPort?: number;
@@ -2305,25 +2525,41 @@ export interface EndpointSpec {
   Ports?: EndpointPortConfig[];
 }
 
+/** The Engine API's `Service` schema (the spec does not describe it). */
 export interface Service {
+  /** The `ID` field of `Service` (the Engine API spec does not describe it). */
   ID?: string;
+  /** The `Version` field of `Service` (the Engine API spec does not describe it). */
   Version?: ObjectVersion;
+  /** The `CreatedAt` field of `Service` (the Engine API spec does not describe it). */
   CreatedAt?: string;
+  /** The `UpdatedAt` field of `Service` (the Engine API spec does not describe it). */
   UpdatedAt?: string;
+  /** The `Spec` field of `Service` (the Engine API spec does not describe it). */
   Spec?: ServiceSpec;
+  /** The `Endpoint` field of `Service` (the Engine API spec does not describe it). */
   Endpoint?: {
+    /** The `Spec` field of `Service.Endpoint` (the Engine API spec does not describe it). */
     Spec?: EndpointSpec;
+    /** The `Ports` field of `Service.Endpoint` (the Engine API spec does not describe it). */
     Ports?: EndpointPortConfig[];
+    /** The `VirtualIPs` field of `Service.Endpoint` (the Engine API spec does not describe it). */
     VirtualIPs?: {
+      /** The `NetworkID` field of `Service.Endpoint.VirtualIPs` (the Engine API spec does not describe it). */
       NetworkID?: string;
+      /** The `Addr` field of `Service.Endpoint.VirtualIPs` (the Engine API spec does not describe it). */
       Addr?: string;
     }[];
   };
   /** The status of a service update. */
   UpdateStatus?: {
+    /** The `State` field of `Service.UpdateStatus` (the Engine API spec does not describe it). */
     State?: "updating" | "paused" | "completed" | (string & {});
+    /** The `StartedAt` field of `Service.UpdateStatus` (the Engine API spec does not describe it). */
     StartedAt?: string;
+    /** The `CompletedAt` field of `Service.UpdateStatus` (the Engine API spec does not describe it). */
     CompletedAt?: string;
+    /** The `Message` field of `Service.UpdateStatus` (the Engine API spec does not describe it). */
     Message?: string;
   };
   /**
@@ -2375,6 +2611,7 @@ export interface Service {
   };
 }
 
+/** The Engine API's `ImageDeleteResponseItem` schema (the spec does not describe it). */
 export interface ImageDeleteResponseItem {
   /** The image ID of an image that was untagged */
   Untagged?: string;
@@ -2393,6 +2630,7 @@ export interface ServiceCreateResponse {
   Warnings?: string[] | null;
 }
 
+/** The Engine API's `ServiceUpdateResponse` schema (the spec does not describe it). */
 export interface ServiceUpdateResponse {
   /** Optional warning messages */
   Warnings?: string[];
@@ -2411,6 +2649,7 @@ export interface ContainerInspectResponse {
   Path?: string;
   /** The arguments to the command being run */
   Args?: string[];
+  /** The `State` field of `ContainerInspectResponse` (the Engine API spec does not describe it). */
   State?: ContainerState | null;
   /** The ID (digest) of the image that this container was created from. */
   Image?: string;
@@ -2461,7 +2700,9 @@ export interface ContainerInspectResponse {
   AppArmorProfile?: string;
   /** IDs of exec instances that are running in the container. */
   ExecIDs?: string[] | null;
+  /** The `HostConfig` field of `ContainerInspectResponse` (the Engine API spec does not describe it). */
   HostConfig?: HostConfig;
+  /** The `GraphDriver` field of `ContainerInspectResponse` (the Engine API spec does not describe it). */
   GraphDriver?: DriverData;
   /** The size of files that have been created or changed by this container. */
   SizeRw?: number | null;
@@ -2472,10 +2713,13 @@ export interface ContainerInspectResponse {
   SizeRootFs?: number | null;
   /** List of mounts used by the container. */
   Mounts?: MountPoint[];
+  /** The `Config` field of `ContainerInspectResponse` (the Engine API spec does not describe it). */
   Config?: ContainerConfig;
+  /** The `NetworkSettings` field of `ContainerInspectResponse` (the Engine API spec does not describe it). */
   NetworkSettings?: NetworkSettings;
 }
 
+/** The Engine API's `ContainerSummary` schema (the spec does not describe it). */
 export interface ContainerSummary {
   /** The ID of this container as a 128-bit (64-character) hexadecimal string (32 bytes). */
   Id?: string;
@@ -2550,6 +2794,7 @@ export interface Driver {
   Options?: Record<string, string>;
 }
 
+/** The Engine API's `SecretSpec` schema (the spec does not describe it). */
 export interface SecretSpec {
   /** User-defined name of the secret. */
   Name?: string;
@@ -2573,14 +2818,21 @@ export interface SecretSpec {
   Templating?: Driver;
 }
 
+/** The Engine API's `Secret` schema (the spec does not describe it). */
 export interface Secret {
+  /** The `ID` field of `Secret` (the Engine API spec does not describe it). */
   ID?: string;
+  /** The `Version` field of `Secret` (the Engine API spec does not describe it). */
   Version?: ObjectVersion;
+  /** The `CreatedAt` field of `Secret` (the Engine API spec does not describe it). */
   CreatedAt?: string;
+  /** The `UpdatedAt` field of `Secret` (the Engine API spec does not describe it). */
   UpdatedAt?: string;
+  /** The `Spec` field of `Secret` (the Engine API spec does not describe it). */
   Spec?: SecretSpec;
 }
 
+/** The Engine API's `ConfigSpec` schema (the spec does not describe it). */
 export interface ConfigSpec {
   /** User-defined name of the config. */
   Name?: string;
@@ -2597,11 +2849,17 @@ export interface ConfigSpec {
   Templating?: Driver;
 }
 
+/** The Engine API's `Config` schema (the spec does not describe it). */
 export interface Config {
+  /** The `ID` field of `Config` (the Engine API spec does not describe it). */
   ID?: string;
+  /** The `Version` field of `Config` (the Engine API spec does not describe it). */
   Version?: ObjectVersion;
+  /** The `CreatedAt` field of `Config` (the Engine API spec does not describe it). */
   CreatedAt?: string;
+  /** The `UpdatedAt` field of `Config` (the Engine API spec does not describe it). */
   UpdatedAt?: string;
+  /** The `Spec` field of `Config` (the Engine API spec does not describe it). */
   Spec?: ConfigSpec;
 }
 
@@ -2626,16 +2884,19 @@ export interface ContainerState {
    * out of memory since the container was last started.
    */
   OOMKilled?: boolean;
+  /** The `Dead` field of `ContainerState` (the Engine API spec does not describe it). */
   Dead?: boolean;
   /** The process ID of this container */
   Pid?: number;
   /** The last exit code of this container */
   ExitCode?: number;
+  /** The `Error` field of `ContainerState` (the Engine API spec does not describe it). */
   Error?: string;
   /** The time when this container was last started. */
   StartedAt?: string;
   /** The time when this container last exited. */
   FinishedAt?: string;
+  /** The `Health` field of `ContainerState` (the Engine API spec does not describe it). */
   Health?: Health | null;
 }
 
@@ -2672,13 +2933,19 @@ export interface ContainerStatsResponse {
    * date (`0001-01-01T00:00:00Z`).
    */
   preread?: string;
+  /** The `pids_stats` field of `ContainerStatsResponse` (the Engine API spec does not describe it). */
   pids_stats?: ContainerPidsStats | null;
+  /** The `blkio_stats` field of `ContainerStatsResponse` (the Engine API spec does not describe it). */
   blkio_stats?: ContainerBlkioStats | null;
   /** The number of processors on the system. */
   num_procs?: number;
+  /** The `storage_stats` field of `ContainerStatsResponse` (the Engine API spec does not describe it). */
   storage_stats?: ContainerStorageStats | null;
+  /** The `cpu_stats` field of `ContainerStatsResponse` (the Engine API spec does not describe it). */
   cpu_stats?: ContainerCPUStats | null;
+  /** The `precpu_stats` field of `ContainerStatsResponse` (the Engine API spec does not describe it). */
   precpu_stats?: ContainerCPUStats | null;
+  /** The `memory_stats` field of `ContainerStatsResponse` (the Engine API spec does not describe it). */
   memory_stats?: ContainerMemoryStats;
   /** Network statistics for the container per interface. */
   networks?: Record<string, ContainerNetworkStats> | null;
@@ -2686,6 +2953,7 @@ export interface ContainerStatsResponse {
 
 /** BlkioStats stores all IO service stats for data read and write. */
 export interface ContainerBlkioStats {
+  /** The `io_service_bytes_recursive` field of `ContainerBlkioStats` (the Engine API spec does not describe it). */
   io_service_bytes_recursive?: ContainerBlkioStatEntry[];
   /**
    * This field is only available when using Linux containers with
@@ -2726,19 +2994,25 @@ export interface ContainerBlkioStats {
 
 /** Blkio stats entry. */
 export interface ContainerBlkioStatEntry {
+  /** The `major` field of `ContainerBlkioStatEntry` (the Engine API spec does not describe it). */
   major?: number;
+  /** The `minor` field of `ContainerBlkioStatEntry` (the Engine API spec does not describe it). */
   minor?: number;
+  /** The `op` field of `ContainerBlkioStatEntry` (the Engine API spec does not describe it). */
   op?: string;
+  /** The `value` field of `ContainerBlkioStatEntry` (the Engine API spec does not describe it). */
   value?: number;
 }
 
 /** CPU related info of the container */
 export interface ContainerCPUStats {
+  /** The `cpu_usage` field of `ContainerCPUStats` (the Engine API spec does not describe it). */
   cpu_usage?: ContainerCPUUsage | null;
   /** System Usage. */
   system_cpu_usage?: number | null;
   /** Number of online CPUs. */
   online_cpus?: number | null;
+  /** The `throttling_data` field of `ContainerCPUStats` (the Engine API spec does not describe it). */
   throttling_data?: ContainerThrottlingData | null;
 }
 
@@ -2832,9 +3106,13 @@ export interface ContainerNetworkStats {
 
 /** StorageStats is the disk I/O stats for read/write on Windows. */
 export interface ContainerStorageStats {
+  /** The `read_count_normalized` field of `ContainerStorageStats` (the Engine API spec does not describe it). */
   read_count_normalized?: number | null;
+  /** The `read_size_bytes` field of `ContainerStorageStats` (the Engine API spec does not describe it). */
   read_size_bytes?: number | null;
+  /** The `write_count_normalized` field of `ContainerStorageStats` (the Engine API spec does not describe it). */
   write_count_normalized?: number | null;
+  /** The `write_size_bytes` field of `ContainerStorageStats` (the Engine API spec does not describe it). */
   write_size_bytes?: number | null;
 }
 
@@ -2853,6 +3131,7 @@ export interface ContainerTopResponse {
 export interface ContainerWaitResponse {
   /** Exit code of the container */
   StatusCode: number;
+  /** The `Error` field of `ContainerWaitResponse` (the Engine API spec does not describe it). */
   Error?: ContainerWaitExitError;
 }
 
@@ -2864,7 +3143,9 @@ export interface ContainerWaitExitError {
 
 /** Response of Engine API: GET "/version" */
 export interface SystemVersion {
+  /** The `Platform` field of `SystemVersion` (the Engine API spec does not describe it). */
   Platform?: {
+    /** The `Name` field of `SystemVersion.Platform` (the Engine API spec does not describe it). */
     Name: string;
   };
   /** Information about system components */
@@ -2906,6 +3187,7 @@ export interface SystemVersion {
   BuildTime?: string;
 }
 
+/** The Engine API's `SystemInfo` schema (the spec does not describe it). */
 export interface SystemInfo {
   /** Unique identifier of the daemon. */
   ID?: string;
@@ -2928,6 +3210,7 @@ export interface SystemInfo {
   DriverStatus?: string[][];
   /** Root directory of persistent Docker state. */
   DockerRootDir?: string;
+  /** The `Plugins` field of `SystemInfo` (the Engine API spec does not describe it). */
   Plugins?: PluginsInfo;
   /** Indicates if the host has memory limit support enabled. */
   MemoryLimit?: boolean;
@@ -3009,7 +3292,9 @@ export interface SystemInfo {
    * and as a default for user authentication for Docker Hub and Docker Cloud.
    */
   IndexServerAddress?: string;
+  /** The `RegistryConfig` field of `SystemInfo` (the Engine API spec does not describe it). */
   RegistryConfig?: RegistryServiceConfig | null;
+  /** The `GenericResources` field of `SystemInfo` (the Engine API spec does not describe it). */
   GenericResources?: GenericResources;
   /**
    * HTTP-proxy configured for the daemon. This value is obtained from the
@@ -3052,6 +3337,7 @@ export interface SystemInfo {
   Runtimes?: Record<string, Runtime>;
   /** Name of the default OCI runtime that is used when starting containers. */
   DefaultRuntime?: string;
+  /** The `Swarm` field of `SystemInfo` (the Engine API spec does not describe it). */
   Swarm?: SwarmInfo;
   /** Indicates if live restore is enabled. */
   LiveRestoreEnabled?: boolean;
@@ -3062,8 +3348,11 @@ export interface SystemInfo {
   Isolation?: "default" | "hyperv" | "process" | "" | (string & {});
   /** Name and, optional, path of the `docker-init` binary. */
   InitBinary?: string;
+  /** The `ContainerdCommit` field of `SystemInfo` (the Engine API spec does not describe it). */
   ContainerdCommit?: Commit;
+  /** The `RuncCommit` field of `SystemInfo` (the Engine API spec does not describe it). */
   RuncCommit?: Commit;
+  /** The `InitCommit` field of `SystemInfo` (the Engine API spec does not describe it). */
   InitCommit?: Commit;
   /**
    * List of security features that are enabled on the daemon, such as
@@ -3083,6 +3372,7 @@ export interface SystemInfo {
     /** The network pool size */
     Size?: number;
   }[];
+  /** The `FirewallBackend` field of `SystemInfo` (the Engine API spec does not describe it). */
   FirewallBackend?: FirewallInfo | null;
   /** List of devices discovered by device drivers. */
   DiscoveredDevices?: DeviceInfo[];
@@ -3096,6 +3386,7 @@ export interface SystemInfo {
    * specifications are located.
    */
   CDISpecDirs?: string[];
+  /** The `Containerd` field of `SystemInfo` (the Engine API spec does not describe it). */
   Containerd?: ContainerdInfo | null;
 }
 
@@ -3159,6 +3450,7 @@ export interface RegistryServiceConfig {
    * from unknown CAs) communication.
    */
   InsecureRegistryCIDRs?: string[];
+  /** The `IndexConfigs` field of `RegistryServiceConfig` (the Engine API spec does not describe it). */
   IndexConfigs?: Record<string, IndexInfo>;
   /**
    * List of registry URLs that act as a mirror for the official
@@ -3214,8 +3506,11 @@ export interface SwarmInfo {
    * swarm.
    */
   NodeAddr?: string;
+  /** The `LocalNodeState` field of `SwarmInfo` (the Engine API spec does not describe it). */
   LocalNodeState?: LocalNodeState;
+  /** The `ControlAvailable` field of `SwarmInfo` (the Engine API spec does not describe it). */
   ControlAvailable?: boolean;
+  /** The `Error` field of `SwarmInfo` (the Engine API spec does not describe it). */
   Error?: string;
   /** List of ID's and addresses of other managers in the swarm. */
   RemoteManagers?: PeerNode[] | null;
@@ -3223,6 +3518,7 @@ export interface SwarmInfo {
   Nodes?: number | null;
   /** Total number of managers in the swarm. */
   Managers?: number | null;
+  /** The `Cluster` field of `SwarmInfo` (the Engine API spec does not describe it). */
   Cluster?: ClusterInfo | null;
 }
 
@@ -3264,6 +3560,7 @@ export interface EventMessage {
   Type?: "builder" | "config" | "container" | "daemon" | "image" | "network" | "node" | "plugin" | "secret" | "service" | "volume" | (string & {});
   /** The type of event */
   Action?: string;
+  /** The `Actor` field of `EventMessage` (the Engine API spec does not describe it). */
   Actor?: EventActor;
   /**
    * Scope of the event. Engine events are `local` scope. Cluster (Swarm)
@@ -3298,6 +3595,7 @@ export interface OCIDescriptor {
    * present, Data can be used directly to avoid fetching the targeted content.
    */
   data?: string | null;
+  /** The `platform` field of `OCIDescriptor` (the Engine API spec does not describe it). */
   platform?: OCIPlatform | null;
   /** ArtifactType is the IANA media type of this artifact. */
   artifactType?: string | null;
@@ -3335,6 +3633,7 @@ export interface OCIPlatform {
  * image metadata.
  */
 export interface DistributionInspect {
+  /** The `Descriptor` field of `DistributionInspect` (the Engine API spec does not describe it). */
   Descriptor: OCIDescriptor;
   /** An array containing all platforms supported by the image. */
   Platforms: OCIPlatform[];
@@ -3351,9 +3650,13 @@ export interface ClusterVolume {
    * be used to refer to the Volume instead of the name.
    */
   ID?: string;
+  /** The `Version` field of `ClusterVolume` (the Engine API spec does not describe it). */
   Version?: ObjectVersion;
+  /** The `CreatedAt` field of `ClusterVolume` (the Engine API spec does not describe it). */
   CreatedAt?: string;
+  /** The `UpdatedAt` field of `ClusterVolume` (the Engine API spec does not describe it). */
   UpdatedAt?: string;
+  /** The `Spec` field of `ClusterVolume` (the Engine API spec does not describe it). */
   Spec?: ClusterVolumeSpec;
   /** Information about the global status of the volume. */
   Info?: {
@@ -3512,9 +3815,11 @@ export interface ImageManifestSummary {
    * digest of the image manifest.
    */
   ID: string;
+  /** The `Descriptor` field of `ImageManifestSummary` (the Engine API spec does not describe it). */
   Descriptor: OCIDescriptor;
   /** Indicates whether all the child content (image config, layers) is fully available locally. */
   Available: boolean;
+  /** The `Size` field of `ImageManifestSummary` (the Engine API spec does not describe it). */
   Size: {
     /**
      * Total is the total size (in bytes) of all the locally present
@@ -3550,6 +3855,7 @@ export interface ImageManifestSummary {
     Platform: OCIPlatform | null;
     /** The IDs of the containers that are using this image. */
     Containers: string[];
+    /** The `Size` field of `ImageManifestSummary.ImageData` (the Engine API spec does not describe it). */
     Size: {
       /**
        * Unpacked is the size (in bytes) of the locally unpacked

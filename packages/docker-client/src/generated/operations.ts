@@ -69,25 +69,35 @@ export type Filters = Record<string, string[] | Record<string, boolean>>;
 /** Credentials for X-Registry-Auth / X-Registry-Config (sent as base64url JSON): a username and
  *  password, or an identity token from `system.auth`. */
 export type RegistryAuth = AuthConfig & {
+  /** An identity token the registry issued (from `system.auth`), used instead of a password. */
   identitytoken?: string;
+  /** A bearer token for the registry, sent as is. */
   registrytoken?: string;
 };
 
 /** One line of a progress stream (image load, plugin pull/upgrade/push) that the spec gives no model for. */
 export interface ProgressMessage {
+  /** What the line is about (a layer digest or a plugin name), when it is about one thing. */
   id?: string;
+  /** The step, as the daemon words it (`Downloading`, `Pull complete`). */
   status?: string;
+  /** A progress bar the daemon drew as text. */
   progress?: string;
+  /** Bytes done and total, when the step has them. */
   progressDetail?: ProgressDetail;
+  /** Plain output the daemon streams (for example a build's or a load's log lines). */
   stream?: string;
+  /** Operation-specific data (for example the loaded image's id). */
   aux?: unknown;
   /** Set when the operation failed; the client turns it into an error. */
   error?: string;
+  /** The error's code and message, when the operation failed. */
   errorDetail?: ErrorDetail;
 }
 
 // Request and response types the spec declares inline (named by their titles).
 
+/** The Engine API's `ContainerPruneResponse` schema (the spec does not describe it). */
 export interface ContainerPruneResponse {
   /** Container IDs that were deleted */
   ContainersDeleted?: string[];
@@ -95,7 +105,9 @@ export interface ContainerPruneResponse {
   SpaceReclaimed?: number;
 }
 
+/** The Engine API's `BuildPruneResponse` schema (the spec does not describe it). */
 export interface BuildPruneResponse {
+  /** The `CachesDeleted` field of `BuildPruneResponse` (the Engine API spec does not describe it). */
   CachesDeleted?: string[];
   /** Disk space reclaimed in bytes */
   SpaceReclaimed?: number;
@@ -103,26 +115,38 @@ export interface BuildPruneResponse {
 
 /** individual image layer information in response to ImageHistory operation */
 export interface HistoryResponseItem {
+  /** The `Id` field of `HistoryResponseItem` (the Engine API spec does not describe it). */
   Id: string;
+  /** The `Created` field of `HistoryResponseItem` (the Engine API spec does not describe it). */
   Created: number;
+  /** The `CreatedBy` field of `HistoryResponseItem` (the Engine API spec does not describe it). */
   CreatedBy: string;
+  /** The `Tags` field of `HistoryResponseItem` (the Engine API spec does not describe it). */
   Tags: string[];
+  /** The `Size` field of `HistoryResponseItem` (the Engine API spec does not describe it). */
   Size: number;
+  /** The `Comment` field of `HistoryResponseItem` (the Engine API spec does not describe it). */
   Comment: string;
 }
 
+/** The Engine API's `ImageSearchResponseItem` schema (the spec does not describe it). */
 export interface ImageSearchResponseItem {
+  /** The `description` field of `ImageSearchResponseItem` (the Engine API spec does not describe it). */
   description?: string;
+  /** The `is_official` field of `ImageSearchResponseItem` (the Engine API spec does not describe it). */
   is_official?: boolean;
   /**
    * Whether this repository has automated builds enabled.
    * @deprecated This field is deprecated and will always be "false".
    */
   is_automated?: boolean;
+  /** The `name` field of `ImageSearchResponseItem` (the Engine API spec does not describe it). */
   name?: string;
+  /** The `star_count` field of `ImageSearchResponseItem` (the Engine API spec does not describe it). */
   star_count?: number;
 }
 
+/** The Engine API's `ImagePruneResponse` schema (the spec does not describe it). */
 export interface ImagePruneResponse {
   /** Images that were deleted */
   ImagesDeleted?: ImageDeleteResponseItem[];
@@ -130,6 +154,7 @@ export interface ImagePruneResponse {
   SpaceReclaimed?: number;
 }
 
+/** The Engine API's `SystemAuthResponse` schema (the spec does not describe it). */
 export interface SystemAuthResponse {
   /** The status of the authentication */
   Status: string;
@@ -137,14 +162,21 @@ export interface SystemAuthResponse {
   IdentityToken?: string;
 }
 
+/** The Engine API's `SystemDataUsageResponse` schema (the spec does not describe it). */
 export interface SystemDataUsageResponse {
+  /** The `LayersSize` field of `SystemDataUsageResponse` (the Engine API spec does not describe it). */
   LayersSize?: number;
+  /** The `Images` field of `SystemDataUsageResponse` (the Engine API spec does not describe it). */
   Images?: ImageSummary[];
+  /** The `Containers` field of `SystemDataUsageResponse` (the Engine API spec does not describe it). */
   Containers?: ContainerSummary[];
+  /** The `Volumes` field of `SystemDataUsageResponse` (the Engine API spec does not describe it). */
   Volumes?: Volume[];
+  /** The `BuildCache` field of `SystemDataUsageResponse` (the Engine API spec does not describe it). */
   BuildCache?: BuildCache[];
 }
 
+/** The Engine API's `ExecConfig` schema (the spec does not describe it). */
 export interface ExecConfig {
   /** Attach to `stdin` of the exec command. */
   AttachStdin?: boolean;
@@ -178,6 +210,7 @@ export interface ExecConfig {
   WorkingDir?: string;
 }
 
+/** The Engine API's `ExecStartConfig` schema (the spec does not describe it). */
 export interface ExecStartConfig {
   /** Detach from the command. */
   Detach?: boolean;
@@ -187,21 +220,33 @@ export interface ExecStartConfig {
   ConsoleSize?: number[] | null;
 }
 
+/** The Engine API's `ExecInspectResponse` schema (the spec does not describe it). */
 export interface ExecInspectResponse {
+  /** The `CanRemove` field of `ExecInspectResponse` (the Engine API spec does not describe it). */
   CanRemove?: boolean;
+  /** The `DetachKeys` field of `ExecInspectResponse` (the Engine API spec does not describe it). */
   DetachKeys?: string;
+  /** The `ID` field of `ExecInspectResponse` (the Engine API spec does not describe it). */
   ID?: string;
+  /** The `Running` field of `ExecInspectResponse` (the Engine API spec does not describe it). */
   Running?: boolean;
+  /** The `ExitCode` field of `ExecInspectResponse` (the Engine API spec does not describe it). */
   ExitCode?: number;
+  /** The `ProcessConfig` field of `ExecInspectResponse` (the Engine API spec does not describe it). */
   ProcessConfig?: ProcessConfig;
+  /** The `OpenStdin` field of `ExecInspectResponse` (the Engine API spec does not describe it). */
   OpenStdin?: boolean;
+  /** The `OpenStderr` field of `ExecInspectResponse` (the Engine API spec does not describe it). */
   OpenStderr?: boolean;
+  /** The `OpenStdout` field of `ExecInspectResponse` (the Engine API spec does not describe it). */
   OpenStdout?: boolean;
+  /** The `ContainerID` field of `ExecInspectResponse` (the Engine API spec does not describe it). */
   ContainerID?: string;
   /** The system process ID for the exec process. */
   Pid?: number;
 }
 
+/** The Engine API's `VolumePruneResponse` schema (the spec does not describe it). */
 export interface VolumePruneResponse {
   /** Volumes that were deleted */
   VolumesDeleted?: string[];
@@ -209,6 +254,7 @@ export interface VolumePruneResponse {
   SpaceReclaimed?: number;
 }
 
+/** The Engine API's `NetworkCreateRequest` schema (the spec does not describe it). */
 export interface NetworkCreateRequest {
   /** The network's name. */
   Name: string;
@@ -256,12 +302,15 @@ export interface NetworkCreateRequest {
   Labels?: Record<string, string>;
 }
 
+/** The Engine API's `NetworkConnectRequest` schema (the spec does not describe it). */
 export interface NetworkConnectRequest {
   /** The ID or name of the container to connect to the network. */
   Container?: string;
+  /** The `EndpointConfig` field of `NetworkConnectRequest` (the Engine API spec does not describe it). */
   EndpointConfig?: EndpointSettings;
 }
 
+/** The Engine API's `NetworkDisconnectRequest` schema (the spec does not describe it). */
 export interface NetworkDisconnectRequest {
   /** The ID or name of the container to disconnect from the network. */
   Container?: string;
@@ -269,11 +318,13 @@ export interface NetworkDisconnectRequest {
   Force?: boolean;
 }
 
+/** The Engine API's `NetworkPruneResponse` schema (the spec does not describe it). */
 export interface NetworkPruneResponse {
   /** Networks that were deleted */
   NetworksDeleted?: string[];
 }
 
+/** The Engine API's `SwarmInitRequest` schema (the spec does not describe it). */
 export interface SwarmInitRequest {
   /**
    * Listen address used for inter-manager communication, as well
@@ -318,9 +369,11 @@ export interface SwarmInitRequest {
    * from the default subnet pool.
    */
   SubnetSize?: number;
+  /** The `Spec` field of `SwarmInitRequest` (the Engine API spec does not describe it). */
   Spec?: SwarmSpec;
 }
 
+/** The Engine API's `SwarmJoinRequest` schema (the spec does not describe it). */
 export interface SwarmJoinRequest {
   /**
    * Listen address used for inter-manager communication if the node
@@ -350,11 +403,13 @@ export interface SwarmJoinRequest {
   JoinToken?: string;
 }
 
+/** The Engine API's `UnlockKeyResponse` schema (the spec does not describe it). */
 export interface UnlockKeyResponse {
   /** The swarm's unlock key. */
   UnlockKey?: string;
 }
 
+/** The Engine API's `SwarmUnlockRequest` schema (the spec does not describe it). */
 export interface SwarmUnlockRequest {
   /** The swarm's unlock key. */
   UnlockKey?: string;
@@ -387,6 +442,7 @@ export interface ContainerListParams {
   filters?: Filters;
 }
 
+/** What containers.list (GET /containers/json) resolves to. */
 export type ContainerListResult = ContainerSummary[];
 
 /** Parameters of containers.create (POST /containers/create). */
@@ -400,11 +456,14 @@ export interface ContainerCreateParams {
   platform?: string;
   /** Container to create */
   body: ContainerConfig & {
+    /** The `HostConfig` field of this object (the Engine API spec does not describe it). */
     HostConfig?: HostConfig;
+    /** The `NetworkingConfig` field of this object (the Engine API spec does not describe it). */
     NetworkingConfig?: NetworkingConfig;
   };
 }
 
+/** What containers.create (POST /containers/create) resolves to. */
 export type ContainerCreateResult = ContainerCreateResponse;
 
 /** Parameters of containers.inspect (GET /containers/{id}/json). */
@@ -418,6 +477,7 @@ export interface ContainerInspectParams {
   size?: boolean;
 }
 
+/** What containers.inspect (GET /containers/{id}/json) resolves to. */
 export type ContainerInspectResult = ContainerInspectResponse;
 
 /** Parameters of containers.top (GET /containers/{id}/top). */
@@ -431,6 +491,7 @@ export interface ContainerTopParams {
   ps_args?: string;
 }
 
+/** What containers.top (GET /containers/{id}/top) resolves to. */
 export type ContainerTopResult = ContainerTopResponse;
 
 /** Parameters of containers.logs (GET /containers/{id}/logs). */
@@ -475,6 +536,7 @@ export interface ContainerLogsParams {
   tail?: string;
 }
 
+/** What containers.logs (GET /containers/{id}/logs) resolves to. */
 export type ContainerLogsResult = void;
 
 /** Parameters of containers.changes (GET /containers/{id}/changes). */
@@ -483,6 +545,7 @@ export interface ContainerChangesParams {
   id: string;
 }
 
+/** What containers.changes (GET /containers/{id}/changes) resolves to. */
 export type ContainerChangesResult = FilesystemChange[];
 
 /** Parameters of containers.export (GET /containers/{id}/export). */
@@ -491,6 +554,7 @@ export interface ContainerExportParams {
   id: string;
 }
 
+/** What containers.export (GET /containers/{id}/export) resolves to. */
 export type ContainerExportResult = void;
 
 /** Parameters of containers.stats (GET /containers/{id}/stats). */
@@ -511,6 +575,7 @@ export interface ContainerStatsParams {
   oneShot?: boolean;
 }
 
+/** What containers.stats (GET /containers/{id}/stats) resolves to. */
 export type ContainerStatsResult = ContainerStatsResponse;
 
 /** Parameters of containers.resize (POST /containers/{id}/resize). */
@@ -523,6 +588,7 @@ export interface ContainerResizeParams {
   w: number;
 }
 
+/** What containers.resize (POST /containers/{id}/resize) resolves to. */
 export type ContainerResizeResult = void;
 
 /** Parameters of containers.start (POST /containers/{id}/start). */
@@ -537,6 +603,7 @@ export interface ContainerStartParams {
   detachKeys?: string;
 }
 
+/** What containers.start (POST /containers/{id}/start) resolves to. */
 export type ContainerStartResult = void;
 
 /** Parameters of containers.stop (POST /containers/{id}/stop). */
@@ -549,6 +616,7 @@ export interface ContainerStopParams {
   t?: number;
 }
 
+/** What containers.stop (POST /containers/{id}/stop) resolves to. */
 export type ContainerStopResult = void;
 
 /** Parameters of containers.restart (POST /containers/{id}/restart). */
@@ -561,6 +629,7 @@ export interface ContainerRestartParams {
   t?: number;
 }
 
+/** What containers.restart (POST /containers/{id}/restart) resolves to. */
 export type ContainerRestartResult = void;
 
 /** Parameters of containers.kill (POST /containers/{id}/kill). */
@@ -574,17 +643,21 @@ export interface ContainerKillParams {
   signal?: string;
 }
 
+/** What containers.kill (POST /containers/{id}/kill) resolves to. */
 export type ContainerKillResult = void;
 
 /** Parameters of containers.update (POST /containers/{id}/update). */
 export interface ContainerUpdateParams {
   /** ID or name of the container */
   id: string;
+  /** The request body of ContainerUpdate. */
   body: Resources & {
+    /** The `RestartPolicy` field of this object (the Engine API spec does not describe it). */
     RestartPolicy?: RestartPolicy;
   };
 }
 
+/** What containers.update (POST /containers/{id}/update) resolves to. */
 export type ContainerUpdateResult = ContainerUpdateResponse;
 
 /** Parameters of containers.rename (POST /containers/{id}/rename). */
@@ -595,6 +668,7 @@ export interface ContainerRenameParams {
   name: string;
 }
 
+/** What containers.rename (POST /containers/{id}/rename) resolves to. */
 export type ContainerRenameResult = void;
 
 /** Parameters of containers.pause (POST /containers/{id}/pause). */
@@ -603,6 +677,7 @@ export interface ContainerPauseParams {
   id: string;
 }
 
+/** What containers.pause (POST /containers/{id}/pause) resolves to. */
 export type ContainerPauseResult = void;
 
 /** Parameters of containers.unpause (POST /containers/{id}/unpause). */
@@ -611,6 +686,7 @@ export interface ContainerUnpauseParams {
   id: string;
 }
 
+/** What containers.unpause (POST /containers/{id}/unpause) resolves to. */
 export type ContainerUnpauseResult = void;
 
 /** Parameters of containers.attach (POST /containers/{id}/attach). */
@@ -650,6 +726,7 @@ export interface ContainerAttachParams {
   stderr?: boolean;
 }
 
+/** What containers.attach (POST /containers/{id}/attach) resolves to. */
 export type ContainerAttachResult = void;
 
 /** Parameters of containers.attachWebsocket (GET /containers/{id}/attach/ws). */
@@ -689,6 +766,7 @@ export interface ContainerAttachWebsocketParams {
   stderr?: boolean;
 }
 
+/** What containers.attachWebsocket (GET /containers/{id}/attach/ws) resolves to. */
 export type ContainerAttachWebsocketResult = void;
 
 /** Parameters of containers.wait (POST /containers/{id}/wait). */
@@ -702,6 +780,7 @@ export interface ContainerWaitParams {
   condition?: "not-running" | "next-exit" | "removed" | (string & {});
 }
 
+/** What containers.wait (POST /containers/{id}/wait) resolves to. */
 export type ContainerWaitResult = ContainerWaitResponse;
 
 /** Parameters of containers.remove (DELETE /containers/{id}). */
@@ -725,6 +804,7 @@ export interface ContainerDeleteParams {
   link?: boolean;
 }
 
+/** What containers.remove (DELETE /containers/{id}) resolves to. */
 export type ContainerDeleteResult = void;
 
 /** Parameters of containers.archiveInfo (HEAD /containers/{id}/archive). */
@@ -735,6 +815,7 @@ export interface ContainerArchiveInfoParams {
   path: string;
 }
 
+/** What containers.archiveInfo (HEAD /containers/{id}/archive) resolves to. */
 export type ContainerArchiveInfoResult = void;
 
 /** Parameters of containers.getArchive (GET /containers/{id}/archive). */
@@ -745,6 +826,7 @@ export interface ContainerArchiveParams {
   path: string;
 }
 
+/** What containers.getArchive (GET /containers/{id}/archive) resolves to. */
 export type ContainerArchiveResult = void;
 
 /** Parameters of containers.putArchive (PUT /containers/{id}/archive). */
@@ -772,6 +854,7 @@ export interface PutContainerArchiveParams {
   body: TarBody;
 }
 
+/** What containers.putArchive (PUT /containers/{id}/archive) resolves to. */
 export type PutContainerArchiveResult = void;
 
 /** Parameters of containers.prune (POST /containers/prune). */
@@ -780,6 +863,7 @@ export interface ContainerPruneParams {
   filters?: Filters;
 }
 
+/** What containers.prune (POST /containers/prune) resolves to. */
 export type ContainerPruneResult = ContainerPruneResponse;
 
 /** Parameters of images.list (GET /images/json). */
@@ -811,6 +895,7 @@ export interface ImageListParams {
   manifests?: boolean;
 }
 
+/** What images.list (GET /images/json) resolves to. */
 export type ImageListResult = ImageSummary[];
 
 /** Parameters of images.build (POST /build). */
@@ -892,7 +977,10 @@ export interface ImageBuildParams {
    * container should connect to.
    */
   networkmode?: string;
-  /** @default "application/x-tar" */
+  /**
+   * The `Content-type` header parameter of ImageBuild (the spec does not describe it).
+   * @default "application/x-tar"
+   */
   contentType?: "application/x-tar" | (string & {});
   /**
    * This is a base64-encoded JSON object with auth configurations for multiple registries that a build
@@ -917,6 +1005,7 @@ export interface ImageBuildParams {
   body?: TarBody;
 }
 
+/** What images.build (POST /build) resolves to. */
 export type ImageBuildResult = BuildInfo;
 
 /** Parameters of images.pruneBuildCache (POST /build/prune). */
@@ -942,6 +1031,7 @@ export interface BuildPruneParams {
   filters?: Filters;
 }
 
+/** What images.pruneBuildCache (POST /build/prune) resolves to. */
 export type BuildPruneResult = BuildPruneResponse;
 
 /** Parameters of images.pull (POST /images/create). */
@@ -986,6 +1076,7 @@ export interface ImageCreateParams {
   body?: TarBody;
 }
 
+/** What images.pull (POST /images/create) resolves to. */
 export type ImageCreateResult = CreateImageInfo;
 
 /** Parameters of images.inspect (GET /images/{name}/json). */
@@ -999,6 +1090,7 @@ export interface ImageInspectParams {
   manifests?: boolean;
 }
 
+/** What images.inspect (GET /images/{name}/json) resolves to. */
 export type ImageInspectResult = ImageInspect;
 
 /** Parameters of images.history (GET /images/{name}/history). */
@@ -1013,6 +1105,7 @@ export interface ImageHistoryParams {
   platform?: OCIPlatform;
 }
 
+/** What images.history (GET /images/{name}/history) resolves to. */
 export type ImageHistoryResult = HistoryResponseItem[];
 
 /** Parameters of images.push (POST /images/{name}/push). */
@@ -1037,6 +1130,7 @@ export interface ImagePushParams {
   registryAuth: RegistryAuth;
 }
 
+/** What images.push (POST /images/{name}/push) resolves to. */
 export type ImagePushResult = PushImageInfo;
 
 /** Parameters of images.tag (POST /images/{name}/tag). */
@@ -1049,6 +1143,7 @@ export interface ImageTagParams {
   tag?: string;
 }
 
+/** What images.tag (POST /images/{name}/tag) resolves to. */
 export type ImageTagResult = void;
 
 /** Parameters of images.remove (DELETE /images/{name}). */
@@ -1073,6 +1168,7 @@ export interface ImageDeleteParams {
   platforms?: string[];
 }
 
+/** What images.remove (DELETE /images/{name}) resolves to. */
 export type ImageDeleteResult = ImageDeleteResponseItem[];
 
 /** Parameters of images.search (GET /images/search). */
@@ -1091,6 +1187,7 @@ export interface ImageSearchParams {
   filters?: Filters;
 }
 
+/** What images.search (GET /images/search) resolves to. */
 export type ImageSearchResult = ImageSearchResponseItem[];
 
 /** Parameters of images.prune (POST /images/prune). */
@@ -1110,6 +1207,7 @@ export interface ImagePruneParams {
   filters?: Filters;
 }
 
+/** What images.prune (POST /images/prune) resolves to. */
 export type ImagePruneResult = ImagePruneResponse;
 
 /** Parameters of system.auth (POST /auth). */
@@ -1118,26 +1216,31 @@ export interface SystemAuthParams {
   body?: AuthConfig;
 }
 
+/** What system.auth (POST /auth) resolves to. */
 export type SystemAuthResult = SystemAuthResponse;
 
 /** Parameters of system.info (GET /info). */
 export type SystemInfoParams = Record<string, never>;
 
+/** What system.info (GET /info) resolves to. */
 export type SystemInfoResult = SystemInfo;
 
 /** Parameters of system.version (GET /version). */
 export type SystemVersionParams = Record<string, never>;
 
+/** What system.version (GET /version) resolves to. */
 export type SystemVersionResult = SystemVersion;
 
 /** Parameters of system.ping (GET /_ping). */
 export type SystemPingParams = Record<string, never>;
 
+/** What system.ping (GET /_ping) resolves to. */
 export type SystemPingResult = string;
 
 /** Parameters of system.pingHead (HEAD /_ping). */
 export type SystemPingHeadParams = Record<string, never>;
 
+/** What system.pingHead (HEAD /_ping) resolves to. */
 export type SystemPingHeadResult = void;
 
 /** Parameters of images.commit (POST /commit). */
@@ -1163,6 +1266,7 @@ export interface ImageCommitParams {
   body?: ContainerConfig;
 }
 
+/** What images.commit (POST /commit) resolves to. */
 export type ImageCommitResult = IDResponse;
 
 /** Parameters of system.events (GET /events). */
@@ -1194,6 +1298,7 @@ export interface SystemEventsParams {
   filters?: Filters;
 }
 
+/** What system.events (GET /events) resolves to. */
 export type SystemEventsResult = EventMessage;
 
 /** Parameters of system.dataUsage (GET /system/df). */
@@ -1202,6 +1307,7 @@ export interface SystemDataUsageParams {
   type?: ("container" | "image" | "volume" | "build-cache" | (string & {}))[];
 }
 
+/** What system.dataUsage (GET /system/df) resolves to. */
 export type SystemDataUsageResult = SystemDataUsageResponse;
 
 /** Parameters of images.save (GET /images/{name}/get). */
@@ -1217,6 +1323,7 @@ export interface ImageGetParams {
   platform?: OCIPlatform;
 }
 
+/** What images.save (GET /images/{name}/get) resolves to. */
 export type ImageGetResult = void;
 
 /** Parameters of images.saveAll (GET /images/get). */
@@ -1232,6 +1339,7 @@ export interface ImageGetAllParams {
   platform?: OCIPlatform;
 }
 
+/** What images.saveAll (GET /images/get) resolves to. */
 export type ImageGetAllResult = void;
 
 /** Parameters of images.load (POST /images/load). */
@@ -1252,6 +1360,7 @@ export interface ImageLoadParams {
   body?: TarBody;
 }
 
+/** What images.load (POST /images/load) resolves to. */
 export type ImageLoadResult = ProgressMessage;
 
 /** Parameters of exec.create (POST /containers/{id}/exec). */
@@ -1262,15 +1371,18 @@ export interface ContainerExecParams {
   body: ExecConfig;
 }
 
+/** What exec.create (POST /containers/{id}/exec) resolves to. */
 export type ContainerExecResult = IDResponse;
 
 /** Parameters of exec.start (POST /exec/{id}/start). */
 export interface ExecStartParams {
   /** Exec instance ID */
   id: string;
+  /** The request body of ExecStart. */
   body?: ExecStartConfig;
 }
 
+/** What exec.start (POST /exec/{id}/start) resolves to. */
 export type ExecStartResult = void;
 
 /** Parameters of exec.resize (POST /exec/{id}/resize). */
@@ -1283,6 +1395,7 @@ export interface ExecResizeParams {
   w: number;
 }
 
+/** What exec.resize (POST /exec/{id}/resize) resolves to. */
 export type ExecResizeResult = void;
 
 /** Parameters of exec.inspect (GET /exec/{id}/json). */
@@ -1291,6 +1404,7 @@ export interface ExecInspectParams {
   id: string;
 }
 
+/** What exec.inspect (GET /exec/{id}/json) resolves to. */
 export type ExecInspectResult = ExecInspectResponse;
 
 /** Parameters of volumes.list (GET /volumes). */
@@ -1311,6 +1425,7 @@ export interface VolumeListParams {
   filters?: Filters;
 }
 
+/** What volumes.list (GET /volumes) resolves to. */
 export type VolumeListResult = VolumeListResponse;
 
 /** Parameters of volumes.create (POST /volumes/create). */
@@ -1319,6 +1434,7 @@ export interface VolumeCreateParams {
   body: VolumeCreateOptions;
 }
 
+/** What volumes.create (POST /volumes/create) resolves to. */
 export type VolumeCreateResult = Volume;
 
 /** Parameters of volumes.inspect (GET /volumes/{name}). */
@@ -1327,6 +1443,7 @@ export interface VolumeInspectParams {
   name: string;
 }
 
+/** What volumes.inspect (GET /volumes/{name}) resolves to. */
 export type VolumeInspectResult = Volume;
 
 /** Parameters of volumes.update (PUT /volumes/{name}). */
@@ -1344,10 +1461,12 @@ export interface VolumeUpdateParams {
    * change. All other fields must remain unchanged.
    */
   body?: {
+    /** The `Spec` field of this object (the Engine API spec does not describe it). */
     Spec?: ClusterVolumeSpec;
   };
 }
 
+/** What volumes.update (PUT /volumes/{name}) resolves to. */
 export type VolumeUpdateResult = void;
 
 /** Parameters of volumes.remove (DELETE /volumes/{name}). */
@@ -1361,6 +1480,7 @@ export interface VolumeDeleteParams {
   force?: boolean;
 }
 
+/** What volumes.remove (DELETE /volumes/{name}) resolves to. */
 export type VolumeDeleteResult = void;
 
 /** Parameters of volumes.prune (POST /volumes/prune). */
@@ -1369,6 +1489,7 @@ export interface VolumePruneParams {
   filters?: Filters;
 }
 
+/** What volumes.prune (POST /volumes/prune) resolves to. */
 export type VolumePruneResult = VolumePruneResponse;
 
 /** Parameters of networks.list (GET /networks). */
@@ -1380,6 +1501,7 @@ export interface NetworkListParams {
   filters?: Filters;
 }
 
+/** What networks.list (GET /networks) resolves to. */
 export type NetworkListResult = Network[];
 
 /** Parameters of networks.inspect (GET /networks/{id}). */
@@ -1395,6 +1517,7 @@ export interface NetworkInspectParams {
   scope?: string;
 }
 
+/** What networks.inspect (GET /networks/{id}) resolves to. */
 export type NetworkInspectResult = Network;
 
 /** Parameters of networks.remove (DELETE /networks/{id}). */
@@ -1403,6 +1526,7 @@ export interface NetworkDeleteParams {
   id: string;
 }
 
+/** What networks.remove (DELETE /networks/{id}) resolves to. */
 export type NetworkDeleteResult = void;
 
 /** Parameters of networks.create (POST /networks/create). */
@@ -1411,24 +1535,29 @@ export interface NetworkCreateParams {
   body: NetworkCreateRequest;
 }
 
+/** What networks.create (POST /networks/create) resolves to. */
 export type NetworkCreateResult = NetworkCreateResponse;
 
 /** Parameters of networks.connect (POST /networks/{id}/connect). */
 export interface NetworkConnectParams {
   /** Network ID or name */
   id: string;
+  /** The request body of NetworkConnect. */
   body: NetworkConnectRequest;
 }
 
+/** What networks.connect (POST /networks/{id}/connect) resolves to. */
 export type NetworkConnectResult = void;
 
 /** Parameters of networks.disconnect (POST /networks/{id}/disconnect). */
 export interface NetworkDisconnectParams {
   /** Network ID or name */
   id: string;
+  /** The request body of NetworkDisconnect. */
   body: NetworkDisconnectRequest;
 }
 
+/** What networks.disconnect (POST /networks/{id}/disconnect) resolves to. */
 export type NetworkDisconnectResult = void;
 
 /** Parameters of networks.prune (POST /networks/prune). */
@@ -1437,6 +1566,7 @@ export interface NetworkPruneParams {
   filters?: Filters;
 }
 
+/** What networks.prune (POST /networks/prune) resolves to. */
 export type NetworkPruneResult = NetworkPruneResponse;
 
 /** Parameters of plugins.list (GET /plugins). */
@@ -1448,6 +1578,7 @@ export interface PluginListParams {
   filters?: Filters;
 }
 
+/** What plugins.list (GET /plugins) resolves to. */
 export type PluginListResult = Plugin[];
 
 /** Parameters of plugins.privileges (GET /plugins/privileges). */
@@ -1459,6 +1590,7 @@ export interface GetPluginPrivilegesParams {
   remote: string;
 }
 
+/** What plugins.privileges (GET /plugins/privileges) resolves to. */
 export type GetPluginPrivilegesResult = PluginPrivilege[];
 
 /** Parameters of plugins.pull (POST /plugins/pull). */
@@ -1472,9 +1604,11 @@ export interface PluginPullParams {
    * from a registry.
    */
   registryAuth?: RegistryAuth;
+  /** The request body of PluginPull. */
   body?: PluginPrivilege[];
 }
 
+/** What plugins.pull (POST /plugins/pull) resolves to. */
 export type PluginPullResult = ProgressMessage;
 
 /** Parameters of plugins.inspect (GET /plugins/{name}/json). */
@@ -1486,6 +1620,7 @@ export interface PluginInspectParams {
   name: string;
 }
 
+/** What plugins.inspect (GET /plugins/{name}/json) resolves to. */
 export type PluginInspectResult = Plugin;
 
 /** Parameters of plugins.remove (DELETE /plugins/{name}). */
@@ -1503,6 +1638,7 @@ export interface PluginDeleteParams {
   force?: boolean;
 }
 
+/** What plugins.remove (DELETE /plugins/{name}) resolves to. */
 export type PluginDeleteResult = Plugin;
 
 /** Parameters of plugins.enable (POST /plugins/{name}/enable). */
@@ -1519,6 +1655,7 @@ export interface PluginEnableParams {
   timeout?: number;
 }
 
+/** What plugins.enable (POST /plugins/{name}/enable) resolves to. */
 export type PluginEnableResult = void;
 
 /** Parameters of plugins.disable (POST /plugins/{name}/disable). */
@@ -1532,6 +1669,7 @@ export interface PluginDisableParams {
   force?: boolean;
 }
 
+/** What plugins.disable (POST /plugins/{name}/disable) resolves to. */
 export type PluginDisableResult = void;
 
 /** Parameters of plugins.upgrade (POST /plugins/{name}/upgrade). */
@@ -1548,9 +1686,11 @@ export interface PluginUpgradeParams {
    * from a registry.
    */
   registryAuth?: RegistryAuth;
+  /** The request body of PluginUpgrade. */
   body?: PluginPrivilege[];
 }
 
+/** What plugins.upgrade (POST /plugins/{name}/upgrade) resolves to. */
 export type PluginUpgradeResult = ProgressMessage;
 
 /** Parameters of plugins.create (POST /plugins/create). */
@@ -1564,6 +1704,7 @@ export interface PluginCreateParams {
   body?: TarBody;
 }
 
+/** What plugins.create (POST /plugins/create) resolves to. */
 export type PluginCreateResult = void;
 
 /** Parameters of plugins.push (POST /plugins/{name}/push). */
@@ -1575,6 +1716,7 @@ export interface PluginPushParams {
   name: string;
 }
 
+/** What plugins.push (POST /plugins/{name}/push) resolves to. */
 export type PluginPushResult = ProgressMessage;
 
 /** Parameters of plugins.set (POST /plugins/{name}/set). */
@@ -1584,9 +1726,11 @@ export interface PluginSetParams {
    * default if omitted.
    */
   name: string;
+  /** The request body of PluginSet. */
   body?: string[];
 }
 
+/** What plugins.set (POST /plugins/{name}/set) resolves to. */
 export type PluginSetResult = void;
 
 /** Parameters of nodes.list (GET /nodes). */
@@ -1595,6 +1739,7 @@ export interface NodeListParams {
   filters?: Filters;
 }
 
+/** What nodes.list (GET /nodes) resolves to. */
 export type NodeListResult = Node[];
 
 /** Parameters of nodes.inspect (GET /nodes/{id}). */
@@ -1603,6 +1748,7 @@ export interface NodeInspectParams {
   id: string;
 }
 
+/** What nodes.inspect (GET /nodes/{id}) resolves to. */
 export type NodeInspectResult = Node;
 
 /** Parameters of nodes.remove (DELETE /nodes/{id}). */
@@ -1616,6 +1762,7 @@ export interface NodeDeleteParams {
   force?: boolean;
 }
 
+/** What nodes.remove (DELETE /nodes/{id}) resolves to. */
 export type NodeDeleteResult = void;
 
 /** Parameters of nodes.update (POST /nodes/{id}/update). */
@@ -1627,28 +1774,35 @@ export interface NodeUpdateParams {
    * to avoid conflicting writes.
    */
   version: number;
+  /** The request body of NodeUpdate. */
   body?: NodeSpec;
 }
 
+/** What nodes.update (POST /nodes/{id}/update) resolves to. */
 export type NodeUpdateResult = void;
 
 /** Parameters of swarm.inspect (GET /swarm). */
 export type SwarmInspectParams = Record<string, never>;
 
+/** What swarm.inspect (GET /swarm) resolves to. */
 export type SwarmInspectResult = Swarm;
 
 /** Parameters of swarm.init (POST /swarm/init). */
 export interface SwarmInitParams {
+  /** The request body of SwarmInit. */
   body: SwarmInitRequest;
 }
 
+/** What swarm.init (POST /swarm/init) resolves to. */
 export type SwarmInitResult = string;
 
 /** Parameters of swarm.join (POST /swarm/join). */
 export interface SwarmJoinParams {
+  /** The request body of SwarmJoin. */
   body: SwarmJoinRequest;
 }
 
+/** What swarm.join (POST /swarm/join) resolves to. */
 export type SwarmJoinResult = void;
 
 /** Parameters of swarm.leave (POST /swarm/leave). */
@@ -1661,6 +1815,7 @@ export interface SwarmLeaveParams {
   force?: boolean;
 }
 
+/** What swarm.leave (POST /swarm/leave) resolves to. */
 export type SwarmLeaveResult = void;
 
 /** Parameters of swarm.update (POST /swarm/update). */
@@ -1685,21 +1840,26 @@ export interface SwarmUpdateParams {
    * @default false
    */
   rotateManagerUnlockKey?: boolean;
+  /** The request body of SwarmUpdate. */
   body: SwarmSpec;
 }
 
+/** What swarm.update (POST /swarm/update) resolves to. */
 export type SwarmUpdateResult = void;
 
 /** Parameters of swarm.unlockKey (GET /swarm/unlockkey). */
 export type SwarmUnlockkeyParams = Record<string, never>;
 
+/** What swarm.unlockKey (GET /swarm/unlockkey) resolves to. */
 export type SwarmUnlockkeyResult = UnlockKeyResponse;
 
 /** Parameters of swarm.unlock (POST /swarm/unlock). */
 export interface SwarmUnlockParams {
+  /** The request body of SwarmUnlock. */
   body: SwarmUnlockRequest;
 }
 
+/** What swarm.unlock (POST /swarm/unlock) resolves to. */
 export type SwarmUnlockResult = void;
 
 /** Parameters of services.list (GET /services). */
@@ -1713,6 +1873,7 @@ export interface ServiceListParams {
   status?: boolean;
 }
 
+/** What services.list (GET /services) resolves to. */
 export type ServiceListResult = Service[];
 
 /** Parameters of services.create (POST /services/create). */
@@ -1722,9 +1883,11 @@ export interface ServiceCreateParams {
    * registries.
    */
   registryAuth?: RegistryAuth;
+  /** The request body of ServiceCreate. */
   body: ServiceSpec & Record<string, unknown>;
 }
 
+/** What services.create (POST /services/create) resolves to. */
 export type ServiceCreateResult = ServiceCreateResponse;
 
 /** Parameters of services.inspect (GET /services/{id}). */
@@ -1738,6 +1901,7 @@ export interface ServiceInspectParams {
   insertDefaults?: boolean;
 }
 
+/** What services.inspect (GET /services/{id}) resolves to. */
 export type ServiceInspectResult = Service;
 
 /** Parameters of services.remove (DELETE /services/{id}). */
@@ -1746,6 +1910,7 @@ export interface ServiceDeleteParams {
   id: string;
 }
 
+/** What services.remove (DELETE /services/{id}) resolves to. */
 export type ServiceDeleteResult = void;
 
 /** Parameters of services.update (POST /services/{id}/update). */
@@ -1777,9 +1942,11 @@ export interface ServiceUpdateParams {
    * registries.
    */
   registryAuth?: RegistryAuth;
+  /** The request body of ServiceUpdate. */
   body: ServiceSpec & Record<string, unknown>;
 }
 
+/** What services.update (POST /services/{id}/update) resolves to. */
 export type ServiceUpdateResult = ServiceUpdateResponse;
 
 /** Parameters of services.logs (GET /services/{id}/logs). */
@@ -1824,6 +1991,7 @@ export interface ServiceLogsParams {
   tail?: string;
 }
 
+/** What services.logs (GET /services/{id}/logs) resolves to. */
 export type ServiceLogsResult = void;
 
 /** Parameters of tasks.list (GET /tasks). */
@@ -1835,6 +2003,7 @@ export interface TaskListParams {
   filters?: Filters;
 }
 
+/** What tasks.list (GET /tasks) resolves to. */
 export type TaskListResult = Task[];
 
 /** Parameters of tasks.inspect (GET /tasks/{id}). */
@@ -1843,6 +2012,7 @@ export interface TaskInspectParams {
   id: string;
 }
 
+/** What tasks.inspect (GET /tasks/{id}) resolves to. */
 export type TaskInspectResult = Task;
 
 /** Parameters of tasks.logs (GET /tasks/{id}/logs). */
@@ -1887,6 +2057,7 @@ export interface TaskLogsParams {
   tail?: string;
 }
 
+/** What tasks.logs (GET /tasks/{id}/logs) resolves to. */
 export type TaskLogsResult = void;
 
 /** Parameters of secrets.list (GET /secrets). */
@@ -1898,13 +2069,16 @@ export interface SecretListParams {
   filters?: Filters;
 }
 
+/** What secrets.list (GET /secrets) resolves to. */
 export type SecretListResult = Secret[];
 
 /** Parameters of secrets.create (POST /secrets/create). */
 export interface SecretCreateParams {
+  /** The request body of SecretCreate. */
   body?: SecretSpec & Record<string, unknown>;
 }
 
+/** What secrets.create (POST /secrets/create) resolves to. */
 export type SecretCreateResult = IDResponse;
 
 /** Parameters of secrets.inspect (GET /secrets/{id}). */
@@ -1913,6 +2087,7 @@ export interface SecretInspectParams {
   id: string;
 }
 
+/** What secrets.inspect (GET /secrets/{id}) resolves to. */
 export type SecretInspectResult = Secret;
 
 /** Parameters of secrets.remove (DELETE /secrets/{id}). */
@@ -1921,6 +2096,7 @@ export interface SecretDeleteParams {
   id: string;
 }
 
+/** What secrets.remove (DELETE /secrets/{id}) resolves to. */
 export type SecretDeleteResult = void;
 
 /** Parameters of secrets.update (POST /secrets/{id}/update). */
@@ -1940,6 +2116,7 @@ export interface SecretUpdateParams {
   body?: SecretSpec;
 }
 
+/** What secrets.update (POST /secrets/{id}/update) resolves to. */
 export type SecretUpdateResult = void;
 
 /** Parameters of configs.list (GET /configs). */
@@ -1951,13 +2128,16 @@ export interface ConfigListParams {
   filters?: Filters;
 }
 
+/** What configs.list (GET /configs) resolves to. */
 export type ConfigListResult = Config[];
 
 /** Parameters of configs.create (POST /configs/create). */
 export interface ConfigCreateParams {
+  /** The request body of ConfigCreate. */
   body?: ConfigSpec & Record<string, unknown>;
 }
 
+/** What configs.create (POST /configs/create) resolves to. */
 export type ConfigCreateResult = IDResponse;
 
 /** Parameters of configs.inspect (GET /configs/{id}). */
@@ -1966,6 +2146,7 @@ export interface ConfigInspectParams {
   id: string;
 }
 
+/** What configs.inspect (GET /configs/{id}) resolves to. */
 export type ConfigInspectResult = Config;
 
 /** Parameters of configs.remove (DELETE /configs/{id}). */
@@ -1974,6 +2155,7 @@ export interface ConfigDeleteParams {
   id: string;
 }
 
+/** What configs.remove (DELETE /configs/{id}) resolves to. */
 export type ConfigDeleteResult = void;
 
 /** Parameters of configs.update (POST /configs/{id}/update). */
@@ -1993,6 +2175,7 @@ export interface ConfigUpdateParams {
   body?: ConfigSpec;
 }
 
+/** What configs.update (POST /configs/{id}/update) resolves to. */
 export type ConfigUpdateResult = void;
 
 /** Parameters of distribution.inspect (GET /distribution/{name}/json). */
@@ -2001,11 +2184,13 @@ export interface DistributionInspectParams {
   name: string;
 }
 
+/** What distribution.inspect (GET /distribution/{name}/json) resolves to. */
 export type DistributionInspectResult = DistributionInspect;
 
 /** Parameters of session.start (POST /session). */
 export type SessionParams = Record<string, never>;
 
+/** What session.start (POST /session) resolves to. */
 export type SessionResult = void;
 
 /** Every operation: how to call it and how its answer is read. */
@@ -3447,121 +3632,979 @@ export const operations = {
   },
 } as const satisfies Record<string, OperationSpec>;
 
+/** The id of an Engine API operation (the spec's operationId, e.g. `ContainerCreate`). */
 export type OperationId = keyof typeof operations;
 
 /** Params, result and response kind of every operation. */
 export interface OperationTypes {
-  ContainerList: { params: ContainerListParams; result: ContainerListResult; response: "json" };
-  ContainerCreate: { params: ContainerCreateParams; result: ContainerCreateResult; response: "json" };
-  ContainerInspect: { params: ContainerInspectParams; result: ContainerInspectResult; response: "json" };
-  ContainerTop: { params: ContainerTopParams; result: ContainerTopResult; response: "json" };
-  ContainerLogs: { params: ContainerLogsParams; result: ContainerLogsResult; response: "stream" };
-  ContainerChanges: { params: ContainerChangesParams; result: ContainerChangesResult; response: "json" };
-  ContainerExport: { params: ContainerExportParams; result: ContainerExportResult; response: "tar" };
-  ContainerStats: { params: ContainerStatsParams; result: ContainerStatsResult; response: "ndjson" };
-  ContainerResize: { params: ContainerResizeParams; result: ContainerResizeResult; response: "json" };
-  ContainerStart: { params: ContainerStartParams; result: ContainerStartResult; response: "json" };
-  ContainerStop: { params: ContainerStopParams; result: ContainerStopResult; response: "json" };
-  ContainerRestart: { params: ContainerRestartParams; result: ContainerRestartResult; response: "json" };
-  ContainerKill: { params: ContainerKillParams; result: ContainerKillResult; response: "json" };
-  ContainerUpdate: { params: ContainerUpdateParams; result: ContainerUpdateResult; response: "json" };
-  ContainerRename: { params: ContainerRenameParams; result: ContainerRenameResult; response: "json" };
-  ContainerPause: { params: ContainerPauseParams; result: ContainerPauseResult; response: "json" };
-  ContainerUnpause: { params: ContainerUnpauseParams; result: ContainerUnpauseResult; response: "json" };
-  ContainerAttach: { params: ContainerAttachParams; result: ContainerAttachResult; response: "upgrade" };
-  ContainerAttachWebsocket: { params: ContainerAttachWebsocketParams; result: ContainerAttachWebsocketResult; response: "upgrade" };
-  ContainerWait: { params: ContainerWaitParams; result: ContainerWaitResult; response: "json" };
-  ContainerDelete: { params: ContainerDeleteParams; result: ContainerDeleteResult; response: "json" };
-  ContainerArchiveInfo: { params: ContainerArchiveInfoParams; result: ContainerArchiveInfoResult; response: "empty" };
-  ContainerArchive: { params: ContainerArchiveParams; result: ContainerArchiveResult; response: "tar" };
-  PutContainerArchive: { params: PutContainerArchiveParams; result: PutContainerArchiveResult; response: "json" };
-  ContainerPrune: { params: ContainerPruneParams; result: ContainerPruneResult; response: "json" };
-  ImageList: { params: ImageListParams; result: ImageListResult; response: "json" };
-  ImageBuild: { params: ImageBuildParams; result: ImageBuildResult; response: "ndjson" };
-  BuildPrune: { params: BuildPruneParams; result: BuildPruneResult; response: "json" };
-  ImageCreate: { params: ImageCreateParams; result: ImageCreateResult; response: "ndjson" };
-  ImageInspect: { params: ImageInspectParams; result: ImageInspectResult; response: "json" };
-  ImageHistory: { params: ImageHistoryParams; result: ImageHistoryResult; response: "json" };
-  ImagePush: { params: ImagePushParams; result: ImagePushResult; response: "ndjson" };
-  ImageTag: { params: ImageTagParams; result: ImageTagResult; response: "json" };
-  ImageDelete: { params: ImageDeleteParams; result: ImageDeleteResult; response: "json" };
-  ImageSearch: { params: ImageSearchParams; result: ImageSearchResult; response: "json" };
-  ImagePrune: { params: ImagePruneParams; result: ImagePruneResult; response: "json" };
-  SystemAuth: { params: SystemAuthParams; result: SystemAuthResult; response: "json" };
-  SystemInfo: { params: SystemInfoParams; result: SystemInfoResult; response: "json" };
-  SystemVersion: { params: SystemVersionParams; result: SystemVersionResult; response: "json" };
-  SystemPing: { params: SystemPingParams; result: SystemPingResult; response: "text" };
-  SystemPingHead: { params: SystemPingHeadParams; result: SystemPingHeadResult; response: "empty" };
-  ImageCommit: { params: ImageCommitParams; result: ImageCommitResult; response: "json" };
-  SystemEvents: { params: SystemEventsParams; result: SystemEventsResult; response: "ndjson" };
-  SystemDataUsage: { params: SystemDataUsageParams; result: SystemDataUsageResult; response: "json" };
-  ImageGet: { params: ImageGetParams; result: ImageGetResult; response: "tar" };
-  ImageGetAll: { params: ImageGetAllParams; result: ImageGetAllResult; response: "tar" };
-  ImageLoad: { params: ImageLoadParams; result: ImageLoadResult; response: "ndjson" };
-  ContainerExec: { params: ContainerExecParams; result: ContainerExecResult; response: "json" };
-  ExecStart: { params: ExecStartParams; result: ExecStartResult; response: "stream" };
-  ExecResize: { params: ExecResizeParams; result: ExecResizeResult; response: "json" };
-  ExecInspect: { params: ExecInspectParams; result: ExecInspectResult; response: "json" };
-  VolumeList: { params: VolumeListParams; result: VolumeListResult; response: "json" };
-  VolumeCreate: { params: VolumeCreateParams; result: VolumeCreateResult; response: "json" };
-  VolumeInspect: { params: VolumeInspectParams; result: VolumeInspectResult; response: "json" };
-  VolumeUpdate: { params: VolumeUpdateParams; result: VolumeUpdateResult; response: "json" };
-  VolumeDelete: { params: VolumeDeleteParams; result: VolumeDeleteResult; response: "json" };
-  VolumePrune: { params: VolumePruneParams; result: VolumePruneResult; response: "json" };
-  NetworkList: { params: NetworkListParams; result: NetworkListResult; response: "json" };
-  NetworkInspect: { params: NetworkInspectParams; result: NetworkInspectResult; response: "json" };
-  NetworkDelete: { params: NetworkDeleteParams; result: NetworkDeleteResult; response: "json" };
-  NetworkCreate: { params: NetworkCreateParams; result: NetworkCreateResult; response: "json" };
-  NetworkConnect: { params: NetworkConnectParams; result: NetworkConnectResult; response: "json" };
-  NetworkDisconnect: { params: NetworkDisconnectParams; result: NetworkDisconnectResult; response: "json" };
-  NetworkPrune: { params: NetworkPruneParams; result: NetworkPruneResult; response: "json" };
-  PluginList: { params: PluginListParams; result: PluginListResult; response: "json" };
-  GetPluginPrivileges: { params: GetPluginPrivilegesParams; result: GetPluginPrivilegesResult; response: "json" };
-  PluginPull: { params: PluginPullParams; result: PluginPullResult; response: "ndjson" };
-  PluginInspect: { params: PluginInspectParams; result: PluginInspectResult; response: "json" };
-  PluginDelete: { params: PluginDeleteParams; result: PluginDeleteResult; response: "json" };
-  PluginEnable: { params: PluginEnableParams; result: PluginEnableResult; response: "json" };
-  PluginDisable: { params: PluginDisableParams; result: PluginDisableResult; response: "json" };
-  PluginUpgrade: { params: PluginUpgradeParams; result: PluginUpgradeResult; response: "ndjson" };
-  PluginCreate: { params: PluginCreateParams; result: PluginCreateResult; response: "json" };
-  PluginPush: { params: PluginPushParams; result: PluginPushResult; response: "ndjson" };
-  PluginSet: { params: PluginSetParams; result: PluginSetResult; response: "json" };
-  NodeList: { params: NodeListParams; result: NodeListResult; response: "json" };
-  NodeInspect: { params: NodeInspectParams; result: NodeInspectResult; response: "json" };
-  NodeDelete: { params: NodeDeleteParams; result: NodeDeleteResult; response: "json" };
-  NodeUpdate: { params: NodeUpdateParams; result: NodeUpdateResult; response: "json" };
-  SwarmInspect: { params: SwarmInspectParams; result: SwarmInspectResult; response: "json" };
-  SwarmInit: { params: SwarmInitParams; result: SwarmInitResult; response: "json" };
-  SwarmJoin: { params: SwarmJoinParams; result: SwarmJoinResult; response: "json" };
-  SwarmLeave: { params: SwarmLeaveParams; result: SwarmLeaveResult; response: "json" };
-  SwarmUpdate: { params: SwarmUpdateParams; result: SwarmUpdateResult; response: "json" };
-  SwarmUnlockkey: { params: SwarmUnlockkeyParams; result: SwarmUnlockkeyResult; response: "json" };
-  SwarmUnlock: { params: SwarmUnlockParams; result: SwarmUnlockResult; response: "json" };
-  ServiceList: { params: ServiceListParams; result: ServiceListResult; response: "json" };
-  ServiceCreate: { params: ServiceCreateParams; result: ServiceCreateResult; response: "json" };
-  ServiceInspect: { params: ServiceInspectParams; result: ServiceInspectResult; response: "json" };
-  ServiceDelete: { params: ServiceDeleteParams; result: ServiceDeleteResult; response: "json" };
-  ServiceUpdate: { params: ServiceUpdateParams; result: ServiceUpdateResult; response: "json" };
-  ServiceLogs: { params: ServiceLogsParams; result: ServiceLogsResult; response: "stream" };
-  TaskList: { params: TaskListParams; result: TaskListResult; response: "json" };
-  TaskInspect: { params: TaskInspectParams; result: TaskInspectResult; response: "json" };
-  TaskLogs: { params: TaskLogsParams; result: TaskLogsResult; response: "stream" };
-  SecretList: { params: SecretListParams; result: SecretListResult; response: "json" };
-  SecretCreate: { params: SecretCreateParams; result: SecretCreateResult; response: "json" };
-  SecretInspect: { params: SecretInspectParams; result: SecretInspectResult; response: "json" };
-  SecretDelete: { params: SecretDeleteParams; result: SecretDeleteResult; response: "json" };
-  SecretUpdate: { params: SecretUpdateParams; result: SecretUpdateResult; response: "json" };
-  ConfigList: { params: ConfigListParams; result: ConfigListResult; response: "json" };
-  ConfigCreate: { params: ConfigCreateParams; result: ConfigCreateResult; response: "json" };
-  ConfigInspect: { params: ConfigInspectParams; result: ConfigInspectResult; response: "json" };
-  ConfigDelete: { params: ConfigDeleteParams; result: ConfigDeleteResult; response: "json" };
-  ConfigUpdate: { params: ConfigUpdateParams; result: ConfigUpdateResult; response: "json" };
-  DistributionInspect: { params: DistributionInspectParams; result: DistributionInspectResult; response: "json" };
-  Session: { params: SessionParams; result: SessionResult; response: "upgrade" };
+  /** containers.list (`GET /containers/json`). */
+  ContainerList: {
+    /** Its parameters. */
+    params: ContainerListParams;
+    /** What it resolves to. */
+    result: ContainerListResult;
+    /** How its answer is read. */
+    response: "json";
+  };
+  /** containers.create (`POST /containers/create`). */
+  ContainerCreate: {
+    /** Its parameters. */
+    params: ContainerCreateParams;
+    /** What it resolves to. */
+    result: ContainerCreateResult;
+    /** How its answer is read. */
+    response: "json";
+  };
+  /** containers.inspect (`GET /containers/{id}/json`). */
+  ContainerInspect: {
+    /** Its parameters. */
+    params: ContainerInspectParams;
+    /** What it resolves to. */
+    result: ContainerInspectResult;
+    /** How its answer is read. */
+    response: "json";
+  };
+  /** containers.top (`GET /containers/{id}/top`). */
+  ContainerTop: {
+    /** Its parameters. */
+    params: ContainerTopParams;
+    /** What it resolves to. */
+    result: ContainerTopResult;
+    /** How its answer is read. */
+    response: "json";
+  };
+  /** containers.logs (`GET /containers/{id}/logs`). */
+  ContainerLogs: {
+    /** Its parameters. */
+    params: ContainerLogsParams;
+    /** What it resolves to. */
+    result: ContainerLogsResult;
+    /** How its answer is read. */
+    response: "stream";
+  };
+  /** containers.changes (`GET /containers/{id}/changes`). */
+  ContainerChanges: {
+    /** Its parameters. */
+    params: ContainerChangesParams;
+    /** What it resolves to. */
+    result: ContainerChangesResult;
+    /** How its answer is read. */
+    response: "json";
+  };
+  /** containers.export (`GET /containers/{id}/export`). */
+  ContainerExport: {
+    /** Its parameters. */
+    params: ContainerExportParams;
+    /** What it resolves to. */
+    result: ContainerExportResult;
+    /** How its answer is read. */
+    response: "tar";
+  };
+  /** containers.stats (`GET /containers/{id}/stats`). */
+  ContainerStats: {
+    /** Its parameters. */
+    params: ContainerStatsParams;
+    /** What it resolves to. */
+    result: ContainerStatsResult;
+    /** How its answer is read. */
+    response: "ndjson";
+  };
+  /** containers.resize (`POST /containers/{id}/resize`). */
+  ContainerResize: {
+    /** Its parameters. */
+    params: ContainerResizeParams;
+    /** What it resolves to. */
+    result: ContainerResizeResult;
+    /** How its answer is read. */
+    response: "json";
+  };
+  /** containers.start (`POST /containers/{id}/start`). */
+  ContainerStart: {
+    /** Its parameters. */
+    params: ContainerStartParams;
+    /** What it resolves to. */
+    result: ContainerStartResult;
+    /** How its answer is read. */
+    response: "json";
+  };
+  /** containers.stop (`POST /containers/{id}/stop`). */
+  ContainerStop: {
+    /** Its parameters. */
+    params: ContainerStopParams;
+    /** What it resolves to. */
+    result: ContainerStopResult;
+    /** How its answer is read. */
+    response: "json";
+  };
+  /** containers.restart (`POST /containers/{id}/restart`). */
+  ContainerRestart: {
+    /** Its parameters. */
+    params: ContainerRestartParams;
+    /** What it resolves to. */
+    result: ContainerRestartResult;
+    /** How its answer is read. */
+    response: "json";
+  };
+  /** containers.kill (`POST /containers/{id}/kill`). */
+  ContainerKill: {
+    /** Its parameters. */
+    params: ContainerKillParams;
+    /** What it resolves to. */
+    result: ContainerKillResult;
+    /** How its answer is read. */
+    response: "json";
+  };
+  /** containers.update (`POST /containers/{id}/update`). */
+  ContainerUpdate: {
+    /** Its parameters. */
+    params: ContainerUpdateParams;
+    /** What it resolves to. */
+    result: ContainerUpdateResult;
+    /** How its answer is read. */
+    response: "json";
+  };
+  /** containers.rename (`POST /containers/{id}/rename`). */
+  ContainerRename: {
+    /** Its parameters. */
+    params: ContainerRenameParams;
+    /** What it resolves to. */
+    result: ContainerRenameResult;
+    /** How its answer is read. */
+    response: "json";
+  };
+  /** containers.pause (`POST /containers/{id}/pause`). */
+  ContainerPause: {
+    /** Its parameters. */
+    params: ContainerPauseParams;
+    /** What it resolves to. */
+    result: ContainerPauseResult;
+    /** How its answer is read. */
+    response: "json";
+  };
+  /** containers.unpause (`POST /containers/{id}/unpause`). */
+  ContainerUnpause: {
+    /** Its parameters. */
+    params: ContainerUnpauseParams;
+    /** What it resolves to. */
+    result: ContainerUnpauseResult;
+    /** How its answer is read. */
+    response: "json";
+  };
+  /** containers.attach (`POST /containers/{id}/attach`). */
+  ContainerAttach: {
+    /** Its parameters. */
+    params: ContainerAttachParams;
+    /** What it resolves to. */
+    result: ContainerAttachResult;
+    /** How its answer is read. */
+    response: "upgrade";
+  };
+  /** containers.attachWebsocket (`GET /containers/{id}/attach/ws`). */
+  ContainerAttachWebsocket: {
+    /** Its parameters. */
+    params: ContainerAttachWebsocketParams;
+    /** What it resolves to. */
+    result: ContainerAttachWebsocketResult;
+    /** How its answer is read. */
+    response: "upgrade";
+  };
+  /** containers.wait (`POST /containers/{id}/wait`). */
+  ContainerWait: {
+    /** Its parameters. */
+    params: ContainerWaitParams;
+    /** What it resolves to. */
+    result: ContainerWaitResult;
+    /** How its answer is read. */
+    response: "json";
+  };
+  /** containers.remove (`DELETE /containers/{id}`). */
+  ContainerDelete: {
+    /** Its parameters. */
+    params: ContainerDeleteParams;
+    /** What it resolves to. */
+    result: ContainerDeleteResult;
+    /** How its answer is read. */
+    response: "json";
+  };
+  /** containers.archiveInfo (`HEAD /containers/{id}/archive`). */
+  ContainerArchiveInfo: {
+    /** Its parameters. */
+    params: ContainerArchiveInfoParams;
+    /** What it resolves to. */
+    result: ContainerArchiveInfoResult;
+    /** How its answer is read. */
+    response: "empty";
+  };
+  /** containers.getArchive (`GET /containers/{id}/archive`). */
+  ContainerArchive: {
+    /** Its parameters. */
+    params: ContainerArchiveParams;
+    /** What it resolves to. */
+    result: ContainerArchiveResult;
+    /** How its answer is read. */
+    response: "tar";
+  };
+  /** containers.putArchive (`PUT /containers/{id}/archive`). */
+  PutContainerArchive: {
+    /** Its parameters. */
+    params: PutContainerArchiveParams;
+    /** What it resolves to. */
+    result: PutContainerArchiveResult;
+    /** How its answer is read. */
+    response: "json";
+  };
+  /** containers.prune (`POST /containers/prune`). */
+  ContainerPrune: {
+    /** Its parameters. */
+    params: ContainerPruneParams;
+    /** What it resolves to. */
+    result: ContainerPruneResult;
+    /** How its answer is read. */
+    response: "json";
+  };
+  /** images.list (`GET /images/json`). */
+  ImageList: {
+    /** Its parameters. */
+    params: ImageListParams;
+    /** What it resolves to. */
+    result: ImageListResult;
+    /** How its answer is read. */
+    response: "json";
+  };
+  /** images.build (`POST /build`). */
+  ImageBuild: {
+    /** Its parameters. */
+    params: ImageBuildParams;
+    /** What it resolves to. */
+    result: ImageBuildResult;
+    /** How its answer is read. */
+    response: "ndjson";
+  };
+  /** images.pruneBuildCache (`POST /build/prune`). */
+  BuildPrune: {
+    /** Its parameters. */
+    params: BuildPruneParams;
+    /** What it resolves to. */
+    result: BuildPruneResult;
+    /** How its answer is read. */
+    response: "json";
+  };
+  /** images.pull (`POST /images/create`). */
+  ImageCreate: {
+    /** Its parameters. */
+    params: ImageCreateParams;
+    /** What it resolves to. */
+    result: ImageCreateResult;
+    /** How its answer is read. */
+    response: "ndjson";
+  };
+  /** images.inspect (`GET /images/{name}/json`). */
+  ImageInspect: {
+    /** Its parameters. */
+    params: ImageInspectParams;
+    /** What it resolves to. */
+    result: ImageInspectResult;
+    /** How its answer is read. */
+    response: "json";
+  };
+  /** images.history (`GET /images/{name}/history`). */
+  ImageHistory: {
+    /** Its parameters. */
+    params: ImageHistoryParams;
+    /** What it resolves to. */
+    result: ImageHistoryResult;
+    /** How its answer is read. */
+    response: "json";
+  };
+  /** images.push (`POST /images/{name}/push`). */
+  ImagePush: {
+    /** Its parameters. */
+    params: ImagePushParams;
+    /** What it resolves to. */
+    result: ImagePushResult;
+    /** How its answer is read. */
+    response: "ndjson";
+  };
+  /** images.tag (`POST /images/{name}/tag`). */
+  ImageTag: {
+    /** Its parameters. */
+    params: ImageTagParams;
+    /** What it resolves to. */
+    result: ImageTagResult;
+    /** How its answer is read. */
+    response: "json";
+  };
+  /** images.remove (`DELETE /images/{name}`). */
+  ImageDelete: {
+    /** Its parameters. */
+    params: ImageDeleteParams;
+    /** What it resolves to. */
+    result: ImageDeleteResult;
+    /** How its answer is read. */
+    response: "json";
+  };
+  /** images.search (`GET /images/search`). */
+  ImageSearch: {
+    /** Its parameters. */
+    params: ImageSearchParams;
+    /** What it resolves to. */
+    result: ImageSearchResult;
+    /** How its answer is read. */
+    response: "json";
+  };
+  /** images.prune (`POST /images/prune`). */
+  ImagePrune: {
+    /** Its parameters. */
+    params: ImagePruneParams;
+    /** What it resolves to. */
+    result: ImagePruneResult;
+    /** How its answer is read. */
+    response: "json";
+  };
+  /** system.auth (`POST /auth`). */
+  SystemAuth: {
+    /** Its parameters. */
+    params: SystemAuthParams;
+    /** What it resolves to. */
+    result: SystemAuthResult;
+    /** How its answer is read. */
+    response: "json";
+  };
+  /** system.info (`GET /info`). */
+  SystemInfo: {
+    /** Its parameters. */
+    params: SystemInfoParams;
+    /** What it resolves to. */
+    result: SystemInfoResult;
+    /** How its answer is read. */
+    response: "json";
+  };
+  /** system.version (`GET /version`). */
+  SystemVersion: {
+    /** Its parameters. */
+    params: SystemVersionParams;
+    /** What it resolves to. */
+    result: SystemVersionResult;
+    /** How its answer is read. */
+    response: "json";
+  };
+  /** system.ping (`GET /_ping`). */
+  SystemPing: {
+    /** Its parameters. */
+    params: SystemPingParams;
+    /** What it resolves to. */
+    result: SystemPingResult;
+    /** How its answer is read. */
+    response: "text";
+  };
+  /** system.pingHead (`HEAD /_ping`). */
+  SystemPingHead: {
+    /** Its parameters. */
+    params: SystemPingHeadParams;
+    /** What it resolves to. */
+    result: SystemPingHeadResult;
+    /** How its answer is read. */
+    response: "empty";
+  };
+  /** images.commit (`POST /commit`). */
+  ImageCommit: {
+    /** Its parameters. */
+    params: ImageCommitParams;
+    /** What it resolves to. */
+    result: ImageCommitResult;
+    /** How its answer is read. */
+    response: "json";
+  };
+  /** system.events (`GET /events`). */
+  SystemEvents: {
+    /** Its parameters. */
+    params: SystemEventsParams;
+    /** What it resolves to. */
+    result: SystemEventsResult;
+    /** How its answer is read. */
+    response: "ndjson";
+  };
+  /** system.dataUsage (`GET /system/df`). */
+  SystemDataUsage: {
+    /** Its parameters. */
+    params: SystemDataUsageParams;
+    /** What it resolves to. */
+    result: SystemDataUsageResult;
+    /** How its answer is read. */
+    response: "json";
+  };
+  /** images.save (`GET /images/{name}/get`). */
+  ImageGet: {
+    /** Its parameters. */
+    params: ImageGetParams;
+    /** What it resolves to. */
+    result: ImageGetResult;
+    /** How its answer is read. */
+    response: "tar";
+  };
+  /** images.saveAll (`GET /images/get`). */
+  ImageGetAll: {
+    /** Its parameters. */
+    params: ImageGetAllParams;
+    /** What it resolves to. */
+    result: ImageGetAllResult;
+    /** How its answer is read. */
+    response: "tar";
+  };
+  /** images.load (`POST /images/load`). */
+  ImageLoad: {
+    /** Its parameters. */
+    params: ImageLoadParams;
+    /** What it resolves to. */
+    result: ImageLoadResult;
+    /** How its answer is read. */
+    response: "ndjson";
+  };
+  /** exec.create (`POST /containers/{id}/exec`). */
+  ContainerExec: {
+    /** Its parameters. */
+    params: ContainerExecParams;
+    /** What it resolves to. */
+    result: ContainerExecResult;
+    /** How its answer is read. */
+    response: "json";
+  };
+  /** exec.start (`POST /exec/{id}/start`). */
+  ExecStart: {
+    /** Its parameters. */
+    params: ExecStartParams;
+    /** What it resolves to. */
+    result: ExecStartResult;
+    /** How its answer is read. */
+    response: "stream";
+  };
+  /** exec.resize (`POST /exec/{id}/resize`). */
+  ExecResize: {
+    /** Its parameters. */
+    params: ExecResizeParams;
+    /** What it resolves to. */
+    result: ExecResizeResult;
+    /** How its answer is read. */
+    response: "json";
+  };
+  /** exec.inspect (`GET /exec/{id}/json`). */
+  ExecInspect: {
+    /** Its parameters. */
+    params: ExecInspectParams;
+    /** What it resolves to. */
+    result: ExecInspectResult;
+    /** How its answer is read. */
+    response: "json";
+  };
+  /** volumes.list (`GET /volumes`). */
+  VolumeList: {
+    /** Its parameters. */
+    params: VolumeListParams;
+    /** What it resolves to. */
+    result: VolumeListResult;
+    /** How its answer is read. */
+    response: "json";
+  };
+  /** volumes.create (`POST /volumes/create`). */
+  VolumeCreate: {
+    /** Its parameters. */
+    params: VolumeCreateParams;
+    /** What it resolves to. */
+    result: VolumeCreateResult;
+    /** How its answer is read. */
+    response: "json";
+  };
+  /** volumes.inspect (`GET /volumes/{name}`). */
+  VolumeInspect: {
+    /** Its parameters. */
+    params: VolumeInspectParams;
+    /** What it resolves to. */
+    result: VolumeInspectResult;
+    /** How its answer is read. */
+    response: "json";
+  };
+  /** volumes.update (`PUT /volumes/{name}`). */
+  VolumeUpdate: {
+    /** Its parameters. */
+    params: VolumeUpdateParams;
+    /** What it resolves to. */
+    result: VolumeUpdateResult;
+    /** How its answer is read. */
+    response: "json";
+  };
+  /** volumes.remove (`DELETE /volumes/{name}`). */
+  VolumeDelete: {
+    /** Its parameters. */
+    params: VolumeDeleteParams;
+    /** What it resolves to. */
+    result: VolumeDeleteResult;
+    /** How its answer is read. */
+    response: "json";
+  };
+  /** volumes.prune (`POST /volumes/prune`). */
+  VolumePrune: {
+    /** Its parameters. */
+    params: VolumePruneParams;
+    /** What it resolves to. */
+    result: VolumePruneResult;
+    /** How its answer is read. */
+    response: "json";
+  };
+  /** networks.list (`GET /networks`). */
+  NetworkList: {
+    /** Its parameters. */
+    params: NetworkListParams;
+    /** What it resolves to. */
+    result: NetworkListResult;
+    /** How its answer is read. */
+    response: "json";
+  };
+  /** networks.inspect (`GET /networks/{id}`). */
+  NetworkInspect: {
+    /** Its parameters. */
+    params: NetworkInspectParams;
+    /** What it resolves to. */
+    result: NetworkInspectResult;
+    /** How its answer is read. */
+    response: "json";
+  };
+  /** networks.remove (`DELETE /networks/{id}`). */
+  NetworkDelete: {
+    /** Its parameters. */
+    params: NetworkDeleteParams;
+    /** What it resolves to. */
+    result: NetworkDeleteResult;
+    /** How its answer is read. */
+    response: "json";
+  };
+  /** networks.create (`POST /networks/create`). */
+  NetworkCreate: {
+    /** Its parameters. */
+    params: NetworkCreateParams;
+    /** What it resolves to. */
+    result: NetworkCreateResult;
+    /** How its answer is read. */
+    response: "json";
+  };
+  /** networks.connect (`POST /networks/{id}/connect`). */
+  NetworkConnect: {
+    /** Its parameters. */
+    params: NetworkConnectParams;
+    /** What it resolves to. */
+    result: NetworkConnectResult;
+    /** How its answer is read. */
+    response: "json";
+  };
+  /** networks.disconnect (`POST /networks/{id}/disconnect`). */
+  NetworkDisconnect: {
+    /** Its parameters. */
+    params: NetworkDisconnectParams;
+    /** What it resolves to. */
+    result: NetworkDisconnectResult;
+    /** How its answer is read. */
+    response: "json";
+  };
+  /** networks.prune (`POST /networks/prune`). */
+  NetworkPrune: {
+    /** Its parameters. */
+    params: NetworkPruneParams;
+    /** What it resolves to. */
+    result: NetworkPruneResult;
+    /** How its answer is read. */
+    response: "json";
+  };
+  /** plugins.list (`GET /plugins`). */
+  PluginList: {
+    /** Its parameters. */
+    params: PluginListParams;
+    /** What it resolves to. */
+    result: PluginListResult;
+    /** How its answer is read. */
+    response: "json";
+  };
+  /** plugins.privileges (`GET /plugins/privileges`). */
+  GetPluginPrivileges: {
+    /** Its parameters. */
+    params: GetPluginPrivilegesParams;
+    /** What it resolves to. */
+    result: GetPluginPrivilegesResult;
+    /** How its answer is read. */
+    response: "json";
+  };
+  /** plugins.pull (`POST /plugins/pull`). */
+  PluginPull: {
+    /** Its parameters. */
+    params: PluginPullParams;
+    /** What it resolves to. */
+    result: PluginPullResult;
+    /** How its answer is read. */
+    response: "ndjson";
+  };
+  /** plugins.inspect (`GET /plugins/{name}/json`). */
+  PluginInspect: {
+    /** Its parameters. */
+    params: PluginInspectParams;
+    /** What it resolves to. */
+    result: PluginInspectResult;
+    /** How its answer is read. */
+    response: "json";
+  };
+  /** plugins.remove (`DELETE /plugins/{name}`). */
+  PluginDelete: {
+    /** Its parameters. */
+    params: PluginDeleteParams;
+    /** What it resolves to. */
+    result: PluginDeleteResult;
+    /** How its answer is read. */
+    response: "json";
+  };
+  /** plugins.enable (`POST /plugins/{name}/enable`). */
+  PluginEnable: {
+    /** Its parameters. */
+    params: PluginEnableParams;
+    /** What it resolves to. */
+    result: PluginEnableResult;
+    /** How its answer is read. */
+    response: "json";
+  };
+  /** plugins.disable (`POST /plugins/{name}/disable`). */
+  PluginDisable: {
+    /** Its parameters. */
+    params: PluginDisableParams;
+    /** What it resolves to. */
+    result: PluginDisableResult;
+    /** How its answer is read. */
+    response: "json";
+  };
+  /** plugins.upgrade (`POST /plugins/{name}/upgrade`). */
+  PluginUpgrade: {
+    /** Its parameters. */
+    params: PluginUpgradeParams;
+    /** What it resolves to. */
+    result: PluginUpgradeResult;
+    /** How its answer is read. */
+    response: "ndjson";
+  };
+  /** plugins.create (`POST /plugins/create`). */
+  PluginCreate: {
+    /** Its parameters. */
+    params: PluginCreateParams;
+    /** What it resolves to. */
+    result: PluginCreateResult;
+    /** How its answer is read. */
+    response: "json";
+  };
+  /** plugins.push (`POST /plugins/{name}/push`). */
+  PluginPush: {
+    /** Its parameters. */
+    params: PluginPushParams;
+    /** What it resolves to. */
+    result: PluginPushResult;
+    /** How its answer is read. */
+    response: "ndjson";
+  };
+  /** plugins.set (`POST /plugins/{name}/set`). */
+  PluginSet: {
+    /** Its parameters. */
+    params: PluginSetParams;
+    /** What it resolves to. */
+    result: PluginSetResult;
+    /** How its answer is read. */
+    response: "json";
+  };
+  /** nodes.list (`GET /nodes`). */
+  NodeList: {
+    /** Its parameters. */
+    params: NodeListParams;
+    /** What it resolves to. */
+    result: NodeListResult;
+    /** How its answer is read. */
+    response: "json";
+  };
+  /** nodes.inspect (`GET /nodes/{id}`). */
+  NodeInspect: {
+    /** Its parameters. */
+    params: NodeInspectParams;
+    /** What it resolves to. */
+    result: NodeInspectResult;
+    /** How its answer is read. */
+    response: "json";
+  };
+  /** nodes.remove (`DELETE /nodes/{id}`). */
+  NodeDelete: {
+    /** Its parameters. */
+    params: NodeDeleteParams;
+    /** What it resolves to. */
+    result: NodeDeleteResult;
+    /** How its answer is read. */
+    response: "json";
+  };
+  /** nodes.update (`POST /nodes/{id}/update`). */
+  NodeUpdate: {
+    /** Its parameters. */
+    params: NodeUpdateParams;
+    /** What it resolves to. */
+    result: NodeUpdateResult;
+    /** How its answer is read. */
+    response: "json";
+  };
+  /** swarm.inspect (`GET /swarm`). */
+  SwarmInspect: {
+    /** Its parameters. */
+    params: SwarmInspectParams;
+    /** What it resolves to. */
+    result: SwarmInspectResult;
+    /** How its answer is read. */
+    response: "json";
+  };
+  /** swarm.init (`POST /swarm/init`). */
+  SwarmInit: {
+    /** Its parameters. */
+    params: SwarmInitParams;
+    /** What it resolves to. */
+    result: SwarmInitResult;
+    /** How its answer is read. */
+    response: "json";
+  };
+  /** swarm.join (`POST /swarm/join`). */
+  SwarmJoin: {
+    /** Its parameters. */
+    params: SwarmJoinParams;
+    /** What it resolves to. */
+    result: SwarmJoinResult;
+    /** How its answer is read. */
+    response: "json";
+  };
+  /** swarm.leave (`POST /swarm/leave`). */
+  SwarmLeave: {
+    /** Its parameters. */
+    params: SwarmLeaveParams;
+    /** What it resolves to. */
+    result: SwarmLeaveResult;
+    /** How its answer is read. */
+    response: "json";
+  };
+  /** swarm.update (`POST /swarm/update`). */
+  SwarmUpdate: {
+    /** Its parameters. */
+    params: SwarmUpdateParams;
+    /** What it resolves to. */
+    result: SwarmUpdateResult;
+    /** How its answer is read. */
+    response: "json";
+  };
+  /** swarm.unlockKey (`GET /swarm/unlockkey`). */
+  SwarmUnlockkey: {
+    /** Its parameters. */
+    params: SwarmUnlockkeyParams;
+    /** What it resolves to. */
+    result: SwarmUnlockkeyResult;
+    /** How its answer is read. */
+    response: "json";
+  };
+  /** swarm.unlock (`POST /swarm/unlock`). */
+  SwarmUnlock: {
+    /** Its parameters. */
+    params: SwarmUnlockParams;
+    /** What it resolves to. */
+    result: SwarmUnlockResult;
+    /** How its answer is read. */
+    response: "json";
+  };
+  /** services.list (`GET /services`). */
+  ServiceList: {
+    /** Its parameters. */
+    params: ServiceListParams;
+    /** What it resolves to. */
+    result: ServiceListResult;
+    /** How its answer is read. */
+    response: "json";
+  };
+  /** services.create (`POST /services/create`). */
+  ServiceCreate: {
+    /** Its parameters. */
+    params: ServiceCreateParams;
+    /** What it resolves to. */
+    result: ServiceCreateResult;
+    /** How its answer is read. */
+    response: "json";
+  };
+  /** services.inspect (`GET /services/{id}`). */
+  ServiceInspect: {
+    /** Its parameters. */
+    params: ServiceInspectParams;
+    /** What it resolves to. */
+    result: ServiceInspectResult;
+    /** How its answer is read. */
+    response: "json";
+  };
+  /** services.remove (`DELETE /services/{id}`). */
+  ServiceDelete: {
+    /** Its parameters. */
+    params: ServiceDeleteParams;
+    /** What it resolves to. */
+    result: ServiceDeleteResult;
+    /** How its answer is read. */
+    response: "json";
+  };
+  /** services.update (`POST /services/{id}/update`). */
+  ServiceUpdate: {
+    /** Its parameters. */
+    params: ServiceUpdateParams;
+    /** What it resolves to. */
+    result: ServiceUpdateResult;
+    /** How its answer is read. */
+    response: "json";
+  };
+  /** services.logs (`GET /services/{id}/logs`). */
+  ServiceLogs: {
+    /** Its parameters. */
+    params: ServiceLogsParams;
+    /** What it resolves to. */
+    result: ServiceLogsResult;
+    /** How its answer is read. */
+    response: "stream";
+  };
+  /** tasks.list (`GET /tasks`). */
+  TaskList: {
+    /** Its parameters. */
+    params: TaskListParams;
+    /** What it resolves to. */
+    result: TaskListResult;
+    /** How its answer is read. */
+    response: "json";
+  };
+  /** tasks.inspect (`GET /tasks/{id}`). */
+  TaskInspect: {
+    /** Its parameters. */
+    params: TaskInspectParams;
+    /** What it resolves to. */
+    result: TaskInspectResult;
+    /** How its answer is read. */
+    response: "json";
+  };
+  /** tasks.logs (`GET /tasks/{id}/logs`). */
+  TaskLogs: {
+    /** Its parameters. */
+    params: TaskLogsParams;
+    /** What it resolves to. */
+    result: TaskLogsResult;
+    /** How its answer is read. */
+    response: "stream";
+  };
+  /** secrets.list (`GET /secrets`). */
+  SecretList: {
+    /** Its parameters. */
+    params: SecretListParams;
+    /** What it resolves to. */
+    result: SecretListResult;
+    /** How its answer is read. */
+    response: "json";
+  };
+  /** secrets.create (`POST /secrets/create`). */
+  SecretCreate: {
+    /** Its parameters. */
+    params: SecretCreateParams;
+    /** What it resolves to. */
+    result: SecretCreateResult;
+    /** How its answer is read. */
+    response: "json";
+  };
+  /** secrets.inspect (`GET /secrets/{id}`). */
+  SecretInspect: {
+    /** Its parameters. */
+    params: SecretInspectParams;
+    /** What it resolves to. */
+    result: SecretInspectResult;
+    /** How its answer is read. */
+    response: "json";
+  };
+  /** secrets.remove (`DELETE /secrets/{id}`). */
+  SecretDelete: {
+    /** Its parameters. */
+    params: SecretDeleteParams;
+    /** What it resolves to. */
+    result: SecretDeleteResult;
+    /** How its answer is read. */
+    response: "json";
+  };
+  /** secrets.update (`POST /secrets/{id}/update`). */
+  SecretUpdate: {
+    /** Its parameters. */
+    params: SecretUpdateParams;
+    /** What it resolves to. */
+    result: SecretUpdateResult;
+    /** How its answer is read. */
+    response: "json";
+  };
+  /** configs.list (`GET /configs`). */
+  ConfigList: {
+    /** Its parameters. */
+    params: ConfigListParams;
+    /** What it resolves to. */
+    result: ConfigListResult;
+    /** How its answer is read. */
+    response: "json";
+  };
+  /** configs.create (`POST /configs/create`). */
+  ConfigCreate: {
+    /** Its parameters. */
+    params: ConfigCreateParams;
+    /** What it resolves to. */
+    result: ConfigCreateResult;
+    /** How its answer is read. */
+    response: "json";
+  };
+  /** configs.inspect (`GET /configs/{id}`). */
+  ConfigInspect: {
+    /** Its parameters. */
+    params: ConfigInspectParams;
+    /** What it resolves to. */
+    result: ConfigInspectResult;
+    /** How its answer is read. */
+    response: "json";
+  };
+  /** configs.remove (`DELETE /configs/{id}`). */
+  ConfigDelete: {
+    /** Its parameters. */
+    params: ConfigDeleteParams;
+    /** What it resolves to. */
+    result: ConfigDeleteResult;
+    /** How its answer is read. */
+    response: "json";
+  };
+  /** configs.update (`POST /configs/{id}/update`). */
+  ConfigUpdate: {
+    /** Its parameters. */
+    params: ConfigUpdateParams;
+    /** What it resolves to. */
+    result: ConfigUpdateResult;
+    /** How its answer is read. */
+    response: "json";
+  };
+  /** distribution.inspect (`GET /distribution/{name}/json`). */
+  DistributionInspect: {
+    /** Its parameters. */
+    params: DistributionInspectParams;
+    /** What it resolves to. */
+    result: DistributionInspectResult;
+    /** How its answer is read. */
+    response: "json";
+  };
+  /** session.start (`POST /session`). */
+  Session: {
+    /** Its parameters. */
+    params: SessionParams;
+    /** What it resolves to. */
+    result: SessionResult;
+    /** How its answer is read. */
+    response: "upgrade";
+  };
 }
 
 /** The Engine API, grouped the way the client exposes it. */
 export interface DockerApi {
+  /** The containers operations of the Engine API. */
   containers: {
     /**
      * List containers
@@ -3714,6 +4757,7 @@ export interface DockerApi {
      */
     prune(params?: ContainerPruneParams, options?: RequestOptions): ResponseFor<"json", ContainerPruneResult>;
   };
+  /** The images operations of the Engine API. */
   images: {
     /**
      * List Images
@@ -3806,6 +4850,7 @@ export interface DockerApi {
      */
     load(params?: ImageLoadParams, options?: RequestOptions): ResponseFor<"ndjson", ImageLoadResult>;
   };
+  /** The exec operations of the Engine API. */
   exec: {
     /**
      * Create an exec instance
@@ -3832,6 +4877,7 @@ export interface DockerApi {
      */
     inspect(params: ExecInspectParams, options?: RequestOptions): ResponseFor<"json", ExecInspectResult>;
   };
+  /** The networks operations of the Engine API. */
   networks: {
     /**
      * List networks
@@ -3876,6 +4922,7 @@ export interface DockerApi {
      */
     prune(params?: NetworkPruneParams, options?: RequestOptions): ResponseFor<"json", NetworkPruneResult>;
   };
+  /** The volumes operations of the Engine API. */
   volumes: {
     /**
      * List volumes
@@ -3915,6 +4962,7 @@ export interface DockerApi {
      */
     prune(params?: VolumePruneParams, options?: RequestOptions): ResponseFor<"json", VolumePruneResult>;
   };
+  /** The system operations of the Engine API. */
   system: {
     /**
      * Check auth configuration
@@ -3959,6 +5007,7 @@ export interface DockerApi {
      */
     dataUsage(params?: SystemDataUsageParams, options?: RequestOptions): ResponseFor<"json", SystemDataUsageResult>;
   };
+  /** The swarm operations of the Engine API. */
   swarm: {
     /**
      * Inspect swarm
@@ -4003,6 +5052,7 @@ export interface DockerApi {
      */
     unlock(params: SwarmUnlockParams, options?: RequestOptions): ResponseFor<"json", SwarmUnlockResult>;
   };
+  /** The nodes operations of the Engine API. */
   nodes: {
     /**
      * List nodes
@@ -4029,6 +5079,7 @@ export interface DockerApi {
      */
     update(params: NodeUpdateParams, options?: RequestOptions): ResponseFor<"json", NodeUpdateResult>;
   };
+  /** The services operations of the Engine API. */
   services: {
     /**
      * List services
@@ -4067,6 +5118,7 @@ export interface DockerApi {
      */
     logs(params: ServiceLogsParams, options?: RequestOptions): ResponseFor<"stream", ServiceLogsResult>;
   };
+  /** The tasks operations of the Engine API. */
   tasks: {
     /**
      * List tasks
@@ -4087,6 +5139,7 @@ export interface DockerApi {
      */
     logs(params: TaskLogsParams, options?: RequestOptions): ResponseFor<"stream", TaskLogsResult>;
   };
+  /** The secrets operations of the Engine API. */
   secrets: {
     /**
      * List secrets
@@ -4119,6 +5172,7 @@ export interface DockerApi {
      */
     update(params: SecretUpdateParams, options?: RequestOptions): ResponseFor<"json", SecretUpdateResult>;
   };
+  /** The configs operations of the Engine API. */
   configs: {
     /**
      * List configs
@@ -4151,6 +5205,7 @@ export interface DockerApi {
      */
     update(params: ConfigUpdateParams, options?: RequestOptions): ResponseFor<"json", ConfigUpdateResult>;
   };
+  /** The plugins operations of the Engine API. */
   plugins: {
     /**
      * List plugins
@@ -4219,6 +5274,7 @@ export interface DockerApi {
      */
     set(params: PluginSetParams, options?: RequestOptions): ResponseFor<"json", PluginSetResult>;
   };
+  /** The distribution operations of the Engine API. */
   distribution: {
     /**
      * Get image information from the registry
@@ -4227,6 +5283,7 @@ export interface DockerApi {
      */
     inspect(params: DistributionInspectParams, options?: RequestOptions): ResponseFor<"json", DistributionInspectResult>;
   };
+  /** The session operations of the Engine API. */
   session: {
     /**
      * Initialize interactive session

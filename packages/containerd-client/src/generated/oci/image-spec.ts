@@ -10,11 +10,17 @@ export type Urls = string[];
  */
 export type Urls1 = string[];
 
+/** The `OciImageSpecDocuments` schema type (the OCI image-spec schema does not describe it). */
 export interface OciImageSpecDocuments {
+  /** The `ImageManifest` field of `OciImageSpecDocuments` (the OCI image-spec schema does not describe it). */
   ImageManifest?: ImageManifest;
+  /** The `ImageIndex` field of `OciImageSpecDocuments` (the OCI image-spec schema does not describe it). */
   ImageIndex?: ImageIndex;
+  /** The `ImageConfig` field of `OciImageSpecDocuments` (the OCI image-spec schema does not describe it). */
   ImageConfig?: ImageConfig;
+  /** The `Descriptor` field of `OciImageSpecDocuments` (the OCI image-spec schema does not describe it). */
   Descriptor?: Descriptor;
+  /** The `ImageLayout` field of `OciImageSpecDocuments` (the OCI image-spec schema does not describe it). */
   ImageLayout?: ImageLayout;
 }
 /**
@@ -33,12 +39,15 @@ export interface ImageManifest {
    * the artifact mediatype of the referenced object
    */
   artifactType?: string;
+  /** The `config` field of `ImageManifest` (the OCI image-spec schema does not describe it). */
   config: Descriptor;
+  /** The `subject` field of `ImageManifest` (the OCI image-spec schema does not describe it). */
   subject?: Descriptor;
   /**
    * @minItems 1
    */
   layers: [Descriptor, ...Descriptor[]];
+  /** The `annotations` field of `ImageManifest` (the OCI image-spec schema does not describe it). */
   annotations?: MapStringString;
 }
 /**
@@ -57,6 +66,7 @@ export interface Descriptor {
    * the cryptographic checksum digest of the object, in the pattern '<algorithm>:<encoded>'
    */
   digest: string;
+  /** The `urls` field of `Descriptor` (the OCI image-spec schema does not describe it). */
   urls?: Urls;
   /**
    * an embedding of the targeted content (base64 encoded)
@@ -66,8 +76,10 @@ export interface Descriptor {
    * the IANA media type of this artifact
    */
   artifactType?: string;
+  /** The `annotations` field of `Descriptor` (the OCI image-spec schema does not describe it). */
   annotations?: MapStringString;
 }
+/** The `MapStringString` schema type (the OCI image-spec schema does not describe it). */
 export interface MapStringString {
   /**
    * This interface was referenced by `MapStringString`'s JSON-Schema definition
@@ -91,7 +103,9 @@ export interface ImageIndex {
    * the artifact mediatype of the referenced object
    */
   artifactType?: string;
+  /** The `subject` field of `ImageIndex` (the OCI image-spec schema does not describe it). */
   subject?: Descriptor;
+  /** The `manifests` field of `ImageIndex` (the OCI image-spec schema does not describe it). */
   manifests: {
     /**
      * the mediatype of the referenced object
@@ -105,53 +119,90 @@ export interface ImageIndex {
      * the cryptographic checksum digest of the object, in the pattern '<algorithm>:<encoded>'
      */
     digest: string;
+    /** The `urls` field of `ImageIndex.manifests` (the OCI image-spec schema does not describe it). */
     urls?: Urls1;
+    /** The `platform` field of `ImageIndex.manifests` (the OCI image-spec schema does not describe it). */
     platform?: {
+      /** The `architecture` field of `ImageIndex.manifests.platform` (the OCI image-spec schema does not describe it). */
       architecture: string;
+      /** The `os` field of `ImageIndex.manifests.platform` (the OCI image-spec schema does not describe it). */
       os: string;
+      /** The `os.version` field of `ImageIndex.manifests.platform.os` (the OCI image-spec schema does not describe it). */
       "os.version"?: string;
+      /** The `os.features` field of `ImageIndex.manifests.platform.os` (the OCI image-spec schema does not describe it). */
       "os.features"?: string[];
+      /** The `variant` field of `ImageIndex.manifests.platform` (the OCI image-spec schema does not describe it). */
       variant?: string;
     };
+    /** The `annotations` field of `ImageIndex.manifests` (the OCI image-spec schema does not describe it). */
     annotations?: MapStringString;
   }[];
+  /** The `annotations` field of `ImageIndex` (the OCI image-spec schema does not describe it). */
   annotations?: MapStringString;
 }
 /**
  * OpenContainer Config Specification
  */
 export interface ImageConfig {
+  /** The `created` field of `ImageConfig` (the OCI image-spec schema does not describe it). */
   created?: string;
+  /** The `author` field of `ImageConfig` (the OCI image-spec schema does not describe it). */
   author?: string;
+  /** The `architecture` field of `ImageConfig` (the OCI image-spec schema does not describe it). */
   architecture: string;
+  /** The `variant` field of `ImageConfig` (the OCI image-spec schema does not describe it). */
   variant?: string;
+  /** The `os` field of `ImageConfig` (the OCI image-spec schema does not describe it). */
   os: string;
+  /** The `os.version` field of `ImageConfig.os` (the OCI image-spec schema does not describe it). */
   "os.version"?: string;
+  /** The `os.features` field of `ImageConfig.os` (the OCI image-spec schema does not describe it). */
   "os.features"?: string[];
+  /** The `config` field of `ImageConfig` (the OCI image-spec schema does not describe it). */
   config?: {
+    /** The `User` field of `ImageConfig.config` (the OCI image-spec schema does not describe it). */
     User?: string;
+    /** The `ExposedPorts` field of `ImageConfig.config` (the OCI image-spec schema does not describe it). */
     ExposedPorts?: MapStringObject;
+    /** The `Env` field of `ImageConfig.config` (the OCI image-spec schema does not describe it). */
     Env?: string[];
+    /** The `Entrypoint` field of `ImageConfig.config` (the OCI image-spec schema does not describe it). */
     Entrypoint?: string[] | null;
+    /** The `Cmd` field of `ImageConfig.config` (the OCI image-spec schema does not describe it). */
     Cmd?: string[] | null;
+    /** The `Volumes` field of `ImageConfig.config` (the OCI image-spec schema does not describe it). */
     Volumes?: MapStringObject | null;
+    /** The `WorkingDir` field of `ImageConfig.config` (the OCI image-spec schema does not describe it). */
     WorkingDir?: string;
+    /** The `Labels` field of `ImageConfig.config` (the OCI image-spec schema does not describe it). */
     Labels?: MapStringString | null;
+    /** The `StopSignal` field of `ImageConfig.config` (the OCI image-spec schema does not describe it). */
     StopSignal?: string;
+    /** The `ArgsEscaped` field of `ImageConfig.config` (the OCI image-spec schema does not describe it). */
     ArgsEscaped?: boolean;
   };
+  /** The `rootfs` field of `ImageConfig` (the OCI image-spec schema does not describe it). */
   rootfs: {
+    /** The `diff_ids` field of `ImageConfig.rootfs` (the OCI image-spec schema does not describe it). */
     diff_ids: string[];
+    /** The `type` field of `ImageConfig.rootfs` (the OCI image-spec schema does not describe it). */
     type: "layers" | (string & {});
   };
+  /** The `history` field of `ImageConfig` (the OCI image-spec schema does not describe it). */
   history?: {
+    /** The `created` field of `ImageConfig.history` (the OCI image-spec schema does not describe it). */
     created?: string;
+    /** The `author` field of `ImageConfig.history` (the OCI image-spec schema does not describe it). */
     author?: string;
+    /** The `created_by` field of `ImageConfig.history` (the OCI image-spec schema does not describe it). */
     created_by?: string;
+    /** The `comment` field of `ImageConfig.history` (the OCI image-spec schema does not describe it). */
     comment?: string;
+    /** The `empty_layer` field of `ImageConfig.history` (the OCI image-spec schema does not describe it). */
     empty_layer?: boolean;
   }[];
 }
+/** The `MapStringObject` schema type (the OCI image-spec schema does not describe it). */
 export interface MapStringObject {
   /**
    * This interface was referenced by `MapStringObject`'s JSON-Schema definition

@@ -83,6 +83,7 @@ function createBaseAny(): Any {
   return { typeUrl: "", value: Buffer.alloc(0) };
 }
 
+/** Encodes, decodes and builds `Any` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const Any: MessageFns<Any> = {
   encode(message: Any, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.typeUrl !== "") {

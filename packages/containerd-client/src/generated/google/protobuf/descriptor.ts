@@ -26,6 +26,7 @@ export enum Edition {
    * backwards compatibility.
    */
   EDITION_PROTO2 = 998,
+  /** `EDITION_PROTO3`, 999 on the wire (its .proto does not describe it). */
   EDITION_PROTO3 = 999,
   /**
    * EDITION_2023 - Editions that have been released.  The specific values are arbitrary and
@@ -33,7 +34,9 @@ export enum Edition {
    * comparison.
    */
   EDITION_2023 = 1000,
+  /** `EDITION_2024`, 1001 on the wire (its .proto does not describe it). */
   EDITION_2024 = 1001,
+  /** `EDITION_2026`, 1002 on the wire (its .proto does not describe it). */
   EDITION_2026 = 1002,
   /** EDITION_UNSTABLE - A placeholder edition for developing and testing unscheduled features. */
   EDITION_UNSTABLE = 9999,
@@ -42,9 +45,13 @@ export enum Edition {
    * used or relied on outside of tests.
    */
   EDITION_1_TEST_ONLY = 1,
+  /** `EDITION_2_TEST_ONLY`, 2 on the wire (its .proto does not describe it). */
   EDITION_2_TEST_ONLY = 2,
+  /** `EDITION_99997_TEST_ONLY`, 99997 on the wire (its .proto does not describe it). */
   EDITION_99997_TEST_ONLY = 99997,
+  /** `EDITION_99998_TEST_ONLY`, 99998 on the wire (its .proto does not describe it). */
   EDITION_99998_TEST_ONLY = 99998,
+  /** `EDITION_99999_TEST_ONLY`, 99999 on the wire (its .proto does not describe it). */
   EDITION_99999_TEST_ONLY = 99999,
   /**
    * EDITION_MAX - Placeholder for specifying unbounded edition support.  This should only
@@ -52,6 +59,7 @@ export enum Edition {
    * support a new edition.
    */
   EDITION_MAX = 2147483647,
+  /** A value newer than the enum this client was generated from. */
   UNRECOGNIZED = -1,
 }
 
@@ -63,9 +71,13 @@ export enum Edition {
  * from other files.
  */
 export enum SymbolVisibility {
+  /** `VISIBILITY_UNSET`, 0 on the wire (its .proto does not describe it). */
   VISIBILITY_UNSET = 0,
+  /** `VISIBILITY_LOCAL`, 1 on the wire (its .proto does not describe it). */
   VISIBILITY_LOCAL = 1,
+  /** `VISIBILITY_EXPORT`, 2 on the wire (its .proto does not describe it). */
   VISIBILITY_EXPORT = 2,
+  /** A value newer than the enum this client was generated from. */
   UNRECOGNIZED = -1,
 }
 
@@ -74,6 +86,7 @@ export enum SymbolVisibility {
  * files it parses.
  */
 export interface FileDescriptorSet {
+  /** The `file` field of `FileDescriptorSet` (its .proto does not describe it). */
   file: FileDescriptorProto[];
 }
 
@@ -103,9 +116,13 @@ export interface FileDescriptorProto {
   optionDependency: string[];
   /** All top-level definitions in this file. */
   messageType: DescriptorProto[];
+  /** The `enumType` field of `FileDescriptorProto` (its .proto does not describe it). */
   enumType: EnumDescriptorProto[];
+  /** The `service` field of `FileDescriptorProto` (its .proto does not describe it). */
   service: ServiceDescriptorProto[];
+  /** The `extension` field of `FileDescriptorProto` (its .proto does not describe it). */
   extension: FieldDescriptorProto[];
+  /** The `options` field of `FileDescriptorProto` (its .proto does not describe it). */
   options?:
     | FileOptions
     | undefined;
@@ -141,14 +158,23 @@ export interface FileDescriptorProto {
 
 /** Describes a message type. */
 export interface DescriptorProto {
+  /** The `name` field of `DescriptorProto` (its .proto does not describe it). */
   name?: string | undefined;
+  /** The `field` field of `DescriptorProto` (its .proto does not describe it). */
   field: FieldDescriptorProto[];
+  /** The `extension` field of `DescriptorProto` (its .proto does not describe it). */
   extension: FieldDescriptorProto[];
+  /** The `nestedType` field of `DescriptorProto` (its .proto does not describe it). */
   nestedType: DescriptorProto[];
+  /** The `enumType` field of `DescriptorProto` (its .proto does not describe it). */
   enumType: EnumDescriptorProto[];
+  /** The `extensionRange` field of `DescriptorProto` (its .proto does not describe it). */
   extensionRange: DescriptorProto_ExtensionRange[];
+  /** The `oneofDecl` field of `DescriptorProto` (its .proto does not describe it). */
   oneofDecl: OneofDescriptorProto[];
+  /** The `options` field of `DescriptorProto` (its .proto does not describe it). */
   options?: MessageOptions | undefined;
+  /** The `reservedRange` field of `DescriptorProto` (its .proto does not describe it). */
   reservedRange: DescriptorProto_ReservedRange[];
   /**
    * Reserved field names, which may not be used by fields in the same message.
@@ -159,6 +185,7 @@ export interface DescriptorProto {
   visibility?: SymbolVisibility | undefined;
 }
 
+/** The `DescriptorProto_ExtensionRange` message (its .proto does not describe it). */
 export interface DescriptorProto_ExtensionRange {
   /** Inclusive. */
   start?:
@@ -166,6 +193,7 @@ export interface DescriptorProto_ExtensionRange {
     | undefined;
   /** Exclusive. */
   end?: number | undefined;
+  /** The `options` field of `DescriptorProto_ExtensionRange` (its .proto does not describe it). */
   options?: ExtensionRangeOptions | undefined;
 }
 
@@ -183,6 +211,7 @@ export interface DescriptorProto_ReservedRange {
   end?: number | undefined;
 }
 
+/** The `ExtensionRangeOptions` message (its .proto does not describe it). */
 export interface ExtensionRangeOptions {
   /** The parser stores options it doesn't recognize here. See above. */
   uninterpretedOption: UninterpretedOption[];
@@ -208,10 +237,13 @@ export interface ExtensionRangeOptions {
 export enum ExtensionRangeOptions_VerificationState {
   /** DECLARATION - All the extensions of the range must be declared. */
   DECLARATION = 0,
+  /** `UNVERIFIED`, 1 on the wire (its .proto does not describe it). */
   UNVERIFIED = 1,
+  /** A value newer than the enum this client was generated from. */
   UNRECOGNIZED = -1,
 }
 
+/** The `ExtensionRangeOptions_Declaration` message (its .proto does not describe it). */
 export interface ExtensionRangeOptions_Declaration {
   /** The extension number declared within the extension range. */
   number?:
@@ -249,8 +281,11 @@ export interface ExtensionRangeOptions_Declaration {
 
 /** Describes a field within a message. */
 export interface FieldDescriptorProto {
+  /** The `name` field of `FieldDescriptorProto` (its .proto does not describe it). */
   name?: string | undefined;
+  /** The `number` field of `FieldDescriptorProto` (its .proto does not describe it). */
   number?: number | undefined;
+  /** The `label` field of `FieldDescriptorProto` (its .proto does not describe it). */
   label?:
     | FieldDescriptorProto_Label
     | undefined;
@@ -301,6 +336,7 @@ export interface FieldDescriptorProto {
    * it to camelCase.
    */
   jsonName?: string | undefined;
+  /** The `options` field of `FieldDescriptorProto` (its .proto does not describe it). */
   options?:
     | FieldOptions
     | undefined;
@@ -330,27 +366,34 @@ export interface FieldDescriptorProto {
   proto3Optional?: boolean | undefined;
 }
 
+/** The `FieldDescriptorProto_Type` enum (its .proto does not describe it). */
 export enum FieldDescriptorProto_Type {
   /**
    * TYPE_DOUBLE - 0 is reserved for errors.
    * Order is weird for historical reasons.
    */
   TYPE_DOUBLE = 1,
+  /** `TYPE_FLOAT`, 2 on the wire (its .proto does not describe it). */
   TYPE_FLOAT = 2,
   /**
    * TYPE_INT64 - Not ZigZag encoded.  Negative numbers take 10 bytes.  Use TYPE_SINT64 if
    * negative values are likely.
    */
   TYPE_INT64 = 3,
+  /** `TYPE_UINT64`, 4 on the wire (its .proto does not describe it). */
   TYPE_UINT64 = 4,
   /**
    * TYPE_INT32 - Not ZigZag encoded.  Negative numbers take 10 bytes.  Use TYPE_SINT32 if
    * negative values are likely.
    */
   TYPE_INT32 = 5,
+  /** `TYPE_FIXED64`, 6 on the wire (its .proto does not describe it). */
   TYPE_FIXED64 = 6,
+  /** `TYPE_FIXED32`, 7 on the wire (its .proto does not describe it). */
   TYPE_FIXED32 = 7,
+  /** `TYPE_BOOL`, 8 on the wire (its .proto does not describe it). */
   TYPE_BOOL = 8,
+  /** `TYPE_STRING`, 9 on the wire (its .proto does not describe it). */
   TYPE_STRING = 9,
   /**
    * TYPE_GROUP - Tag-delimited aggregate.
@@ -364,20 +407,27 @@ export enum FieldDescriptorProto_Type {
   TYPE_MESSAGE = 11,
   /** TYPE_BYTES - New in version 2. */
   TYPE_BYTES = 12,
+  /** `TYPE_UINT32`, 13 on the wire (its .proto does not describe it). */
   TYPE_UINT32 = 13,
+  /** `TYPE_ENUM`, 14 on the wire (its .proto does not describe it). */
   TYPE_ENUM = 14,
+  /** `TYPE_SFIXED32`, 15 on the wire (its .proto does not describe it). */
   TYPE_SFIXED32 = 15,
+  /** `TYPE_SFIXED64`, 16 on the wire (its .proto does not describe it). */
   TYPE_SFIXED64 = 16,
   /** TYPE_SINT32 - Uses ZigZag encoding. */
   TYPE_SINT32 = 17,
   /** TYPE_SINT64 - Uses ZigZag encoding. */
   TYPE_SINT64 = 18,
+  /** A value newer than the enum this client was generated from. */
   UNRECOGNIZED = -1,
 }
 
+/** The `FieldDescriptorProto_Label` enum (its .proto does not describe it). */
 export enum FieldDescriptorProto_Label {
   /** LABEL_OPTIONAL - 0 is reserved for errors */
   LABEL_OPTIONAL = 1,
+  /** `LABEL_REPEATED`, 3 on the wire (its .proto does not describe it). */
   LABEL_REPEATED = 3,
   /**
    * LABEL_REQUIRED - The required label is only allowed in google.protobuf.  In proto3 and Editions
@@ -385,19 +435,25 @@ export enum FieldDescriptorProto_Label {
    * can be used to get this behavior.
    */
   LABEL_REQUIRED = 2,
+  /** A value newer than the enum this client was generated from. */
   UNRECOGNIZED = -1,
 }
 
 /** Describes a oneof. */
 export interface OneofDescriptorProto {
+  /** The `name` field of `OneofDescriptorProto` (its .proto does not describe it). */
   name?: string | undefined;
+  /** The `options` field of `OneofDescriptorProto` (its .proto does not describe it). */
   options?: OneofOptions | undefined;
 }
 
 /** Describes an enum type. */
 export interface EnumDescriptorProto {
+  /** The `name` field of `EnumDescriptorProto` (its .proto does not describe it). */
   name?: string | undefined;
+  /** The `value` field of `EnumDescriptorProto` (its .proto does not describe it). */
   value: EnumValueDescriptorProto[];
+  /** The `options` field of `EnumDescriptorProto` (its .proto does not describe it). */
   options?:
     | EnumOptions
     | undefined;
@@ -435,20 +491,27 @@ export interface EnumDescriptorProto_EnumReservedRange {
 
 /** Describes a value within an enum. */
 export interface EnumValueDescriptorProto {
+  /** The `name` field of `EnumValueDescriptorProto` (its .proto does not describe it). */
   name?: string | undefined;
+  /** The `number` field of `EnumValueDescriptorProto` (its .proto does not describe it). */
   number?: number | undefined;
+  /** The `options` field of `EnumValueDescriptorProto` (its .proto does not describe it). */
   options?: EnumValueOptions | undefined;
 }
 
 /** Describes a service. */
 export interface ServiceDescriptorProto {
+  /** The `name` field of `ServiceDescriptorProto` (its .proto does not describe it). */
   name?: string | undefined;
+  /** The `method` field of `ServiceDescriptorProto` (its .proto does not describe it). */
   method: MethodDescriptorProto[];
+  /** The `options` field of `ServiceDescriptorProto` (its .proto does not describe it). */
   options?: ServiceOptions | undefined;
 }
 
 /** Describes a method of a service. */
 export interface MethodDescriptorProto {
+  /** The `name` field of `MethodDescriptorProto` (its .proto does not describe it). */
   name?:
     | string
     | undefined;
@@ -457,7 +520,9 @@ export interface MethodDescriptorProto {
    * FieldDescriptorProto.type_name, but must refer to a message type.
    */
   inputType?: string | undefined;
+  /** The `outputType` field of `MethodDescriptorProto` (its .proto does not describe it). */
   outputType?: string | undefined;
+  /** The `options` field of `MethodDescriptorProto` (its .proto does not describe it). */
   options?:
     | MethodOptions
     | undefined;
@@ -469,6 +534,7 @@ export interface MethodDescriptorProto {
   serverStreaming?: boolean | undefined;
 }
 
+/** The `FileOptions` message (its .proto does not describe it). */
 export interface FileOptions {
   /**
    * Sets the Java package where classes generated from this .proto will be
@@ -521,6 +587,7 @@ export interface FileOptions {
    * checks.
    */
   javaStringCheckUtf8?: boolean | undefined;
+  /** The `optimizeFor` field of `FileOptions` (its .proto does not describe it). */
   optimizeFor?:
     | FileOptions_OptimizeMode
     | undefined;
@@ -547,7 +614,9 @@ export interface FileOptions {
    * explicitly set them to true.
    */
   ccGenericServices?: boolean | undefined;
+  /** The `javaGenericServices` field of `FileOptions` (its .proto does not describe it). */
   javaGenericServices?: boolean | undefined;
+  /** The `pyGenericServices` field of `FileOptions` (its .proto does not describe it). */
   pyGenericServices?:
     | boolean
     | undefined;
@@ -642,9 +711,11 @@ export enum FileOptions_OptimizeMode {
   CODE_SIZE = 2,
   /** LITE_RUNTIME - Generate code using MessageLite and the lite runtime. */
   LITE_RUNTIME = 3,
+  /** A value newer than the enum this client was generated from. */
   UNRECOGNIZED = -1,
 }
 
+/** The `MessageOptions` message (its .proto does not describe it). */
 export interface MessageOptions {
   /**
    * Set true to use the old proto1 MessageSet wire format for extensions.
@@ -742,6 +813,7 @@ export interface MessageOptions {
   uninterpretedOption: UninterpretedOption[];
 }
 
+/** The `FieldOptions` message (its .proto does not describe it). */
 export interface FieldOptions {
   /**
    * NOTE: ctype is deprecated. Use `features.(pb.cpp).string_type` instead.
@@ -841,8 +913,11 @@ export interface FieldOptions {
    * formats, e.g. when the field contains sensitive credentials.
    */
   debugRedact?: boolean | undefined;
+  /** The `retention` field of `FieldOptions` (its .proto does not describe it). */
   retention?: FieldOptions_OptionRetention | undefined;
+  /** The `targets` field of `FieldOptions` (its .proto does not describe it). */
   targets: FieldOptions_OptionTargetType[];
+  /** The `editionDefaults` field of `FieldOptions` (its .proto does not describe it). */
   editionDefaults: FieldOptions_EditionDefault[];
   /**
    * Any features defined in the specific edition.
@@ -851,6 +926,7 @@ export interface FieldOptions {
    * developers should rely on the protoreflect APIs for their client language.
    */
   features?: FeatureSet | undefined;
+  /** The `featureSupport` field of `FieldOptions` (its .proto does not describe it). */
   featureSupport?:
     | FieldOptions_FeatureSupport
     | undefined;
@@ -858,6 +934,7 @@ export interface FieldOptions {
   uninterpretedOption: UninterpretedOption[];
 }
 
+/** The `FieldOptions_CType` enum (its .proto does not describe it). */
 export enum FieldOptions_CType {
   /** STRING - Default mode. */
   STRING = 0,
@@ -870,10 +947,13 @@ export enum FieldOptions_CType {
    * alias the original buffer.
    */
   CORD = 1,
+  /** `STRING_PIECE`, 2 on the wire (its .proto does not describe it). */
   STRING_PIECE = 2,
+  /** A value newer than the enum this client was generated from. */
   UNRECOGNIZED = -1,
 }
 
+/** The `FieldOptions_JSType` enum (its .proto does not describe it). */
 export enum FieldOptions_JSType {
   /** JS_NORMAL - Use the default type. */
   JS_NORMAL = 0,
@@ -881,14 +961,19 @@ export enum FieldOptions_JSType {
   JS_STRING = 1,
   /** JS_NUMBER - Use JavaScript numbers. */
   JS_NUMBER = 2,
+  /** A value newer than the enum this client was generated from. */
   UNRECOGNIZED = -1,
 }
 
 /** If set to RETENTION_SOURCE, the option will be omitted from the binary. */
 export enum FieldOptions_OptionRetention {
+  /** `RETENTION_UNKNOWN`, 0 on the wire (its .proto does not describe it). */
   RETENTION_UNKNOWN = 0,
+  /** `RETENTION_RUNTIME`, 1 on the wire (its .proto does not describe it). */
   RETENTION_RUNTIME = 1,
+  /** `RETENTION_SOURCE`, 2 on the wire (its .proto does not describe it). */
   RETENTION_SOURCE = 2,
+  /** A value newer than the enum this client was generated from. */
   UNRECOGNIZED = -1,
 }
 
@@ -898,20 +983,33 @@ export enum FieldOptions_OptionRetention {
  * option on any kind of entity.
  */
 export enum FieldOptions_OptionTargetType {
+  /** `TARGET_TYPE_UNKNOWN`, 0 on the wire (its .proto does not describe it). */
   TARGET_TYPE_UNKNOWN = 0,
+  /** `TARGET_TYPE_FILE`, 1 on the wire (its .proto does not describe it). */
   TARGET_TYPE_FILE = 1,
+  /** `TARGET_TYPE_EXTENSION_RANGE`, 2 on the wire (its .proto does not describe it). */
   TARGET_TYPE_EXTENSION_RANGE = 2,
+  /** `TARGET_TYPE_MESSAGE`, 3 on the wire (its .proto does not describe it). */
   TARGET_TYPE_MESSAGE = 3,
+  /** `TARGET_TYPE_FIELD`, 4 on the wire (its .proto does not describe it). */
   TARGET_TYPE_FIELD = 4,
+  /** `TARGET_TYPE_ONEOF`, 5 on the wire (its .proto does not describe it). */
   TARGET_TYPE_ONEOF = 5,
+  /** `TARGET_TYPE_ENUM`, 6 on the wire (its .proto does not describe it). */
   TARGET_TYPE_ENUM = 6,
+  /** `TARGET_TYPE_ENUM_ENTRY`, 7 on the wire (its .proto does not describe it). */
   TARGET_TYPE_ENUM_ENTRY = 7,
+  /** `TARGET_TYPE_SERVICE`, 8 on the wire (its .proto does not describe it). */
   TARGET_TYPE_SERVICE = 8,
+  /** `TARGET_TYPE_METHOD`, 9 on the wire (its .proto does not describe it). */
   TARGET_TYPE_METHOD = 9,
+  /** A value newer than the enum this client was generated from. */
   UNRECOGNIZED = -1,
 }
 
+/** The `FieldOptions_EditionDefault` message (its .proto does not describe it). */
 export interface FieldOptions_EditionDefault {
+  /** The `edition` field of `FieldOptions_EditionDefault` (its .proto does not describe it). */
   edition?:
     | Edition
     | undefined;
@@ -958,6 +1056,7 @@ export interface FieldOptions_FeatureSupport {
   removalError?: string | undefined;
 }
 
+/** The `OneofOptions` message (its .proto does not describe it). */
 export interface OneofOptions {
   /**
    * Any features defined in the specific edition.
@@ -972,6 +1071,7 @@ export interface OneofOptions {
   uninterpretedOption: UninterpretedOption[];
 }
 
+/** The `EnumOptions` message (its .proto does not describe it). */
 export interface EnumOptions {
   /**
    * Set this option to true to allow mapping different tag names to the same
@@ -1015,6 +1115,7 @@ export interface EnumOptions {
   uninterpretedOption: UninterpretedOption[];
 }
 
+/** The `EnumValueOptions` message (its .proto does not describe it). */
 export interface EnumValueOptions {
   /**
    * Is this enum value deprecated?
@@ -1050,6 +1151,7 @@ export interface EnumValueOptions {
   uninterpretedOption: UninterpretedOption[];
 }
 
+/** The `ServiceOptions` message (its .proto does not describe it). */
 export interface ServiceOptions {
   /**
    * Any features defined in the specific edition.
@@ -1073,6 +1175,7 @@ export interface ServiceOptions {
   uninterpretedOption: UninterpretedOption[];
 }
 
+/** The `MethodOptions` message (its .proto does not describe it). */
 export interface MethodOptions {
   /**
    * Is this method deprecated?
@@ -1081,6 +1184,7 @@ export interface MethodOptions {
    * this is a formalization for deprecating methods.
    */
   deprecated?: boolean | undefined;
+  /** The `idempotencyLevel` field of `MethodOptions` (its .proto does not describe it). */
   idempotencyLevel?:
     | MethodOptions_IdempotencyLevel
     | undefined;
@@ -1103,11 +1207,13 @@ export interface MethodOptions {
  * methods, and PUT verb for idempotent methods instead of the default POST.
  */
 export enum MethodOptions_IdempotencyLevel {
+  /** `IDEMPOTENCY_UNKNOWN`, 0 on the wire (its .proto does not describe it). */
   IDEMPOTENCY_UNKNOWN = 0,
   /** NO_SIDE_EFFECTS - implies idempotent */
   NO_SIDE_EFFECTS = 1,
   /** IDEMPOTENT - idempotent, but may have side effects */
   IDEMPOTENT = 2,
+  /** A value newer than the enum this client was generated from. */
   UNRECOGNIZED = -1,
 }
 
@@ -1120,16 +1226,22 @@ export enum MethodOptions_IdempotencyLevel {
  * in them.
  */
 export interface UninterpretedOption {
+  /** The `name` field of `UninterpretedOption` (its .proto does not describe it). */
   name: UninterpretedOption_NamePart[];
   /**
    * The value of the uninterpreted option, in whatever type the tokenizer
    * identified it as during parsing. Exactly one of these should be set.
    */
   identifierValue?: string | undefined;
+  /** The `positiveIntValue` field of `UninterpretedOption` (its .proto does not describe it). */
   positiveIntValue?: bigint | undefined;
+  /** The `negativeIntValue` field of `UninterpretedOption` (its .proto does not describe it). */
   negativeIntValue?: bigint | undefined;
+  /** The `doubleValue` field of `UninterpretedOption` (its .proto does not describe it). */
   doubleValue?: number | undefined;
+  /** The `stringValue` field of `UninterpretedOption` (its .proto does not describe it). */
   stringValue?: Buffer | undefined;
+  /** The `aggregateValue` field of `UninterpretedOption` (its .proto does not describe it). */
   aggregateValue?: string | undefined;
 }
 
@@ -1141,7 +1253,9 @@ export interface UninterpretedOption {
  * "foo.(bar.baz).moo".
  */
 export interface UninterpretedOption_NamePart {
+  /** The `namePart` field of `UninterpretedOption_NamePart` (its .proto does not describe it). */
   namePart: string;
+  /** The `isExtension` field of `UninterpretedOption_NamePart` (its .proto does not describe it). */
   isExtension: boolean;
 }
 
@@ -1154,72 +1268,121 @@ export interface UninterpretedOption_NamePart {
  * conflict here.
  */
 export interface FeatureSet {
+  /** The `fieldPresence` field of `FeatureSet` (its .proto does not describe it). */
   fieldPresence?: FeatureSet_FieldPresence | undefined;
+  /** The `enumType` field of `FeatureSet` (its .proto does not describe it). */
   enumType?: FeatureSet_EnumType | undefined;
+  /** The `repeatedFieldEncoding` field of `FeatureSet` (its .proto does not describe it). */
   repeatedFieldEncoding?: FeatureSet_RepeatedFieldEncoding | undefined;
+  /** The `utf8Validation` field of `FeatureSet` (its .proto does not describe it). */
   utf8Validation?: FeatureSet_Utf8Validation | undefined;
+  /** The `messageEncoding` field of `FeatureSet` (its .proto does not describe it). */
   messageEncoding?: FeatureSet_MessageEncoding | undefined;
+  /** The `jsonFormat` field of `FeatureSet` (its .proto does not describe it). */
   jsonFormat?: FeatureSet_JsonFormat | undefined;
+  /** The `enforceNamingStyle` field of `FeatureSet` (its .proto does not describe it). */
   enforceNamingStyle?: FeatureSet_EnforceNamingStyle | undefined;
+  /** The `defaultSymbolVisibility` field of `FeatureSet` (its .proto does not describe it). */
   defaultSymbolVisibility?: FeatureSet_VisibilityFeature_DefaultSymbolVisibility | undefined;
+  /** The `enforceProtoLimits` field of `FeatureSet` (its .proto does not describe it). */
   enforceProtoLimits?: FeatureSet_ProtoLimitsFeature_EnforceProtoLimits | undefined;
 }
 
+/** The `FeatureSet_FieldPresence` enum (its .proto does not describe it). */
 export enum FeatureSet_FieldPresence {
+  /** `FIELD_PRESENCE_UNKNOWN`, 0 on the wire (its .proto does not describe it). */
   FIELD_PRESENCE_UNKNOWN = 0,
+  /** `EXPLICIT`, 1 on the wire (its .proto does not describe it). */
   EXPLICIT = 1,
+  /** `IMPLICIT`, 2 on the wire (its .proto does not describe it). */
   IMPLICIT = 2,
+  /** `LEGACY_REQUIRED`, 3 on the wire (its .proto does not describe it). */
   LEGACY_REQUIRED = 3,
+  /** A value newer than the enum this client was generated from. */
   UNRECOGNIZED = -1,
 }
 
+/** The `FeatureSet_EnumType` enum (its .proto does not describe it). */
 export enum FeatureSet_EnumType {
+  /** `ENUM_TYPE_UNKNOWN`, 0 on the wire (its .proto does not describe it). */
   ENUM_TYPE_UNKNOWN = 0,
+  /** `OPEN`, 1 on the wire (its .proto does not describe it). */
   OPEN = 1,
+  /** `CLOSED`, 2 on the wire (its .proto does not describe it). */
   CLOSED = 2,
+  /** A value newer than the enum this client was generated from. */
   UNRECOGNIZED = -1,
 }
 
+/** The `FeatureSet_RepeatedFieldEncoding` enum (its .proto does not describe it). */
 export enum FeatureSet_RepeatedFieldEncoding {
+  /** `REPEATED_FIELD_ENCODING_UNKNOWN`, 0 on the wire (its .proto does not describe it). */
   REPEATED_FIELD_ENCODING_UNKNOWN = 0,
+  /** `PACKED`, 1 on the wire (its .proto does not describe it). */
   PACKED = 1,
+  /** `EXPANDED`, 2 on the wire (its .proto does not describe it). */
   EXPANDED = 2,
+  /** A value newer than the enum this client was generated from. */
   UNRECOGNIZED = -1,
 }
 
+/** The `FeatureSet_Utf8Validation` enum (its .proto does not describe it). */
 export enum FeatureSet_Utf8Validation {
+  /** `UTF8_VALIDATION_UNKNOWN`, 0 on the wire (its .proto does not describe it). */
   UTF8_VALIDATION_UNKNOWN = 0,
+  /** `VERIFY`, 2 on the wire (its .proto does not describe it). */
   VERIFY = 2,
+  /** `NONE`, 3 on the wire (its .proto does not describe it). */
   NONE = 3,
+  /** A value newer than the enum this client was generated from. */
   UNRECOGNIZED = -1,
 }
 
+/** The `FeatureSet_MessageEncoding` enum (its .proto does not describe it). */
 export enum FeatureSet_MessageEncoding {
+  /** `MESSAGE_ENCODING_UNKNOWN`, 0 on the wire (its .proto does not describe it). */
   MESSAGE_ENCODING_UNKNOWN = 0,
+  /** `LENGTH_PREFIXED`, 1 on the wire (its .proto does not describe it). */
   LENGTH_PREFIXED = 1,
+  /** `DELIMITED`, 2 on the wire (its .proto does not describe it). */
   DELIMITED = 2,
+  /** A value newer than the enum this client was generated from. */
   UNRECOGNIZED = -1,
 }
 
+/** The `FeatureSet_JsonFormat` enum (its .proto does not describe it). */
 export enum FeatureSet_JsonFormat {
+  /** `JSON_FORMAT_UNKNOWN`, 0 on the wire (its .proto does not describe it). */
   JSON_FORMAT_UNKNOWN = 0,
+  /** `ALLOW`, 1 on the wire (its .proto does not describe it). */
   ALLOW = 1,
+  /** `LEGACY_BEST_EFFORT`, 2 on the wire (its .proto does not describe it). */
   LEGACY_BEST_EFFORT = 2,
+  /** A value newer than the enum this client was generated from. */
   UNRECOGNIZED = -1,
 }
 
+/** The `FeatureSet_EnforceNamingStyle` enum (its .proto does not describe it). */
 export enum FeatureSet_EnforceNamingStyle {
+  /** `ENFORCE_NAMING_STYLE_UNKNOWN`, 0 on the wire (its .proto does not describe it). */
   ENFORCE_NAMING_STYLE_UNKNOWN = 0,
+  /** `STYLE2024`, 1 on the wire (its .proto does not describe it). */
   STYLE2024 = 1,
+  /** `STYLE_LEGACY`, 2 on the wire (its .proto does not describe it). */
   STYLE_LEGACY = 2,
+  /** `STYLE2026`, 3 on the wire (its .proto does not describe it). */
   STYLE2026 = 3,
+  /** A value newer than the enum this client was generated from. */
   UNRECOGNIZED = -1,
 }
 
+/** The `FeatureSet_VisibilityFeature` message (its .proto does not describe it). */
 export interface FeatureSet_VisibilityFeature {
 }
 
+/** The `FeatureSet_VisibilityFeature_DefaultSymbolVisibility` enum (its .proto does not describe it). */
 export enum FeatureSet_VisibilityFeature_DefaultSymbolVisibility {
+  /** `DEFAULT_SYMBOL_VISIBILITY_UNKNOWN`, 0 on the wire (its .proto does not describe it). */
   DEFAULT_SYMBOL_VISIBILITY_UNKNOWN = 0,
   /** EXPORT_ALL - Default pre-EDITION_2024, all UNSET visibility are export. */
   EXPORT_ALL = 1,
@@ -1233,13 +1396,17 @@ export enum FeatureSet_VisibilityFeature_DefaultSymbolVisibility {
    * This is the recommended setting for new protos.
    */
   STRICT = 4,
+  /** A value newer than the enum this client was generated from. */
   UNRECOGNIZED = -1,
 }
 
+/** The `FeatureSet_ProtoLimitsFeature` message (its .proto does not describe it). */
 export interface FeatureSet_ProtoLimitsFeature {
 }
 
+/** The `FeatureSet_ProtoLimitsFeature_EnforceProtoLimits` enum (its .proto does not describe it). */
 export enum FeatureSet_ProtoLimitsFeature_EnforceProtoLimits {
+  /** `PROTO_LIMITS_UNKNOWN`, 0 on the wire (its .proto does not describe it). */
   PROTO_LIMITS_UNKNOWN = 0,
   /**
    * LEGACY_NO_EXPLICIT_LIMITS - Default pre-EDITION_2026: there are no limit enforcement at the protoc
@@ -1253,6 +1420,7 @@ export enum FeatureSet_ProtoLimitsFeature_EnforceProtoLimits {
    * list of all the limits please consult the Edition 2026 documentation.
    */
   PROTO_LIMITS2026 = 2,
+  /** A value newer than the enum this client was generated from. */
   UNRECOGNIZED = -1,
 }
 
@@ -1263,6 +1431,7 @@ export enum FeatureSet_ProtoLimitsFeature_EnforceProtoLimits {
  * for the closest matching edition, followed by proto merges.
  */
 export interface FeatureSetDefaults {
+  /** The `defaults` field of `FeatureSetDefaults` (its .proto does not describe it). */
   defaults: FeatureSetDefaults_FeatureSetEditionDefault[];
   /**
    * The minimum supported edition (inclusive) when this was constructed.
@@ -1285,6 +1454,7 @@ export interface FeatureSetDefaults {
  * be used.  This field must be in strict ascending order by edition.
  */
 export interface FeatureSetDefaults_FeatureSetEditionDefault {
+  /** The `edition` field of `FeatureSetDefaults_FeatureSetEditionDefault` (its .proto does not describe it). */
   edition?:
     | Edition
     | undefined;
@@ -1349,6 +1519,7 @@ export interface SourceCodeInfo {
   location: SourceCodeInfo_Location[];
 }
 
+/** The `SourceCodeInfo_Location` message (its .proto does not describe it). */
 export interface SourceCodeInfo_Location {
   /**
    * Identifies which part of the FileDescriptorProto was defined at this
@@ -1451,7 +1622,9 @@ export interface SourceCodeInfo_Location {
    *   // ignored detached comments.
    */
   leadingComments?: string | undefined;
+  /** The `trailingComments` field of `SourceCodeInfo_Location` (its .proto does not describe it). */
   trailingComments?: string | undefined;
+  /** The `leadingDetachedComments` field of `SourceCodeInfo_Location` (its .proto does not describe it). */
   leadingDetachedComments: string[];
 }
 
@@ -1468,6 +1641,7 @@ export interface GeneratedCodeInfo {
   annotation: GeneratedCodeInfo_Annotation[];
 }
 
+/** The `GeneratedCodeInfo_Annotation` message (its .proto does not describe it). */
 export interface GeneratedCodeInfo_Annotation {
   /**
    * Identifies the element in the original source .proto file. This field
@@ -1491,6 +1665,7 @@ export interface GeneratedCodeInfo_Annotation {
    * the last relevant byte (so the length of the text = end - begin).
    */
   end?: number | undefined;
+  /** The `semantic` field of `GeneratedCodeInfo_Annotation` (its .proto does not describe it). */
   semantic?: GeneratedCodeInfo_Annotation_Semantic | undefined;
 }
 
@@ -1505,6 +1680,7 @@ export enum GeneratedCodeInfo_Annotation_Semantic {
   SET = 1,
   /** ALIAS - An alias to the element is returned. */
   ALIAS = 2,
+  /** A value newer than the enum this client was generated from. */
   UNRECOGNIZED = -1,
 }
 
@@ -1512,6 +1688,7 @@ function createBaseFileDescriptorSet(): FileDescriptorSet {
   return { file: [] };
 }
 
+/** Encodes, decodes and builds `FileDescriptorSet` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const FileDescriptorSet: MessageFns<FileDescriptorSet> = {
   encode(message: FileDescriptorSet, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.file) {
@@ -1582,6 +1759,7 @@ function createBaseFileDescriptorProto(): FileDescriptorProto {
   };
 }
 
+/** Encodes, decodes and builds `FileDescriptorProto` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const FileDescriptorProto: MessageFns<FileDescriptorProto> = {
   encode(message: FileDescriptorProto, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.name !== undefined && message.name !== "") {
@@ -1829,6 +2007,7 @@ function createBaseDescriptorProto(): DescriptorProto {
   };
 }
 
+/** Encodes, decodes and builds `DescriptorProto` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const DescriptorProto: MessageFns<DescriptorProto> = {
   encode(message: DescriptorProto, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.name !== undefined && message.name !== "") {
@@ -2006,6 +2185,7 @@ function createBaseDescriptorProto_ExtensionRange(): DescriptorProto_ExtensionRa
   return { start: 0, end: 0, options: undefined };
 }
 
+/** Encodes, decodes and builds `DescriptorProto_ExtensionRange` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const DescriptorProto_ExtensionRange: MessageFns<DescriptorProto_ExtensionRange> = {
   encode(message: DescriptorProto_ExtensionRange, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.start !== undefined && message.start !== 0) {
@@ -2089,6 +2269,7 @@ function createBaseDescriptorProto_ReservedRange(): DescriptorProto_ReservedRang
   return { start: 0, end: 0 };
 }
 
+/** Encodes, decodes and builds `DescriptorProto_ReservedRange` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const DescriptorProto_ReservedRange: MessageFns<DescriptorProto_ReservedRange> = {
   encode(message: DescriptorProto_ReservedRange, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.start !== undefined && message.start !== 0) {
@@ -2158,6 +2339,7 @@ function createBaseExtensionRangeOptions(): ExtensionRangeOptions {
   return { uninterpretedOption: [], declaration: [], features: undefined, verification: 1 };
 }
 
+/** Encodes, decodes and builds `ExtensionRangeOptions` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ExtensionRangeOptions: MessageFns<ExtensionRangeOptions> = {
   encode(message: ExtensionRangeOptions, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.uninterpretedOption) {
@@ -2251,6 +2433,7 @@ function createBaseExtensionRangeOptions_Declaration(): ExtensionRangeOptions_De
   return { number: 0, fullName: "", type: "", reserved: false, repeated: false };
 }
 
+/** Encodes, decodes and builds `ExtensionRangeOptions_Declaration` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ExtensionRangeOptions_Declaration: MessageFns<ExtensionRangeOptions_Declaration> = {
   encode(message: ExtensionRangeOptions_Declaration, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.number !== undefined && message.number !== 0) {
@@ -2370,6 +2553,7 @@ function createBaseFieldDescriptorProto(): FieldDescriptorProto {
   };
 }
 
+/** Encodes, decodes and builds `FieldDescriptorProto` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const FieldDescriptorProto: MessageFns<FieldDescriptorProto> = {
   encode(message: FieldDescriptorProto, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.name !== undefined && message.name !== "") {
@@ -2547,6 +2731,7 @@ function createBaseOneofDescriptorProto(): OneofDescriptorProto {
   return { name: "", options: undefined };
 }
 
+/** Encodes, decodes and builds `OneofDescriptorProto` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const OneofDescriptorProto: MessageFns<OneofDescriptorProto> = {
   encode(message: OneofDescriptorProto, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.name !== undefined && message.name !== "") {
@@ -2616,6 +2801,7 @@ function createBaseEnumDescriptorProto(): EnumDescriptorProto {
   return { name: "", value: [], options: undefined, reservedRange: [], reservedName: [], visibility: 0 };
 }
 
+/** Encodes, decodes and builds `EnumDescriptorProto` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const EnumDescriptorProto: MessageFns<EnumDescriptorProto> = {
   encode(message: EnumDescriptorProto, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.name !== undefined && message.name !== "") {
@@ -2734,6 +2920,7 @@ function createBaseEnumDescriptorProto_EnumReservedRange(): EnumDescriptorProto_
   return { start: 0, end: 0 };
 }
 
+/** Encodes, decodes and builds `EnumDescriptorProto_EnumReservedRange` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const EnumDescriptorProto_EnumReservedRange: MessageFns<EnumDescriptorProto_EnumReservedRange> = {
   encode(message: EnumDescriptorProto_EnumReservedRange, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.start !== undefined && message.start !== 0) {
@@ -2805,6 +2992,7 @@ function createBaseEnumValueDescriptorProto(): EnumValueDescriptorProto {
   return { name: "", number: 0, options: undefined };
 }
 
+/** Encodes, decodes and builds `EnumValueDescriptorProto` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const EnumValueDescriptorProto: MessageFns<EnumValueDescriptorProto> = {
   encode(message: EnumValueDescriptorProto, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.name !== undefined && message.name !== "") {
@@ -2886,6 +3074,7 @@ function createBaseServiceDescriptorProto(): ServiceDescriptorProto {
   return { name: "", method: [], options: undefined };
 }
 
+/** Encodes, decodes and builds `ServiceDescriptorProto` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ServiceDescriptorProto: MessageFns<ServiceDescriptorProto> = {
   encode(message: ServiceDescriptorProto, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.name !== undefined && message.name !== "") {
@@ -2974,6 +3163,7 @@ function createBaseMethodDescriptorProto(): MethodDescriptorProto {
   };
 }
 
+/** Encodes, decodes and builds `MethodDescriptorProto` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const MethodDescriptorProto: MessageFns<MethodDescriptorProto> = {
   encode(message: MethodDescriptorProto, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.name !== undefined && message.name !== "") {
@@ -3113,6 +3303,7 @@ function createBaseFileOptions(): FileOptions {
   };
 }
 
+/** Encodes, decodes and builds `FileOptions` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const FileOptions: MessageFns<FileOptions> = {
   encode(message: FileOptions, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.javaPackage !== undefined && message.javaPackage !== "") {
@@ -3418,6 +3609,7 @@ function createBaseMessageOptions(): MessageOptions {
   };
 }
 
+/** Encodes, decodes and builds `MessageOptions` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const MessageOptions: MessageFns<MessageOptions> = {
   encode(message: MessageOptions, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.messageSetWireFormat !== undefined && message.messageSetWireFormat !== false) {
@@ -3564,6 +3756,7 @@ function createBaseFieldOptions(): FieldOptions {
   };
 }
 
+/** Encodes, decodes and builds `FieldOptions` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const FieldOptions: MessageFns<FieldOptions> = {
   encode(message: FieldOptions, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.ctype !== undefined && message.ctype !== 0) {
@@ -3789,6 +3982,7 @@ function createBaseFieldOptions_EditionDefault(): FieldOptions_EditionDefault {
   return { edition: 0, value: "" };
 }
 
+/** Encodes, decodes and builds `FieldOptions_EditionDefault` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const FieldOptions_EditionDefault: MessageFns<FieldOptions_EditionDefault> = {
   encode(message: FieldOptions_EditionDefault, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.edition !== undefined && message.edition !== 0) {
@@ -3856,6 +4050,7 @@ function createBaseFieldOptions_FeatureSupport(): FieldOptions_FeatureSupport {
   return { editionIntroduced: 0, editionDeprecated: 0, deprecationWarning: "", editionRemoved: 0, removalError: "" };
 }
 
+/** Encodes, decodes and builds `FieldOptions_FeatureSupport` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const FieldOptions_FeatureSupport: MessageFns<FieldOptions_FeatureSupport> = {
   encode(message: FieldOptions_FeatureSupport, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.editionIntroduced !== undefined && message.editionIntroduced !== 0) {
@@ -3959,6 +4154,7 @@ function createBaseOneofOptions(): OneofOptions {
   return { features: undefined, uninterpretedOption: [] };
 }
 
+/** Encodes, decodes and builds `OneofOptions` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const OneofOptions: MessageFns<OneofOptions> = {
   encode(message: OneofOptions, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.features !== undefined) {
@@ -4034,6 +4230,7 @@ function createBaseEnumOptions(): EnumOptions {
   };
 }
 
+/** Encodes, decodes and builds `EnumOptions` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const EnumOptions: MessageFns<EnumOptions> = {
   encode(message: EnumOptions, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.allowAlias !== undefined && message.allowAlias !== false) {
@@ -4147,6 +4344,7 @@ function createBaseEnumValueOptions(): EnumValueOptions {
   };
 }
 
+/** Encodes, decodes and builds `EnumValueOptions` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const EnumValueOptions: MessageFns<EnumValueOptions> = {
   encode(message: EnumValueOptions, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.deprecated !== undefined && message.deprecated !== false) {
@@ -4254,6 +4452,7 @@ function createBaseServiceOptions(): ServiceOptions {
   return { features: undefined, deprecated: false, uninterpretedOption: [] };
 }
 
+/** Encodes, decodes and builds `ServiceOptions` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ServiceOptions: MessageFns<ServiceOptions> = {
   encode(message: ServiceOptions, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.features !== undefined) {
@@ -4335,6 +4534,7 @@ function createBaseMethodOptions(): MethodOptions {
   return { deprecated: false, idempotencyLevel: 0, features: undefined, uninterpretedOption: [] };
 }
 
+/** Encodes, decodes and builds `MethodOptions` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const MethodOptions: MessageFns<MethodOptions> = {
   encode(message: MethodOptions, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.deprecated !== undefined && message.deprecated !== false) {
@@ -4436,6 +4636,7 @@ function createBaseUninterpretedOption(): UninterpretedOption {
   };
 }
 
+/** Encodes, decodes and builds `UninterpretedOption` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const UninterpretedOption: MessageFns<UninterpretedOption> = {
   encode(message: UninterpretedOption, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.name) {
@@ -4573,6 +4774,7 @@ function createBaseUninterpretedOption_NamePart(): UninterpretedOption_NamePart 
   return { namePart: "", isExtension: false };
 }
 
+/** Encodes, decodes and builds `UninterpretedOption_NamePart` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const UninterpretedOption_NamePart: MessageFns<UninterpretedOption_NamePart> = {
   encode(message: UninterpretedOption_NamePart, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.namePart !== "") {
@@ -4650,6 +4852,7 @@ function createBaseFeatureSet(): FeatureSet {
   };
 }
 
+/** Encodes, decodes and builds `FeatureSet` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const FeatureSet: MessageFns<FeatureSet> = {
   encode(message: FeatureSet, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.fieldPresence !== undefined && message.fieldPresence !== 0) {
@@ -4801,6 +5004,7 @@ function createBaseFeatureSet_VisibilityFeature(): FeatureSet_VisibilityFeature 
   return {};
 }
 
+/** Encodes, decodes and builds `FeatureSet_VisibilityFeature` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const FeatureSet_VisibilityFeature: MessageFns<FeatureSet_VisibilityFeature> = {
   encode(_: FeatureSet_VisibilityFeature, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     return writer;
@@ -4844,6 +5048,7 @@ function createBaseFeatureSet_ProtoLimitsFeature(): FeatureSet_ProtoLimitsFeatur
   return {};
 }
 
+/** Encodes, decodes and builds `FeatureSet_ProtoLimitsFeature` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const FeatureSet_ProtoLimitsFeature: MessageFns<FeatureSet_ProtoLimitsFeature> = {
   encode(_: FeatureSet_ProtoLimitsFeature, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     return writer;
@@ -4887,6 +5092,7 @@ function createBaseFeatureSetDefaults(): FeatureSetDefaults {
   return { defaults: [], minimumEdition: 0, maximumEdition: 0 };
 }
 
+/** Encodes, decodes and builds `FeatureSetDefaults` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const FeatureSetDefaults: MessageFns<FeatureSetDefaults> = {
   encode(message: FeatureSetDefaults, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.defaults) {
@@ -4966,6 +5172,7 @@ function createBaseFeatureSetDefaults_FeatureSetEditionDefault(): FeatureSetDefa
   return { edition: 0, overridableFeatures: undefined, fixedFeatures: undefined };
 }
 
+/** Encodes, decodes and builds `FeatureSetDefaults_FeatureSetEditionDefault` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const FeatureSetDefaults_FeatureSetEditionDefault: MessageFns<FeatureSetDefaults_FeatureSetEditionDefault> = {
   encode(
     message: FeatureSetDefaults_FeatureSetEditionDefault,
@@ -5056,6 +5263,7 @@ function createBaseSourceCodeInfo(): SourceCodeInfo {
   return { location: [] };
 }
 
+/** Encodes, decodes and builds `SourceCodeInfo` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const SourceCodeInfo: MessageFns<SourceCodeInfo> = {
   encode(message: SourceCodeInfo, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.location) {
@@ -5111,6 +5319,7 @@ function createBaseSourceCodeInfo_Location(): SourceCodeInfo_Location {
   return { path: [], span: [], leadingComments: "", trailingComments: "", leadingDetachedComments: [] };
 }
 
+/** Encodes, decodes and builds `SourceCodeInfo_Location` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const SourceCodeInfo_Location: MessageFns<SourceCodeInfo_Location> = {
   encode(message: SourceCodeInfo_Location, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.path.length !== 0) {
@@ -5242,6 +5451,7 @@ function createBaseGeneratedCodeInfo(): GeneratedCodeInfo {
   return { annotation: [] };
 }
 
+/** Encodes, decodes and builds `GeneratedCodeInfo` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const GeneratedCodeInfo: MessageFns<GeneratedCodeInfo> = {
   encode(message: GeneratedCodeInfo, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.annotation) {
@@ -5297,6 +5507,7 @@ function createBaseGeneratedCodeInfo_Annotation(): GeneratedCodeInfo_Annotation 
   return { path: [], sourceFile: "", begin: 0, end: 0, semantic: 0 };
 }
 
+/** Encodes, decodes and builds `GeneratedCodeInfo_Annotation` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const GeneratedCodeInfo_Annotation: MessageFns<GeneratedCodeInfo_Annotation> = {
   encode(message: GeneratedCodeInfo_Annotation, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.path.length !== 0) {

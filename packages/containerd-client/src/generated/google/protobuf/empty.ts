@@ -26,6 +26,7 @@ function createBaseEmpty(): Empty {
   return {};
 }
 
+/** Encodes, decodes and builds `Empty` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const Empty: MessageFns<Empty> = {
   encode(_: Empty, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     return writer;

@@ -217,6 +217,7 @@ function createBaseFieldMask(): FieldMask {
   return { paths: [] };
 }
 
+/** Encodes, decodes and builds `FieldMask` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const FieldMask: MessageFns<FieldMask> & FieldMaskWrapperFns = {
   encode(message: FieldMask, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.paths) {

@@ -122,6 +122,7 @@ function createBaseTimestamp(): Timestamp {
   return { seconds: 0n, nanos: 0 };
 }
 
+/** Encodes, decodes and builds `Timestamp` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const Timestamp: MessageFns<Timestamp> = {
   encode(message: Timestamp, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.seconds !== 0n) {

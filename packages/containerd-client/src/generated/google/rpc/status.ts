@@ -44,6 +44,7 @@ function createBaseStatus(): Status {
   return { code: 0, message: "", details: [] };
 }
 
+/** Encodes, decodes and builds `Status` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const Status: MessageFns<Status> = {
   encode(message: Status, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.code !== 0) {

@@ -13,12 +13,17 @@ import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
 /** To regenerate api.pb.go run `hack/update-codegen.sh protobindings` */
 
 export enum Protocol {
+  /** `TCP`, 0 on the wire (the CRI api.proto does not describe it). */
   TCP = 0,
+  /** `UDP`, 1 on the wire (the CRI api.proto does not describe it). */
   UDP = 1,
+  /** `SCTP`, 2 on the wire (the CRI api.proto does not describe it). */
   SCTP = 2,
+  /** A value newer than the enum this client was generated from. */
   UNRECOGNIZED = -1,
 }
 
+/** The `MountPropagation` enum (the CRI api.proto does not describe it). */
 export enum MountPropagation {
   /** PROPAGATION_PRIVATE - No mount propagation ("rprivate" in Linux terminology). */
   PROPAGATION_PRIVATE = 0,
@@ -29,6 +34,7 @@ export enum MountPropagation {
    * container to the host ("rshared" in Linux).
    */
   PROPAGATION_BIDIRECTIONAL = 2,
+  /** A value newer than the enum this client was generated from. */
   UNRECOGNIZED = -1,
 }
 
@@ -65,6 +71,7 @@ export enum NamespaceMode {
    * all of the processes that container target_id can view.
    */
   TARGET = 3,
+  /** A value newer than the enum this client was generated from. */
   UNRECOGNIZED = -1,
 }
 
@@ -86,93 +93,173 @@ export enum SupplementalGroupsPolicy {
    * any groups defined in the container image.
    */
   Strict = 1,
+  /** A value newer than the enum this client was generated from. */
   UNRECOGNIZED = -1,
 }
 
+/** The `PodSandboxState` enum (the CRI api.proto does not describe it). */
 export enum PodSandboxState {
+  /** `SANDBOX_READY`, 0 on the wire (the CRI api.proto does not describe it). */
   SANDBOX_READY = 0,
+  /** `SANDBOX_NOTREADY`, 1 on the wire (the CRI api.proto does not describe it). */
   SANDBOX_NOTREADY = 1,
+  /** A value newer than the enum this client was generated from. */
   UNRECOGNIZED = -1,
 }
 
+/** The `Signal` enum (the CRI api.proto does not describe it). */
 export enum Signal {
+  /** `RUNTIME_DEFAULT`, 0 on the wire (the CRI api.proto does not describe it). */
   RUNTIME_DEFAULT = 0,
+  /** `SIGABRT`, 1 on the wire (the CRI api.proto does not describe it). */
   SIGABRT = 1,
+  /** `SIGALRM`, 2 on the wire (the CRI api.proto does not describe it). */
   SIGALRM = 2,
+  /** `SIGBUS`, 3 on the wire (the CRI api.proto does not describe it). */
   SIGBUS = 3,
+  /** `SIGCHLD`, 4 on the wire (the CRI api.proto does not describe it). */
   SIGCHLD = 4,
+  /** `SIGCLD`, 5 on the wire (the CRI api.proto does not describe it). */
   SIGCLD = 5,
+  /** `SIGCONT`, 6 on the wire (the CRI api.proto does not describe it). */
   SIGCONT = 6,
+  /** `SIGFPE`, 7 on the wire (the CRI api.proto does not describe it). */
   SIGFPE = 7,
+  /** `SIGHUP`, 8 on the wire (the CRI api.proto does not describe it). */
   SIGHUP = 8,
+  /** `SIGILL`, 9 on the wire (the CRI api.proto does not describe it). */
   SIGILL = 9,
+  /** `SIGINT`, 10 on the wire (the CRI api.proto does not describe it). */
   SIGINT = 10,
+  /** `SIGIO`, 11 on the wire (the CRI api.proto does not describe it). */
   SIGIO = 11,
+  /** `SIGIOT`, 12 on the wire (the CRI api.proto does not describe it). */
   SIGIOT = 12,
+  /** `SIGKILL`, 13 on the wire (the CRI api.proto does not describe it). */
   SIGKILL = 13,
+  /** `SIGPIPE`, 14 on the wire (the CRI api.proto does not describe it). */
   SIGPIPE = 14,
+  /** `SIGPOLL`, 15 on the wire (the CRI api.proto does not describe it). */
   SIGPOLL = 15,
+  /** `SIGPROF`, 16 on the wire (the CRI api.proto does not describe it). */
   SIGPROF = 16,
+  /** `SIGPWR`, 17 on the wire (the CRI api.proto does not describe it). */
   SIGPWR = 17,
+  /** `SIGQUIT`, 18 on the wire (the CRI api.proto does not describe it). */
   SIGQUIT = 18,
+  /** `SIGSEGV`, 19 on the wire (the CRI api.proto does not describe it). */
   SIGSEGV = 19,
+  /** `SIGSTKFLT`, 20 on the wire (the CRI api.proto does not describe it). */
   SIGSTKFLT = 20,
+  /** `SIGSTOP`, 21 on the wire (the CRI api.proto does not describe it). */
   SIGSTOP = 21,
+  /** `SIGSYS`, 22 on the wire (the CRI api.proto does not describe it). */
   SIGSYS = 22,
+  /** `SIGTERM`, 23 on the wire (the CRI api.proto does not describe it). */
   SIGTERM = 23,
+  /** `SIGTRAP`, 24 on the wire (the CRI api.proto does not describe it). */
   SIGTRAP = 24,
+  /** `SIGTSTP`, 25 on the wire (the CRI api.proto does not describe it). */
   SIGTSTP = 25,
+  /** `SIGTTIN`, 26 on the wire (the CRI api.proto does not describe it). */
   SIGTTIN = 26,
+  /** `SIGTTOU`, 27 on the wire (the CRI api.proto does not describe it). */
   SIGTTOU = 27,
+  /** `SIGURG`, 28 on the wire (the CRI api.proto does not describe it). */
   SIGURG = 28,
+  /** `SIGUSR1`, 29 on the wire (the CRI api.proto does not describe it). */
   SIGUSR1 = 29,
+  /** `SIGUSR2`, 30 on the wire (the CRI api.proto does not describe it). */
   SIGUSR2 = 30,
+  /** `SIGVTALRM`, 31 on the wire (the CRI api.proto does not describe it). */
   SIGVTALRM = 31,
+  /** `SIGWINCH`, 32 on the wire (the CRI api.proto does not describe it). */
   SIGWINCH = 32,
+  /** `SIGXCPU`, 33 on the wire (the CRI api.proto does not describe it). */
   SIGXCPU = 33,
+  /** `SIGXFSZ`, 34 on the wire (the CRI api.proto does not describe it). */
   SIGXFSZ = 34,
+  /** `SIGRTMIN`, 35 on the wire (the CRI api.proto does not describe it). */
   SIGRTMIN = 35,
+  /** `SIGRTMINPLUS1`, 36 on the wire (the CRI api.proto does not describe it). */
   SIGRTMINPLUS1 = 36,
+  /** `SIGRTMINPLUS2`, 37 on the wire (the CRI api.proto does not describe it). */
   SIGRTMINPLUS2 = 37,
+  /** `SIGRTMINPLUS3`, 38 on the wire (the CRI api.proto does not describe it). */
   SIGRTMINPLUS3 = 38,
+  /** `SIGRTMINPLUS4`, 39 on the wire (the CRI api.proto does not describe it). */
   SIGRTMINPLUS4 = 39,
+  /** `SIGRTMINPLUS5`, 40 on the wire (the CRI api.proto does not describe it). */
   SIGRTMINPLUS5 = 40,
+  /** `SIGRTMINPLUS6`, 41 on the wire (the CRI api.proto does not describe it). */
   SIGRTMINPLUS6 = 41,
+  /** `SIGRTMINPLUS7`, 42 on the wire (the CRI api.proto does not describe it). */
   SIGRTMINPLUS7 = 42,
+  /** `SIGRTMINPLUS8`, 43 on the wire (the CRI api.proto does not describe it). */
   SIGRTMINPLUS8 = 43,
+  /** `SIGRTMINPLUS9`, 44 on the wire (the CRI api.proto does not describe it). */
   SIGRTMINPLUS9 = 44,
+  /** `SIGRTMINPLUS10`, 45 on the wire (the CRI api.proto does not describe it). */
   SIGRTMINPLUS10 = 45,
+  /** `SIGRTMINPLUS11`, 46 on the wire (the CRI api.proto does not describe it). */
   SIGRTMINPLUS11 = 46,
+  /** `SIGRTMINPLUS12`, 47 on the wire (the CRI api.proto does not describe it). */
   SIGRTMINPLUS12 = 47,
+  /** `SIGRTMINPLUS13`, 48 on the wire (the CRI api.proto does not describe it). */
   SIGRTMINPLUS13 = 48,
+  /** `SIGRTMINPLUS14`, 49 on the wire (the CRI api.proto does not describe it). */
   SIGRTMINPLUS14 = 49,
+  /** `SIGRTMINPLUS15`, 50 on the wire (the CRI api.proto does not describe it). */
   SIGRTMINPLUS15 = 50,
+  /** `SIGRTMAXMINUS14`, 51 on the wire (the CRI api.proto does not describe it). */
   SIGRTMAXMINUS14 = 51,
+  /** `SIGRTMAXMINUS13`, 52 on the wire (the CRI api.proto does not describe it). */
   SIGRTMAXMINUS13 = 52,
+  /** `SIGRTMAXMINUS12`, 53 on the wire (the CRI api.proto does not describe it). */
   SIGRTMAXMINUS12 = 53,
+  /** `SIGRTMAXMINUS11`, 54 on the wire (the CRI api.proto does not describe it). */
   SIGRTMAXMINUS11 = 54,
+  /** `SIGRTMAXMINUS10`, 55 on the wire (the CRI api.proto does not describe it). */
   SIGRTMAXMINUS10 = 55,
+  /** `SIGRTMAXMINUS9`, 56 on the wire (the CRI api.proto does not describe it). */
   SIGRTMAXMINUS9 = 56,
+  /** `SIGRTMAXMINUS8`, 57 on the wire (the CRI api.proto does not describe it). */
   SIGRTMAXMINUS8 = 57,
+  /** `SIGRTMAXMINUS7`, 58 on the wire (the CRI api.proto does not describe it). */
   SIGRTMAXMINUS7 = 58,
+  /** `SIGRTMAXMINUS6`, 59 on the wire (the CRI api.proto does not describe it). */
   SIGRTMAXMINUS6 = 59,
+  /** `SIGRTMAXMINUS5`, 60 on the wire (the CRI api.proto does not describe it). */
   SIGRTMAXMINUS5 = 60,
+  /** `SIGRTMAXMINUS4`, 61 on the wire (the CRI api.proto does not describe it). */
   SIGRTMAXMINUS4 = 61,
+  /** `SIGRTMAXMINUS3`, 62 on the wire (the CRI api.proto does not describe it). */
   SIGRTMAXMINUS3 = 62,
+  /** `SIGRTMAXMINUS2`, 63 on the wire (the CRI api.proto does not describe it). */
   SIGRTMAXMINUS2 = 63,
+  /** `SIGRTMAXMINUS1`, 64 on the wire (the CRI api.proto does not describe it). */
   SIGRTMAXMINUS1 = 64,
+  /** `SIGRTMAX`, 65 on the wire (the CRI api.proto does not describe it). */
   SIGRTMAX = 65,
+  /** A value newer than the enum this client was generated from. */
   UNRECOGNIZED = -1,
 }
 
+/** The `ContainerState` enum (the CRI api.proto does not describe it). */
 export enum ContainerState {
+  /** `CONTAINER_CREATED`, 0 on the wire (the CRI api.proto does not describe it). */
   CONTAINER_CREATED = 0,
+  /** `CONTAINER_RUNNING`, 1 on the wire (the CRI api.proto does not describe it). */
   CONTAINER_RUNNING = 1,
+  /** `CONTAINER_EXITED`, 2 on the wire (the CRI api.proto does not describe it). */
   CONTAINER_EXITED = 2,
+  /** `CONTAINER_UNKNOWN`, 3 on the wire (the CRI api.proto does not describe it). */
   CONTAINER_UNKNOWN = 3,
+  /** A value newer than the enum this client was generated from. */
   UNRECOGNIZED = -1,
 }
 
+/** The `ContainerEventType` enum (the CRI api.proto does not describe it). */
 export enum ContainerEventType {
   /** CONTAINER_CREATED_EVENT - Container created */
   CONTAINER_CREATED_EVENT = 0,
@@ -182,26 +269,37 @@ export enum ContainerEventType {
   CONTAINER_STOPPED_EVENT = 2,
   /** CONTAINER_DELETED_EVENT - Container deleted */
   CONTAINER_DELETED_EVENT = 3,
+  /** A value newer than the enum this client was generated from. */
   UNRECOGNIZED = -1,
 }
 
+/** The `MetricType` enum (the CRI api.proto does not describe it). */
 export enum MetricType {
+  /** `COUNTER`, 0 on the wire (the CRI api.proto does not describe it). */
   COUNTER = 0,
+  /** `GAUGE`, 1 on the wire (the CRI api.proto does not describe it). */
   GAUGE = 1,
+  /** A value newer than the enum this client was generated from. */
   UNRECOGNIZED = -1,
 }
 
+/** The `CgroupDriver` enum (the CRI api.proto does not describe it). */
 export enum CgroupDriver {
+  /** `SYSTEMD`, 0 on the wire (the CRI api.proto does not describe it). */
   SYSTEMD = 0,
+  /** `CGROUPFS`, 1 on the wire (the CRI api.proto does not describe it). */
   CGROUPFS = 1,
+  /** A value newer than the enum this client was generated from. */
   UNRECOGNIZED = -1,
 }
 
+/** The `VersionRequest` message (the CRI api.proto does not describe it). */
 export interface VersionRequest {
   /** Version of the kubelet runtime API. */
   version: string;
 }
 
+/** The `VersionResponse` message (the CRI api.proto does not describe it). */
 export interface VersionResponse {
   /** Version of the kubelet runtime API. */
   version: string;
@@ -471,6 +569,7 @@ export enum SecurityProfile_ProfileType {
   Unconfined = 1,
   /** Localhost - A pre-defined profile on the node should be used. */
   Localhost = 2,
+  /** A value newer than the enum this client was generated from. */
   UNRECOGNIZED = -1,
 }
 
@@ -499,8 +598,11 @@ export interface LinuxPodSandboxConfig {
   resources: LinuxContainerResources | undefined;
 }
 
+/** One key and value of the map field `LinuxPodSandboxConfig.Sysctls`. */
 export interface LinuxPodSandboxConfig_SysctlsEntry {
+  /** The `key` field of `LinuxPodSandboxConfig_SysctlsEntry` (the CRI api.proto does not describe it). */
   key: string;
+  /** The `value` field of `LinuxPodSandboxConfig_SysctlsEntry` (the CRI api.proto does not describe it). */
   value: string;
 }
 
@@ -588,16 +690,23 @@ export interface PodSandboxConfig {
   windows: WindowsPodSandboxConfig | undefined;
 }
 
+/** One key and value of the map field `PodSandboxConfig.Labels`. */
 export interface PodSandboxConfig_LabelsEntry {
+  /** The `key` field of `PodSandboxConfig_LabelsEntry` (the CRI api.proto does not describe it). */
   key: string;
+  /** The `value` field of `PodSandboxConfig_LabelsEntry` (the CRI api.proto does not describe it). */
   value: string;
 }
 
+/** One key and value of the map field `PodSandboxConfig.Annotations`. */
 export interface PodSandboxConfig_AnnotationsEntry {
+  /** The `key` field of `PodSandboxConfig_AnnotationsEntry` (the CRI api.proto does not describe it). */
   key: string;
+  /** The `value` field of `PodSandboxConfig_AnnotationsEntry` (the CRI api.proto does not describe it). */
   value: string;
 }
 
+/** The `RunPodSandboxRequest` message (the CRI api.proto does not describe it). */
 export interface RunPodSandboxRequest {
   /** Configuration for creating a PodSandbox. */
   config:
@@ -613,27 +722,33 @@ export interface RunPodSandboxRequest {
   runtimeHandler: string;
 }
 
+/** The `RunPodSandboxResponse` message (the CRI api.proto does not describe it). */
 export interface RunPodSandboxResponse {
   /** ID of the PodSandbox to run. */
   podSandboxId: string;
 }
 
+/** The `StopPodSandboxRequest` message (the CRI api.proto does not describe it). */
 export interface StopPodSandboxRequest {
   /** ID of the PodSandbox to stop. */
   podSandboxId: string;
 }
 
+/** The `StopPodSandboxResponse` message (the CRI api.proto does not describe it). */
 export interface StopPodSandboxResponse {
 }
 
+/** The `RemovePodSandboxRequest` message (the CRI api.proto does not describe it). */
 export interface RemovePodSandboxRequest {
   /** ID of the PodSandbox to remove. */
   podSandboxId: string;
 }
 
+/** The `RemovePodSandboxResponse` message (the CRI api.proto does not describe it). */
 export interface RemovePodSandboxResponse {
 }
 
+/** The `PodSandboxStatusRequest` message (the CRI api.proto does not describe it). */
 export interface PodSandboxStatusRequest {
   /** ID of the PodSandbox for which to retrieve status. */
   podSandboxId: string;
@@ -703,16 +818,23 @@ export interface PodSandboxStatus {
   runtimeHandler: string;
 }
 
+/** One key and value of the map field `PodSandboxStatus.Labels`. */
 export interface PodSandboxStatus_LabelsEntry {
+  /** The `key` field of `PodSandboxStatus_LabelsEntry` (the CRI api.proto does not describe it). */
   key: string;
+  /** The `value` field of `PodSandboxStatus_LabelsEntry` (the CRI api.proto does not describe it). */
   value: string;
 }
 
+/** One key and value of the map field `PodSandboxStatus.Annotations`. */
 export interface PodSandboxStatus_AnnotationsEntry {
+  /** The `key` field of `PodSandboxStatus_AnnotationsEntry` (the CRI api.proto does not describe it). */
   key: string;
+  /** The `value` field of `PodSandboxStatus_AnnotationsEntry` (the CRI api.proto does not describe it). */
   value: string;
 }
 
+/** The `PodSandboxStatusResponse` message (the CRI api.proto does not describe it). */
 export interface PodSandboxStatusResponse {
   /** Status of the PodSandbox. */
   status:
@@ -731,8 +853,11 @@ export interface PodSandboxStatusResponse {
   timestamp: bigint;
 }
 
+/** One key and value of the map field `PodSandboxStatusResponse.Info`. */
 export interface PodSandboxStatusResponse_InfoEntry {
+  /** The `key` field of `PodSandboxStatusResponse_InfoEntry` (the CRI api.proto does not describe it). */
   key: string;
+  /** The `value` field of `PodSandboxStatusResponse_InfoEntry` (the CRI api.proto does not describe it). */
   value: string;
 }
 
@@ -761,11 +886,15 @@ export interface PodSandboxFilter {
   labelSelector: { [key: string]: string };
 }
 
+/** One key and value of the map field `PodSandboxFilter.LabelSelector`. */
 export interface PodSandboxFilter_LabelSelectorEntry {
+  /** The `key` field of `PodSandboxFilter_LabelSelectorEntry` (the CRI api.proto does not describe it). */
   key: string;
+  /** The `value` field of `PodSandboxFilter_LabelSelectorEntry` (the CRI api.proto does not describe it). */
   value: string;
 }
 
+/** The `ListPodSandboxRequest` message (the CRI api.proto does not describe it). */
 export interface ListPodSandboxRequest {
   /** PodSandboxFilter to filter a list of PodSandboxes. */
   filter: PodSandboxFilter | undefined;
@@ -796,37 +925,49 @@ export interface PodSandbox {
   runtimeHandler: string;
 }
 
+/** One key and value of the map field `PodSandbox.Labels`. */
 export interface PodSandbox_LabelsEntry {
+  /** The `key` field of `PodSandbox_LabelsEntry` (the CRI api.proto does not describe it). */
   key: string;
+  /** The `value` field of `PodSandbox_LabelsEntry` (the CRI api.proto does not describe it). */
   value: string;
 }
 
+/** One key and value of the map field `PodSandbox.Annotations`. */
 export interface PodSandbox_AnnotationsEntry {
+  /** The `key` field of `PodSandbox_AnnotationsEntry` (the CRI api.proto does not describe it). */
   key: string;
+  /** The `value` field of `PodSandbox_AnnotationsEntry` (the CRI api.proto does not describe it). */
   value: string;
 }
 
+/** The `ListPodSandboxResponse` message (the CRI api.proto does not describe it). */
 export interface ListPodSandboxResponse {
   /** List of PodSandboxes. */
   items: PodSandbox[];
 }
 
+/** The `StreamPodSandboxesRequest` message (the CRI api.proto does not describe it). */
 export interface StreamPodSandboxesRequest {
   /** Filter for the list request. */
   filter: PodSandboxFilter | undefined;
 }
 
+/** The `StreamPodSandboxesResponse` message (the CRI api.proto does not describe it). */
 export interface StreamPodSandboxesResponse {
   /** List of PodSandboxes. */
   podSandboxes: PodSandbox[];
 }
 
+/** The `PodSandboxStatsRequest` message (the CRI api.proto does not describe it). */
 export interface PodSandboxStatsRequest {
   /** ID of the pod sandbox for which to retrieve stats. */
   podSandboxId: string;
 }
 
+/** The `PodSandboxStatsResponse` message (the CRI api.proto does not describe it). */
 export interface PodSandboxStatsResponse {
+  /** The `stats` field of `PodSandboxStatsResponse` (the CRI api.proto does not describe it). */
   stats: PodSandboxStats | undefined;
 }
 
@@ -845,26 +986,33 @@ export interface PodSandboxStatsFilter {
   labelSelector: { [key: string]: string };
 }
 
+/** One key and value of the map field `PodSandboxStatsFilter.LabelSelector`. */
 export interface PodSandboxStatsFilter_LabelSelectorEntry {
+  /** The `key` field of `PodSandboxStatsFilter_LabelSelectorEntry` (the CRI api.proto does not describe it). */
   key: string;
+  /** The `value` field of `PodSandboxStatsFilter_LabelSelectorEntry` (the CRI api.proto does not describe it). */
   value: string;
 }
 
+/** The `ListPodSandboxStatsRequest` message (the CRI api.proto does not describe it). */
 export interface ListPodSandboxStatsRequest {
   /** Filter for the list request. */
   filter: PodSandboxStatsFilter | undefined;
 }
 
+/** The `ListPodSandboxStatsResponse` message (the CRI api.proto does not describe it). */
 export interface ListPodSandboxStatsResponse {
   /** Stats of the pod sandbox. */
   stats: PodSandboxStats[];
 }
 
+/** The `StreamPodSandboxStatsRequest` message (the CRI api.proto does not describe it). */
 export interface StreamPodSandboxStatsRequest {
   /** Filter for the list request. */
   filter: PodSandboxStatsFilter | undefined;
 }
 
+/** The `StreamPodSandboxStatsResponse` message (the CRI api.proto does not describe it). */
 export interface StreamPodSandboxStatsResponse {
   /** List of pod sandbox stats. */
   podSandboxStats: PodSandboxStats[];
@@ -889,13 +1037,19 @@ export interface PodSandboxAttributes {
   annotations: { [key: string]: string };
 }
 
+/** One key and value of the map field `PodSandboxAttributes.Labels`. */
 export interface PodSandboxAttributes_LabelsEntry {
+  /** The `key` field of `PodSandboxAttributes_LabelsEntry` (the CRI api.proto does not describe it). */
   key: string;
+  /** The `value` field of `PodSandboxAttributes_LabelsEntry` (the CRI api.proto does not describe it). */
   value: string;
 }
 
+/** One key and value of the map field `PodSandboxAttributes.Annotations`. */
 export interface PodSandboxAttributes_AnnotationsEntry {
+  /** The `key` field of `PodSandboxAttributes_AnnotationsEntry` (the CRI api.proto does not describe it). */
   key: string;
+  /** The `value` field of `PodSandboxAttributes_AnnotationsEntry` (the CRI api.proto does not describe it). */
   value: string;
 }
 
@@ -1070,13 +1224,19 @@ export interface ImageSpec {
   imageRef: string;
 }
 
+/** One key and value of the map field `ImageSpec.Annotations`. */
 export interface ImageSpec_AnnotationsEntry {
+  /** The `key` field of `ImageSpec_AnnotationsEntry` (the CRI api.proto does not describe it). */
   key: string;
+  /** The `value` field of `ImageSpec_AnnotationsEntry` (the CRI api.proto does not describe it). */
   value: string;
 }
 
+/** The `KeyValue` message (the CRI api.proto does not describe it). */
 export interface KeyValue {
+  /** The `key` field of `KeyValue` (the CRI api.proto does not describe it). */
   key: string;
+  /** The `value` field of `KeyValue` (the CRI api.proto does not describe it). */
   value: Buffer;
 }
 
@@ -1111,8 +1271,11 @@ export interface LinuxContainerResources {
   memorySwapLimitInBytes: bigint;
 }
 
+/** One key and value of the map field `LinuxContainerResources.Unified`. */
 export interface LinuxContainerResources_UnifiedEntry {
+  /** The `key` field of `LinuxContainerResources_UnifiedEntry` (the CRI api.proto does not describe it). */
   key: string;
+  /** The `value` field of `LinuxContainerResources_UnifiedEntry` (the CRI api.proto does not describe it). */
   value: string;
 }
 
@@ -1133,9 +1296,13 @@ export interface HugepageLimit {
 
 /** SELinuxOption are the labels to be applied to the container. */
 export interface SELinuxOption {
+  /** The `user` field of `SELinuxOption` (the CRI api.proto does not describe it). */
   user: string;
+  /** The `role` field of `SELinuxOption` (the CRI api.proto does not describe it). */
   role: string;
+  /** The `type` field of `SELinuxOption` (the CRI api.proto does not describe it). */
   type: string;
+  /** The `level` field of `SELinuxOption` (the CRI api.proto does not describe it). */
   level: string;
 }
 
@@ -1290,6 +1457,7 @@ export interface LinuxContainerConfig {
   securityContext: LinuxContainerSecurityContext | undefined;
 }
 
+/** The `LinuxContainerUser` message (the CRI api.proto does not describe it). */
 export interface LinuxContainerUser {
   /** uid is the primary uid initially attached to the first process in the container */
   uid: bigint;
@@ -1503,7 +1671,9 @@ export interface ContainerConfig {
    * use-cases (e.g. debugging).
    */
   stdin: boolean;
+  /** The `stdinOnce` field of `ContainerConfig` (the CRI api.proto does not describe it). */
   stdinOnce: boolean;
+  /** The `tty` field of `ContainerConfig` (the CRI api.proto does not describe it). */
   tty: boolean;
   /** Configuration specific to Linux containers. */
   linux:
@@ -1519,16 +1689,23 @@ export interface ContainerConfig {
   stopSignal: Signal;
 }
 
+/** One key and value of the map field `ContainerConfig.Labels`. */
 export interface ContainerConfig_LabelsEntry {
+  /** The `key` field of `ContainerConfig_LabelsEntry` (the CRI api.proto does not describe it). */
   key: string;
+  /** The `value` field of `ContainerConfig_LabelsEntry` (the CRI api.proto does not describe it). */
   value: string;
 }
 
+/** One key and value of the map field `ContainerConfig.Annotations`. */
 export interface ContainerConfig_AnnotationsEntry {
+  /** The `key` field of `ContainerConfig_AnnotationsEntry` (the CRI api.proto does not describe it). */
   key: string;
+  /** The `value` field of `ContainerConfig_AnnotationsEntry` (the CRI api.proto does not describe it). */
   value: string;
 }
 
+/** The `CreateContainerRequest` message (the CRI api.proto does not describe it). */
 export interface CreateContainerRequest {
   /** ID of the PodSandbox in which the container should be created. */
   podSandboxId: string;
@@ -1545,19 +1722,23 @@ export interface CreateContainerRequest {
   sandboxConfig: PodSandboxConfig | undefined;
 }
 
+/** The `CreateContainerResponse` message (the CRI api.proto does not describe it). */
 export interface CreateContainerResponse {
   /** ID of the created container. */
   containerId: string;
 }
 
+/** The `StartContainerRequest` message (the CRI api.proto does not describe it). */
 export interface StartContainerRequest {
   /** ID of the container to start. */
   containerId: string;
 }
 
+/** The `StartContainerResponse` message (the CRI api.proto does not describe it). */
 export interface StartContainerResponse {
 }
 
+/** The `StopContainerRequest` message (the CRI api.proto does not describe it). */
 export interface StopContainerRequest {
   /** ID of the container to stop. */
   containerId: string;
@@ -1568,14 +1749,17 @@ export interface StopContainerRequest {
   timeout: bigint;
 }
 
+/** The `StopContainerResponse` message (the CRI api.proto does not describe it). */
 export interface StopContainerResponse {
 }
 
+/** The `RemoveContainerRequest` message (the CRI api.proto does not describe it). */
 export interface RemoveContainerRequest {
   /** ID of the container to remove. */
   containerId: string;
 }
 
+/** The `RemoveContainerResponse` message (the CRI api.proto does not describe it). */
 export interface RemoveContainerResponse {
 }
 
@@ -1606,12 +1790,17 @@ export interface ContainerFilter {
   labelSelector: { [key: string]: string };
 }
 
+/** One key and value of the map field `ContainerFilter.LabelSelector`. */
 export interface ContainerFilter_LabelSelectorEntry {
+  /** The `key` field of `ContainerFilter_LabelSelectorEntry` (the CRI api.proto does not describe it). */
   key: string;
+  /** The `value` field of `ContainerFilter_LabelSelectorEntry` (the CRI api.proto does not describe it). */
   value: string;
 }
 
+/** The `ListContainersRequest` message (the CRI api.proto does not describe it). */
 export interface ListContainersRequest {
+  /** The `filter` field of `ListContainersRequest` (the CRI api.proto does not describe it). */
   filter: ContainerFilter | undefined;
 }
 
@@ -1660,31 +1849,41 @@ export interface Container {
   imageId: string;
 }
 
+/** One key and value of the map field `Container.Labels`. */
 export interface Container_LabelsEntry {
+  /** The `key` field of `Container_LabelsEntry` (the CRI api.proto does not describe it). */
   key: string;
+  /** The `value` field of `Container_LabelsEntry` (the CRI api.proto does not describe it). */
   value: string;
 }
 
+/** One key and value of the map field `Container.Annotations`. */
 export interface Container_AnnotationsEntry {
+  /** The `key` field of `Container_AnnotationsEntry` (the CRI api.proto does not describe it). */
   key: string;
+  /** The `value` field of `Container_AnnotationsEntry` (the CRI api.proto does not describe it). */
   value: string;
 }
 
+/** The `ListContainersResponse` message (the CRI api.proto does not describe it). */
 export interface ListContainersResponse {
   /** List of containers. */
   containers: Container[];
 }
 
+/** The `StreamContainersRequest` message (the CRI api.proto does not describe it). */
 export interface StreamContainersRequest {
   /** Filter for the list request. */
   filter: ContainerFilter | undefined;
 }
 
+/** The `StreamContainersResponse` message (the CRI api.proto does not describe it). */
 export interface StreamContainersResponse {
   /** List of containers. */
   containers: Container[];
 }
 
+/** The `ContainerStatusRequest` message (the CRI api.proto does not describe it). */
 export interface ContainerStatusRequest {
   /** ID of the container for which to retrieve status. */
   containerId: string;
@@ -1759,16 +1958,23 @@ export interface ContainerStatus {
   stopSignal: Signal;
 }
 
+/** One key and value of the map field `ContainerStatus.Labels`. */
 export interface ContainerStatus_LabelsEntry {
+  /** The `key` field of `ContainerStatus_LabelsEntry` (the CRI api.proto does not describe it). */
   key: string;
+  /** The `value` field of `ContainerStatus_LabelsEntry` (the CRI api.proto does not describe it). */
   value: string;
 }
 
+/** One key and value of the map field `ContainerStatus.Annotations`. */
 export interface ContainerStatus_AnnotationsEntry {
+  /** The `key` field of `ContainerStatus_AnnotationsEntry` (the CRI api.proto does not describe it). */
   key: string;
+  /** The `value` field of `ContainerStatus_AnnotationsEntry` (the CRI api.proto does not describe it). */
   value: string;
 }
 
+/** The `ContainerStatusResponse` message (the CRI api.proto does not describe it). */
 export interface ContainerStatusResponse {
   /** Status of the container. */
   status:
@@ -1783,8 +1989,11 @@ export interface ContainerStatusResponse {
   info: { [key: string]: string };
 }
 
+/** One key and value of the map field `ContainerStatusResponse.Info`. */
 export interface ContainerStatusResponse_InfoEntry {
+  /** The `key` field of `ContainerStatusResponse_InfoEntry` (the CRI api.proto does not describe it). */
   key: string;
+  /** The `value` field of `ContainerStatusResponse_InfoEntry` (the CRI api.proto does not describe it). */
   value: string;
 }
 
@@ -1798,6 +2007,7 @@ export interface ContainerResources {
   windows: WindowsContainerResources | undefined;
 }
 
+/** The `ContainerUser` message (the CRI api.proto does not describe it). */
 export interface ContainerUser {
   /**
    * User identities initially attached to first process in the Linux container.
@@ -1806,6 +2016,7 @@ export interface ContainerUser {
   linux: LinuxContainerUser | undefined;
 }
 
+/** The `UpdateContainerResourcesRequest` message (the CRI api.proto does not describe it). */
 export interface UpdateContainerResourcesRequest {
   /** ID of the container to update. */
   containerId: string;
@@ -1825,14 +2036,19 @@ export interface UpdateContainerResourcesRequest {
   annotations: { [key: string]: string };
 }
 
+/** One key and value of the map field `UpdateContainerResourcesRequest.Annotations`. */
 export interface UpdateContainerResourcesRequest_AnnotationsEntry {
+  /** The `key` field of `UpdateContainerResourcesRequest_AnnotationsEntry` (the CRI api.proto does not describe it). */
   key: string;
+  /** The `value` field of `UpdateContainerResourcesRequest_AnnotationsEntry` (the CRI api.proto does not describe it). */
   value: string;
 }
 
+/** The `UpdateContainerResourcesResponse` message (the CRI api.proto does not describe it). */
 export interface UpdateContainerResourcesResponse {
 }
 
+/** The `ExecSyncRequest` message (the CRI api.proto does not describe it). */
 export interface ExecSyncRequest {
   /** ID of the container. */
   containerId: string;
@@ -1842,6 +2058,7 @@ export interface ExecSyncRequest {
   timeout: bigint;
 }
 
+/** The `ExecSyncResponse` message (the CRI api.proto does not describe it). */
 export interface ExecSyncResponse {
   /**
    * Captured command stdout output.
@@ -1863,6 +2080,7 @@ export interface ExecSyncResponse {
   exitCode: number;
 }
 
+/** The `ExecRequest` message (the CRI api.proto does not describe it). */
 export interface ExecRequest {
   /** ID of the container in which to execute the command. */
   containerId: string;
@@ -1890,11 +2108,13 @@ export interface ExecRequest {
   stderr: boolean;
 }
 
+/** The `ExecResponse` message (the CRI api.proto does not describe it). */
 export interface ExecResponse {
   /** Fully qualified URL of the exec streaming server. */
   url: string;
 }
 
+/** The `AttachRequest` message (the CRI api.proto does not describe it). */
 export interface AttachRequest {
   /** ID of the container to which to attach. */
   containerId: string;
@@ -1923,11 +2143,13 @@ export interface AttachRequest {
   stderr: boolean;
 }
 
+/** The `AttachResponse` message (the CRI api.proto does not describe it). */
 export interface AttachResponse {
   /** Fully qualified URL of the attach streaming server. */
   url: string;
 }
 
+/** The `PortForwardRequest` message (the CRI api.proto does not describe it). */
 export interface PortForwardRequest {
   /** ID of the container to which to forward the port. */
   podSandboxId: string;
@@ -1935,16 +2157,19 @@ export interface PortForwardRequest {
   port: number[];
 }
 
+/** The `PortForwardResponse` message (the CRI api.proto does not describe it). */
 export interface PortForwardResponse {
   /** Fully qualified URL of the port-forward streaming server. */
   url: string;
 }
 
+/** The `ImageFilter` message (the CRI api.proto does not describe it). */
 export interface ImageFilter {
   /** Spec of the image. */
   image: ImageSpec | undefined;
 }
 
+/** The `ListImagesRequest` message (the CRI api.proto does not describe it). */
 export interface ListImagesRequest {
   /** Filter to list images. */
   filter: ImageFilter | undefined;
@@ -1991,21 +2216,25 @@ export interface Image {
   pinned: boolean;
 }
 
+/** The `ListImagesResponse` message (the CRI api.proto does not describe it). */
 export interface ListImagesResponse {
   /** List of images. */
   images: Image[];
 }
 
+/** The `StreamImagesRequest` message (the CRI api.proto does not describe it). */
 export interface StreamImagesRequest {
   /** Filter to list images. */
   filter: ImageFilter | undefined;
 }
 
+/** The `StreamImagesResponse` message (the CRI api.proto does not describe it). */
 export interface StreamImagesResponse {
   /** List of images. */
   images: Image[];
 }
 
+/** The `ImageStatusRequest` message (the CRI api.proto does not describe it). */
 export interface ImageStatusRequest {
   /** Spec of the image. */
   image:
@@ -2015,6 +2244,7 @@ export interface ImageStatusRequest {
   verbose: boolean;
 }
 
+/** The `ImageStatusResponse` message (the CRI api.proto does not describe it). */
 export interface ImageStatusResponse {
   /** Status of the image. */
   image:
@@ -2029,16 +2259,23 @@ export interface ImageStatusResponse {
   info: { [key: string]: string };
 }
 
+/** One key and value of the map field `ImageStatusResponse.Info`. */
 export interface ImageStatusResponse_InfoEntry {
+  /** The `key` field of `ImageStatusResponse_InfoEntry` (the CRI api.proto does not describe it). */
   key: string;
+  /** The `value` field of `ImageStatusResponse_InfoEntry` (the CRI api.proto does not describe it). */
   value: string;
 }
 
 /** AuthConfig contains authorization information for connecting to a registry. */
 export interface AuthConfig {
+  /** The `username` field of `AuthConfig` (the CRI api.proto does not describe it). */
   username: string;
+  /** The `password` field of `AuthConfig` (the CRI api.proto does not describe it). */
   password: string;
+  /** The `auth` field of `AuthConfig` (the CRI api.proto does not describe it). */
   auth: string;
+  /** The `serverAddress` field of `AuthConfig` (the CRI api.proto does not describe it). */
   serverAddress: string;
   /**
    * IdentityToken is used to authenticate the user and get
@@ -2049,6 +2286,7 @@ export interface AuthConfig {
   registryToken: string;
 }
 
+/** The `PullImageRequest` message (the CRI api.proto does not describe it). */
 export interface PullImageRequest {
   /** Spec of the image. */
   image:
@@ -2062,6 +2300,7 @@ export interface PullImageRequest {
   sandboxConfig: PodSandboxConfig | undefined;
 }
 
+/** The `PullImageResponse` message (the CRI api.proto does not describe it). */
 export interface PullImageResponse {
   /**
    * Reference to the unique identifier of the image on the node, as
@@ -2081,14 +2320,17 @@ export interface PullImageResponse {
   imageRef: string;
 }
 
+/** The `RemoveImageRequest` message (the CRI api.proto does not describe it). */
 export interface RemoveImageRequest {
   /** Spec of the image to remove. */
   image: ImageSpec | undefined;
 }
 
+/** The `RemoveImageResponse` message (the CRI api.proto does not describe it). */
 export interface RemoveImageResponse {
 }
 
+/** The `NetworkConfig` message (the CRI api.proto does not describe it). */
 export interface NetworkConfig {
   /**
    * CIDR to use for pod IP addresses. If the CIDR is empty, runtimes
@@ -2097,14 +2339,19 @@ export interface NetworkConfig {
   podCidr: string;
 }
 
+/** The `RuntimeConfig` message (the CRI api.proto does not describe it). */
 export interface RuntimeConfig {
+  /** The `networkConfig` field of `RuntimeConfig` (the CRI api.proto does not describe it). */
   networkConfig: NetworkConfig | undefined;
 }
 
+/** The `UpdateRuntimeConfigRequest` message (the CRI api.proto does not describe it). */
 export interface UpdateRuntimeConfigRequest {
+  /** The `runtimeConfig` field of `UpdateRuntimeConfigRequest` (the CRI api.proto does not describe it). */
   runtimeConfig: RuntimeConfig | undefined;
 }
 
+/** The `UpdateRuntimeConfigResponse` message (the CRI api.proto does not describe it). */
 export interface UpdateRuntimeConfigResponse {
 }
 
@@ -2140,6 +2387,7 @@ export interface RuntimeStatus {
   conditions: RuntimeCondition[];
 }
 
+/** The `StatusRequest` message (the CRI api.proto does not describe it). */
 export interface StatusRequest {
   /** Verbose indicates whether to return extra information about the runtime. */
   verbose: boolean;
@@ -2161,6 +2409,7 @@ export interface RuntimeHandlerFeatures {
   userNamespaces: boolean;
 }
 
+/** The `RuntimeHandler` message (the CRI api.proto does not describe it). */
 export interface RuntimeHandler {
   /**
    * Name must be unique in StatusResponse.
@@ -2186,6 +2435,7 @@ export interface RuntimeFeatures {
   userNamespacesHostNetwork: boolean;
 }
 
+/** The `StatusResponse` message (the CRI api.proto does not describe it). */
 export interface StatusResponse {
   /** Status of the Runtime. */
   status:
@@ -2207,11 +2457,15 @@ export interface StatusResponse {
   features: RuntimeFeatures | undefined;
 }
 
+/** One key and value of the map field `StatusResponse.Info`. */
 export interface StatusResponse_InfoEntry {
+  /** The `key` field of `StatusResponse_InfoEntry` (the CRI api.proto does not describe it). */
   key: string;
+  /** The `value` field of `StatusResponse_InfoEntry` (the CRI api.proto does not describe it). */
   value: string;
 }
 
+/** The `ImageFsInfoRequest` message (the CRI api.proto does not describe it). */
 export interface ImageFsInfoRequest {
 }
 
@@ -2267,6 +2521,7 @@ export interface WindowsFilesystemUsage {
   usedBytes: UInt64Value | undefined;
 }
 
+/** The `ImageFsInfoResponse` message (the CRI api.proto does not describe it). */
 export interface ImageFsInfoResponse {
   /** Information of image filesystem(s). */
   imageFilesystems: FilesystemUsage[];
@@ -2279,16 +2534,19 @@ export interface ImageFsInfoResponse {
   containerFilesystems: FilesystemUsage[];
 }
 
+/** The `ContainerStatsRequest` message (the CRI api.proto does not describe it). */
 export interface ContainerStatsRequest {
   /** ID of the container for which to retrieve stats. */
   containerId: string;
 }
 
+/** The `ContainerStatsResponse` message (the CRI api.proto does not describe it). */
 export interface ContainerStatsResponse {
   /** Stats of the container. */
   stats: ContainerStats | undefined;
 }
 
+/** The `ListContainerStatsRequest` message (the CRI api.proto does not describe it). */
 export interface ListContainerStatsRequest {
   /** Filter for the list request. */
   filter: ContainerStatsFilter | undefined;
@@ -2311,21 +2569,27 @@ export interface ContainerStatsFilter {
   labelSelector: { [key: string]: string };
 }
 
+/** One key and value of the map field `ContainerStatsFilter.LabelSelector`. */
 export interface ContainerStatsFilter_LabelSelectorEntry {
+  /** The `key` field of `ContainerStatsFilter_LabelSelectorEntry` (the CRI api.proto does not describe it). */
   key: string;
+  /** The `value` field of `ContainerStatsFilter_LabelSelectorEntry` (the CRI api.proto does not describe it). */
   value: string;
 }
 
+/** The `ListContainerStatsResponse` message (the CRI api.proto does not describe it). */
 export interface ListContainerStatsResponse {
   /** Stats of the container. */
   stats: ContainerStats[];
 }
 
+/** The `StreamContainerStatsRequest` message (the CRI api.proto does not describe it). */
 export interface StreamContainerStatsRequest {
   /** Filter for the list request. */
   filter: ContainerStatsFilter | undefined;
 }
 
+/** The `StreamContainerStatsResponse` message (the CRI api.proto does not describe it). */
 export interface StreamContainerStatsResponse {
   /** List of container stats. */
   containerStats: ContainerStats[];
@@ -2350,13 +2614,19 @@ export interface ContainerAttributes {
   annotations: { [key: string]: string };
 }
 
+/** One key and value of the map field `ContainerAttributes.Labels`. */
 export interface ContainerAttributes_LabelsEntry {
+  /** The `key` field of `ContainerAttributes_LabelsEntry` (the CRI api.proto does not describe it). */
   key: string;
+  /** The `value` field of `ContainerAttributes_LabelsEntry` (the CRI api.proto does not describe it). */
   value: string;
 }
 
+/** One key and value of the map field `ContainerAttributes.Annotations`. */
 export interface ContainerAttributes_AnnotationsEntry {
+  /** The `key` field of `ContainerAttributes_AnnotationsEntry` (the CRI api.proto does not describe it). */
   key: string;
+  /** The `value` field of `ContainerAttributes_AnnotationsEntry` (the CRI api.proto does not describe it). */
   value: string;
 }
 
@@ -2495,6 +2765,7 @@ export interface MemoryUsage {
   psi: PsiStats | undefined;
 }
 
+/** The `IoUsage` message (the CRI api.proto does not describe it). */
 export interface IoUsage {
   /** Timestamp in nanoseconds at which the information were collected. Must be > 0. */
   timestamp: bigint;
@@ -2502,6 +2773,7 @@ export interface IoUsage {
   psi: PsiStats | undefined;
 }
 
+/** The `SwapUsage` message (the CRI api.proto does not describe it). */
 export interface SwapUsage {
   /** Timestamp in nanoseconds at which the information were collected. Must be > 0. */
   timestamp: bigint;
@@ -2533,14 +2805,17 @@ export interface WindowsMemoryUsage {
   commitMemoryBytes: UInt64Value | undefined;
 }
 
+/** The `ReopenContainerLogRequest` message (the CRI api.proto does not describe it). */
 export interface ReopenContainerLogRequest {
   /** ID of the container for which to reopen the log. */
   containerId: string;
 }
 
+/** The `ReopenContainerLogResponse` message (the CRI api.proto does not describe it). */
 export interface ReopenContainerLogResponse {
 }
 
+/** The `CheckpointContainerRequest` message (the CRI api.proto does not describe it). */
 export interface CheckpointContainerRequest {
   /** ID of the container to be checkpointed. */
   containerId: string;
@@ -2554,12 +2829,15 @@ export interface CheckpointContainerRequest {
   timeout: bigint;
 }
 
+/** The `CheckpointContainerResponse` message (the CRI api.proto does not describe it). */
 export interface CheckpointContainerResponse {
 }
 
+/** The `GetEventsRequest` message (the CRI api.proto does not describe it). */
 export interface GetEventsRequest {
 }
 
+/** The `ContainerEventResponse` message (the CRI api.proto does not describe it). */
 export interface ContainerEventResponse {
   /** ID of the container */
   containerId: string;
@@ -2575,19 +2853,24 @@ export interface ContainerEventResponse {
   containersStatuses: ContainerStatus[];
 }
 
+/** The `ListMetricDescriptorsRequest` message (the CRI api.proto does not describe it). */
 export interface ListMetricDescriptorsRequest {
 }
 
+/** The `ListMetricDescriptorsResponse` message (the CRI api.proto does not describe it). */
 export interface ListMetricDescriptorsResponse {
+  /** The `descriptors` field of `ListMetricDescriptorsResponse` (the CRI api.proto does not describe it). */
   descriptors: MetricDescriptor[];
 }
 
+/** The `MetricDescriptor` message (the CRI api.proto does not describe it). */
 export interface MetricDescriptor {
   /**
    * The name field will be used as a unique identifier of this MetricDescriptor,
    * and be used in conjunction with the Metric structure to populate the full Metric.
    */
   name: string;
+  /** The `help` field of `MetricDescriptor` (the CRI api.proto does not describe it). */
   help: string;
   /**
    * When a metric uses this metric descriptor, it should only define
@@ -2598,32 +2881,45 @@ export interface MetricDescriptor {
   labelKeys: string[];
 }
 
+/** The `ListPodSandboxMetricsRequest` message (the CRI api.proto does not describe it). */
 export interface ListPodSandboxMetricsRequest {
 }
 
+/** The `ListPodSandboxMetricsResponse` message (the CRI api.proto does not describe it). */
 export interface ListPodSandboxMetricsResponse {
+  /** The `podMetrics` field of `ListPodSandboxMetricsResponse` (the CRI api.proto does not describe it). */
   podMetrics: PodSandboxMetrics[];
 }
 
+/** The `StreamPodSandboxMetricsRequest` message (the CRI api.proto does not describe it). */
 export interface StreamPodSandboxMetricsRequest {
 }
 
+/** The `StreamPodSandboxMetricsResponse` message (the CRI api.proto does not describe it). */
 export interface StreamPodSandboxMetricsResponse {
   /** List of pod sandbox metrics. */
   podSandboxMetrics: PodSandboxMetrics[];
 }
 
+/** The `PodSandboxMetrics` message (the CRI api.proto does not describe it). */
 export interface PodSandboxMetrics {
+  /** The `podSandboxId` field of `PodSandboxMetrics` (the CRI api.proto does not describe it). */
   podSandboxId: string;
+  /** The `metrics` field of `PodSandboxMetrics` (the CRI api.proto does not describe it). */
   metrics: Metric[];
+  /** The `containerMetrics` field of `PodSandboxMetrics` (the CRI api.proto does not describe it). */
   containerMetrics: ContainerMetrics[];
 }
 
+/** The `ContainerMetrics` message (the CRI api.proto does not describe it). */
 export interface ContainerMetrics {
+  /** The `containerId` field of `ContainerMetrics` (the CRI api.proto does not describe it). */
   containerId: string;
+  /** The `metrics` field of `ContainerMetrics` (the CRI api.proto does not describe it). */
   metrics: Metric[];
 }
 
+/** The `Metric` message (the CRI api.proto does not describe it). */
 export interface Metric {
   /**
    * Name must match a name previously returned in a MetricDescriptors call,
@@ -2635,6 +2931,7 @@ export interface Metric {
    * If it was cached, the Timestamp should reflect the time in nanoseconds it was collected.
    */
   timestamp: bigint;
+  /** The `metricType` field of `Metric` (the CRI api.proto does not describe it). */
   metricType: MetricType;
   /**
    * The corresponding LabelValues to the LabelKeys defined in the MetricDescriptor.
@@ -2642,12 +2939,15 @@ export interface Metric {
    * If the two slices have different length, the behavior is undefined.
    */
   labelValues: string[];
+  /** The `value` field of `Metric` (the CRI api.proto does not describe it). */
   value: UInt64Value | undefined;
 }
 
+/** The `RuntimeConfigRequest` message (the CRI api.proto does not describe it). */
 export interface RuntimeConfigRequest {
 }
 
+/** The `RuntimeConfigResponse` message (the CRI api.proto does not describe it). */
 export interface RuntimeConfigResponse {
   /**
    * Configuration information for Linux-based runtimes. This field contains
@@ -2657,6 +2957,7 @@ export interface RuntimeConfigResponse {
   linux: LinuxRuntimeConfiguration | undefined;
 }
 
+/** The `LinuxRuntimeConfiguration` message (the CRI api.proto does not describe it). */
 export interface LinuxRuntimeConfiguration {
   /**
    * Cgroup driver to use
@@ -2670,6 +2971,7 @@ export interface LinuxRuntimeConfiguration {
   cgroupDriver: CgroupDriver;
 }
 
+/** The `UpdatePodSandboxResourcesRequest` message (the CRI api.proto does not describe it). */
 export interface UpdatePodSandboxResourcesRequest {
   /** ID of the PodSandbox to update. */
   podSandboxId: string;
@@ -2681,6 +2983,7 @@ export interface UpdatePodSandboxResourcesRequest {
   resources: LinuxContainerResources | undefined;
 }
 
+/** The `UpdatePodSandboxResourcesResponse` message (the CRI api.proto does not describe it). */
 export interface UpdatePodSandboxResourcesResponse {
 }
 
@@ -2688,6 +2991,7 @@ function createBaseVersionRequest(): VersionRequest {
   return { version: "" };
 }
 
+/** Encodes, decodes and builds `VersionRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const VersionRequest: MessageFns<VersionRequest> = {
   encode(message: VersionRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.version !== "") {
@@ -2743,6 +3047,7 @@ function createBaseVersionResponse(): VersionResponse {
   return { version: "", runtimeName: "", runtimeVersion: "", runtimeApiVersion: "" };
 }
 
+/** Encodes, decodes and builds `VersionResponse` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const VersionResponse: MessageFns<VersionResponse> = {
   encode(message: VersionResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.version !== "") {
@@ -2834,6 +3139,7 @@ function createBaseDNSConfig(): DNSConfig {
   return { servers: [], searches: [], options: [] };
 }
 
+/** Encodes, decodes and builds `DNSConfig` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const DNSConfig: MessageFns<DNSConfig> = {
   encode(message: DNSConfig, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.servers) {
@@ -2913,6 +3219,7 @@ function createBasePortMapping(): PortMapping {
   return { protocol: 0, containerPort: 0, hostPort: 0, hostIp: "" };
 }
 
+/** Encodes, decodes and builds `PortMapping` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const PortMapping: MessageFns<PortMapping> = {
   encode(message: PortMapping, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.protocol !== 0) {
@@ -3015,6 +3322,7 @@ function createBaseMount(): Mount {
   };
 }
 
+/** Encodes, decodes and builds `Mount` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const Mount: MessageFns<Mount> = {
   encode(message: Mount, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.containerPath !== "") {
@@ -3180,6 +3488,7 @@ function createBaseIDMapping(): IDMapping {
   return { hostId: 0, containerId: 0, length: 0 };
 }
 
+/** Encodes, decodes and builds `IDMapping` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const IDMapping: MessageFns<IDMapping> = {
   encode(message: IDMapping, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.hostId !== 0) {
@@ -3259,6 +3568,7 @@ function createBaseUserNamespace(): UserNamespace {
   return { mode: 0, uids: [], gids: [] };
 }
 
+/** Encodes, decodes and builds `UserNamespace` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const UserNamespace: MessageFns<UserNamespace> = {
   encode(message: UserNamespace, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.mode !== 0) {
@@ -3338,6 +3648,7 @@ function createBaseNamespaceOption(): NamespaceOption {
   return { network: 0, pid: 0, ipc: 0, targetId: "", usernsOptions: undefined };
 }
 
+/** Encodes, decodes and builds `NamespaceOption` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const NamespaceOption: MessageFns<NamespaceOption> = {
   encode(message: NamespaceOption, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.network !== 0) {
@@ -3443,6 +3754,7 @@ function createBaseInt64Value(): Int64Value {
   return { value: 0n };
 }
 
+/** Encodes, decodes and builds `Int64Value` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const Int64Value: MessageFns<Int64Value> = {
   encode(message: Int64Value, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.value !== 0n) {
@@ -3513,6 +3825,7 @@ function createBaseLinuxSandboxSecurityContext(): LinuxSandboxSecurityContext {
   };
 }
 
+/** Encodes, decodes and builds `LinuxSandboxSecurityContext` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const LinuxSandboxSecurityContext: MessageFns<LinuxSandboxSecurityContext> = {
   encode(message: LinuxSandboxSecurityContext, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.namespaceOptions !== undefined) {
@@ -3717,6 +4030,7 @@ function createBaseSecurityProfile(): SecurityProfile {
   return { profileType: 0, localhostRef: "" };
 }
 
+/** Encodes, decodes and builds `SecurityProfile` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const SecurityProfile: MessageFns<SecurityProfile> = {
   encode(message: SecurityProfile, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.profileType !== 0) {
@@ -3784,6 +4098,7 @@ function createBaseLinuxPodSandboxConfig(): LinuxPodSandboxConfig {
   return { cgroupParent: "", securityContext: undefined, sysctls: {}, overhead: undefined, resources: undefined };
 }
 
+/** Encodes, decodes and builds `LinuxPodSandboxConfig` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const LinuxPodSandboxConfig: MessageFns<LinuxPodSandboxConfig> = {
   encode(message: LinuxPodSandboxConfig, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.cgroupParent !== "") {
@@ -3904,6 +4219,7 @@ function createBaseLinuxPodSandboxConfig_SysctlsEntry(): LinuxPodSandboxConfig_S
   return { key: "", value: "" };
 }
 
+/** Encodes, decodes and builds `LinuxPodSandboxConfig_SysctlsEntry` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const LinuxPodSandboxConfig_SysctlsEntry: MessageFns<LinuxPodSandboxConfig_SysctlsEntry> = {
   encode(message: LinuxPodSandboxConfig_SysctlsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.key !== "") {
@@ -3975,6 +4291,7 @@ function createBasePodSandboxMetadata(): PodSandboxMetadata {
   return { name: "", uid: "", namespace: "", attempt: 0 };
 }
 
+/** Encodes, decodes and builds `PodSandboxMetadata` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const PodSandboxMetadata: MessageFns<PodSandboxMetadata> = {
   encode(message: PodSandboxMetadata, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.name !== "") {
@@ -4076,6 +4393,7 @@ function createBasePodSandboxConfig(): PodSandboxConfig {
   };
 }
 
+/** Encodes, decodes and builds `PodSandboxConfig` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const PodSandboxConfig: MessageFns<PodSandboxConfig> = {
   encode(message: PodSandboxConfig, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.metadata !== undefined) {
@@ -4257,6 +4575,7 @@ function createBasePodSandboxConfig_LabelsEntry(): PodSandboxConfig_LabelsEntry 
   return { key: "", value: "" };
 }
 
+/** Encodes, decodes and builds `PodSandboxConfig_LabelsEntry` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const PodSandboxConfig_LabelsEntry: MessageFns<PodSandboxConfig_LabelsEntry> = {
   encode(message: PodSandboxConfig_LabelsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.key !== "") {
@@ -4324,6 +4643,7 @@ function createBasePodSandboxConfig_AnnotationsEntry(): PodSandboxConfig_Annotat
   return { key: "", value: "" };
 }
 
+/** Encodes, decodes and builds `PodSandboxConfig_AnnotationsEntry` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const PodSandboxConfig_AnnotationsEntry: MessageFns<PodSandboxConfig_AnnotationsEntry> = {
   encode(message: PodSandboxConfig_AnnotationsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.key !== "") {
@@ -4395,6 +4715,7 @@ function createBaseRunPodSandboxRequest(): RunPodSandboxRequest {
   return { config: undefined, runtimeHandler: "" };
 }
 
+/** Encodes, decodes and builds `RunPodSandboxRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const RunPodSandboxRequest: MessageFns<RunPodSandboxRequest> = {
   encode(message: RunPodSandboxRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.config !== undefined) {
@@ -4464,6 +4785,7 @@ function createBaseRunPodSandboxResponse(): RunPodSandboxResponse {
   return { podSandboxId: "" };
 }
 
+/** Encodes, decodes and builds `RunPodSandboxResponse` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const RunPodSandboxResponse: MessageFns<RunPodSandboxResponse> = {
   encode(message: RunPodSandboxResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.podSandboxId !== "") {
@@ -4519,6 +4841,7 @@ function createBaseStopPodSandboxRequest(): StopPodSandboxRequest {
   return { podSandboxId: "" };
 }
 
+/** Encodes, decodes and builds `StopPodSandboxRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const StopPodSandboxRequest: MessageFns<StopPodSandboxRequest> = {
   encode(message: StopPodSandboxRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.podSandboxId !== "") {
@@ -4574,6 +4897,7 @@ function createBaseStopPodSandboxResponse(): StopPodSandboxResponse {
   return {};
 }
 
+/** Encodes, decodes and builds `StopPodSandboxResponse` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const StopPodSandboxResponse: MessageFns<StopPodSandboxResponse> = {
   encode(_: StopPodSandboxResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     return writer;
@@ -4617,6 +4941,7 @@ function createBaseRemovePodSandboxRequest(): RemovePodSandboxRequest {
   return { podSandboxId: "" };
 }
 
+/** Encodes, decodes and builds `RemovePodSandboxRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const RemovePodSandboxRequest: MessageFns<RemovePodSandboxRequest> = {
   encode(message: RemovePodSandboxRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.podSandboxId !== "") {
@@ -4672,6 +4997,7 @@ function createBaseRemovePodSandboxResponse(): RemovePodSandboxResponse {
   return {};
 }
 
+/** Encodes, decodes and builds `RemovePodSandboxResponse` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const RemovePodSandboxResponse: MessageFns<RemovePodSandboxResponse> = {
   encode(_: RemovePodSandboxResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     return writer;
@@ -4715,6 +5041,7 @@ function createBasePodSandboxStatusRequest(): PodSandboxStatusRequest {
   return { podSandboxId: "", verbose: false };
 }
 
+/** Encodes, decodes and builds `PodSandboxStatusRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const PodSandboxStatusRequest: MessageFns<PodSandboxStatusRequest> = {
   encode(message: PodSandboxStatusRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.podSandboxId !== "") {
@@ -4782,6 +5109,7 @@ function createBasePodIP(): PodIP {
   return { ip: "" };
 }
 
+/** Encodes, decodes and builds `PodIP` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const PodIP: MessageFns<PodIP> = {
   encode(message: PodIP, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.ip !== "") {
@@ -4837,6 +5165,7 @@ function createBasePodSandboxNetworkStatus(): PodSandboxNetworkStatus {
   return { ip: "", additionalIps: [] };
 }
 
+/** Encodes, decodes and builds `PodSandboxNetworkStatus` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const PodSandboxNetworkStatus: MessageFns<PodSandboxNetworkStatus> = {
   encode(message: PodSandboxNetworkStatus, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.ip !== "") {
@@ -4904,6 +5233,7 @@ function createBaseNamespace(): Namespace {
   return { options: undefined };
 }
 
+/** Encodes, decodes and builds `Namespace` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const Namespace: MessageFns<Namespace> = {
   encode(message: Namespace, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.options !== undefined) {
@@ -4961,6 +5291,7 @@ function createBaseLinuxPodSandboxStatus(): LinuxPodSandboxStatus {
   return { namespaces: undefined };
 }
 
+/** Encodes, decodes and builds `LinuxPodSandboxStatus` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const LinuxPodSandboxStatus: MessageFns<LinuxPodSandboxStatus> = {
   encode(message: LinuxPodSandboxStatus, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.namespaces !== undefined) {
@@ -5028,6 +5359,7 @@ function createBasePodSandboxStatus(): PodSandboxStatus {
   };
 }
 
+/** Encodes, decodes and builds `PodSandboxStatus` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const PodSandboxStatus: MessageFns<PodSandboxStatus> = {
   encode(message: PodSandboxStatus, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.id !== "") {
@@ -5210,6 +5542,7 @@ function createBasePodSandboxStatus_LabelsEntry(): PodSandboxStatus_LabelsEntry 
   return { key: "", value: "" };
 }
 
+/** Encodes, decodes and builds `PodSandboxStatus_LabelsEntry` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const PodSandboxStatus_LabelsEntry: MessageFns<PodSandboxStatus_LabelsEntry> = {
   encode(message: PodSandboxStatus_LabelsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.key !== "") {
@@ -5277,6 +5610,7 @@ function createBasePodSandboxStatus_AnnotationsEntry(): PodSandboxStatus_Annotat
   return { key: "", value: "" };
 }
 
+/** Encodes, decodes and builds `PodSandboxStatus_AnnotationsEntry` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const PodSandboxStatus_AnnotationsEntry: MessageFns<PodSandboxStatus_AnnotationsEntry> = {
   encode(message: PodSandboxStatus_AnnotationsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.key !== "") {
@@ -5348,6 +5682,7 @@ function createBasePodSandboxStatusResponse(): PodSandboxStatusResponse {
   return { status: undefined, info: {}, containersStatuses: [], timestamp: 0n };
 }
 
+/** Encodes, decodes and builds `PodSandboxStatusResponse` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const PodSandboxStatusResponse: MessageFns<PodSandboxStatusResponse> = {
   encode(message: PodSandboxStatusResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.status !== undefined) {
@@ -5455,6 +5790,7 @@ function createBasePodSandboxStatusResponse_InfoEntry(): PodSandboxStatusRespons
   return { key: "", value: "" };
 }
 
+/** Encodes, decodes and builds `PodSandboxStatusResponse_InfoEntry` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const PodSandboxStatusResponse_InfoEntry: MessageFns<PodSandboxStatusResponse_InfoEntry> = {
   encode(message: PodSandboxStatusResponse_InfoEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.key !== "") {
@@ -5526,6 +5862,7 @@ function createBasePodSandboxStateValue(): PodSandboxStateValue {
   return { state: 0 };
 }
 
+/** Encodes, decodes and builds `PodSandboxStateValue` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const PodSandboxStateValue: MessageFns<PodSandboxStateValue> = {
   encode(message: PodSandboxStateValue, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.state !== 0) {
@@ -5581,6 +5918,7 @@ function createBasePodSandboxFilter(): PodSandboxFilter {
   return { id: "", state: undefined, labelSelector: {} };
 }
 
+/** Encodes, decodes and builds `PodSandboxFilter` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const PodSandboxFilter: MessageFns<PodSandboxFilter> = {
   encode(message: PodSandboxFilter, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.id !== "") {
@@ -5673,6 +6011,7 @@ function createBasePodSandboxFilter_LabelSelectorEntry(): PodSandboxFilter_Label
   return { key: "", value: "" };
 }
 
+/** Encodes, decodes and builds `PodSandboxFilter_LabelSelectorEntry` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const PodSandboxFilter_LabelSelectorEntry: MessageFns<PodSandboxFilter_LabelSelectorEntry> = {
   encode(message: PodSandboxFilter_LabelSelectorEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.key !== "") {
@@ -5744,6 +6083,7 @@ function createBaseListPodSandboxRequest(): ListPodSandboxRequest {
   return { filter: undefined };
 }
 
+/** Encodes, decodes and builds `ListPodSandboxRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ListPodSandboxRequest: MessageFns<ListPodSandboxRequest> = {
   encode(message: ListPodSandboxRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.filter !== undefined) {
@@ -5801,6 +6141,7 @@ function createBasePodSandbox(): PodSandbox {
   return { id: "", metadata: undefined, state: 0, createdAt: 0n, labels: {}, annotations: {}, runtimeHandler: "" };
 }
 
+/** Encodes, decodes and builds `PodSandbox` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const PodSandbox: MessageFns<PodSandbox> = {
   encode(message: PodSandbox, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.id !== "") {
@@ -5955,6 +6296,7 @@ function createBasePodSandbox_LabelsEntry(): PodSandbox_LabelsEntry {
   return { key: "", value: "" };
 }
 
+/** Encodes, decodes and builds `PodSandbox_LabelsEntry` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const PodSandbox_LabelsEntry: MessageFns<PodSandbox_LabelsEntry> = {
   encode(message: PodSandbox_LabelsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.key !== "") {
@@ -6022,6 +6364,7 @@ function createBasePodSandbox_AnnotationsEntry(): PodSandbox_AnnotationsEntry {
   return { key: "", value: "" };
 }
 
+/** Encodes, decodes and builds `PodSandbox_AnnotationsEntry` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const PodSandbox_AnnotationsEntry: MessageFns<PodSandbox_AnnotationsEntry> = {
   encode(message: PodSandbox_AnnotationsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.key !== "") {
@@ -6089,6 +6432,7 @@ function createBaseListPodSandboxResponse(): ListPodSandboxResponse {
   return { items: [] };
 }
 
+/** Encodes, decodes and builds `ListPodSandboxResponse` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ListPodSandboxResponse: MessageFns<ListPodSandboxResponse> = {
   encode(message: ListPodSandboxResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.items) {
@@ -6144,6 +6488,7 @@ function createBaseStreamPodSandboxesRequest(): StreamPodSandboxesRequest {
   return { filter: undefined };
 }
 
+/** Encodes, decodes and builds `StreamPodSandboxesRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const StreamPodSandboxesRequest: MessageFns<StreamPodSandboxesRequest> = {
   encode(message: StreamPodSandboxesRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.filter !== undefined) {
@@ -6201,6 +6546,7 @@ function createBaseStreamPodSandboxesResponse(): StreamPodSandboxesResponse {
   return { podSandboxes: [] };
 }
 
+/** Encodes, decodes and builds `StreamPodSandboxesResponse` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const StreamPodSandboxesResponse: MessageFns<StreamPodSandboxesResponse> = {
   encode(message: StreamPodSandboxesResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.podSandboxes) {
@@ -6256,6 +6602,7 @@ function createBasePodSandboxStatsRequest(): PodSandboxStatsRequest {
   return { podSandboxId: "" };
 }
 
+/** Encodes, decodes and builds `PodSandboxStatsRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const PodSandboxStatsRequest: MessageFns<PodSandboxStatsRequest> = {
   encode(message: PodSandboxStatsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.podSandboxId !== "") {
@@ -6311,6 +6658,7 @@ function createBasePodSandboxStatsResponse(): PodSandboxStatsResponse {
   return { stats: undefined };
 }
 
+/** Encodes, decodes and builds `PodSandboxStatsResponse` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const PodSandboxStatsResponse: MessageFns<PodSandboxStatsResponse> = {
   encode(message: PodSandboxStatsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.stats !== undefined) {
@@ -6368,6 +6716,7 @@ function createBasePodSandboxStatsFilter(): PodSandboxStatsFilter {
   return { id: "", labelSelector: {} };
 }
 
+/** Encodes, decodes and builds `PodSandboxStatsFilter` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const PodSandboxStatsFilter: MessageFns<PodSandboxStatsFilter> = {
   encode(message: PodSandboxStatsFilter, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.id !== "") {
@@ -6446,6 +6795,7 @@ function createBasePodSandboxStatsFilter_LabelSelectorEntry(): PodSandboxStatsFi
   return { key: "", value: "" };
 }
 
+/** Encodes, decodes and builds `PodSandboxStatsFilter_LabelSelectorEntry` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const PodSandboxStatsFilter_LabelSelectorEntry: MessageFns<PodSandboxStatsFilter_LabelSelectorEntry> = {
   encode(message: PodSandboxStatsFilter_LabelSelectorEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.key !== "") {
@@ -6517,6 +6867,7 @@ function createBaseListPodSandboxStatsRequest(): ListPodSandboxStatsRequest {
   return { filter: undefined };
 }
 
+/** Encodes, decodes and builds `ListPodSandboxStatsRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ListPodSandboxStatsRequest: MessageFns<ListPodSandboxStatsRequest> = {
   encode(message: ListPodSandboxStatsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.filter !== undefined) {
@@ -6574,6 +6925,7 @@ function createBaseListPodSandboxStatsResponse(): ListPodSandboxStatsResponse {
   return { stats: [] };
 }
 
+/** Encodes, decodes and builds `ListPodSandboxStatsResponse` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ListPodSandboxStatsResponse: MessageFns<ListPodSandboxStatsResponse> = {
   encode(message: ListPodSandboxStatsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.stats) {
@@ -6629,6 +6981,7 @@ function createBaseStreamPodSandboxStatsRequest(): StreamPodSandboxStatsRequest 
   return { filter: undefined };
 }
 
+/** Encodes, decodes and builds `StreamPodSandboxStatsRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const StreamPodSandboxStatsRequest: MessageFns<StreamPodSandboxStatsRequest> = {
   encode(message: StreamPodSandboxStatsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.filter !== undefined) {
@@ -6686,6 +7039,7 @@ function createBaseStreamPodSandboxStatsResponse(): StreamPodSandboxStatsRespons
   return { podSandboxStats: [] };
 }
 
+/** Encodes, decodes and builds `StreamPodSandboxStatsResponse` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const StreamPodSandboxStatsResponse: MessageFns<StreamPodSandboxStatsResponse> = {
   encode(message: StreamPodSandboxStatsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.podSandboxStats) {
@@ -6743,6 +7097,7 @@ function createBasePodSandboxAttributes(): PodSandboxAttributes {
   return { id: "", metadata: undefined, labels: {}, annotations: {} };
 }
 
+/** Encodes, decodes and builds `PodSandboxAttributes` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const PodSandboxAttributes: MessageFns<PodSandboxAttributes> = {
   encode(message: PodSandboxAttributes, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.id !== "") {
@@ -6858,6 +7213,7 @@ function createBasePodSandboxAttributes_LabelsEntry(): PodSandboxAttributes_Labe
   return { key: "", value: "" };
 }
 
+/** Encodes, decodes and builds `PodSandboxAttributes_LabelsEntry` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const PodSandboxAttributes_LabelsEntry: MessageFns<PodSandboxAttributes_LabelsEntry> = {
   encode(message: PodSandboxAttributes_LabelsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.key !== "") {
@@ -6929,6 +7285,7 @@ function createBasePodSandboxAttributes_AnnotationsEntry(): PodSandboxAttributes
   return { key: "", value: "" };
 }
 
+/** Encodes, decodes and builds `PodSandboxAttributes_AnnotationsEntry` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const PodSandboxAttributes_AnnotationsEntry: MessageFns<PodSandboxAttributes_AnnotationsEntry> = {
   encode(message: PodSandboxAttributes_AnnotationsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.key !== "") {
@@ -7000,6 +7357,7 @@ function createBasePodSandboxStats(): PodSandboxStats {
   return { attributes: undefined, linux: undefined, windows: undefined };
 }
 
+/** Encodes, decodes and builds `PodSandboxStats` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const PodSandboxStats: MessageFns<PodSandboxStats> = {
   encode(message: PodSandboxStats, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.attributes !== undefined) {
@@ -7085,6 +7443,7 @@ function createBaseLinuxPodSandboxStats(): LinuxPodSandboxStats {
   return { cpu: undefined, memory: undefined, network: undefined, process: undefined, containers: [], io: undefined };
 }
 
+/** Encodes, decodes and builds `LinuxPodSandboxStats` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const LinuxPodSandboxStats: MessageFns<LinuxPodSandboxStats> = {
   encode(message: LinuxPodSandboxStats, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.cpu !== undefined) {
@@ -7206,6 +7565,7 @@ function createBaseWindowsPodSandboxStats(): WindowsPodSandboxStats {
   return { cpu: undefined, memory: undefined, network: undefined, process: undefined, containers: [] };
 }
 
+/** Encodes, decodes and builds `WindowsPodSandboxStats` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const WindowsPodSandboxStats: MessageFns<WindowsPodSandboxStats> = {
   encode(message: WindowsPodSandboxStats, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.cpu !== undefined) {
@@ -7317,6 +7677,7 @@ function createBaseNetworkUsage(): NetworkUsage {
   return { timestamp: 0n, defaultInterface: undefined, interfaces: [] };
 }
 
+/** Encodes, decodes and builds `NetworkUsage` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const NetworkUsage: MessageFns<NetworkUsage> = {
   encode(message: NetworkUsage, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.timestamp !== 0n) {
@@ -7401,6 +7762,7 @@ function createBaseWindowsNetworkUsage(): WindowsNetworkUsage {
   return { timestamp: 0n, defaultInterface: undefined, interfaces: [] };
 }
 
+/** Encodes, decodes and builds `WindowsNetworkUsage` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const WindowsNetworkUsage: MessageFns<WindowsNetworkUsage> = {
   encode(message: WindowsNetworkUsage, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.timestamp !== 0n) {
@@ -7485,6 +7847,7 @@ function createBaseNetworkInterfaceUsage(): NetworkInterfaceUsage {
   return { name: "", rxBytes: undefined, rxErrors: undefined, txBytes: undefined, txErrors: undefined };
 }
 
+/** Encodes, decodes and builds `NetworkInterfaceUsage` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const NetworkInterfaceUsage: MessageFns<NetworkInterfaceUsage> = {
   encode(message: NetworkInterfaceUsage, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.name !== "") {
@@ -7596,6 +7959,7 @@ function createBaseWindowsNetworkInterfaceUsage(): WindowsNetworkInterfaceUsage 
   return { name: "", rxBytes: undefined, rxPacketsDropped: undefined, txBytes: undefined, txPacketsDropped: undefined };
 }
 
+/** Encodes, decodes and builds `WindowsNetworkInterfaceUsage` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const WindowsNetworkInterfaceUsage: MessageFns<WindowsNetworkInterfaceUsage> = {
   encode(message: WindowsNetworkInterfaceUsage, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.name !== "") {
@@ -7707,6 +8071,7 @@ function createBaseProcessUsage(): ProcessUsage {
   return { timestamp: 0n, processCount: undefined };
 }
 
+/** Encodes, decodes and builds `ProcessUsage` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ProcessUsage: MessageFns<ProcessUsage> = {
   encode(message: ProcessUsage, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.timestamp !== 0n) {
@@ -7779,6 +8144,7 @@ function createBaseWindowsProcessUsage(): WindowsProcessUsage {
   return { timestamp: 0n, processCount: undefined };
 }
 
+/** Encodes, decodes and builds `WindowsProcessUsage` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const WindowsProcessUsage: MessageFns<WindowsProcessUsage> = {
   encode(message: WindowsProcessUsage, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.timestamp !== 0n) {
@@ -7851,6 +8217,7 @@ function createBaseImageSpec(): ImageSpec {
   return { image: "", annotations: {}, userSpecifiedImage: "", runtimeHandler: "", imageRef: "" };
 }
 
+/** Encodes, decodes and builds `ImageSpec` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ImageSpec: MessageFns<ImageSpec> = {
   encode(message: ImageSpec, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.image !== "") {
@@ -7965,6 +8332,7 @@ function createBaseImageSpec_AnnotationsEntry(): ImageSpec_AnnotationsEntry {
   return { key: "", value: "" };
 }
 
+/** Encodes, decodes and builds `ImageSpec_AnnotationsEntry` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ImageSpec_AnnotationsEntry: MessageFns<ImageSpec_AnnotationsEntry> = {
   encode(message: ImageSpec_AnnotationsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.key !== "") {
@@ -8032,6 +8400,7 @@ function createBaseKeyValue(): KeyValue {
   return { key: "", value: Buffer.alloc(0) };
 }
 
+/** Encodes, decodes and builds `KeyValue` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const KeyValue: MessageFns<KeyValue> = {
   encode(message: KeyValue, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.key !== "") {
@@ -8110,6 +8479,7 @@ function createBaseLinuxContainerResources(): LinuxContainerResources {
   };
 }
 
+/** Encodes, decodes and builds `LinuxContainerResources` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const LinuxContainerResources: MessageFns<LinuxContainerResources> = {
   encode(message: LinuxContainerResources, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.cpuPeriod !== 0n) {
@@ -8309,6 +8679,7 @@ function createBaseLinuxContainerResources_UnifiedEntry(): LinuxContainerResourc
   return { key: "", value: "" };
 }
 
+/** Encodes, decodes and builds `LinuxContainerResources_UnifiedEntry` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const LinuxContainerResources_UnifiedEntry: MessageFns<LinuxContainerResources_UnifiedEntry> = {
   encode(message: LinuxContainerResources_UnifiedEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.key !== "") {
@@ -8380,6 +8751,7 @@ function createBaseHugepageLimit(): HugepageLimit {
   return { pageSize: "", limit: 0n };
 }
 
+/** Encodes, decodes and builds `HugepageLimit` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const HugepageLimit: MessageFns<HugepageLimit> = {
   encode(message: HugepageLimit, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.pageSize !== "") {
@@ -8450,6 +8822,7 @@ function createBaseSELinuxOption(): SELinuxOption {
   return { user: "", role: "", type: "", level: "" };
 }
 
+/** Encodes, decodes and builds `SELinuxOption` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const SELinuxOption: MessageFns<SELinuxOption> = {
   encode(message: SELinuxOption, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.user !== "") {
@@ -8541,6 +8914,7 @@ function createBaseCapability(): Capability {
   return { addCapabilities: [], dropCapabilities: [], addAmbientCapabilities: [] };
 }
 
+/** Encodes, decodes and builds `Capability` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const Capability: MessageFns<Capability> = {
   encode(message: Capability, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.addCapabilities) {
@@ -8638,6 +9012,7 @@ function createBaseLinuxContainerSecurityContext(): LinuxContainerSecurityContex
   };
 }
 
+/** Encodes, decodes and builds `LinuxContainerSecurityContext` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const LinuxContainerSecurityContext: MessageFns<LinuxContainerSecurityContext> = {
   encode(message: LinuxContainerSecurityContext, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.capabilities !== undefined) {
@@ -8918,6 +9293,7 @@ function createBaseLinuxContainerConfig(): LinuxContainerConfig {
   return { resources: undefined, securityContext: undefined };
 }
 
+/** Encodes, decodes and builds `LinuxContainerConfig` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const LinuxContainerConfig: MessageFns<LinuxContainerConfig> = {
   encode(message: LinuxContainerConfig, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.resources !== undefined) {
@@ -8989,6 +9365,7 @@ function createBaseLinuxContainerUser(): LinuxContainerUser {
   return { uid: 0n, gid: 0n, supplementalGroups: [] };
 }
 
+/** Encodes, decodes and builds `LinuxContainerUser` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const LinuxContainerUser: MessageFns<LinuxContainerUser> = {
   encode(message: LinuxContainerUser, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.uid !== 0n) {
@@ -9091,6 +9468,7 @@ function createBaseWindowsNamespaceOption(): WindowsNamespaceOption {
   return { network: 0 };
 }
 
+/** Encodes, decodes and builds `WindowsNamespaceOption` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const WindowsNamespaceOption: MessageFns<WindowsNamespaceOption> = {
   encode(message: WindowsNamespaceOption, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.network !== 0) {
@@ -9146,6 +9524,7 @@ function createBaseWindowsSandboxSecurityContext(): WindowsSandboxSecurityContex
   return { runAsUsername: "", credentialSpec: "", hostProcess: false, namespaceOptions: undefined };
 }
 
+/** Encodes, decodes and builds `WindowsSandboxSecurityContext` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const WindowsSandboxSecurityContext: MessageFns<WindowsSandboxSecurityContext> = {
   encode(message: WindowsSandboxSecurityContext, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.runAsUsername !== "") {
@@ -9241,6 +9620,7 @@ function createBaseWindowsPodSandboxConfig(): WindowsPodSandboxConfig {
   return { securityContext: undefined };
 }
 
+/** Encodes, decodes and builds `WindowsPodSandboxConfig` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const WindowsPodSandboxConfig: MessageFns<WindowsPodSandboxConfig> = {
   encode(message: WindowsPodSandboxConfig, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.securityContext !== undefined) {
@@ -9298,6 +9678,7 @@ function createBaseWindowsContainerSecurityContext(): WindowsContainerSecurityCo
   return { runAsUsername: "", credentialSpec: "", hostProcess: false };
 }
 
+/** Encodes, decodes and builds `WindowsContainerSecurityContext` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const WindowsContainerSecurityContext: MessageFns<WindowsContainerSecurityContext> = {
   encode(message: WindowsContainerSecurityContext, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.runAsUsername !== "") {
@@ -9379,6 +9760,7 @@ function createBaseWindowsContainerConfig(): WindowsContainerConfig {
   return { resources: undefined, securityContext: undefined };
 }
 
+/** Encodes, decodes and builds `WindowsContainerConfig` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const WindowsContainerConfig: MessageFns<WindowsContainerConfig> = {
   encode(message: WindowsContainerConfig, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.resources !== undefined) {
@@ -9457,6 +9839,7 @@ function createBaseWindowsContainerResources(): WindowsContainerResources {
   };
 }
 
+/** Encodes, decodes and builds `WindowsContainerResources` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const WindowsContainerResources: MessageFns<WindowsContainerResources> = {
   encode(message: WindowsContainerResources, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.cpuShares !== 0n) {
@@ -9593,6 +9976,7 @@ function createBaseWindowsCpuGroupAffinity(): WindowsCpuGroupAffinity {
   return { cpuMask: 0n, cpuGroup: 0 };
 }
 
+/** Encodes, decodes and builds `WindowsCpuGroupAffinity` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const WindowsCpuGroupAffinity: MessageFns<WindowsCpuGroupAffinity> = {
   encode(message: WindowsCpuGroupAffinity, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.cpuMask !== 0n) {
@@ -9663,6 +10047,7 @@ function createBaseContainerMetadata(): ContainerMetadata {
   return { name: "", attempt: 0 };
 }
 
+/** Encodes, decodes and builds `ContainerMetadata` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ContainerMetadata: MessageFns<ContainerMetadata> = {
   encode(message: ContainerMetadata, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.name !== "") {
@@ -9730,6 +10115,7 @@ function createBaseDevice(): Device {
   return { containerPath: "", hostPath: "", permissions: "" };
 }
 
+/** Encodes, decodes and builds `Device` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const Device: MessageFns<Device> = {
   encode(message: Device, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.containerPath !== "") {
@@ -9809,6 +10195,7 @@ function createBaseCDIDevice(): CDIDevice {
   return { name: "" };
 }
 
+/** Encodes, decodes and builds `CDIDevice` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const CDIDevice: MessageFns<CDIDevice> = {
   encode(message: CDIDevice, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.name !== "") {
@@ -9883,6 +10270,7 @@ function createBaseContainerConfig(): ContainerConfig {
   };
 }
 
+/** Encodes, decodes and builds `ContainerConfig` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ContainerConfig: MessageFns<ContainerConfig> = {
   encode(message: ContainerConfig, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.metadata !== undefined) {
@@ -10172,6 +10560,7 @@ function createBaseContainerConfig_LabelsEntry(): ContainerConfig_LabelsEntry {
   return { key: "", value: "" };
 }
 
+/** Encodes, decodes and builds `ContainerConfig_LabelsEntry` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ContainerConfig_LabelsEntry: MessageFns<ContainerConfig_LabelsEntry> = {
   encode(message: ContainerConfig_LabelsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.key !== "") {
@@ -10239,6 +10628,7 @@ function createBaseContainerConfig_AnnotationsEntry(): ContainerConfig_Annotatio
   return { key: "", value: "" };
 }
 
+/** Encodes, decodes and builds `ContainerConfig_AnnotationsEntry` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ContainerConfig_AnnotationsEntry: MessageFns<ContainerConfig_AnnotationsEntry> = {
   encode(message: ContainerConfig_AnnotationsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.key !== "") {
@@ -10310,6 +10700,7 @@ function createBaseCreateContainerRequest(): CreateContainerRequest {
   return { podSandboxId: "", config: undefined, sandboxConfig: undefined };
 }
 
+/** Encodes, decodes and builds `CreateContainerRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const CreateContainerRequest: MessageFns<CreateContainerRequest> = {
   encode(message: CreateContainerRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.podSandboxId !== "") {
@@ -10393,6 +10784,7 @@ function createBaseCreateContainerResponse(): CreateContainerResponse {
   return { containerId: "" };
 }
 
+/** Encodes, decodes and builds `CreateContainerResponse` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const CreateContainerResponse: MessageFns<CreateContainerResponse> = {
   encode(message: CreateContainerResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.containerId !== "") {
@@ -10448,6 +10840,7 @@ function createBaseStartContainerRequest(): StartContainerRequest {
   return { containerId: "" };
 }
 
+/** Encodes, decodes and builds `StartContainerRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const StartContainerRequest: MessageFns<StartContainerRequest> = {
   encode(message: StartContainerRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.containerId !== "") {
@@ -10503,6 +10896,7 @@ function createBaseStartContainerResponse(): StartContainerResponse {
   return {};
 }
 
+/** Encodes, decodes and builds `StartContainerResponse` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const StartContainerResponse: MessageFns<StartContainerResponse> = {
   encode(_: StartContainerResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     return writer;
@@ -10546,6 +10940,7 @@ function createBaseStopContainerRequest(): StopContainerRequest {
   return { containerId: "", timeout: 0n };
 }
 
+/** Encodes, decodes and builds `StopContainerRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const StopContainerRequest: MessageFns<StopContainerRequest> = {
   encode(message: StopContainerRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.containerId !== "") {
@@ -10616,6 +11011,7 @@ function createBaseStopContainerResponse(): StopContainerResponse {
   return {};
 }
 
+/** Encodes, decodes and builds `StopContainerResponse` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const StopContainerResponse: MessageFns<StopContainerResponse> = {
   encode(_: StopContainerResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     return writer;
@@ -10659,6 +11055,7 @@ function createBaseRemoveContainerRequest(): RemoveContainerRequest {
   return { containerId: "" };
 }
 
+/** Encodes, decodes and builds `RemoveContainerRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const RemoveContainerRequest: MessageFns<RemoveContainerRequest> = {
   encode(message: RemoveContainerRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.containerId !== "") {
@@ -10714,6 +11111,7 @@ function createBaseRemoveContainerResponse(): RemoveContainerResponse {
   return {};
 }
 
+/** Encodes, decodes and builds `RemoveContainerResponse` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const RemoveContainerResponse: MessageFns<RemoveContainerResponse> = {
   encode(_: RemoveContainerResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     return writer;
@@ -10757,6 +11155,7 @@ function createBaseContainerStateValue(): ContainerStateValue {
   return { state: 0 };
 }
 
+/** Encodes, decodes and builds `ContainerStateValue` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ContainerStateValue: MessageFns<ContainerStateValue> = {
   encode(message: ContainerStateValue, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.state !== 0) {
@@ -10812,6 +11211,7 @@ function createBaseContainerFilter(): ContainerFilter {
   return { id: "", state: undefined, podSandboxId: "", labelSelector: {} };
 }
 
+/** Encodes, decodes and builds `ContainerFilter` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ContainerFilter: MessageFns<ContainerFilter> = {
   encode(message: ContainerFilter, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.id !== "") {
@@ -10916,6 +11316,7 @@ function createBaseContainerFilter_LabelSelectorEntry(): ContainerFilter_LabelSe
   return { key: "", value: "" };
 }
 
+/** Encodes, decodes and builds `ContainerFilter_LabelSelectorEntry` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ContainerFilter_LabelSelectorEntry: MessageFns<ContainerFilter_LabelSelectorEntry> = {
   encode(message: ContainerFilter_LabelSelectorEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.key !== "") {
@@ -10987,6 +11388,7 @@ function createBaseListContainersRequest(): ListContainersRequest {
   return { filter: undefined };
 }
 
+/** Encodes, decodes and builds `ListContainersRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ListContainersRequest: MessageFns<ListContainersRequest> = {
   encode(message: ListContainersRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.filter !== undefined) {
@@ -11055,6 +11457,7 @@ function createBaseContainer(): Container {
   };
 }
 
+/** Encodes, decodes and builds `Container` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const Container: MessageFns<Container> = {
   encode(message: Container, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.id !== "") {
@@ -11247,6 +11650,7 @@ function createBaseContainer_LabelsEntry(): Container_LabelsEntry {
   return { key: "", value: "" };
 }
 
+/** Encodes, decodes and builds `Container_LabelsEntry` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const Container_LabelsEntry: MessageFns<Container_LabelsEntry> = {
   encode(message: Container_LabelsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.key !== "") {
@@ -11314,6 +11718,7 @@ function createBaseContainer_AnnotationsEntry(): Container_AnnotationsEntry {
   return { key: "", value: "" };
 }
 
+/** Encodes, decodes and builds `Container_AnnotationsEntry` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const Container_AnnotationsEntry: MessageFns<Container_AnnotationsEntry> = {
   encode(message: Container_AnnotationsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.key !== "") {
@@ -11381,6 +11786,7 @@ function createBaseListContainersResponse(): ListContainersResponse {
   return { containers: [] };
 }
 
+/** Encodes, decodes and builds `ListContainersResponse` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ListContainersResponse: MessageFns<ListContainersResponse> = {
   encode(message: ListContainersResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.containers) {
@@ -11436,6 +11842,7 @@ function createBaseStreamContainersRequest(): StreamContainersRequest {
   return { filter: undefined };
 }
 
+/** Encodes, decodes and builds `StreamContainersRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const StreamContainersRequest: MessageFns<StreamContainersRequest> = {
   encode(message: StreamContainersRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.filter !== undefined) {
@@ -11493,6 +11900,7 @@ function createBaseStreamContainersResponse(): StreamContainersResponse {
   return { containers: [] };
 }
 
+/** Encodes, decodes and builds `StreamContainersResponse` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const StreamContainersResponse: MessageFns<StreamContainersResponse> = {
   encode(message: StreamContainersResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.containers) {
@@ -11548,6 +11956,7 @@ function createBaseContainerStatusRequest(): ContainerStatusRequest {
   return { containerId: "", verbose: false };
 }
 
+/** Encodes, decodes and builds `ContainerStatusRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ContainerStatusRequest: MessageFns<ContainerStatusRequest> = {
   encode(message: ContainerStatusRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.containerId !== "") {
@@ -11635,6 +12044,7 @@ function createBaseContainerStatus(): ContainerStatus {
   };
 }
 
+/** Encodes, decodes and builds `ContainerStatus` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ContainerStatus: MessageFns<ContainerStatus> = {
   encode(message: ContainerStatus, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.id !== "") {
@@ -11947,6 +12357,7 @@ function createBaseContainerStatus_LabelsEntry(): ContainerStatus_LabelsEntry {
   return { key: "", value: "" };
 }
 
+/** Encodes, decodes and builds `ContainerStatus_LabelsEntry` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ContainerStatus_LabelsEntry: MessageFns<ContainerStatus_LabelsEntry> = {
   encode(message: ContainerStatus_LabelsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.key !== "") {
@@ -12014,6 +12425,7 @@ function createBaseContainerStatus_AnnotationsEntry(): ContainerStatus_Annotatio
   return { key: "", value: "" };
 }
 
+/** Encodes, decodes and builds `ContainerStatus_AnnotationsEntry` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ContainerStatus_AnnotationsEntry: MessageFns<ContainerStatus_AnnotationsEntry> = {
   encode(message: ContainerStatus_AnnotationsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.key !== "") {
@@ -12085,6 +12497,7 @@ function createBaseContainerStatusResponse(): ContainerStatusResponse {
   return { status: undefined, info: {} };
 }
 
+/** Encodes, decodes and builds `ContainerStatusResponse` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ContainerStatusResponse: MessageFns<ContainerStatusResponse> = {
   encode(message: ContainerStatusResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.status !== undefined) {
@@ -12165,6 +12578,7 @@ function createBaseContainerStatusResponse_InfoEntry(): ContainerStatusResponse_
   return { key: "", value: "" };
 }
 
+/** Encodes, decodes and builds `ContainerStatusResponse_InfoEntry` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ContainerStatusResponse_InfoEntry: MessageFns<ContainerStatusResponse_InfoEntry> = {
   encode(message: ContainerStatusResponse_InfoEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.key !== "") {
@@ -12236,6 +12650,7 @@ function createBaseContainerResources(): ContainerResources {
   return { linux: undefined, windows: undefined };
 }
 
+/** Encodes, decodes and builds `ContainerResources` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ContainerResources: MessageFns<ContainerResources> = {
   encode(message: ContainerResources, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.linux !== undefined) {
@@ -12307,6 +12722,7 @@ function createBaseContainerUser(): ContainerUser {
   return { linux: undefined };
 }
 
+/** Encodes, decodes and builds `ContainerUser` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ContainerUser: MessageFns<ContainerUser> = {
   encode(message: ContainerUser, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.linux !== undefined) {
@@ -12364,6 +12780,7 @@ function createBaseUpdateContainerResourcesRequest(): UpdateContainerResourcesRe
   return { containerId: "", linux: undefined, windows: undefined, annotations: {} };
 }
 
+/** Encodes, decodes and builds `UpdateContainerResourcesRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const UpdateContainerResourcesRequest: MessageFns<UpdateContainerResourcesRequest> = {
   encode(message: UpdateContainerResourcesRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.containerId !== "") {
@@ -12473,6 +12890,7 @@ function createBaseUpdateContainerResourcesRequest_AnnotationsEntry(): UpdateCon
   return { key: "", value: "" };
 }
 
+/** Encodes, decodes and builds `UpdateContainerResourcesRequest_AnnotationsEntry` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const UpdateContainerResourcesRequest_AnnotationsEntry: MessageFns<
   UpdateContainerResourcesRequest_AnnotationsEntry
 > = {
@@ -12549,6 +12967,7 @@ function createBaseUpdateContainerResourcesResponse(): UpdateContainerResourcesR
   return {};
 }
 
+/** Encodes, decodes and builds `UpdateContainerResourcesResponse` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const UpdateContainerResourcesResponse: MessageFns<UpdateContainerResourcesResponse> = {
   encode(_: UpdateContainerResourcesResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     return writer;
@@ -12596,6 +13015,7 @@ function createBaseExecSyncRequest(): ExecSyncRequest {
   return { containerId: "", cmd: [], timeout: 0n };
 }
 
+/** Encodes, decodes and builds `ExecSyncRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ExecSyncRequest: MessageFns<ExecSyncRequest> = {
   encode(message: ExecSyncRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.containerId !== "") {
@@ -12678,6 +13098,7 @@ function createBaseExecSyncResponse(): ExecSyncResponse {
   return { stdout: Buffer.alloc(0), stderr: Buffer.alloc(0), exitCode: 0 };
 }
 
+/** Encodes, decodes and builds `ExecSyncResponse` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ExecSyncResponse: MessageFns<ExecSyncResponse> = {
   encode(message: ExecSyncResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.stdout.length !== 0) {
@@ -12757,6 +13178,7 @@ function createBaseExecRequest(): ExecRequest {
   return { containerId: "", cmd: [], tty: false, stdin: false, stdout: false, stderr: false };
 }
 
+/** Encodes, decodes and builds `ExecRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ExecRequest: MessageFns<ExecRequest> = {
   encode(message: ExecRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.containerId !== "") {
@@ -12872,6 +13294,7 @@ function createBaseExecResponse(): ExecResponse {
   return { url: "" };
 }
 
+/** Encodes, decodes and builds `ExecResponse` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ExecResponse: MessageFns<ExecResponse> = {
   encode(message: ExecResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.url !== "") {
@@ -12927,6 +13350,7 @@ function createBaseAttachRequest(): AttachRequest {
   return { containerId: "", stdin: false, tty: false, stdout: false, stderr: false };
 }
 
+/** Encodes, decodes and builds `AttachRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const AttachRequest: MessageFns<AttachRequest> = {
   encode(message: AttachRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.containerId !== "") {
@@ -13030,6 +13454,7 @@ function createBaseAttachResponse(): AttachResponse {
   return { url: "" };
 }
 
+/** Encodes, decodes and builds `AttachResponse` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const AttachResponse: MessageFns<AttachResponse> = {
   encode(message: AttachResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.url !== "") {
@@ -13085,6 +13510,7 @@ function createBasePortForwardRequest(): PortForwardRequest {
   return { podSandboxId: "", port: [] };
 }
 
+/** Encodes, decodes and builds `PortForwardRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const PortForwardRequest: MessageFns<PortForwardRequest> = {
   encode(message: PortForwardRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.podSandboxId !== "") {
@@ -13166,6 +13592,7 @@ function createBasePortForwardResponse(): PortForwardResponse {
   return { url: "" };
 }
 
+/** Encodes, decodes and builds `PortForwardResponse` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const PortForwardResponse: MessageFns<PortForwardResponse> = {
   encode(message: PortForwardResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.url !== "") {
@@ -13221,6 +13648,7 @@ function createBaseImageFilter(): ImageFilter {
   return { image: undefined };
 }
 
+/** Encodes, decodes and builds `ImageFilter` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ImageFilter: MessageFns<ImageFilter> = {
   encode(message: ImageFilter, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.image !== undefined) {
@@ -13278,6 +13706,7 @@ function createBaseListImagesRequest(): ListImagesRequest {
   return { filter: undefined };
 }
 
+/** Encodes, decodes and builds `ListImagesRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ListImagesRequest: MessageFns<ListImagesRequest> = {
   encode(message: ListImagesRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.filter !== undefined) {
@@ -13344,6 +13773,7 @@ function createBaseImage(): Image {
   };
 }
 
+/** Encodes, decodes and builds `Image` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const Image: MessageFns<Image> = {
   encode(message: Image, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.id !== "") {
@@ -13486,6 +13916,7 @@ function createBaseListImagesResponse(): ListImagesResponse {
   return { images: [] };
 }
 
+/** Encodes, decodes and builds `ListImagesResponse` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ListImagesResponse: MessageFns<ListImagesResponse> = {
   encode(message: ListImagesResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.images) {
@@ -13541,6 +13972,7 @@ function createBaseStreamImagesRequest(): StreamImagesRequest {
   return { filter: undefined };
 }
 
+/** Encodes, decodes and builds `StreamImagesRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const StreamImagesRequest: MessageFns<StreamImagesRequest> = {
   encode(message: StreamImagesRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.filter !== undefined) {
@@ -13598,6 +14030,7 @@ function createBaseStreamImagesResponse(): StreamImagesResponse {
   return { images: [] };
 }
 
+/** Encodes, decodes and builds `StreamImagesResponse` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const StreamImagesResponse: MessageFns<StreamImagesResponse> = {
   encode(message: StreamImagesResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.images) {
@@ -13653,6 +14086,7 @@ function createBaseImageStatusRequest(): ImageStatusRequest {
   return { image: undefined, verbose: false };
 }
 
+/** Encodes, decodes and builds `ImageStatusRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ImageStatusRequest: MessageFns<ImageStatusRequest> = {
   encode(message: ImageStatusRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.image !== undefined) {
@@ -13722,6 +14156,7 @@ function createBaseImageStatusResponse(): ImageStatusResponse {
   return { image: undefined, info: {} };
 }
 
+/** Encodes, decodes and builds `ImageStatusResponse` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ImageStatusResponse: MessageFns<ImageStatusResponse> = {
   encode(message: ImageStatusResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.image !== undefined) {
@@ -13800,6 +14235,7 @@ function createBaseImageStatusResponse_InfoEntry(): ImageStatusResponse_InfoEntr
   return { key: "", value: "" };
 }
 
+/** Encodes, decodes and builds `ImageStatusResponse_InfoEntry` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ImageStatusResponse_InfoEntry: MessageFns<ImageStatusResponse_InfoEntry> = {
   encode(message: ImageStatusResponse_InfoEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.key !== "") {
@@ -13869,6 +14305,7 @@ function createBaseAuthConfig(): AuthConfig {
   return { username: "", password: "", auth: "", serverAddress: "", identityToken: "", registryToken: "" };
 }
 
+/** Encodes, decodes and builds `AuthConfig` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const AuthConfig: MessageFns<AuthConfig> = {
   encode(message: AuthConfig, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.username !== "") {
@@ -13984,6 +14421,7 @@ function createBasePullImageRequest(): PullImageRequest {
   return { image: undefined, auth: undefined, sandboxConfig: undefined };
 }
 
+/** Encodes, decodes and builds `PullImageRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const PullImageRequest: MessageFns<PullImageRequest> = {
   encode(message: PullImageRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.image !== undefined) {
@@ -14069,6 +14507,7 @@ function createBasePullImageResponse(): PullImageResponse {
   return { imageRef: "" };
 }
 
+/** Encodes, decodes and builds `PullImageResponse` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const PullImageResponse: MessageFns<PullImageResponse> = {
   encode(message: PullImageResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.imageRef !== "") {
@@ -14124,6 +14563,7 @@ function createBaseRemoveImageRequest(): RemoveImageRequest {
   return { image: undefined };
 }
 
+/** Encodes, decodes and builds `RemoveImageRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const RemoveImageRequest: MessageFns<RemoveImageRequest> = {
   encode(message: RemoveImageRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.image !== undefined) {
@@ -14181,6 +14621,7 @@ function createBaseRemoveImageResponse(): RemoveImageResponse {
   return {};
 }
 
+/** Encodes, decodes and builds `RemoveImageResponse` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const RemoveImageResponse: MessageFns<RemoveImageResponse> = {
   encode(_: RemoveImageResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     return writer;
@@ -14224,6 +14665,7 @@ function createBaseNetworkConfig(): NetworkConfig {
   return { podCidr: "" };
 }
 
+/** Encodes, decodes and builds `NetworkConfig` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const NetworkConfig: MessageFns<NetworkConfig> = {
   encode(message: NetworkConfig, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.podCidr !== "") {
@@ -14279,6 +14721,7 @@ function createBaseRuntimeConfig(): RuntimeConfig {
   return { networkConfig: undefined };
 }
 
+/** Encodes, decodes and builds `RuntimeConfig` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const RuntimeConfig: MessageFns<RuntimeConfig> = {
   encode(message: RuntimeConfig, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.networkConfig !== undefined) {
@@ -14336,6 +14779,7 @@ function createBaseUpdateRuntimeConfigRequest(): UpdateRuntimeConfigRequest {
   return { runtimeConfig: undefined };
 }
 
+/** Encodes, decodes and builds `UpdateRuntimeConfigRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const UpdateRuntimeConfigRequest: MessageFns<UpdateRuntimeConfigRequest> = {
   encode(message: UpdateRuntimeConfigRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.runtimeConfig !== undefined) {
@@ -14393,6 +14837,7 @@ function createBaseUpdateRuntimeConfigResponse(): UpdateRuntimeConfigResponse {
   return {};
 }
 
+/** Encodes, decodes and builds `UpdateRuntimeConfigResponse` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const UpdateRuntimeConfigResponse: MessageFns<UpdateRuntimeConfigResponse> = {
   encode(_: UpdateRuntimeConfigResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     return writer;
@@ -14436,6 +14881,7 @@ function createBaseRuntimeCondition(): RuntimeCondition {
   return { type: "", status: false, reason: "", message: "" };
 }
 
+/** Encodes, decodes and builds `RuntimeCondition` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const RuntimeCondition: MessageFns<RuntimeCondition> = {
   encode(message: RuntimeCondition, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.type !== "") {
@@ -14527,6 +14973,7 @@ function createBaseRuntimeStatus(): RuntimeStatus {
   return { conditions: [] };
 }
 
+/** Encodes, decodes and builds `RuntimeStatus` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const RuntimeStatus: MessageFns<RuntimeStatus> = {
   encode(message: RuntimeStatus, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.conditions) {
@@ -14582,6 +15029,7 @@ function createBaseStatusRequest(): StatusRequest {
   return { verbose: false };
 }
 
+/** Encodes, decodes and builds `StatusRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const StatusRequest: MessageFns<StatusRequest> = {
   encode(message: StatusRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.verbose !== false) {
@@ -14637,6 +15085,7 @@ function createBaseRuntimeHandlerFeatures(): RuntimeHandlerFeatures {
   return { recursiveReadOnlyMounts: false, userNamespaces: false };
 }
 
+/** Encodes, decodes and builds `RuntimeHandlerFeatures` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const RuntimeHandlerFeatures: MessageFns<RuntimeHandlerFeatures> = {
   encode(message: RuntimeHandlerFeatures, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.recursiveReadOnlyMounts !== false) {
@@ -14704,6 +15153,7 @@ function createBaseRuntimeHandler(): RuntimeHandler {
   return { name: "", features: undefined };
 }
 
+/** Encodes, decodes and builds `RuntimeHandler` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const RuntimeHandler: MessageFns<RuntimeHandler> = {
   encode(message: RuntimeHandler, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.name !== "") {
@@ -14773,6 +15223,7 @@ function createBaseRuntimeFeatures(): RuntimeFeatures {
   return { supplementalGroupsPolicy: false, userNamespacesHostNetwork: false };
 }
 
+/** Encodes, decodes and builds `RuntimeFeatures` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const RuntimeFeatures: MessageFns<RuntimeFeatures> = {
   encode(message: RuntimeFeatures, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.supplementalGroupsPolicy !== false) {
@@ -14840,6 +15291,7 @@ function createBaseStatusResponse(): StatusResponse {
   return { status: undefined, info: {}, runtimeHandlers: [], features: undefined };
 }
 
+/** Encodes, decodes and builds `StatusResponse` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const StatusResponse: MessageFns<StatusResponse> = {
   encode(message: StatusResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.status !== undefined) {
@@ -14946,6 +15398,7 @@ function createBaseStatusResponse_InfoEntry(): StatusResponse_InfoEntry {
   return { key: "", value: "" };
 }
 
+/** Encodes, decodes and builds `StatusResponse_InfoEntry` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const StatusResponse_InfoEntry: MessageFns<StatusResponse_InfoEntry> = {
   encode(message: StatusResponse_InfoEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.key !== "") {
@@ -15013,6 +15466,7 @@ function createBaseImageFsInfoRequest(): ImageFsInfoRequest {
   return {};
 }
 
+/** Encodes, decodes and builds `ImageFsInfoRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ImageFsInfoRequest: MessageFns<ImageFsInfoRequest> = {
   encode(_: ImageFsInfoRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     return writer;
@@ -15056,6 +15510,7 @@ function createBaseUInt64Value(): UInt64Value {
   return { value: 0n };
 }
 
+/** Encodes, decodes and builds `UInt64Value` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const UInt64Value: MessageFns<UInt64Value> = {
   encode(message: UInt64Value, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.value !== 0n) {
@@ -15114,6 +15569,7 @@ function createBaseFilesystemIdentifier(): FilesystemIdentifier {
   return { mountpoint: "" };
 }
 
+/** Encodes, decodes and builds `FilesystemIdentifier` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const FilesystemIdentifier: MessageFns<FilesystemIdentifier> = {
   encode(message: FilesystemIdentifier, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.mountpoint !== "") {
@@ -15169,6 +15625,7 @@ function createBaseFilesystemUsage(): FilesystemUsage {
   return { timestamp: 0n, fsId: undefined, usedBytes: undefined, inodesUsed: undefined };
 }
 
+/** Encodes, decodes and builds `FilesystemUsage` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const FilesystemUsage: MessageFns<FilesystemUsage> = {
   encode(message: FilesystemUsage, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.timestamp !== 0n) {
@@ -15269,6 +15726,7 @@ function createBaseWindowsFilesystemUsage(): WindowsFilesystemUsage {
   return { timestamp: 0n, fsId: undefined, usedBytes: undefined };
 }
 
+/** Encodes, decodes and builds `WindowsFilesystemUsage` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const WindowsFilesystemUsage: MessageFns<WindowsFilesystemUsage> = {
   encode(message: WindowsFilesystemUsage, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.timestamp !== 0n) {
@@ -15355,6 +15813,7 @@ function createBaseImageFsInfoResponse(): ImageFsInfoResponse {
   return { imageFilesystems: [], containerFilesystems: [] };
 }
 
+/** Encodes, decodes and builds `ImageFsInfoResponse` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ImageFsInfoResponse: MessageFns<ImageFsInfoResponse> = {
   encode(message: ImageFsInfoResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.imageFilesystems) {
@@ -15422,6 +15881,7 @@ function createBaseContainerStatsRequest(): ContainerStatsRequest {
   return { containerId: "" };
 }
 
+/** Encodes, decodes and builds `ContainerStatsRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ContainerStatsRequest: MessageFns<ContainerStatsRequest> = {
   encode(message: ContainerStatsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.containerId !== "") {
@@ -15477,6 +15937,7 @@ function createBaseContainerStatsResponse(): ContainerStatsResponse {
   return { stats: undefined };
 }
 
+/** Encodes, decodes and builds `ContainerStatsResponse` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ContainerStatsResponse: MessageFns<ContainerStatsResponse> = {
   encode(message: ContainerStatsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.stats !== undefined) {
@@ -15534,6 +15995,7 @@ function createBaseListContainerStatsRequest(): ListContainerStatsRequest {
   return { filter: undefined };
 }
 
+/** Encodes, decodes and builds `ListContainerStatsRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ListContainerStatsRequest: MessageFns<ListContainerStatsRequest> = {
   encode(message: ListContainerStatsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.filter !== undefined) {
@@ -15591,6 +16053,7 @@ function createBaseContainerStatsFilter(): ContainerStatsFilter {
   return { id: "", podSandboxId: "", labelSelector: {} };
 }
 
+/** Encodes, decodes and builds `ContainerStatsFilter` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ContainerStatsFilter: MessageFns<ContainerStatsFilter> = {
   encode(message: ContainerStatsFilter, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.id !== "") {
@@ -15681,6 +16144,7 @@ function createBaseContainerStatsFilter_LabelSelectorEntry(): ContainerStatsFilt
   return { key: "", value: "" };
 }
 
+/** Encodes, decodes and builds `ContainerStatsFilter_LabelSelectorEntry` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ContainerStatsFilter_LabelSelectorEntry: MessageFns<ContainerStatsFilter_LabelSelectorEntry> = {
   encode(message: ContainerStatsFilter_LabelSelectorEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.key !== "") {
@@ -15752,6 +16216,7 @@ function createBaseListContainerStatsResponse(): ListContainerStatsResponse {
   return { stats: [] };
 }
 
+/** Encodes, decodes and builds `ListContainerStatsResponse` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ListContainerStatsResponse: MessageFns<ListContainerStatsResponse> = {
   encode(message: ListContainerStatsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.stats) {
@@ -15807,6 +16272,7 @@ function createBaseStreamContainerStatsRequest(): StreamContainerStatsRequest {
   return { filter: undefined };
 }
 
+/** Encodes, decodes and builds `StreamContainerStatsRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const StreamContainerStatsRequest: MessageFns<StreamContainerStatsRequest> = {
   encode(message: StreamContainerStatsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.filter !== undefined) {
@@ -15864,6 +16330,7 @@ function createBaseStreamContainerStatsResponse(): StreamContainerStatsResponse 
   return { containerStats: [] };
 }
 
+/** Encodes, decodes and builds `StreamContainerStatsResponse` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const StreamContainerStatsResponse: MessageFns<StreamContainerStatsResponse> = {
   encode(message: StreamContainerStatsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.containerStats) {
@@ -15919,6 +16386,7 @@ function createBaseContainerAttributes(): ContainerAttributes {
   return { id: "", metadata: undefined, labels: {}, annotations: {} };
 }
 
+/** Encodes, decodes and builds `ContainerAttributes` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ContainerAttributes: MessageFns<ContainerAttributes> = {
   encode(message: ContainerAttributes, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.id !== "") {
@@ -16034,6 +16502,7 @@ function createBaseContainerAttributes_LabelsEntry(): ContainerAttributes_Labels
   return { key: "", value: "" };
 }
 
+/** Encodes, decodes and builds `ContainerAttributes_LabelsEntry` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ContainerAttributes_LabelsEntry: MessageFns<ContainerAttributes_LabelsEntry> = {
   encode(message: ContainerAttributes_LabelsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.key !== "") {
@@ -16103,6 +16572,7 @@ function createBaseContainerAttributes_AnnotationsEntry(): ContainerAttributes_A
   return { key: "", value: "" };
 }
 
+/** Encodes, decodes and builds `ContainerAttributes_AnnotationsEntry` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ContainerAttributes_AnnotationsEntry: MessageFns<ContainerAttributes_AnnotationsEntry> = {
   encode(message: ContainerAttributes_AnnotationsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.key !== "") {
@@ -16181,6 +16651,7 @@ function createBaseContainerStats(): ContainerStats {
   };
 }
 
+/** Encodes, decodes and builds `ContainerStats` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ContainerStats: MessageFns<ContainerStats> = {
   encode(message: ContainerStats, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.attributes !== undefined) {
@@ -16302,6 +16773,7 @@ function createBaseWindowsContainerStats(): WindowsContainerStats {
   return { attributes: undefined, cpu: undefined, memory: undefined, writableLayer: undefined };
 }
 
+/** Encodes, decodes and builds `WindowsContainerStats` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const WindowsContainerStats: MessageFns<WindowsContainerStats> = {
   encode(message: WindowsContainerStats, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.attributes !== undefined) {
@@ -16401,6 +16873,7 @@ function createBasePsiStats(): PsiStats {
   return { Full: undefined, Some: undefined };
 }
 
+/** Encodes, decodes and builds `PsiStats` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const PsiStats: MessageFns<PsiStats> = {
   encode(message: PsiStats, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.Full !== undefined) {
@@ -16468,6 +16941,7 @@ function createBasePsiData(): PsiData {
   return { Total: 0n, Avg10: 0, Avg60: 0, Avg300: 0 };
 }
 
+/** Encodes, decodes and builds `PsiData` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const PsiData: MessageFns<PsiData> = {
   encode(message: PsiData, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.Total !== 0n) {
@@ -16562,6 +17036,7 @@ function createBaseCpuUsage(): CpuUsage {
   return { timestamp: 0n, usageCoreNanoSeconds: undefined, usageNanoCores: undefined, psi: undefined };
 }
 
+/** Encodes, decodes and builds `CpuUsage` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const CpuUsage: MessageFns<CpuUsage> = {
   encode(message: CpuUsage, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.timestamp !== 0n) {
@@ -16660,6 +17135,7 @@ function createBaseWindowsCpuUsage(): WindowsCpuUsage {
   return { timestamp: 0n, usageCoreNanoSeconds: undefined, usageNanoCores: undefined };
 }
 
+/** Encodes, decodes and builds `WindowsCpuUsage` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const WindowsCpuUsage: MessageFns<WindowsCpuUsage> = {
   encode(message: WindowsCpuUsage, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.timestamp !== 0n) {
@@ -16755,6 +17231,7 @@ function createBaseMemoryUsage(): MemoryUsage {
   };
 }
 
+/** Encodes, decodes and builds `MemoryUsage` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const MemoryUsage: MessageFns<MemoryUsage> = {
   encode(message: MemoryUsage, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.timestamp !== 0n) {
@@ -16909,6 +17386,7 @@ function createBaseIoUsage(): IoUsage {
   return { timestamp: 0n, psi: undefined };
 }
 
+/** Encodes, decodes and builds `IoUsage` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const IoUsage: MessageFns<IoUsage> = {
   encode(message: IoUsage, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.timestamp !== 0n) {
@@ -16979,6 +17457,7 @@ function createBaseSwapUsage(): SwapUsage {
   return { timestamp: 0n, swapAvailableBytes: undefined, swapUsageBytes: undefined };
 }
 
+/** Encodes, decodes and builds `SwapUsage` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const SwapUsage: MessageFns<SwapUsage> = {
   encode(message: SwapUsage, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.timestamp !== 0n) {
@@ -17071,6 +17550,7 @@ function createBaseWindowsMemoryUsage(): WindowsMemoryUsage {
   };
 }
 
+/** Encodes, decodes and builds `WindowsMemoryUsage` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const WindowsMemoryUsage: MessageFns<WindowsMemoryUsage> = {
   encode(message: WindowsMemoryUsage, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.timestamp !== 0n) {
@@ -17185,6 +17665,7 @@ function createBaseReopenContainerLogRequest(): ReopenContainerLogRequest {
   return { containerId: "" };
 }
 
+/** Encodes, decodes and builds `ReopenContainerLogRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ReopenContainerLogRequest: MessageFns<ReopenContainerLogRequest> = {
   encode(message: ReopenContainerLogRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.containerId !== "") {
@@ -17240,6 +17721,7 @@ function createBaseReopenContainerLogResponse(): ReopenContainerLogResponse {
   return {};
 }
 
+/** Encodes, decodes and builds `ReopenContainerLogResponse` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ReopenContainerLogResponse: MessageFns<ReopenContainerLogResponse> = {
   encode(_: ReopenContainerLogResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     return writer;
@@ -17283,6 +17765,7 @@ function createBaseCheckpointContainerRequest(): CheckpointContainerRequest {
   return { containerId: "", location: "", timeout: 0n };
 }
 
+/** Encodes, decodes and builds `CheckpointContainerRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const CheckpointContainerRequest: MessageFns<CheckpointContainerRequest> = {
   encode(message: CheckpointContainerRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.containerId !== "") {
@@ -17365,6 +17848,7 @@ function createBaseCheckpointContainerResponse(): CheckpointContainerResponse {
   return {};
 }
 
+/** Encodes, decodes and builds `CheckpointContainerResponse` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const CheckpointContainerResponse: MessageFns<CheckpointContainerResponse> = {
   encode(_: CheckpointContainerResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     return writer;
@@ -17408,6 +17892,7 @@ function createBaseGetEventsRequest(): GetEventsRequest {
   return {};
 }
 
+/** Encodes, decodes and builds `GetEventsRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const GetEventsRequest: MessageFns<GetEventsRequest> = {
   encode(_: GetEventsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     return writer;
@@ -17451,6 +17936,7 @@ function createBaseContainerEventResponse(): ContainerEventResponse {
   return { containerId: "", containerEventType: 0, createdAt: 0n, podSandboxStatus: undefined, containersStatuses: [] };
 }
 
+/** Encodes, decodes and builds `ContainerEventResponse` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ContainerEventResponse: MessageFns<ContainerEventResponse> = {
   encode(message: ContainerEventResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.containerId !== "") {
@@ -17559,6 +18045,7 @@ function createBaseListMetricDescriptorsRequest(): ListMetricDescriptorsRequest 
   return {};
 }
 
+/** Encodes, decodes and builds `ListMetricDescriptorsRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ListMetricDescriptorsRequest: MessageFns<ListMetricDescriptorsRequest> = {
   encode(_: ListMetricDescriptorsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     return writer;
@@ -17602,6 +18089,7 @@ function createBaseListMetricDescriptorsResponse(): ListMetricDescriptorsRespons
   return { descriptors: [] };
 }
 
+/** Encodes, decodes and builds `ListMetricDescriptorsResponse` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ListMetricDescriptorsResponse: MessageFns<ListMetricDescriptorsResponse> = {
   encode(message: ListMetricDescriptorsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.descriptors) {
@@ -17659,6 +18147,7 @@ function createBaseMetricDescriptor(): MetricDescriptor {
   return { name: "", help: "", labelKeys: [] };
 }
 
+/** Encodes, decodes and builds `MetricDescriptor` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const MetricDescriptor: MessageFns<MetricDescriptor> = {
   encode(message: MetricDescriptor, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.name !== "") {
@@ -17738,6 +18227,7 @@ function createBaseListPodSandboxMetricsRequest(): ListPodSandboxMetricsRequest 
   return {};
 }
 
+/** Encodes, decodes and builds `ListPodSandboxMetricsRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ListPodSandboxMetricsRequest: MessageFns<ListPodSandboxMetricsRequest> = {
   encode(_: ListPodSandboxMetricsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     return writer;
@@ -17781,6 +18271,7 @@ function createBaseListPodSandboxMetricsResponse(): ListPodSandboxMetricsRespons
   return { podMetrics: [] };
 }
 
+/** Encodes, decodes and builds `ListPodSandboxMetricsResponse` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ListPodSandboxMetricsResponse: MessageFns<ListPodSandboxMetricsResponse> = {
   encode(message: ListPodSandboxMetricsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.podMetrics) {
@@ -17838,6 +18329,7 @@ function createBaseStreamPodSandboxMetricsRequest(): StreamPodSandboxMetricsRequ
   return {};
 }
 
+/** Encodes, decodes and builds `StreamPodSandboxMetricsRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const StreamPodSandboxMetricsRequest: MessageFns<StreamPodSandboxMetricsRequest> = {
   encode(_: StreamPodSandboxMetricsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     return writer;
@@ -17881,6 +18373,7 @@ function createBaseStreamPodSandboxMetricsResponse(): StreamPodSandboxMetricsRes
   return { podSandboxMetrics: [] };
 }
 
+/** Encodes, decodes and builds `StreamPodSandboxMetricsResponse` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const StreamPodSandboxMetricsResponse: MessageFns<StreamPodSandboxMetricsResponse> = {
   encode(message: StreamPodSandboxMetricsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.podSandboxMetrics) {
@@ -17938,6 +18431,7 @@ function createBasePodSandboxMetrics(): PodSandboxMetrics {
   return { podSandboxId: "", metrics: [], containerMetrics: [] };
 }
 
+/** Encodes, decodes and builds `PodSandboxMetrics` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const PodSandboxMetrics: MessageFns<PodSandboxMetrics> = {
   encode(message: PodSandboxMetrics, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.podSandboxId !== "") {
@@ -18017,6 +18511,7 @@ function createBaseContainerMetrics(): ContainerMetrics {
   return { containerId: "", metrics: [] };
 }
 
+/** Encodes, decodes and builds `ContainerMetrics` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ContainerMetrics: MessageFns<ContainerMetrics> = {
   encode(message: ContainerMetrics, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.containerId !== "") {
@@ -18084,6 +18579,7 @@ function createBaseMetric(): Metric {
   return { name: "", timestamp: 0n, metricType: 0, labelValues: [], value: undefined };
 }
 
+/** Encodes, decodes and builds `Metric` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const Metric: MessageFns<Metric> = {
   encode(message: Metric, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.name !== "") {
@@ -18192,6 +18688,7 @@ function createBaseRuntimeConfigRequest(): RuntimeConfigRequest {
   return {};
 }
 
+/** Encodes, decodes and builds `RuntimeConfigRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const RuntimeConfigRequest: MessageFns<RuntimeConfigRequest> = {
   encode(_: RuntimeConfigRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     return writer;
@@ -18235,6 +18732,7 @@ function createBaseRuntimeConfigResponse(): RuntimeConfigResponse {
   return { linux: undefined };
 }
 
+/** Encodes, decodes and builds `RuntimeConfigResponse` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const RuntimeConfigResponse: MessageFns<RuntimeConfigResponse> = {
   encode(message: RuntimeConfigResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.linux !== undefined) {
@@ -18292,6 +18790,7 @@ function createBaseLinuxRuntimeConfiguration(): LinuxRuntimeConfiguration {
   return { cgroupDriver: 0 };
 }
 
+/** Encodes, decodes and builds `LinuxRuntimeConfiguration` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const LinuxRuntimeConfiguration: MessageFns<LinuxRuntimeConfiguration> = {
   encode(message: LinuxRuntimeConfiguration, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.cgroupDriver !== 0) {
@@ -18347,6 +18846,7 @@ function createBaseUpdatePodSandboxResourcesRequest(): UpdatePodSandboxResources
   return { podSandboxId: "", overhead: undefined, resources: undefined };
 }
 
+/** Encodes, decodes and builds `UpdatePodSandboxResourcesRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const UpdatePodSandboxResourcesRequest: MessageFns<UpdatePodSandboxResourcesRequest> = {
   encode(message: UpdatePodSandboxResourcesRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.podSandboxId !== "") {
@@ -18434,6 +18934,7 @@ function createBaseUpdatePodSandboxResourcesResponse(): UpdatePodSandboxResource
   return {};
 }
 
+/** Encodes, decodes and builds `UpdatePodSandboxResourcesResponse` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const UpdatePodSandboxResourcesResponse: MessageFns<UpdatePodSandboxResourcesResponse> = {
   encode(_: UpdatePodSandboxResourcesResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     return writer;
@@ -18479,17 +18980,27 @@ export const UpdatePodSandboxResourcesResponse: MessageFns<UpdatePodSandboxResou
 
 /** Runtime service defines the public APIs for remote container runtimes */
 export type RuntimeServiceDefinition = typeof RuntimeServiceDefinition;
+/** The generic definition of the RuntimeService gRPC service: its methods with their request and response codecs. */
 export const RuntimeServiceDefinition = {
+  /** The service's name, without its package. */
   name: "RuntimeService",
+  /** The service's full name as sent on the wire (`package.Service`). */
   fullName: "runtime.v1.RuntimeService",
+  /** The service's rpcs, by the camel-case name the client calls them by. */
   methods: {
     /** Version returns the runtime name, runtime version, and runtime API version. */
     version: {
+      /** The rpc's name as sent on the wire. */
       name: "Version",
+      /** The codec of the rpc's request message. */
       requestType: VersionRequest as typeof VersionRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: VersionResponse as typeof VersionResponse,
+      /** Whether the server answers with a stream of responses. */
       responseStream: false,
+      /** The rpc's options from the .proto. */
       options: {},
     },
     /**
@@ -18497,11 +19008,17 @@ export const RuntimeServiceDefinition = {
      * the sandbox is in the ready state on success.
      */
     runPodSandbox: {
+      /** The rpc's name as sent on the wire. */
       name: "RunPodSandbox",
+      /** The codec of the rpc's request message. */
       requestType: RunPodSandboxRequest as typeof RunPodSandboxRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: RunPodSandboxResponse as typeof RunPodSandboxResponse,
+      /** Whether the server answers with a stream of responses. */
       responseStream: false,
+      /** The rpc's options from the .proto. */
       options: {},
     },
     /**
@@ -18516,11 +19033,17 @@ export const RuntimeServiceDefinition = {
      * multiple StopPodSandbox calls are expected.
      */
     stopPodSandbox: {
+      /** The rpc's name as sent on the wire. */
       name: "StopPodSandbox",
+      /** The codec of the rpc's request message. */
       requestType: StopPodSandboxRequest as typeof StopPodSandboxRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: StopPodSandboxResponse as typeof StopPodSandboxResponse,
+      /** Whether the server answers with a stream of responses. */
       responseStream: false,
+      /** The rpc's options from the .proto. */
       options: {},
     },
     /**
@@ -18530,11 +19053,17 @@ export const RuntimeServiceDefinition = {
      * already been removed.
      */
     removePodSandbox: {
+      /** The rpc's name as sent on the wire. */
       name: "RemovePodSandbox",
+      /** The codec of the rpc's request message. */
       requestType: RemovePodSandboxRequest as typeof RemovePodSandboxRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: RemovePodSandboxResponse as typeof RemovePodSandboxResponse,
+      /** Whether the server answers with a stream of responses. */
       responseStream: false,
+      /** The rpc's options from the .proto. */
       options: {},
     },
     /**
@@ -18542,20 +19071,32 @@ export const RuntimeServiceDefinition = {
      * present, returns an error.
      */
     podSandboxStatus: {
+      /** The rpc's name as sent on the wire. */
       name: "PodSandboxStatus",
+      /** The codec of the rpc's request message. */
       requestType: PodSandboxStatusRequest as typeof PodSandboxStatusRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: PodSandboxStatusResponse as typeof PodSandboxStatusResponse,
+      /** Whether the server answers with a stream of responses. */
       responseStream: false,
+      /** The rpc's options from the .proto. */
       options: {},
     },
     /** ListPodSandbox returns a list of PodSandboxes. */
     listPodSandbox: {
+      /** The rpc's name as sent on the wire. */
       name: "ListPodSandbox",
+      /** The codec of the rpc's request message. */
       requestType: ListPodSandboxRequest as typeof ListPodSandboxRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: ListPodSandboxResponse as typeof ListPodSandboxResponse,
+      /** Whether the server answers with a stream of responses. */
       responseStream: false,
+      /** The rpc's options from the .proto. */
       options: {},
     },
     /**
@@ -18573,29 +19114,47 @@ export const RuntimeServiceDefinition = {
      * See https://kep.k8s.io/5825 for more details.
      */
     streamPodSandboxes: {
+      /** The rpc's name as sent on the wire. */
       name: "StreamPodSandboxes",
+      /** The codec of the rpc's request message. */
       requestType: StreamPodSandboxesRequest as typeof StreamPodSandboxesRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: StreamPodSandboxesResponse as typeof StreamPodSandboxesResponse,
+      /** Whether the server answers with a stream of responses. */
       responseStream: true,
+      /** The rpc's options from the .proto. */
       options: {},
     },
     /** CreateContainer creates a new container in specified PodSandbox */
     createContainer: {
+      /** The rpc's name as sent on the wire. */
       name: "CreateContainer",
+      /** The codec of the rpc's request message. */
       requestType: CreateContainerRequest as typeof CreateContainerRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: CreateContainerResponse as typeof CreateContainerResponse,
+      /** Whether the server answers with a stream of responses. */
       responseStream: false,
+      /** The rpc's options from the .proto. */
       options: {},
     },
     /** StartContainer starts the container. */
     startContainer: {
+      /** The rpc's name as sent on the wire. */
       name: "StartContainer",
+      /** The codec of the rpc's request message. */
       requestType: StartContainerRequest as typeof StartContainerRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: StartContainerResponse as typeof StartContainerResponse,
+      /** Whether the server answers with a stream of responses. */
       responseStream: false,
+      /** The rpc's options from the .proto. */
       options: {},
     },
     /**
@@ -18606,11 +19165,17 @@ export const RuntimeServiceDefinition = {
      * reached.
      */
     stopContainer: {
+      /** The rpc's name as sent on the wire. */
       name: "StopContainer",
+      /** The codec of the rpc's request message. */
       requestType: StopContainerRequest as typeof StopContainerRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: StopContainerResponse as typeof StopContainerResponse,
+      /** Whether the server answers with a stream of responses. */
       responseStream: false,
+      /** The rpc's options from the .proto. */
       options: {},
     },
     /**
@@ -18620,20 +19185,32 @@ export const RuntimeServiceDefinition = {
      * already been removed.
      */
     removeContainer: {
+      /** The rpc's name as sent on the wire. */
       name: "RemoveContainer",
+      /** The codec of the rpc's request message. */
       requestType: RemoveContainerRequest as typeof RemoveContainerRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: RemoveContainerResponse as typeof RemoveContainerResponse,
+      /** Whether the server answers with a stream of responses. */
       responseStream: false,
+      /** The rpc's options from the .proto. */
       options: {},
     },
     /** ListContainers lists all containers by filters. */
     listContainers: {
+      /** The rpc's name as sent on the wire. */
       name: "ListContainers",
+      /** The codec of the rpc's request message. */
       requestType: ListContainersRequest as typeof ListContainersRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: ListContainersResponse as typeof ListContainersResponse,
+      /** Whether the server answers with a stream of responses. */
       responseStream: false,
+      /** The rpc's options from the .proto. */
       options: {},
     },
     /**
@@ -18651,11 +19228,17 @@ export const RuntimeServiceDefinition = {
      * See https://kep.k8s.io/5825 for more details.
      */
     streamContainers: {
+      /** The rpc's name as sent on the wire. */
       name: "StreamContainers",
+      /** The codec of the rpc's request message. */
       requestType: StreamContainersRequest as typeof StreamContainersRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: StreamContainersResponse as typeof StreamContainersResponse,
+      /** Whether the server answers with a stream of responses. */
       responseStream: true,
+      /** The rpc's options from the .proto. */
       options: {},
     },
     /**
@@ -18663,11 +19246,17 @@ export const RuntimeServiceDefinition = {
      * present, returns an error.
      */
     containerStatus: {
+      /** The rpc's name as sent on the wire. */
       name: "ContainerStatus",
+      /** The codec of the rpc's request message. */
       requestType: ContainerStatusRequest as typeof ContainerStatusRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: ContainerStatusResponse as typeof ContainerStatusResponse,
+      /** Whether the server answers with a stream of responses. */
       responseStream: false,
+      /** The rpc's options from the .proto. */
       options: {},
     },
     /**
@@ -18675,11 +19264,17 @@ export const RuntimeServiceDefinition = {
      * If runtime fails to transactionally update the requested resources, an error is returned.
      */
     updateContainerResources: {
+      /** The rpc's name as sent on the wire. */
       name: "UpdateContainerResources",
+      /** The codec of the rpc's request message. */
       requestType: UpdateContainerResourcesRequest as typeof UpdateContainerResourcesRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: UpdateContainerResourcesResponse as typeof UpdateContainerResourcesResponse,
+      /** Whether the server answers with a stream of responses. */
       responseStream: false,
+      /** The rpc's options from the .proto. */
       options: {},
     },
     /**
@@ -18690,47 +19285,77 @@ export const RuntimeServiceDefinition = {
      * Once it returns error, new container log file MUST NOT be created.
      */
     reopenContainerLog: {
+      /** The rpc's name as sent on the wire. */
       name: "ReopenContainerLog",
+      /** The codec of the rpc's request message. */
       requestType: ReopenContainerLogRequest as typeof ReopenContainerLogRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: ReopenContainerLogResponse as typeof ReopenContainerLogResponse,
+      /** Whether the server answers with a stream of responses. */
       responseStream: false,
+      /** The rpc's options from the .proto. */
       options: {},
     },
     /** ExecSync runs a command in a container synchronously. */
     execSync: {
+      /** The rpc's name as sent on the wire. */
       name: "ExecSync",
+      /** The codec of the rpc's request message. */
       requestType: ExecSyncRequest as typeof ExecSyncRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: ExecSyncResponse as typeof ExecSyncResponse,
+      /** Whether the server answers with a stream of responses. */
       responseStream: false,
+      /** The rpc's options from the .proto. */
       options: {},
     },
     /** Exec prepares a streaming endpoint to execute a command in the container. */
     exec: {
+      /** The rpc's name as sent on the wire. */
       name: "Exec",
+      /** The codec of the rpc's request message. */
       requestType: ExecRequest as typeof ExecRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: ExecResponse as typeof ExecResponse,
+      /** Whether the server answers with a stream of responses. */
       responseStream: false,
+      /** The rpc's options from the .proto. */
       options: {},
     },
     /** Attach prepares a streaming endpoint to attach to a running container. */
     attach: {
+      /** The rpc's name as sent on the wire. */
       name: "Attach",
+      /** The codec of the rpc's request message. */
       requestType: AttachRequest as typeof AttachRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: AttachResponse as typeof AttachResponse,
+      /** Whether the server answers with a stream of responses. */
       responseStream: false,
+      /** The rpc's options from the .proto. */
       options: {},
     },
     /** PortForward prepares a streaming endpoint to forward ports from a PodSandbox. */
     portForward: {
+      /** The rpc's name as sent on the wire. */
       name: "PortForward",
+      /** The codec of the rpc's request message. */
       requestType: PortForwardRequest as typeof PortForwardRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: PortForwardResponse as typeof PortForwardResponse,
+      /** Whether the server answers with a stream of responses. */
       responseStream: false,
+      /** The rpc's options from the .proto. */
       options: {},
     },
     /**
@@ -18738,20 +19363,32 @@ export const RuntimeServiceDefinition = {
      * exist, the call returns an error.
      */
     containerStats: {
+      /** The rpc's name as sent on the wire. */
       name: "ContainerStats",
+      /** The codec of the rpc's request message. */
       requestType: ContainerStatsRequest as typeof ContainerStatsRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: ContainerStatsResponse as typeof ContainerStatsResponse,
+      /** Whether the server answers with a stream of responses. */
       responseStream: false,
+      /** The rpc's options from the .proto. */
       options: {},
     },
     /** ListContainerStats returns stats of all running containers. */
     listContainerStats: {
+      /** The rpc's name as sent on the wire. */
       name: "ListContainerStats",
+      /** The codec of the rpc's request message. */
       requestType: ListContainerStatsRequest as typeof ListContainerStatsRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: ListContainerStatsResponse as typeof ListContainerStatsResponse,
+      /** Whether the server answers with a stream of responses. */
       responseStream: false,
+      /** The rpc's options from the .proto. */
       options: {},
     },
     /**
@@ -18770,11 +19407,17 @@ export const RuntimeServiceDefinition = {
      * See https://kep.k8s.io/5825 for more details.
      */
     streamContainerStats: {
+      /** The rpc's name as sent on the wire. */
       name: "StreamContainerStats",
+      /** The codec of the rpc's request message. */
       requestType: StreamContainerStatsRequest as typeof StreamContainerStatsRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: StreamContainerStatsResponse as typeof StreamContainerStatsResponse,
+      /** Whether the server answers with a stream of responses. */
       responseStream: true,
+      /** The rpc's options from the .proto. */
       options: {},
     },
     /**
@@ -18782,20 +19425,32 @@ export const RuntimeServiceDefinition = {
      * exist, the call returns an error.
      */
     podSandboxStats: {
+      /** The rpc's name as sent on the wire. */
       name: "PodSandboxStats",
+      /** The codec of the rpc's request message. */
       requestType: PodSandboxStatsRequest as typeof PodSandboxStatsRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: PodSandboxStatsResponse as typeof PodSandboxStatsResponse,
+      /** Whether the server answers with a stream of responses. */
       responseStream: false,
+      /** The rpc's options from the .proto. */
       options: {},
     },
     /** ListPodSandboxStats returns stats of the pod sandboxes matching a filter. */
     listPodSandboxStats: {
+      /** The rpc's name as sent on the wire. */
       name: "ListPodSandboxStats",
+      /** The codec of the rpc's request message. */
       requestType: ListPodSandboxStatsRequest as typeof ListPodSandboxStatsRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: ListPodSandboxStatsResponse as typeof ListPodSandboxStatsResponse,
+      /** Whether the server answers with a stream of responses. */
       responseStream: false,
+      /** The rpc's options from the .proto. */
       options: {},
     },
     /**
@@ -18814,47 +19469,77 @@ export const RuntimeServiceDefinition = {
      * See https://kep.k8s.io/5825 for more details.
      */
     streamPodSandboxStats: {
+      /** The rpc's name as sent on the wire. */
       name: "StreamPodSandboxStats",
+      /** The codec of the rpc's request message. */
       requestType: StreamPodSandboxStatsRequest as typeof StreamPodSandboxStatsRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: StreamPodSandboxStatsResponse as typeof StreamPodSandboxStatsResponse,
+      /** Whether the server answers with a stream of responses. */
       responseStream: true,
+      /** The rpc's options from the .proto. */
       options: {},
     },
     /** UpdateRuntimeConfig updates the runtime configuration based on the given request. */
     updateRuntimeConfig: {
+      /** The rpc's name as sent on the wire. */
       name: "UpdateRuntimeConfig",
+      /** The codec of the rpc's request message. */
       requestType: UpdateRuntimeConfigRequest as typeof UpdateRuntimeConfigRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: UpdateRuntimeConfigResponse as typeof UpdateRuntimeConfigResponse,
+      /** Whether the server answers with a stream of responses. */
       responseStream: false,
+      /** The rpc's options from the .proto. */
       options: {},
     },
     /** Status returns the status of the runtime. */
     status: {
+      /** The rpc's name as sent on the wire. */
       name: "Status",
+      /** The codec of the rpc's request message. */
       requestType: StatusRequest as typeof StatusRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: StatusResponse as typeof StatusResponse,
+      /** Whether the server answers with a stream of responses. */
       responseStream: false,
+      /** The rpc's options from the .proto. */
       options: {},
     },
     /** CheckpointContainer checkpoints a container */
     checkpointContainer: {
+      /** The rpc's name as sent on the wire. */
       name: "CheckpointContainer",
+      /** The codec of the rpc's request message. */
       requestType: CheckpointContainerRequest as typeof CheckpointContainerRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: CheckpointContainerResponse as typeof CheckpointContainerResponse,
+      /** Whether the server answers with a stream of responses. */
       responseStream: false,
+      /** The rpc's options from the .proto. */
       options: {},
     },
     /** GetContainerEvents gets container events from the CRI runtime */
     getContainerEvents: {
+      /** The rpc's name as sent on the wire. */
       name: "GetContainerEvents",
+      /** The codec of the rpc's request message. */
       requestType: GetEventsRequest as typeof GetEventsRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: ContainerEventResponse as typeof ContainerEventResponse,
+      /** Whether the server answers with a stream of responses. */
       responseStream: true,
+      /** The rpc's options from the .proto. */
       options: {},
     },
     /**
@@ -18865,20 +19550,32 @@ export const RuntimeServiceDefinition = {
      * ListMetricDescriptors call, then the metric will not be broadcasted.
      */
     listMetricDescriptors: {
+      /** The rpc's name as sent on the wire. */
       name: "ListMetricDescriptors",
+      /** The codec of the rpc's request message. */
       requestType: ListMetricDescriptorsRequest as typeof ListMetricDescriptorsRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: ListMetricDescriptorsResponse as typeof ListMetricDescriptorsResponse,
+      /** Whether the server answers with a stream of responses. */
       responseStream: false,
+      /** The rpc's options from the .proto. */
       options: {},
     },
     /** ListPodSandboxMetrics gets pod sandbox metrics from CRI Runtime */
     listPodSandboxMetrics: {
+      /** The rpc's name as sent on the wire. */
       name: "ListPodSandboxMetrics",
+      /** The codec of the rpc's request message. */
       requestType: ListPodSandboxMetricsRequest as typeof ListPodSandboxMetricsRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: ListPodSandboxMetricsResponse as typeof ListPodSandboxMetricsResponse,
+      /** Whether the server answers with a stream of responses. */
       responseStream: false,
+      /** The rpc's options from the .proto. */
       options: {},
     },
     /**
@@ -18897,11 +19594,17 @@ export const RuntimeServiceDefinition = {
      * See https://kep.k8s.io/5825 for more details.
      */
     streamPodSandboxMetrics: {
+      /** The rpc's name as sent on the wire. */
       name: "StreamPodSandboxMetrics",
+      /** The codec of the rpc's request message. */
       requestType: StreamPodSandboxMetricsRequest as typeof StreamPodSandboxMetricsRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: StreamPodSandboxMetricsResponse as typeof StreamPodSandboxMetricsResponse,
+      /** Whether the server answers with a stream of responses. */
       responseStream: true,
+      /** The rpc's options from the .proto. */
       options: {},
     },
     /**
@@ -18914,11 +19617,17 @@ export const RuntimeServiceDefinition = {
      *   avoid updating them without a full node reboot.
      */
     runtimeConfig: {
+      /** The rpc's name as sent on the wire. */
       name: "RuntimeConfig",
+      /** The codec of the rpc's request message. */
       requestType: RuntimeConfigRequest as typeof RuntimeConfigRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: RuntimeConfigResponse as typeof RuntimeConfigResponse,
+      /** Whether the server answers with a stream of responses. */
       responseStream: false,
+      /** The rpc's options from the .proto. */
       options: {},
     },
     /**
@@ -18929,11 +19638,17 @@ export const RuntimeServiceDefinition = {
      * Kubelet with proceeding with a resize.
      */
     updatePodSandboxResources: {
+      /** The rpc's name as sent on the wire. */
       name: "UpdatePodSandboxResources",
+      /** The codec of the rpc's request message. */
       requestType: UpdatePodSandboxResourcesRequest as typeof UpdatePodSandboxResourcesRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: UpdatePodSandboxResourcesResponse as typeof UpdatePodSandboxResourcesResponse,
+      /** Whether the server answers with a stream of responses. */
       responseStream: false,
+      /** The rpc's options from the .proto. */
       options: {},
     },
   },
@@ -18941,17 +19656,27 @@ export const RuntimeServiceDefinition = {
 
 /** ImageService defines the public APIs for managing images. */
 export type ImageServiceDefinition = typeof ImageServiceDefinition;
+/** The generic definition of the ImageService gRPC service: its methods with their request and response codecs. */
 export const ImageServiceDefinition = {
+  /** The service's name, without its package. */
   name: "ImageService",
+  /** The service's full name as sent on the wire (`package.Service`). */
   fullName: "runtime.v1.ImageService",
+  /** The service's rpcs, by the camel-case name the client calls them by. */
   methods: {
     /** ListImages lists existing images. */
     listImages: {
+      /** The rpc's name as sent on the wire. */
       name: "ListImages",
+      /** The codec of the rpc's request message. */
       requestType: ListImagesRequest as typeof ListImagesRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: ListImagesResponse as typeof ListImagesResponse,
+      /** Whether the server answers with a stream of responses. */
       responseStream: false,
+      /** The rpc's options from the .proto. */
       options: {},
     },
     /**
@@ -18969,11 +19694,17 @@ export const ImageServiceDefinition = {
      * See https://kep.k8s.io/5825 for more details.
      */
     streamImages: {
+      /** The rpc's name as sent on the wire. */
       name: "StreamImages",
+      /** The codec of the rpc's request message. */
       requestType: StreamImagesRequest as typeof StreamImagesRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: StreamImagesResponse as typeof StreamImagesResponse,
+      /** Whether the server answers with a stream of responses. */
       responseStream: true,
+      /** The rpc's options from the .proto. */
       options: {},
     },
     /**
@@ -18982,20 +19713,32 @@ export const ImageServiceDefinition = {
      * nil.
      */
     imageStatus: {
+      /** The rpc's name as sent on the wire. */
       name: "ImageStatus",
+      /** The codec of the rpc's request message. */
       requestType: ImageStatusRequest as typeof ImageStatusRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: ImageStatusResponse as typeof ImageStatusResponse,
+      /** Whether the server answers with a stream of responses. */
       responseStream: false,
+      /** The rpc's options from the .proto. */
       options: {},
     },
     /** PullImage pulls an image with authentication config. */
     pullImage: {
+      /** The rpc's name as sent on the wire. */
       name: "PullImage",
+      /** The codec of the rpc's request message. */
       requestType: PullImageRequest as typeof PullImageRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: PullImageResponse as typeof PullImageResponse,
+      /** Whether the server answers with a stream of responses. */
       responseStream: false,
+      /** The rpc's options from the .proto. */
       options: {},
     },
     /**
@@ -19011,11 +19754,17 @@ export const ImageServiceDefinition = {
      * and not guaranteed to be cleaned up by the time this method returns.
      */
     removeImage: {
+      /** The rpc's name as sent on the wire. */
       name: "RemoveImage",
+      /** The codec of the rpc's request message. */
       requestType: RemoveImageRequest as typeof RemoveImageRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: RemoveImageResponse as typeof RemoveImageResponse,
+      /** Whether the server answers with a stream of responses. */
       responseStream: false,
+      /** The rpc's options from the .proto. */
       options: {},
     },
     /**
@@ -19023,11 +19772,17 @@ export const ImageServiceDefinition = {
      * Usage information may include images that were removed, but are still being cleaned up.
      */
     imageFsInfo: {
+      /** The rpc's name as sent on the wire. */
       name: "ImageFsInfo",
+      /** The codec of the rpc's request message. */
       requestType: ImageFsInfoRequest as typeof ImageFsInfoRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: ImageFsInfoResponse as typeof ImageFsInfoResponse,
+      /** Whether the server answers with a stream of responses. */
       responseStream: false,
+      /** The rpc's options from the .proto. */
       options: {},
     },
   },

@@ -11,30 +11,47 @@
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
 import { Any } from "../../../../../google/protobuf/any.js";
 
+/** The `ContainerCreate` message (its .proto does not describe it). */
 export interface ContainerCreate {
+  /** The `id` field of `ContainerCreate` (its .proto does not describe it). */
   id: string;
+  /** The `image` field of `ContainerCreate` (its .proto does not describe it). */
   image: string;
+  /** The `runtime` field of `ContainerCreate` (its .proto does not describe it). */
   runtime: ContainerCreate_Runtime | undefined;
 }
 
+/** The `ContainerCreate_Runtime` message (its .proto does not describe it). */
 export interface ContainerCreate_Runtime {
+  /** The `name` field of `ContainerCreate_Runtime` (its .proto does not describe it). */
   name: string;
+  /** The `options` field of `ContainerCreate_Runtime` (its .proto does not describe it). */
   options: Any | undefined;
 }
 
+/** The `ContainerUpdate` message (its .proto does not describe it). */
 export interface ContainerUpdate {
+  /** The `id` field of `ContainerUpdate` (its .proto does not describe it). */
   id: string;
+  /** The `image` field of `ContainerUpdate` (its .proto does not describe it). */
   image: string;
+  /** The `labels` field of `ContainerUpdate` (its .proto does not describe it). */
   labels: { [key: string]: string };
+  /** The `snapshotKey` field of `ContainerUpdate` (its .proto does not describe it). */
   snapshotKey: string;
 }
 
+/** One key and value of the map field `ContainerUpdate.Labels`. */
 export interface ContainerUpdate_LabelsEntry {
+  /** The `key` field of `ContainerUpdate_LabelsEntry` (its .proto does not describe it). */
   key: string;
+  /** The `value` field of `ContainerUpdate_LabelsEntry` (its .proto does not describe it). */
   value: string;
 }
 
+/** The `ContainerDelete` message (its .proto does not describe it). */
 export interface ContainerDelete {
+  /** The `id` field of `ContainerDelete` (its .proto does not describe it). */
   id: string;
 }
 
@@ -42,6 +59,7 @@ function createBaseContainerCreate(): ContainerCreate {
   return { id: "", image: "", runtime: undefined };
 }
 
+/** Encodes, decodes and builds `ContainerCreate` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ContainerCreate: MessageFns<ContainerCreate> = {
   encode(message: ContainerCreate, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.id !== "") {
@@ -123,6 +141,7 @@ function createBaseContainerCreate_Runtime(): ContainerCreate_Runtime {
   return { name: "", options: undefined };
 }
 
+/** Encodes, decodes and builds `ContainerCreate_Runtime` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ContainerCreate_Runtime: MessageFns<ContainerCreate_Runtime> = {
   encode(message: ContainerCreate_Runtime, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.name !== "") {
@@ -192,6 +211,7 @@ function createBaseContainerUpdate(): ContainerUpdate {
   return { id: "", image: "", labels: {}, snapshotKey: "" };
 }
 
+/** Encodes, decodes and builds `ContainerUpdate` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ContainerUpdate: MessageFns<ContainerUpdate> = {
   encode(message: ContainerUpdate, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.id !== "") {
@@ -294,6 +314,7 @@ function createBaseContainerUpdate_LabelsEntry(): ContainerUpdate_LabelsEntry {
   return { key: "", value: "" };
 }
 
+/** Encodes, decodes and builds `ContainerUpdate_LabelsEntry` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ContainerUpdate_LabelsEntry: MessageFns<ContainerUpdate_LabelsEntry> = {
   encode(message: ContainerUpdate_LabelsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.key !== "") {
@@ -361,6 +382,7 @@ function createBaseContainerDelete(): ContainerDelete {
   return { id: "" };
 }
 
+/** Encodes, decodes and builds `ContainerDelete` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ContainerDelete: MessageFns<ContainerDelete> = {
   encode(message: ContainerDelete, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.id !== "") {

@@ -10,12 +10,17 @@
 /* eslint-disable */
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
 
+/** The `ContentCreate` message (its .proto does not describe it). */
 export interface ContentCreate {
+  /** The `digest` field of `ContentCreate` (its .proto does not describe it). */
   digest: string;
+  /** The `size` field of `ContentCreate` (its .proto does not describe it). */
   size: bigint;
 }
 
+/** The `ContentDelete` message (its .proto does not describe it). */
 export interface ContentDelete {
+  /** The `digest` field of `ContentDelete` (its .proto does not describe it). */
   digest: string;
 }
 
@@ -23,6 +28,7 @@ function createBaseContentCreate(): ContentCreate {
   return { digest: "", size: 0n };
 }
 
+/** Encodes, decodes and builds `ContentCreate` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ContentCreate: MessageFns<ContentCreate> = {
   encode(message: ContentCreate, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.digest !== "") {
@@ -93,6 +99,7 @@ function createBaseContentDelete(): ContentDelete {
   return { digest: "" };
 }
 
+/** Encodes, decodes and builds `ContentDelete` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ContentDelete: MessageFns<ContentDelete> = {
   encode(message: ContentDelete, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.digest !== "") {

@@ -10,27 +10,41 @@
 /* eslint-disable */
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
 
+/** The `ImageCreate` message (its .proto does not describe it). */
 export interface ImageCreate {
+  /** The `name` field of `ImageCreate` (its .proto does not describe it). */
   name: string;
+  /** The `labels` field of `ImageCreate` (its .proto does not describe it). */
   labels: { [key: string]: string };
 }
 
+/** One key and value of the map field `ImageCreate.Labels`. */
 export interface ImageCreate_LabelsEntry {
+  /** The `key` field of `ImageCreate_LabelsEntry` (its .proto does not describe it). */
   key: string;
+  /** The `value` field of `ImageCreate_LabelsEntry` (its .proto does not describe it). */
   value: string;
 }
 
+/** The `ImageUpdate` message (its .proto does not describe it). */
 export interface ImageUpdate {
+  /** The `name` field of `ImageUpdate` (its .proto does not describe it). */
   name: string;
+  /** The `labels` field of `ImageUpdate` (its .proto does not describe it). */
   labels: { [key: string]: string };
 }
 
+/** One key and value of the map field `ImageUpdate.Labels`. */
 export interface ImageUpdate_LabelsEntry {
+  /** The `key` field of `ImageUpdate_LabelsEntry` (its .proto does not describe it). */
   key: string;
+  /** The `value` field of `ImageUpdate_LabelsEntry` (its .proto does not describe it). */
   value: string;
 }
 
+/** The `ImageDelete` message (its .proto does not describe it). */
 export interface ImageDelete {
+  /** The `name` field of `ImageDelete` (its .proto does not describe it). */
   name: string;
 }
 
@@ -38,6 +52,7 @@ function createBaseImageCreate(): ImageCreate {
   return { name: "", labels: {} };
 }
 
+/** Encodes, decodes and builds `ImageCreate` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ImageCreate: MessageFns<ImageCreate> = {
   encode(message: ImageCreate, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.name !== "") {
@@ -116,6 +131,7 @@ function createBaseImageCreate_LabelsEntry(): ImageCreate_LabelsEntry {
   return { key: "", value: "" };
 }
 
+/** Encodes, decodes and builds `ImageCreate_LabelsEntry` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ImageCreate_LabelsEntry: MessageFns<ImageCreate_LabelsEntry> = {
   encode(message: ImageCreate_LabelsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.key !== "") {
@@ -183,6 +199,7 @@ function createBaseImageUpdate(): ImageUpdate {
   return { name: "", labels: {} };
 }
 
+/** Encodes, decodes and builds `ImageUpdate` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ImageUpdate: MessageFns<ImageUpdate> = {
   encode(message: ImageUpdate, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.name !== "") {
@@ -261,6 +278,7 @@ function createBaseImageUpdate_LabelsEntry(): ImageUpdate_LabelsEntry {
   return { key: "", value: "" };
 }
 
+/** Encodes, decodes and builds `ImageUpdate_LabelsEntry` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ImageUpdate_LabelsEntry: MessageFns<ImageUpdate_LabelsEntry> = {
   encode(message: ImageUpdate_LabelsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.key !== "") {
@@ -328,6 +346,7 @@ function createBaseImageDelete(): ImageDelete {
   return { name: "" };
 }
 
+/** Encodes, decodes and builds `ImageDelete` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ImageDelete: MessageFns<ImageDelete> = {
   encode(message: ImageDelete, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.name !== "") {

@@ -10,27 +10,41 @@
 /* eslint-disable */
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
 
+/** The `NamespaceCreate` message (its .proto does not describe it). */
 export interface NamespaceCreate {
+  /** The `name` field of `NamespaceCreate` (its .proto does not describe it). */
   name: string;
+  /** The `labels` field of `NamespaceCreate` (its .proto does not describe it). */
   labels: { [key: string]: string };
 }
 
+/** One key and value of the map field `NamespaceCreate.Labels`. */
 export interface NamespaceCreate_LabelsEntry {
+  /** The `key` field of `NamespaceCreate_LabelsEntry` (its .proto does not describe it). */
   key: string;
+  /** The `value` field of `NamespaceCreate_LabelsEntry` (its .proto does not describe it). */
   value: string;
 }
 
+/** The `NamespaceUpdate` message (its .proto does not describe it). */
 export interface NamespaceUpdate {
+  /** The `name` field of `NamespaceUpdate` (its .proto does not describe it). */
   name: string;
+  /** The `labels` field of `NamespaceUpdate` (its .proto does not describe it). */
   labels: { [key: string]: string };
 }
 
+/** One key and value of the map field `NamespaceUpdate.Labels`. */
 export interface NamespaceUpdate_LabelsEntry {
+  /** The `key` field of `NamespaceUpdate_LabelsEntry` (its .proto does not describe it). */
   key: string;
+  /** The `value` field of `NamespaceUpdate_LabelsEntry` (its .proto does not describe it). */
   value: string;
 }
 
+/** The `NamespaceDelete` message (its .proto does not describe it). */
 export interface NamespaceDelete {
+  /** The `name` field of `NamespaceDelete` (its .proto does not describe it). */
   name: string;
 }
 
@@ -38,6 +52,7 @@ function createBaseNamespaceCreate(): NamespaceCreate {
   return { name: "", labels: {} };
 }
 
+/** Encodes, decodes and builds `NamespaceCreate` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const NamespaceCreate: MessageFns<NamespaceCreate> = {
   encode(message: NamespaceCreate, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.name !== "") {
@@ -116,6 +131,7 @@ function createBaseNamespaceCreate_LabelsEntry(): NamespaceCreate_LabelsEntry {
   return { key: "", value: "" };
 }
 
+/** Encodes, decodes and builds `NamespaceCreate_LabelsEntry` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const NamespaceCreate_LabelsEntry: MessageFns<NamespaceCreate_LabelsEntry> = {
   encode(message: NamespaceCreate_LabelsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.key !== "") {
@@ -183,6 +199,7 @@ function createBaseNamespaceUpdate(): NamespaceUpdate {
   return { name: "", labels: {} };
 }
 
+/** Encodes, decodes and builds `NamespaceUpdate` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const NamespaceUpdate: MessageFns<NamespaceUpdate> = {
   encode(message: NamespaceUpdate, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.name !== "") {
@@ -261,6 +278,7 @@ function createBaseNamespaceUpdate_LabelsEntry(): NamespaceUpdate_LabelsEntry {
   return { key: "", value: "" };
 }
 
+/** Encodes, decodes and builds `NamespaceUpdate_LabelsEntry` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const NamespaceUpdate_LabelsEntry: MessageFns<NamespaceUpdate_LabelsEntry> = {
   encode(message: NamespaceUpdate_LabelsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.key !== "") {
@@ -328,6 +346,7 @@ function createBaseNamespaceDelete(): NamespaceDelete {
   return { name: "" };
 }
 
+/** Encodes, decodes and builds `NamespaceDelete` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const NamespaceDelete: MessageFns<NamespaceDelete> = {
   encode(message: NamespaceDelete, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.name !== "") {

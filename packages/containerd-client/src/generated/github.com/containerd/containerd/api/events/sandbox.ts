@@ -11,17 +11,25 @@
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
 import { Timestamp } from "../../../../../google/protobuf/timestamp.js";
 
+/** The `SandboxCreate` message (its .proto does not describe it). */
 export interface SandboxCreate {
+  /** The `sandboxId` field of `SandboxCreate` (its .proto does not describe it). */
   sandboxId: string;
 }
 
+/** The `SandboxStart` message (its .proto does not describe it). */
 export interface SandboxStart {
+  /** The `sandboxId` field of `SandboxStart` (its .proto does not describe it). */
   sandboxId: string;
 }
 
+/** The `SandboxExit` message (its .proto does not describe it). */
 export interface SandboxExit {
+  /** The `sandboxId` field of `SandboxExit` (its .proto does not describe it). */
   sandboxId: string;
+  /** The `exitStatus` field of `SandboxExit` (its .proto does not describe it). */
   exitStatus: number;
+  /** The `exitedAt` field of `SandboxExit` (its .proto does not describe it). */
   exitedAt: Date | undefined;
 }
 
@@ -29,6 +37,7 @@ function createBaseSandboxCreate(): SandboxCreate {
   return { sandboxId: "" };
 }
 
+/** Encodes, decodes and builds `SandboxCreate` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const SandboxCreate: MessageFns<SandboxCreate> = {
   encode(message: SandboxCreate, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.sandboxId !== "") {
@@ -84,6 +93,7 @@ function createBaseSandboxStart(): SandboxStart {
   return { sandboxId: "" };
 }
 
+/** Encodes, decodes and builds `SandboxStart` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const SandboxStart: MessageFns<SandboxStart> = {
   encode(message: SandboxStart, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.sandboxId !== "") {
@@ -139,6 +149,7 @@ function createBaseSandboxExit(): SandboxExit {
   return { sandboxId: "", exitStatus: 0, exitedAt: undefined };
 }
 
+/** Encodes, decodes and builds `SandboxExit` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const SandboxExit: MessageFns<SandboxExit> = {
   encode(message: SandboxExit, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.sandboxId !== "") {

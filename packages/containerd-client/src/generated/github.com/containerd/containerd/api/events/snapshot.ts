@@ -10,20 +10,31 @@
 /* eslint-disable */
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
 
+/** The `SnapshotPrepare` message (its .proto does not describe it). */
 export interface SnapshotPrepare {
+  /** The `key` field of `SnapshotPrepare` (its .proto does not describe it). */
   key: string;
+  /** The `parent` field of `SnapshotPrepare` (its .proto does not describe it). */
   parent: string;
+  /** The `snapshotter` field of `SnapshotPrepare` (its .proto does not describe it). */
   snapshotter: string;
 }
 
+/** The `SnapshotCommit` message (its .proto does not describe it). */
 export interface SnapshotCommit {
+  /** The `key` field of `SnapshotCommit` (its .proto does not describe it). */
   key: string;
+  /** The `name` field of `SnapshotCommit` (its .proto does not describe it). */
   name: string;
+  /** The `snapshotter` field of `SnapshotCommit` (its .proto does not describe it). */
   snapshotter: string;
 }
 
+/** The `SnapshotRemove` message (its .proto does not describe it). */
 export interface SnapshotRemove {
+  /** The `key` field of `SnapshotRemove` (its .proto does not describe it). */
   key: string;
+  /** The `snapshotter` field of `SnapshotRemove` (its .proto does not describe it). */
   snapshotter: string;
 }
 
@@ -31,6 +42,7 @@ function createBaseSnapshotPrepare(): SnapshotPrepare {
   return { key: "", parent: "", snapshotter: "" };
 }
 
+/** Encodes, decodes and builds `SnapshotPrepare` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const SnapshotPrepare: MessageFns<SnapshotPrepare> = {
   encode(message: SnapshotPrepare, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.key !== "") {
@@ -110,6 +122,7 @@ function createBaseSnapshotCommit(): SnapshotCommit {
   return { key: "", name: "", snapshotter: "" };
 }
 
+/** Encodes, decodes and builds `SnapshotCommit` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const SnapshotCommit: MessageFns<SnapshotCommit> = {
   encode(message: SnapshotCommit, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.key !== "") {
@@ -189,6 +202,7 @@ function createBaseSnapshotRemove(): SnapshotRemove {
   return { key: "", snapshotter: "" };
 }
 
+/** Encodes, decodes and builds `SnapshotRemove` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const SnapshotRemove: MessageFns<SnapshotRemove> = {
   encode(message: SnapshotRemove, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.key !== "") {

@@ -12,24 +12,39 @@ import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
 import { Timestamp } from "../../../../../google/protobuf/timestamp.js";
 import { Mount } from "../types/mount.js";
 
+/** The `TaskCreate` message (its .proto does not describe it). */
 export interface TaskCreate {
+  /** The `containerId` field of `TaskCreate` (its .proto does not describe it). */
   containerId: string;
+  /** The `bundle` field of `TaskCreate` (its .proto does not describe it). */
   bundle: string;
+  /** The `rootfs` field of `TaskCreate` (its .proto does not describe it). */
   rootfs: Mount[];
+  /** The `io` field of `TaskCreate` (its .proto does not describe it). */
   io: TaskIO | undefined;
+  /** The `checkpoint` field of `TaskCreate` (its .proto does not describe it). */
   checkpoint: string;
+  /** The `pid` field of `TaskCreate` (its .proto does not describe it). */
   pid: number;
 }
 
+/** The `TaskStart` message (its .proto does not describe it). */
 export interface TaskStart {
+  /** The `containerId` field of `TaskStart` (its .proto does not describe it). */
   containerId: string;
+  /** The `pid` field of `TaskStart` (its .proto does not describe it). */
   pid: number;
 }
 
+/** The `TaskDelete` message (its .proto does not describe it). */
 export interface TaskDelete {
+  /** The `containerId` field of `TaskDelete` (its .proto does not describe it). */
   containerId: string;
+  /** The `pid` field of `TaskDelete` (its .proto does not describe it). */
   pid: number;
+  /** The `exitStatus` field of `TaskDelete` (its .proto does not describe it). */
   exitStatus: number;
+  /** The `exitedAt` field of `TaskDelete` (its .proto does not describe it). */
   exitedAt:
     | Date
     | undefined;
@@ -40,46 +55,73 @@ export interface TaskDelete {
   id: string;
 }
 
+/** The `TaskIO` message (its .proto does not describe it). */
 export interface TaskIO {
+  /** The `stdin` field of `TaskIO` (its .proto does not describe it). */
   stdin: string;
+  /** The `stdout` field of `TaskIO` (its .proto does not describe it). */
   stdout: string;
+  /** The `stderr` field of `TaskIO` (its .proto does not describe it). */
   stderr: string;
+  /** The `terminal` field of `TaskIO` (its .proto does not describe it). */
   terminal: boolean;
 }
 
+/** The `TaskExit` message (its .proto does not describe it). */
 export interface TaskExit {
+  /** The `containerId` field of `TaskExit` (its .proto does not describe it). */
   containerId: string;
+  /** The `id` field of `TaskExit` (its .proto does not describe it). */
   id: string;
+  /** The `pid` field of `TaskExit` (its .proto does not describe it). */
   pid: number;
+  /** The `exitStatus` field of `TaskExit` (its .proto does not describe it). */
   exitStatus: number;
+  /** The `exitedAt` field of `TaskExit` (its .proto does not describe it). */
   exitedAt: Date | undefined;
 }
 
+/** The `TaskOOM` message (its .proto does not describe it). */
 export interface TaskOOM {
+  /** The `containerId` field of `TaskOOM` (its .proto does not describe it). */
   containerId: string;
 }
 
+/** The `TaskExecAdded` message (its .proto does not describe it). */
 export interface TaskExecAdded {
+  /** The `containerId` field of `TaskExecAdded` (its .proto does not describe it). */
   containerId: string;
+  /** The `execId` field of `TaskExecAdded` (its .proto does not describe it). */
   execId: string;
 }
 
+/** The `TaskExecStarted` message (its .proto does not describe it). */
 export interface TaskExecStarted {
+  /** The `containerId` field of `TaskExecStarted` (its .proto does not describe it). */
   containerId: string;
+  /** The `execId` field of `TaskExecStarted` (its .proto does not describe it). */
   execId: string;
+  /** The `pid` field of `TaskExecStarted` (its .proto does not describe it). */
   pid: number;
 }
 
+/** The `TaskPaused` message (its .proto does not describe it). */
 export interface TaskPaused {
+  /** The `containerId` field of `TaskPaused` (its .proto does not describe it). */
   containerId: string;
 }
 
+/** The `TaskResumed` message (its .proto does not describe it). */
 export interface TaskResumed {
+  /** The `containerId` field of `TaskResumed` (its .proto does not describe it). */
   containerId: string;
 }
 
+/** The `TaskCheckpointed` message (its .proto does not describe it). */
 export interface TaskCheckpointed {
+  /** The `containerId` field of `TaskCheckpointed` (its .proto does not describe it). */
   containerId: string;
+  /** The `checkpoint` field of `TaskCheckpointed` (its .proto does not describe it). */
   checkpoint: string;
 }
 
@@ -87,6 +129,7 @@ function createBaseTaskCreate(): TaskCreate {
   return { containerId: "", bundle: "", rootfs: [], io: undefined, checkpoint: "", pid: 0 };
 }
 
+/** Encodes, decodes and builds `TaskCreate` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const TaskCreate: MessageFns<TaskCreate> = {
   encode(message: TaskCreate, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.containerId !== "") {
@@ -202,6 +245,7 @@ function createBaseTaskStart(): TaskStart {
   return { containerId: "", pid: 0 };
 }
 
+/** Encodes, decodes and builds `TaskStart` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const TaskStart: MessageFns<TaskStart> = {
   encode(message: TaskStart, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.containerId !== "") {
@@ -269,6 +313,7 @@ function createBaseTaskDelete(): TaskDelete {
   return { containerId: "", pid: 0, exitStatus: 0, exitedAt: undefined, id: "" };
 }
 
+/** Encodes, decodes and builds `TaskDelete` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const TaskDelete: MessageFns<TaskDelete> = {
   encode(message: TaskDelete, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.containerId !== "") {
@@ -372,6 +417,7 @@ function createBaseTaskIO(): TaskIO {
   return { stdin: "", stdout: "", stderr: "", terminal: false };
 }
 
+/** Encodes, decodes and builds `TaskIO` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const TaskIO: MessageFns<TaskIO> = {
   encode(message: TaskIO, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.stdin !== "") {
@@ -463,6 +509,7 @@ function createBaseTaskExit(): TaskExit {
   return { containerId: "", id: "", pid: 0, exitStatus: 0, exitedAt: undefined };
 }
 
+/** Encodes, decodes and builds `TaskExit` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const TaskExit: MessageFns<TaskExit> = {
   encode(message: TaskExit, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.containerId !== "") {
@@ -566,6 +613,7 @@ function createBaseTaskOOM(): TaskOOM {
   return { containerId: "" };
 }
 
+/** Encodes, decodes and builds `TaskOOM` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const TaskOOM: MessageFns<TaskOOM> = {
   encode(message: TaskOOM, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.containerId !== "") {
@@ -621,6 +669,7 @@ function createBaseTaskExecAdded(): TaskExecAdded {
   return { containerId: "", execId: "" };
 }
 
+/** Encodes, decodes and builds `TaskExecAdded` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const TaskExecAdded: MessageFns<TaskExecAdded> = {
   encode(message: TaskExecAdded, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.containerId !== "") {
@@ -688,6 +737,7 @@ function createBaseTaskExecStarted(): TaskExecStarted {
   return { containerId: "", execId: "", pid: 0 };
 }
 
+/** Encodes, decodes and builds `TaskExecStarted` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const TaskExecStarted: MessageFns<TaskExecStarted> = {
   encode(message: TaskExecStarted, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.containerId !== "") {
@@ -767,6 +817,7 @@ function createBaseTaskPaused(): TaskPaused {
   return { containerId: "" };
 }
 
+/** Encodes, decodes and builds `TaskPaused` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const TaskPaused: MessageFns<TaskPaused> = {
   encode(message: TaskPaused, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.containerId !== "") {
@@ -822,6 +873,7 @@ function createBaseTaskResumed(): TaskResumed {
   return { containerId: "" };
 }
 
+/** Encodes, decodes and builds `TaskResumed` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const TaskResumed: MessageFns<TaskResumed> = {
   encode(message: TaskResumed, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.containerId !== "") {
@@ -877,6 +929,7 @@ function createBaseTaskCheckpointed(): TaskCheckpointed {
   return { containerId: "", checkpoint: "" };
 }
 
+/** Encodes, decodes and builds `TaskCheckpointed` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const TaskCheckpointed: MessageFns<TaskCheckpointed> = {
   encode(message: TaskCheckpointed, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.containerId !== "") {

@@ -18,14 +18,21 @@ import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
  * See https://godoc.org/github.com/opencontainers/image-spec/specs-go/v1#Descriptor
  */
 export interface Descriptor {
+  /** The `mediaType` field of `Descriptor` (its .proto does not describe it). */
   mediaType: string;
+  /** The `digest` field of `Descriptor` (its .proto does not describe it). */
   digest: string;
+  /** The `size` field of `Descriptor` (its .proto does not describe it). */
   size: bigint;
+  /** The `annotations` field of `Descriptor` (its .proto does not describe it). */
   annotations: { [key: string]: string };
 }
 
+/** One key and value of the map field `Descriptor.Annotations`. */
 export interface Descriptor_AnnotationsEntry {
+  /** The `key` field of `Descriptor_AnnotationsEntry` (its .proto does not describe it). */
   key: string;
+  /** The `value` field of `Descriptor_AnnotationsEntry` (its .proto does not describe it). */
   value: string;
 }
 
@@ -33,6 +40,7 @@ function createBaseDescriptor(): Descriptor {
   return { mediaType: "", digest: "", size: 0n, annotations: {} };
 }
 
+/** Encodes, decodes and builds `Descriptor` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const Descriptor: MessageFns<Descriptor> = {
   encode(message: Descriptor, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.mediaType !== "") {
@@ -138,6 +146,7 @@ function createBaseDescriptor_AnnotationsEntry(): Descriptor_AnnotationsEntry {
   return { key: "", value: "" };
 }
 
+/** Encodes, decodes and builds `Descriptor_AnnotationsEntry` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const Descriptor_AnnotationsEntry: MessageFns<Descriptor_AnnotationsEntry> = {
   encode(message: Descriptor_AnnotationsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.key !== "") {

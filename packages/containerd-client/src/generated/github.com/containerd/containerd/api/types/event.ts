@@ -12,10 +12,15 @@ import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
 import { Any } from "../../../../../google/protobuf/any.js";
 import { Timestamp } from "../../../../../google/protobuf/timestamp.js";
 
+/** The `Envelope` message (its .proto does not describe it). */
 export interface Envelope {
+  /** The `timestamp` field of `Envelope` (its .proto does not describe it). */
   timestamp: Date | undefined;
+  /** The `namespace` field of `Envelope` (its .proto does not describe it). */
   namespace: string;
+  /** The `topic` field of `Envelope` (its .proto does not describe it). */
   topic: string;
+  /** The `event` field of `Envelope` (its .proto does not describe it). */
   event: Any | undefined;
 }
 
@@ -23,6 +28,7 @@ function createBaseEnvelope(): Envelope {
   return { timestamp: undefined, namespace: "", topic: "", event: undefined };
 }
 
+/** Encodes, decodes and builds `Envelope` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const Envelope: MessageFns<Envelope> = {
   encode(message: Envelope, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.timestamp !== undefined) {

@@ -11,7 +11,9 @@
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
 import { Any } from "../../../../../google/protobuf/any.js";
 
+/** The `RuntimeRequest` message (its .proto does not describe it). */
 export interface RuntimeRequest {
+  /** The `runtimePath` field of `RuntimeRequest` (its .proto does not describe it). */
   runtimePath: string;
   /**
    * Options correspond to CreateTaskRequest.options.
@@ -20,13 +22,19 @@ export interface RuntimeRequest {
   options: Any | undefined;
 }
 
+/** The `RuntimeVersion` message (its .proto does not describe it). */
 export interface RuntimeVersion {
+  /** The `version` field of `RuntimeVersion` (its .proto does not describe it). */
   version: string;
+  /** The `revision` field of `RuntimeVersion` (its .proto does not describe it). */
   revision: string;
 }
 
+/** The `RuntimeInfo` message (its .proto does not describe it). */
 export interface RuntimeInfo {
+  /** The `name` field of `RuntimeInfo` (its .proto does not describe it). */
   name: string;
+  /** The `version` field of `RuntimeInfo` (its .proto does not describe it). */
   version:
     | RuntimeVersion
     | undefined;
@@ -42,8 +50,11 @@ export interface RuntimeInfo {
   annotations: { [key: string]: string };
 }
 
+/** One key and value of the map field `RuntimeInfo.Annotations`. */
 export interface RuntimeInfo_AnnotationsEntry {
+  /** The `key` field of `RuntimeInfo_AnnotationsEntry` (its .proto does not describe it). */
   key: string;
+  /** The `value` field of `RuntimeInfo_AnnotationsEntry` (its .proto does not describe it). */
   value: string;
 }
 
@@ -51,6 +62,7 @@ function createBaseRuntimeRequest(): RuntimeRequest {
   return { runtimePath: "", options: undefined };
 }
 
+/** Encodes, decodes and builds `RuntimeRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const RuntimeRequest: MessageFns<RuntimeRequest> = {
   encode(message: RuntimeRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.runtimePath !== "") {
@@ -120,6 +132,7 @@ function createBaseRuntimeVersion(): RuntimeVersion {
   return { version: "", revision: "" };
 }
 
+/** Encodes, decodes and builds `RuntimeVersion` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const RuntimeVersion: MessageFns<RuntimeVersion> = {
   encode(message: RuntimeVersion, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.version !== "") {
@@ -187,6 +200,7 @@ function createBaseRuntimeInfo(): RuntimeInfo {
   return { name: "", version: undefined, options: undefined, features: undefined, annotations: {} };
 }
 
+/** Encodes, decodes and builds `RuntimeInfo` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const RuntimeInfo: MessageFns<RuntimeInfo> = {
   encode(message: RuntimeInfo, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.name !== "") {
@@ -307,6 +321,7 @@ function createBaseRuntimeInfo_AnnotationsEntry(): RuntimeInfo_AnnotationsEntry 
   return { key: "", value: "" };
 }
 
+/** Encodes, decodes and builds `RuntimeInfo_AnnotationsEntry` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const RuntimeInfo_AnnotationsEntry: MessageFns<RuntimeInfo_AnnotationsEntry> = {
   encode(message: RuntimeInfo_AnnotationsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.key !== "") {

@@ -12,9 +12,13 @@ import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
 import { Any } from "../../../../../google/protobuf/any.js";
 import { Timestamp } from "../../../../../google/protobuf/timestamp.js";
 
+/** The `Metric` message (its .proto does not describe it). */
 export interface Metric {
+  /** The `timestamp` field of `Metric` (its .proto does not describe it). */
   timestamp: Date | undefined;
+  /** The `id` field of `Metric` (its .proto does not describe it). */
   id: string;
+  /** The `data` field of `Metric` (its .proto does not describe it). */
   data: Any | undefined;
 }
 
@@ -22,6 +26,7 @@ function createBaseMetric(): Metric {
   return { timestamp: undefined, id: "", data: undefined };
 }
 
+/** Encodes, decodes and builds `Metric` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const Metric: MessageFns<Metric> = {
   encode(message: Metric, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.timestamp !== undefined) {

@@ -37,6 +37,7 @@ function createBaseMount(): Mount {
   return { type: "", source: "", target: "", options: [] };
 }
 
+/** Encodes, decodes and builds `Mount` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const Mount: MessageFns<Mount> = {
   encode(message: Mount, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.type !== "") {

@@ -15,9 +15,13 @@ import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
  * descriptors.
  */
 export interface Platform {
+  /** The `os` field of `Platform` (its .proto does not describe it). */
   os: string;
+  /** The `architecture` field of `Platform` (its .proto does not describe it). */
   architecture: string;
+  /** The `variant` field of `Platform` (its .proto does not describe it). */
   variant: string;
+  /** The `osVersion` field of `Platform` (its .proto does not describe it). */
   osVersion: string;
 }
 
@@ -25,6 +29,7 @@ function createBasePlatform(): Platform {
   return { os: "", architecture: "", variant: "", osVersion: "" };
 }
 
+/** Encodes, decodes and builds `Platform` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const Platform: MessageFns<Platform> = {
   encode(message: Platform, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.os !== "") {

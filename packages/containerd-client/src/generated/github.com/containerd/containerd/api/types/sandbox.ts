@@ -46,6 +46,7 @@ export interface Sandbox {
   sandboxer: string;
 }
 
+/** The `Sandbox_Runtime` message (its .proto does not describe it). */
 export interface Sandbox_Runtime {
   /** Name is the name of the runtime. */
   name: string;
@@ -56,13 +57,19 @@ export interface Sandbox_Runtime {
   options: Any | undefined;
 }
 
+/** One key and value of the map field `Sandbox.Labels`. */
 export interface Sandbox_LabelsEntry {
+  /** The `key` field of `Sandbox_LabelsEntry` (its .proto does not describe it). */
   key: string;
+  /** The `value` field of `Sandbox_LabelsEntry` (its .proto does not describe it). */
   value: string;
 }
 
+/** One key and value of the map field `Sandbox.Extensions`. */
 export interface Sandbox_ExtensionsEntry {
+  /** The `key` field of `Sandbox_ExtensionsEntry` (its .proto does not describe it). */
   key: string;
+  /** The `value` field of `Sandbox_ExtensionsEntry` (its .proto does not describe it). */
   value: Any | undefined;
 }
 
@@ -79,6 +86,7 @@ function createBaseSandbox(): Sandbox {
   };
 }
 
+/** Encodes, decodes and builds `Sandbox` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const Sandbox: MessageFns<Sandbox> = {
   encode(message: Sandbox, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.sandboxId !== "") {
@@ -242,6 +250,7 @@ function createBaseSandbox_Runtime(): Sandbox_Runtime {
   return { name: "", options: undefined };
 }
 
+/** Encodes, decodes and builds `Sandbox_Runtime` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const Sandbox_Runtime: MessageFns<Sandbox_Runtime> = {
   encode(message: Sandbox_Runtime, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.name !== "") {
@@ -311,6 +320,7 @@ function createBaseSandbox_LabelsEntry(): Sandbox_LabelsEntry {
   return { key: "", value: "" };
 }
 
+/** Encodes, decodes and builds `Sandbox_LabelsEntry` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const Sandbox_LabelsEntry: MessageFns<Sandbox_LabelsEntry> = {
   encode(message: Sandbox_LabelsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.key !== "") {
@@ -378,6 +388,7 @@ function createBaseSandbox_ExtensionsEntry(): Sandbox_ExtensionsEntry {
   return { key: "", value: undefined };
 }
 
+/** Encodes, decodes and builds `Sandbox_ExtensionsEntry` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const Sandbox_ExtensionsEntry: MessageFns<Sandbox_ExtensionsEntry> = {
   encode(message: Sandbox_ExtensionsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.key !== "") {

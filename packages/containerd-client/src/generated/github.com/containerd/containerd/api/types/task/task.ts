@@ -12,29 +12,49 @@ import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
 import { Any } from "../../../../../../google/protobuf/any.js";
 import { Timestamp } from "../../../../../../google/protobuf/timestamp.js";
 
+/** The `Status` enum (its .proto does not describe it). */
 export enum Status {
+  /** `UNKNOWN`, 0 on the wire (its .proto does not describe it). */
   UNKNOWN = 0,
+  /** `CREATED`, 1 on the wire (its .proto does not describe it). */
   CREATED = 1,
+  /** `RUNNING`, 2 on the wire (its .proto does not describe it). */
   RUNNING = 2,
+  /** `STOPPED`, 3 on the wire (its .proto does not describe it). */
   STOPPED = 3,
+  /** `PAUSED`, 4 on the wire (its .proto does not describe it). */
   PAUSED = 4,
+  /** `PAUSING`, 5 on the wire (its .proto does not describe it). */
   PAUSING = 5,
+  /** A value newer than the enum this client was generated from. */
   UNRECOGNIZED = -1,
 }
 
+/** The `Process` message (its .proto does not describe it). */
 export interface Process {
+  /** The `containerId` field of `Process` (its .proto does not describe it). */
   containerId: string;
+  /** The `id` field of `Process` (its .proto does not describe it). */
   id: string;
+  /** The `pid` field of `Process` (its .proto does not describe it). */
   pid: number;
+  /** The `status` field of `Process` (its .proto does not describe it). */
   status: Status;
+  /** The `stdin` field of `Process` (its .proto does not describe it). */
   stdin: string;
+  /** The `stdout` field of `Process` (its .proto does not describe it). */
   stdout: string;
+  /** The `stderr` field of `Process` (its .proto does not describe it). */
   stderr: string;
+  /** The `terminal` field of `Process` (its .proto does not describe it). */
   terminal: boolean;
+  /** The `exitStatus` field of `Process` (its .proto does not describe it). */
   exitStatus: number;
+  /** The `exitedAt` field of `Process` (its .proto does not describe it). */
   exitedAt: Date | undefined;
 }
 
+/** The `ProcessInfo` message (its .proto does not describe it). */
 export interface ProcessInfo {
   /** PID is the process ID. */
   pid: number;
@@ -61,6 +81,7 @@ function createBaseProcess(): Process {
   };
 }
 
+/** Encodes, decodes and builds `Process` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const Process: MessageFns<Process> = {
   encode(message: Process, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.containerId !== "") {
@@ -224,6 +245,7 @@ function createBaseProcessInfo(): ProcessInfo {
   return { pid: 0, info: undefined };
 }
 
+/** Encodes, decodes and builds `ProcessInfo` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ProcessInfo: MessageFns<ProcessInfo> = {
   encode(message: ProcessInfo, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.pid !== 0) {

@@ -11,22 +11,33 @@
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
 import { Platform } from "../platform.js";
 
+/** The `ImageStore` message (its .proto does not describe it). */
 export interface ImageStore {
+  /** The `name` field of `ImageStore` (its .proto does not describe it). */
   name: string;
+  /** The `labels` field of `ImageStore` (its .proto does not describe it). */
   labels: { [key: string]: string };
+  /** The `platforms` field of `ImageStore` (its .proto does not describe it). */
   platforms: Platform[];
+  /** The `allMetadata` field of `ImageStore` (its .proto does not describe it). */
   allMetadata: boolean;
+  /** The `manifestLimit` field of `ImageStore` (its .proto does not describe it). */
   manifestLimit: number;
   /** extra_references are used to set image names on imports of sub-images from the index */
   extraReferences: ImageReference[];
+  /** The `unpacks` field of `ImageStore` (its .proto does not describe it). */
   unpacks: UnpackConfiguration[];
 }
 
+/** One key and value of the map field `ImageStore.Labels`. */
 export interface ImageStore_LabelsEntry {
+  /** The `key` field of `ImageStore_LabelsEntry` (its .proto does not describe it). */
   key: string;
+  /** The `value` field of `ImageStore_LabelsEntry` (its .proto does not describe it). */
   value: string;
 }
 
+/** The `UnpackConfiguration` message (its .proto does not describe it). */
 export interface UnpackConfiguration {
   /**
    * platform is the platform to unpack for, used for resolving manifest and snapshotter
@@ -41,6 +52,7 @@ export interface UnpackConfiguration {
 
 /** ImageReference is used to create or find a reference for an image */
 export interface ImageReference {
+  /** The `name` field of `ImageReference` (its .proto does not describe it). */
   name: string;
   /**
    * is_prefix determines whether the Name should be considered
@@ -85,6 +97,7 @@ function createBaseImageStore(): ImageStore {
   };
 }
 
+/** Encodes, decodes and builds `ImageStore` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ImageStore: MessageFns<ImageStore> = {
   encode(message: ImageStore, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.name !== "") {
@@ -223,6 +236,7 @@ function createBaseImageStore_LabelsEntry(): ImageStore_LabelsEntry {
   return { key: "", value: "" };
 }
 
+/** Encodes, decodes and builds `ImageStore_LabelsEntry` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ImageStore_LabelsEntry: MessageFns<ImageStore_LabelsEntry> = {
   encode(message: ImageStore_LabelsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.key !== "") {
@@ -290,6 +304,7 @@ function createBaseUnpackConfiguration(): UnpackConfiguration {
   return { platform: undefined, snapshotter: "" };
 }
 
+/** Encodes, decodes and builds `UnpackConfiguration` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const UnpackConfiguration: MessageFns<UnpackConfiguration> = {
   encode(message: UnpackConfiguration, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.platform !== undefined) {
@@ -359,6 +374,7 @@ function createBaseImageReference(): ImageReference {
   return { name: "", isPrefix: false, allowOverwrite: false, addDigest: false, skipNamedDigest: false };
 }
 
+/** Encodes, decodes and builds `ImageReference` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ImageReference: MessageFns<ImageReference> = {
   encode(message: ImageReference, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.name !== "") {

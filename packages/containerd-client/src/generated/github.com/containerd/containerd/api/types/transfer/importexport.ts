@@ -11,6 +11,7 @@
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
 import { Platform } from "../platform.js";
 
+/** The `ImageImportStream` message (its .proto does not describe it). */
 export interface ImageImportStream {
   /**
    * Stream is used to identify the binary input stream for the import operation.
@@ -18,10 +19,13 @@ export interface ImageImportStream {
    * The binary data is expected to be a raw tar stream.
    */
   stream: string;
+  /** The `mediaType` field of `ImageImportStream` (its .proto does not describe it). */
   mediaType: string;
+  /** The `forceCompress` field of `ImageImportStream` (its .proto does not describe it). */
   forceCompress: boolean;
 }
 
+/** The `ImageExportStream` message (its .proto does not describe it). */
 export interface ImageExportStream {
   /**
    * Stream is used to identify the binary output stream for the export operation.
@@ -29,6 +33,7 @@ export interface ImageExportStream {
    * The binary data is expected to be a raw tar stream.
    */
   stream: string;
+  /** The `mediaType` field of `ImageExportStream` (its .proto does not describe it). */
   mediaType: string;
   /** The specified platforms */
   platforms: Platform[];
@@ -44,6 +49,7 @@ function createBaseImageImportStream(): ImageImportStream {
   return { stream: "", mediaType: "", forceCompress: false };
 }
 
+/** Encodes, decodes and builds `ImageImportStream` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ImageImportStream: MessageFns<ImageImportStream> = {
   encode(message: ImageImportStream, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.stream !== "") {
@@ -130,6 +136,7 @@ function createBaseImageExportStream(): ImageExportStream {
   };
 }
 
+/** Encodes, decodes and builds `ImageExportStream` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ImageExportStream: MessageFns<ImageExportStream> = {
   encode(message: ImageExportStream, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.stream !== "") {

@@ -11,12 +11,19 @@
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
 import { Descriptor } from "../descriptor.js";
 
+/** The `Progress` message (its .proto does not describe it). */
 export interface Progress {
+  /** The `event` field of `Progress` (its .proto does not describe it). */
   event: string;
+  /** The `name` field of `Progress` (its .proto does not describe it). */
   name: string;
+  /** The `parents` field of `Progress` (its .proto does not describe it). */
   parents: string[];
+  /** The `progress` field of `Progress` (its .proto does not describe it). */
   progress: bigint;
+  /** The `total` field of `Progress` (its .proto does not describe it). */
   total: bigint;
+  /** The `desc` field of `Progress` (its .proto does not describe it). */
   desc: Descriptor | undefined;
 }
 
@@ -24,6 +31,7 @@ function createBaseProgress(): Progress {
   return { event: "", name: "", parents: [], progress: 0n, total: 0n, desc: undefined };
 }
 
+/** Encodes, decodes and builds `Progress` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const Progress: MessageFns<Progress> = {
   encode(message: Progress, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.event !== "") {

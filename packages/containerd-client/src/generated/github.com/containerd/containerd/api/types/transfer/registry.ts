@@ -11,7 +11,9 @@
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
 import { Timestamp } from "../../../../../../google/protobuf/timestamp.js";
 
+/** The `HTTPDebug` enum (its .proto does not describe it). */
 export enum HTTPDebug {
+  /** `DISABLED`, 0 on the wire (its .proto does not describe it). */
   DISABLED = 0,
   /** DEBUG - Enable HTTP debugging */
   DEBUG = 1,
@@ -19,10 +21,13 @@ export enum HTTPDebug {
   TRACE = 2,
   /** BOTH - Enable both HTTP debugging and requests tracing */
   BOTH = 3,
+  /** A value newer than the enum this client was generated from. */
   UNRECOGNIZED = -1,
 }
 
+/** The `AuthType` enum (its .proto does not describe it). */
 export enum AuthType {
+  /** `NONE`, 0 on the wire (its .proto does not describe it). */
   NONE = 0,
   /**
    * CREDENTIALS - CREDENTIALS is used to exchange username/password for access token
@@ -40,14 +45,19 @@ export enum AuthType {
    * Value should be `<auth-scheme> <authorization-parameters>`
    */
   HEADER = 3,
+  /** A value newer than the enum this client was generated from. */
   UNRECOGNIZED = -1,
 }
 
+/** The `OCIRegistry` message (its .proto does not describe it). */
 export interface OCIRegistry {
+  /** The `reference` field of `OCIRegistry` (its .proto does not describe it). */
   reference: string;
+  /** The `resolver` field of `OCIRegistry` (its .proto does not describe it). */
   resolver: RegistryResolver | undefined;
 }
 
+/** The `RegistryResolver` message (its .proto does not describe it). */
 export interface RegistryResolver {
   /**
    * auth_stream is used to refer to a stream which auth callbacks may be
@@ -56,6 +66,7 @@ export interface RegistryResolver {
   authStream: string;
   /** Headers */
   headers: { [key: string]: string };
+  /** The `hostDir` field of `RegistryResolver` (its .proto does not describe it). */
   hostDir: string;
   /**
    * Force skip verify
@@ -71,8 +82,11 @@ export interface RegistryResolver {
   logsStream: string;
 }
 
+/** One key and value of the map field `RegistryResolver.Headers`. */
 export interface RegistryResolver_HeadersEntry {
+  /** The `key` field of `RegistryResolver_HeadersEntry` (its .proto does not describe it). */
   key: string;
+  /** The `value` field of `RegistryResolver_HeadersEntry` (its .proto does not describe it). */
   value: string;
 }
 
@@ -86,9 +100,13 @@ export interface AuthRequest {
   wwwauthenticate: string[];
 }
 
+/** The `AuthResponse` message (its .proto does not describe it). */
 export interface AuthResponse {
+  /** The `authType` field of `AuthResponse` (its .proto does not describe it). */
   authType: AuthType;
+  /** The `secret` field of `AuthResponse` (its .proto does not describe it). */
   secret: string;
+  /** The `username` field of `AuthResponse` (its .proto does not describe it). */
   username: string;
   /** TODO: Stream error */
   expireAt: Date | undefined;
@@ -98,6 +116,7 @@ function createBaseOCIRegistry(): OCIRegistry {
   return { reference: "", resolver: undefined };
 }
 
+/** Encodes, decodes and builds `OCIRegistry` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const OCIRegistry: MessageFns<OCIRegistry> = {
   encode(message: OCIRegistry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.reference !== "") {
@@ -167,6 +186,7 @@ function createBaseRegistryResolver(): RegistryResolver {
   return { authStream: "", headers: {}, hostDir: "", defaultScheme: "", httpDebug: 0, logsStream: "" };
 }
 
+/** Encodes, decodes and builds `RegistryResolver` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const RegistryResolver: MessageFns<RegistryResolver> = {
   encode(message: RegistryResolver, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.authStream !== "") {
@@ -293,6 +313,7 @@ function createBaseRegistryResolver_HeadersEntry(): RegistryResolver_HeadersEntr
   return { key: "", value: "" };
 }
 
+/** Encodes, decodes and builds `RegistryResolver_HeadersEntry` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const RegistryResolver_HeadersEntry: MessageFns<RegistryResolver_HeadersEntry> = {
   encode(message: RegistryResolver_HeadersEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.key !== "") {
@@ -362,6 +383,7 @@ function createBaseAuthRequest(): AuthRequest {
   return { host: "", reference: "", wwwauthenticate: [] };
 }
 
+/** Encodes, decodes and builds `AuthRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const AuthRequest: MessageFns<AuthRequest> = {
   encode(message: AuthRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.host !== "") {
@@ -441,6 +463,7 @@ function createBaseAuthResponse(): AuthResponse {
   return { authType: 0, secret: "", username: "", expireAt: undefined };
 }
 
+/** Encodes, decodes and builds `AuthResponse` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const AuthResponse: MessageFns<AuthResponse> = {
   encode(message: AuthResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.authType !== 0) {

@@ -10,11 +10,15 @@
 /* eslint-disable */
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
 
+/** The `Data` message (its .proto does not describe it). */
 export interface Data {
+  /** The `data` field of `Data` (its .proto does not describe it). */
   data: Buffer;
 }
 
+/** The `WindowUpdate` message (its .proto does not describe it). */
 export interface WindowUpdate {
+  /** The `update` field of `WindowUpdate` (its .proto does not describe it). */
   update: number;
 }
 
@@ -22,6 +26,7 @@ function createBaseData(): Data {
   return { data: Buffer.alloc(0) };
 }
 
+/** Encodes, decodes and builds `Data` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const Data: MessageFns<Data> = {
   encode(message: Data, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.data.length !== 0) {
@@ -77,6 +82,7 @@ function createBaseWindowUpdate(): WindowUpdate {
   return { update: 0 };
 }
 
+/** Encodes, decodes and builds `WindowUpdate` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const WindowUpdate: MessageFns<WindowUpdate> = {
   encode(message: WindowUpdate, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.update !== 0) {

@@ -14,6 +14,7 @@ import { Empty } from "../../../../../../../google/protobuf/empty.js";
 import { FieldMask } from "../../../../../../../google/protobuf/field_mask.js";
 import { Timestamp } from "../../../../../../../google/protobuf/timestamp.js";
 
+/** The `Container` message (its .proto does not describe it). */
 export interface Container {
   /**
    * ID is the user-specified identifier.
@@ -84,11 +85,15 @@ export interface Container {
   sandbox: string;
 }
 
+/** One key and value of the map field `Container.Labels`. */
 export interface Container_LabelsEntry {
+  /** The `key` field of `Container_LabelsEntry` (its .proto does not describe it). */
   key: string;
+  /** The `value` field of `Container_LabelsEntry` (its .proto does not describe it). */
   value: string;
 }
 
+/** The `Container_Runtime` message (its .proto does not describe it). */
 export interface Container_Runtime {
   /** Name is the name of the runtime. */
   name: string;
@@ -96,19 +101,27 @@ export interface Container_Runtime {
   options: Any | undefined;
 }
 
+/** One key and value of the map field `Container.Extensions`. */
 export interface Container_ExtensionsEntry {
+  /** The `key` field of `Container_ExtensionsEntry` (its .proto does not describe it). */
   key: string;
+  /** The `value` field of `Container_ExtensionsEntry` (its .proto does not describe it). */
   value: Any | undefined;
 }
 
+/** The `GetContainerRequest` message (its .proto does not describe it). */
 export interface GetContainerRequest {
+  /** The `id` field of `GetContainerRequest` (its .proto does not describe it). */
   id: string;
 }
 
+/** The `GetContainerResponse` message (its .proto does not describe it). */
 export interface GetContainerResponse {
+  /** The `container` field of `GetContainerResponse` (its .proto does not describe it). */
   container: Container | undefined;
 }
 
+/** The `ListContainersRequest` message (its .proto does not describe it). */
 export interface ListContainersRequest {
   /**
    * Filters contains one or more filters using the syntax defined in the
@@ -125,15 +138,21 @@ export interface ListContainersRequest {
   filters: string[];
 }
 
+/** The `ListContainersResponse` message (its .proto does not describe it). */
 export interface ListContainersResponse {
+  /** The `containers` field of `ListContainersResponse` (its .proto does not describe it). */
   containers: Container[];
 }
 
+/** The `CreateContainerRequest` message (its .proto does not describe it). */
 export interface CreateContainerRequest {
+  /** The `container` field of `CreateContainerRequest` (its .proto does not describe it). */
   container: Container | undefined;
 }
 
+/** The `CreateContainerResponse` message (its .proto does not describe it). */
 export interface CreateContainerResponse {
+  /** The `container` field of `CreateContainerResponse` (its .proto does not describe it). */
   container: Container | undefined;
 }
 
@@ -160,15 +179,21 @@ export interface UpdateContainerRequest {
   updateMask: string[] | undefined;
 }
 
+/** The `UpdateContainerResponse` message (its .proto does not describe it). */
 export interface UpdateContainerResponse {
+  /** The `container` field of `UpdateContainerResponse` (its .proto does not describe it). */
   container: Container | undefined;
 }
 
+/** The `DeleteContainerRequest` message (its .proto does not describe it). */
 export interface DeleteContainerRequest {
+  /** The `id` field of `DeleteContainerRequest` (its .proto does not describe it). */
   id: string;
 }
 
+/** The `ListContainerMessage` message (its .proto does not describe it). */
 export interface ListContainerMessage {
+  /** The `container` field of `ListContainerMessage` (its .proto does not describe it). */
   container: Container | undefined;
 }
 
@@ -188,6 +213,7 @@ function createBaseContainer(): Container {
   };
 }
 
+/** Encodes, decodes and builds `Container` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const Container: MessageFns<Container> = {
   encode(message: Container, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.id !== "") {
@@ -387,6 +413,7 @@ function createBaseContainer_LabelsEntry(): Container_LabelsEntry {
   return { key: "", value: "" };
 }
 
+/** Encodes, decodes and builds `Container_LabelsEntry` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const Container_LabelsEntry: MessageFns<Container_LabelsEntry> = {
   encode(message: Container_LabelsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.key !== "") {
@@ -454,6 +481,7 @@ function createBaseContainer_Runtime(): Container_Runtime {
   return { name: "", options: undefined };
 }
 
+/** Encodes, decodes and builds `Container_Runtime` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const Container_Runtime: MessageFns<Container_Runtime> = {
   encode(message: Container_Runtime, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.name !== "") {
@@ -523,6 +551,7 @@ function createBaseContainer_ExtensionsEntry(): Container_ExtensionsEntry {
   return { key: "", value: undefined };
 }
 
+/** Encodes, decodes and builds `Container_ExtensionsEntry` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const Container_ExtensionsEntry: MessageFns<Container_ExtensionsEntry> = {
   encode(message: Container_ExtensionsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.key !== "") {
@@ -590,6 +619,7 @@ function createBaseGetContainerRequest(): GetContainerRequest {
   return { id: "" };
 }
 
+/** Encodes, decodes and builds `GetContainerRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const GetContainerRequest: MessageFns<GetContainerRequest> = {
   encode(message: GetContainerRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.id !== "") {
@@ -645,6 +675,7 @@ function createBaseGetContainerResponse(): GetContainerResponse {
   return { container: undefined };
 }
 
+/** Encodes, decodes and builds `GetContainerResponse` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const GetContainerResponse: MessageFns<GetContainerResponse> = {
   encode(message: GetContainerResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.container !== undefined) {
@@ -702,6 +733,7 @@ function createBaseListContainersRequest(): ListContainersRequest {
   return { filters: [] };
 }
 
+/** Encodes, decodes and builds `ListContainersRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ListContainersRequest: MessageFns<ListContainersRequest> = {
   encode(message: ListContainersRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.filters) {
@@ -757,6 +789,7 @@ function createBaseListContainersResponse(): ListContainersResponse {
   return { containers: [] };
 }
 
+/** Encodes, decodes and builds `ListContainersResponse` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ListContainersResponse: MessageFns<ListContainersResponse> = {
   encode(message: ListContainersResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.containers) {
@@ -812,6 +845,7 @@ function createBaseCreateContainerRequest(): CreateContainerRequest {
   return { container: undefined };
 }
 
+/** Encodes, decodes and builds `CreateContainerRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const CreateContainerRequest: MessageFns<CreateContainerRequest> = {
   encode(message: CreateContainerRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.container !== undefined) {
@@ -869,6 +903,7 @@ function createBaseCreateContainerResponse(): CreateContainerResponse {
   return { container: undefined };
 }
 
+/** Encodes, decodes and builds `CreateContainerResponse` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const CreateContainerResponse: MessageFns<CreateContainerResponse> = {
   encode(message: CreateContainerResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.container !== undefined) {
@@ -926,6 +961,7 @@ function createBaseUpdateContainerRequest(): UpdateContainerRequest {
   return { container: undefined, updateMask: undefined };
 }
 
+/** Encodes, decodes and builds `UpdateContainerRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const UpdateContainerRequest: MessageFns<UpdateContainerRequest> = {
   encode(message: UpdateContainerRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.container !== undefined) {
@@ -995,6 +1031,7 @@ function createBaseUpdateContainerResponse(): UpdateContainerResponse {
   return { container: undefined };
 }
 
+/** Encodes, decodes and builds `UpdateContainerResponse` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const UpdateContainerResponse: MessageFns<UpdateContainerResponse> = {
   encode(message: UpdateContainerResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.container !== undefined) {
@@ -1052,6 +1089,7 @@ function createBaseDeleteContainerRequest(): DeleteContainerRequest {
   return { id: "" };
 }
 
+/** Encodes, decodes and builds `DeleteContainerRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const DeleteContainerRequest: MessageFns<DeleteContainerRequest> = {
   encode(message: DeleteContainerRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.id !== "") {
@@ -1107,6 +1145,7 @@ function createBaseListContainerMessage(): ListContainerMessage {
   return { container: undefined };
 }
 
+/** Encodes, decodes and builds `ListContainerMessage` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ListContainerMessage: MessageFns<ListContainerMessage> = {
   encode(message: ListContainerMessage, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.container !== undefined) {
@@ -1179,56 +1218,102 @@ export const ListContainerMessage: MessageFns<ListContainerMessage> = {
  * doesn't belong on this object.
  */
 export type ContainersDefinition = typeof ContainersDefinition;
+/** The generic definition of the Containers gRPC service: its methods with their request and response codecs. */
 export const ContainersDefinition = {
+  /** The service's name, without its package. */
   name: "Containers",
+  /** The service's full name as sent on the wire (`package.Service`). */
   fullName: "containerd.services.containers.v1.Containers",
+  /** The service's rpcs, by the camel-case name the client calls them by. */
   methods: {
+    /** The `get` rpc (its .proto does not describe it). */
     get: {
+      /** The rpc's name as sent on the wire. */
       name: "Get",
+      /** The codec of the rpc's request message. */
       requestType: GetContainerRequest as typeof GetContainerRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: GetContainerResponse as typeof GetContainerResponse,
+      /** Whether the server answers with a stream of responses. */
       responseStream: false,
+      /** The rpc's options from the .proto. */
       options: {},
     },
+    /** The `list` rpc (its .proto does not describe it). */
     list: {
+      /** The rpc's name as sent on the wire. */
       name: "List",
+      /** The codec of the rpc's request message. */
       requestType: ListContainersRequest as typeof ListContainersRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: ListContainersResponse as typeof ListContainersResponse,
+      /** Whether the server answers with a stream of responses. */
       responseStream: false,
+      /** The rpc's options from the .proto. */
       options: {},
     },
+    /** The `listStream` rpc (its .proto does not describe it). */
     listStream: {
+      /** The rpc's name as sent on the wire. */
       name: "ListStream",
+      /** The codec of the rpc's request message. */
       requestType: ListContainersRequest as typeof ListContainersRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: ListContainerMessage as typeof ListContainerMessage,
+      /** Whether the server answers with a stream of responses. */
       responseStream: true,
+      /** The rpc's options from the .proto. */
       options: {},
     },
+    /** The `create` rpc (its .proto does not describe it). */
     create: {
+      /** The rpc's name as sent on the wire. */
       name: "Create",
+      /** The codec of the rpc's request message. */
       requestType: CreateContainerRequest as typeof CreateContainerRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: CreateContainerResponse as typeof CreateContainerResponse,
+      /** Whether the server answers with a stream of responses. */
       responseStream: false,
+      /** The rpc's options from the .proto. */
       options: {},
     },
+    /** The `update` rpc (its .proto does not describe it). */
     update: {
+      /** The rpc's name as sent on the wire. */
       name: "Update",
+      /** The codec of the rpc's request message. */
       requestType: UpdateContainerRequest as typeof UpdateContainerRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: UpdateContainerResponse as typeof UpdateContainerResponse,
+      /** Whether the server answers with a stream of responses. */
       responseStream: false,
+      /** The rpc's options from the .proto. */
       options: {},
     },
+    /** The `delete` rpc (its .proto does not describe it). */
     delete: {
+      /** The rpc's name as sent on the wire. */
       name: "Delete",
+      /** The codec of the rpc's request message. */
       requestType: DeleteContainerRequest as typeof DeleteContainerRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: Empty as typeof Empty,
+      /** Whether the server answers with a stream of responses. */
       responseStream: false,
+      /** The rpc's options from the .proto. */
       options: {},
     },
   },

@@ -39,9 +39,11 @@ export enum WriteAction {
    * This action will always terminate the write.
    */
   COMMIT = 2,
+  /** A value newer than the enum this client was generated from. */
   UNRECOGNIZED = -1,
 }
 
+/** The `Info` message (its .proto does not describe it). */
 export interface Info {
   /** Digest is the hash identity of the blob. */
   digest: string;
@@ -63,20 +65,29 @@ export interface Info {
   labels: { [key: string]: string };
 }
 
+/** One key and value of the map field `Info.Labels`. */
 export interface Info_LabelsEntry {
+  /** The `key` field of `Info_LabelsEntry` (its .proto does not describe it). */
   key: string;
+  /** The `value` field of `Info_LabelsEntry` (its .proto does not describe it). */
   value: string;
 }
 
+/** The `InfoRequest` message (its .proto does not describe it). */
 export interface InfoRequest {
+  /** The `digest` field of `InfoRequest` (its .proto does not describe it). */
   digest: string;
 }
 
+/** The `InfoResponse` message (its .proto does not describe it). */
 export interface InfoResponse {
+  /** The `info` field of `InfoResponse` (its .proto does not describe it). */
   info: Info | undefined;
 }
 
+/** The `UpdateRequest` message (its .proto does not describe it). */
 export interface UpdateRequest {
+  /** The `info` field of `UpdateRequest` (its .proto does not describe it). */
   info:
     | Info
     | undefined;
@@ -91,10 +102,13 @@ export interface UpdateRequest {
   updateMask: string[] | undefined;
 }
 
+/** The `UpdateResponse` message (its .proto does not describe it). */
 export interface UpdateResponse {
+  /** The `info` field of `UpdateResponse` (its .proto does not describe it). */
   info: Info | undefined;
 }
 
+/** The `ListContentRequest` message (its .proto does not describe it). */
 export interface ListContentRequest {
   /**
    * Filters contains one or more filters using the syntax defined in the
@@ -111,10 +125,13 @@ export interface ListContentRequest {
   filters: string[];
 }
 
+/** The `ListContentResponse` message (its .proto does not describe it). */
 export interface ListContentResponse {
+  /** The `info` field of `ListContentResponse` (its .proto does not describe it). */
   info: Info[];
 }
 
+/** The `DeleteContentRequest` message (its .proto does not describe it). */
 export interface DeleteContentRequest {
   /** Digest specifies which content to delete. */
   digest: string;
@@ -148,28 +165,43 @@ export interface ReadContentResponse {
   data: Buffer;
 }
 
+/** The `Status` message (its .proto does not describe it). */
 export interface Status {
+  /** The `startedAt` field of `Status` (its .proto does not describe it). */
   startedAt: Date | undefined;
+  /** The `updatedAt` field of `Status` (its .proto does not describe it). */
   updatedAt: Date | undefined;
+  /** The `ref` field of `Status` (its .proto does not describe it). */
   ref: string;
+  /** The `offset` field of `Status` (its .proto does not describe it). */
   offset: bigint;
+  /** The `total` field of `Status` (its .proto does not describe it). */
   total: bigint;
+  /** The `expected` field of `Status` (its .proto does not describe it). */
   expected: string;
 }
 
+/** The `StatusRequest` message (its .proto does not describe it). */
 export interface StatusRequest {
+  /** The `ref` field of `StatusRequest` (its .proto does not describe it). */
   ref: string;
 }
 
+/** The `StatusResponse` message (its .proto does not describe it). */
 export interface StatusResponse {
+  /** The `status` field of `StatusResponse` (its .proto does not describe it). */
   status: Status | undefined;
 }
 
+/** The `ListStatusesRequest` message (its .proto does not describe it). */
 export interface ListStatusesRequest {
+  /** The `filters` field of `ListStatusesRequest` (its .proto does not describe it). */
   filters: string[];
 }
 
+/** The `ListStatusesResponse` message (its .proto does not describe it). */
 export interface ListStatusesResponse {
+  /** The `statuses` field of `ListStatusesResponse` (its .proto does not describe it). */
   statuses: Status[];
 }
 
@@ -242,8 +274,11 @@ export interface WriteContentRequest {
   labels: { [key: string]: string };
 }
 
+/** One key and value of the map field `WriteContentRequest.Labels`. */
 export interface WriteContentRequest_LabelsEntry {
+  /** The `key` field of `WriteContentRequest_LabelsEntry` (its .proto does not describe it). */
   key: string;
+  /** The `value` field of `WriteContentRequest_LabelsEntry` (its .proto does not describe it). */
   value: string;
 }
 
@@ -291,7 +326,9 @@ export interface WriteContentResponse {
   digest: string;
 }
 
+/** The `AbortRequest` message (its .proto does not describe it). */
 export interface AbortRequest {
+  /** The `ref` field of `AbortRequest` (its .proto does not describe it). */
   ref: string;
 }
 
@@ -299,6 +336,7 @@ function createBaseInfo(): Info {
   return { digest: "", size: 0n, createdAt: undefined, updatedAt: undefined, labels: {} };
 }
 
+/** Encodes, decodes and builds `Info` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const Info: MessageFns<Info> = {
   encode(message: Info, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.digest !== "") {
@@ -416,6 +454,7 @@ function createBaseInfo_LabelsEntry(): Info_LabelsEntry {
   return { key: "", value: "" };
 }
 
+/** Encodes, decodes and builds `Info_LabelsEntry` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const Info_LabelsEntry: MessageFns<Info_LabelsEntry> = {
   encode(message: Info_LabelsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.key !== "") {
@@ -483,6 +522,7 @@ function createBaseInfoRequest(): InfoRequest {
   return { digest: "" };
 }
 
+/** Encodes, decodes and builds `InfoRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const InfoRequest: MessageFns<InfoRequest> = {
   encode(message: InfoRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.digest !== "") {
@@ -538,6 +578,7 @@ function createBaseInfoResponse(): InfoResponse {
   return { info: undefined };
 }
 
+/** Encodes, decodes and builds `InfoResponse` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const InfoResponse: MessageFns<InfoResponse> = {
   encode(message: InfoResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.info !== undefined) {
@@ -593,6 +634,7 @@ function createBaseUpdateRequest(): UpdateRequest {
   return { info: undefined, updateMask: undefined };
 }
 
+/** Encodes, decodes and builds `UpdateRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const UpdateRequest: MessageFns<UpdateRequest> = {
   encode(message: UpdateRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.info !== undefined) {
@@ -660,6 +702,7 @@ function createBaseUpdateResponse(): UpdateResponse {
   return { info: undefined };
 }
 
+/** Encodes, decodes and builds `UpdateResponse` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const UpdateResponse: MessageFns<UpdateResponse> = {
   encode(message: UpdateResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.info !== undefined) {
@@ -715,6 +758,7 @@ function createBaseListContentRequest(): ListContentRequest {
   return { filters: [] };
 }
 
+/** Encodes, decodes and builds `ListContentRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ListContentRequest: MessageFns<ListContentRequest> = {
   encode(message: ListContentRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.filters) {
@@ -770,6 +814,7 @@ function createBaseListContentResponse(): ListContentResponse {
   return { info: [] };
 }
 
+/** Encodes, decodes and builds `ListContentResponse` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ListContentResponse: MessageFns<ListContentResponse> = {
   encode(message: ListContentResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.info) {
@@ -825,6 +870,7 @@ function createBaseDeleteContentRequest(): DeleteContentRequest {
   return { digest: "" };
 }
 
+/** Encodes, decodes and builds `DeleteContentRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const DeleteContentRequest: MessageFns<DeleteContentRequest> = {
   encode(message: DeleteContentRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.digest !== "") {
@@ -880,6 +926,7 @@ function createBaseReadContentRequest(): ReadContentRequest {
   return { digest: "", offset: 0n, size: 0n };
 }
 
+/** Encodes, decodes and builds `ReadContentRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ReadContentRequest: MessageFns<ReadContentRequest> = {
   encode(message: ReadContentRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.digest !== "") {
@@ -965,6 +1012,7 @@ function createBaseReadContentResponse(): ReadContentResponse {
   return { offset: 0n, data: Buffer.alloc(0) };
 }
 
+/** Encodes, decodes and builds `ReadContentResponse` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ReadContentResponse: MessageFns<ReadContentResponse> = {
   encode(message: ReadContentResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.offset !== 0n) {
@@ -1035,6 +1083,7 @@ function createBaseStatus(): Status {
   return { startedAt: undefined, updatedAt: undefined, ref: "", offset: 0n, total: 0n, expected: "" };
 }
 
+/** Encodes, decodes and builds `Status` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const Status: MessageFns<Status> = {
   encode(message: Status, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.startedAt !== undefined) {
@@ -1156,6 +1205,7 @@ function createBaseStatusRequest(): StatusRequest {
   return { ref: "" };
 }
 
+/** Encodes, decodes and builds `StatusRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const StatusRequest: MessageFns<StatusRequest> = {
   encode(message: StatusRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.ref !== "") {
@@ -1211,6 +1261,7 @@ function createBaseStatusResponse(): StatusResponse {
   return { status: undefined };
 }
 
+/** Encodes, decodes and builds `StatusResponse` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const StatusResponse: MessageFns<StatusResponse> = {
   encode(message: StatusResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.status !== undefined) {
@@ -1268,6 +1319,7 @@ function createBaseListStatusesRequest(): ListStatusesRequest {
   return { filters: [] };
 }
 
+/** Encodes, decodes and builds `ListStatusesRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ListStatusesRequest: MessageFns<ListStatusesRequest> = {
   encode(message: ListStatusesRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.filters) {
@@ -1323,6 +1375,7 @@ function createBaseListStatusesResponse(): ListStatusesResponse {
   return { statuses: [] };
 }
 
+/** Encodes, decodes and builds `ListStatusesResponse` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ListStatusesResponse: MessageFns<ListStatusesResponse> = {
   encode(message: ListStatusesResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.statuses) {
@@ -1378,6 +1431,7 @@ function createBaseWriteContentRequest(): WriteContentRequest {
   return { action: 0, ref: "", total: 0n, expected: "", offset: 0n, data: Buffer.alloc(0), labels: {} };
 }
 
+/** Encodes, decodes and builds `WriteContentRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const WriteContentRequest: MessageFns<WriteContentRequest> = {
   encode(message: WriteContentRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.action !== 0) {
@@ -1522,6 +1576,7 @@ function createBaseWriteContentRequest_LabelsEntry(): WriteContentRequest_Labels
   return { key: "", value: "" };
 }
 
+/** Encodes, decodes and builds `WriteContentRequest_LabelsEntry` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const WriteContentRequest_LabelsEntry: MessageFns<WriteContentRequest_LabelsEntry> = {
   encode(message: WriteContentRequest_LabelsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.key !== "") {
@@ -1591,6 +1646,7 @@ function createBaseWriteContentResponse(): WriteContentResponse {
   return { action: 0, startedAt: undefined, updatedAt: undefined, offset: 0n, total: 0n, digest: "" };
 }
 
+/** Encodes, decodes and builds `WriteContentResponse` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const WriteContentResponse: MessageFns<WriteContentResponse> = {
   encode(message: WriteContentResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.action !== 0) {
@@ -1712,6 +1768,7 @@ function createBaseAbortRequest(): AbortRequest {
   return { ref: "" };
 }
 
+/** Encodes, decodes and builds `AbortRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const AbortRequest: MessageFns<AbortRequest> = {
   encode(message: AbortRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.ref !== "") {
@@ -1765,9 +1822,13 @@ export const AbortRequest: MessageFns<AbortRequest> = {
 
 /** Content provides access to a content addressable storage system. */
 export type ContentDefinition = typeof ContentDefinition;
+/** The generic definition of the Content gRPC service: its methods with their request and response codecs. */
 export const ContentDefinition = {
+  /** The service's name, without its package. */
   name: "Content",
+  /** The service's full name as sent on the wire (`package.Service`). */
   fullName: "containerd.services.content.v1.Content",
+  /** The service's rpcs, by the camel-case name the client calls them by. */
   methods: {
     /**
      * Info returns information about a committed object.
@@ -1776,11 +1837,17 @@ export const ContentDefinition = {
      * existence.
      */
     info: {
+      /** The rpc's name as sent on the wire. */
       name: "Info",
+      /** The codec of the rpc's request message. */
       requestType: InfoRequest as typeof InfoRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: InfoResponse as typeof InfoResponse,
+      /** Whether the server answers with a stream of responses. */
       responseStream: false,
+      /** The rpc's options from the .proto. */
       options: {},
     },
     /**
@@ -1791,11 +1858,17 @@ export const ContentDefinition = {
      * be updated.
      */
     update: {
+      /** The rpc's name as sent on the wire. */
       name: "Update",
+      /** The codec of the rpc's request message. */
       requestType: UpdateRequest as typeof UpdateRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: UpdateResponse as typeof UpdateResponse,
+      /** Whether the server answers with a stream of responses. */
       responseStream: false,
+      /** The rpc's options from the .proto. */
       options: {},
     },
     /**
@@ -1807,20 +1880,32 @@ export const ContentDefinition = {
      * set.
      */
     list: {
+      /** The rpc's name as sent on the wire. */
       name: "List",
+      /** The codec of the rpc's request message. */
       requestType: ListContentRequest as typeof ListContentRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: ListContentResponse as typeof ListContentResponse,
+      /** Whether the server answers with a stream of responses. */
       responseStream: true,
+      /** The rpc's options from the .proto. */
       options: {},
     },
     /** Delete will delete the referenced object. */
     delete: {
+      /** The rpc's name as sent on the wire. */
       name: "Delete",
+      /** The codec of the rpc's request message. */
       requestType: DeleteContentRequest as typeof DeleteContentRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: Empty as typeof Empty,
+      /** Whether the server answers with a stream of responses. */
       responseStream: false,
+      /** The rpc's options from the .proto. */
       options: {},
     },
     /**
@@ -1829,20 +1914,32 @@ export const ContentDefinition = {
      * The requested data may be returned in one or more messages.
      */
     read: {
+      /** The rpc's name as sent on the wire. */
       name: "Read",
+      /** The codec of the rpc's request message. */
       requestType: ReadContentRequest as typeof ReadContentRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: ReadContentResponse as typeof ReadContentResponse,
+      /** Whether the server answers with a stream of responses. */
       responseStream: true,
+      /** The rpc's options from the .proto. */
       options: {},
     },
     /** Status returns the status for a single reference. */
     status: {
+      /** The rpc's name as sent on the wire. */
       name: "Status",
+      /** The codec of the rpc's request message. */
       requestType: StatusRequest as typeof StatusRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: StatusResponse as typeof StatusResponse,
+      /** Whether the server answers with a stream of responses. */
       responseStream: false,
+      /** The rpc's options from the .proto. */
       options: {},
     },
     /**
@@ -1854,11 +1951,17 @@ export const ContentDefinition = {
      * will be provided.
      */
     listStatuses: {
+      /** The rpc's name as sent on the wire. */
       name: "ListStatuses",
+      /** The codec of the rpc's request message. */
       requestType: ListStatusesRequest as typeof ListStatusesRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: ListStatusesResponse as typeof ListStatusesResponse,
+      /** Whether the server answers with a stream of responses. */
       responseStream: false,
+      /** The rpc's options from the .proto. */
       options: {},
     },
     /**
@@ -1880,11 +1983,17 @@ export const ContentDefinition = {
      * or digest is set, the content will be validated against those values.
      */
     write: {
+      /** The rpc's name as sent on the wire. */
       name: "Write",
+      /** The codec of the rpc's request message. */
       requestType: WriteContentRequest as typeof WriteContentRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: true,
+      /** The codec of the rpc's response message. */
       responseType: WriteContentResponse as typeof WriteContentResponse,
+      /** Whether the server answers with a stream of responses. */
       responseStream: true,
+      /** The rpc's options from the .proto. */
       options: {},
     },
     /**
@@ -1892,11 +2001,17 @@ export const ContentDefinition = {
      * associated with the write will be collected.
      */
     abort: {
+      /** The rpc's name as sent on the wire. */
       name: "Abort",
+      /** The codec of the rpc's request message. */
       requestType: AbortRequest as typeof AbortRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: Empty as typeof Empty,
+      /** Whether the server answers with a stream of responses. */
       responseStream: false,
+      /** The rpc's options from the .proto. */
       options: {},
     },
   },

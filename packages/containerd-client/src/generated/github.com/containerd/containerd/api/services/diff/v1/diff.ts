@@ -14,20 +14,27 @@ import { Timestamp } from "../../../../../../../google/protobuf/timestamp.js";
 import { Descriptor } from "../../../types/descriptor.js";
 import { Mount } from "../../../types/mount.js";
 
+/** The `ApplyRequest` message (its .proto does not describe it). */
 export interface ApplyRequest {
   /** Diff is the descriptor of the diff to be extracted */
   diff: Descriptor | undefined;
+  /** The `mounts` field of `ApplyRequest` (its .proto does not describe it). */
   mounts: Mount[];
+  /** The `payloads` field of `ApplyRequest` (its .proto does not describe it). */
   payloads: { [key: string]: Any };
   /** SyncFs is to synchronize the underlying filesystem containing files. */
   syncFs: boolean;
 }
 
+/** One key and value of the map field `ApplyRequest.Payloads`. */
 export interface ApplyRequest_PayloadsEntry {
+  /** The `key` field of `ApplyRequest_PayloadsEntry` (its .proto does not describe it). */
   key: string;
+  /** The `value` field of `ApplyRequest_PayloadsEntry` (its .proto does not describe it). */
   value: Any | undefined;
 }
 
+/** The `ApplyResponse` message (its .proto does not describe it). */
 export interface ApplyResponse {
   /**
    * Applied is the descriptor for the object which was applied.
@@ -37,6 +44,7 @@ export interface ApplyResponse {
   applied: Descriptor | undefined;
 }
 
+/** The `DiffRequest` message (its .proto does not describe it). */
 export interface DiffRequest {
   /**
    * Left are the mounts which represent the older copy
@@ -73,11 +81,15 @@ export interface DiffRequest {
   sourceDateEpoch: Date | undefined;
 }
 
+/** One key and value of the map field `DiffRequest.Labels`. */
 export interface DiffRequest_LabelsEntry {
+  /** The `key` field of `DiffRequest_LabelsEntry` (its .proto does not describe it). */
   key: string;
+  /** The `value` field of `DiffRequest_LabelsEntry` (its .proto does not describe it). */
   value: string;
 }
 
+/** The `DiffResponse` message (its .proto does not describe it). */
 export interface DiffResponse {
   /** Diff is the descriptor of the diff which can be applied */
   diff: Descriptor | undefined;
@@ -87,6 +99,7 @@ function createBaseApplyRequest(): ApplyRequest {
   return { diff: undefined, mounts: [], payloads: {}, syncFs: false };
 }
 
+/** Encodes, decodes and builds `ApplyRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ApplyRequest: MessageFns<ApplyRequest> = {
   encode(message: ApplyRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.diff !== undefined) {
@@ -191,6 +204,7 @@ function createBaseApplyRequest_PayloadsEntry(): ApplyRequest_PayloadsEntry {
   return { key: "", value: undefined };
 }
 
+/** Encodes, decodes and builds `ApplyRequest_PayloadsEntry` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ApplyRequest_PayloadsEntry: MessageFns<ApplyRequest_PayloadsEntry> = {
   encode(message: ApplyRequest_PayloadsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.key !== "") {
@@ -258,6 +272,7 @@ function createBaseApplyResponse(): ApplyResponse {
   return { applied: undefined };
 }
 
+/** Encodes, decodes and builds `ApplyResponse` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ApplyResponse: MessageFns<ApplyResponse> = {
   encode(message: ApplyResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.applied !== undefined) {
@@ -315,6 +330,7 @@ function createBaseDiffRequest(): DiffRequest {
   return { left: [], right: [], mediaType: "", ref: "", labels: {}, sourceDateEpoch: undefined };
 }
 
+/** Encodes, decodes and builds `DiffRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const DiffRequest: MessageFns<DiffRequest> = {
   encode(message: DiffRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.left) {
@@ -441,6 +457,7 @@ function createBaseDiffRequest_LabelsEntry(): DiffRequest_LabelsEntry {
   return { key: "", value: "" };
 }
 
+/** Encodes, decodes and builds `DiffRequest_LabelsEntry` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const DiffRequest_LabelsEntry: MessageFns<DiffRequest_LabelsEntry> = {
   encode(message: DiffRequest_LabelsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.key !== "") {
@@ -508,6 +525,7 @@ function createBaseDiffResponse(): DiffResponse {
   return { diff: undefined };
 }
 
+/** Encodes, decodes and builds `DiffResponse` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const DiffResponse: MessageFns<DiffResponse> = {
   encode(message: DiffResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.diff !== undefined) {
@@ -563,9 +581,13 @@ export const DiffResponse: MessageFns<DiffResponse> = {
 
 /** Diff service creates and applies diffs */
 export type DiffDefinition = typeof DiffDefinition;
+/** The generic definition of the Diff gRPC service: its methods with their request and response codecs. */
 export const DiffDefinition = {
+  /** The service's name, without its package. */
   name: "Diff",
+  /** The service's full name as sent on the wire (`package.Service`). */
   fullName: "containerd.services.diff.v1.Diff",
+  /** The service's rpcs, by the camel-case name the client calls them by. */
   methods: {
     /**
      * Apply applies the content associated with the provided digests onto
@@ -573,11 +595,17 @@ export const DiffDefinition = {
      * decompressed if necessary.
      */
     apply: {
+      /** The rpc's name as sent on the wire. */
       name: "Apply",
+      /** The codec of the rpc's request message. */
       requestType: ApplyRequest as typeof ApplyRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: ApplyResponse as typeof ApplyResponse,
+      /** Whether the server answers with a stream of responses. */
       responseStream: false,
+      /** The rpc's options from the .proto. */
       options: {},
     },
     /**
@@ -585,11 +613,17 @@ export const DiffDefinition = {
      * to the content store.
      */
     diff: {
+      /** The rpc's name as sent on the wire. */
       name: "Diff",
+      /** The codec of the rpc's request message. */
       requestType: DiffRequest as typeof DiffRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: DiffResponse as typeof DiffResponse,
+      /** Whether the server answers with a stream of responses. */
       responseStream: false,
+      /** The rpc's options from the .proto. */
       options: {},
     },
   },

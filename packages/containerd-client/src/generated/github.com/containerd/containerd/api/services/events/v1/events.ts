@@ -13,16 +13,23 @@ import { Any } from "../../../../../../../google/protobuf/any.js";
 import { Empty } from "../../../../../../../google/protobuf/empty.js";
 import { Envelope } from "../../../types/event.js";
 
+/** The `PublishRequest` message (its .proto does not describe it). */
 export interface PublishRequest {
+  /** The `topic` field of `PublishRequest` (its .proto does not describe it). */
   topic: string;
+  /** The `event` field of `PublishRequest` (its .proto does not describe it). */
   event: Any | undefined;
 }
 
+/** The `ForwardRequest` message (its .proto does not describe it). */
 export interface ForwardRequest {
+  /** The `envelope` field of `ForwardRequest` (its .proto does not describe it). */
   envelope: Envelope | undefined;
 }
 
+/** The `SubscribeRequest` message (its .proto does not describe it). */
 export interface SubscribeRequest {
+  /** The `filters` field of `SubscribeRequest` (its .proto does not describe it). */
   filters: string[];
 }
 
@@ -30,6 +37,7 @@ function createBasePublishRequest(): PublishRequest {
   return { topic: "", event: undefined };
 }
 
+/** Encodes, decodes and builds `PublishRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const PublishRequest: MessageFns<PublishRequest> = {
   encode(message: PublishRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.topic !== "") {
@@ -97,6 +105,7 @@ function createBaseForwardRequest(): ForwardRequest {
   return { envelope: undefined };
 }
 
+/** Encodes, decodes and builds `ForwardRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ForwardRequest: MessageFns<ForwardRequest> = {
   encode(message: ForwardRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.envelope !== undefined) {
@@ -154,6 +163,7 @@ function createBaseSubscribeRequest(): SubscribeRequest {
   return { filters: [] };
 }
 
+/** Encodes, decodes and builds `SubscribeRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const SubscribeRequest: MessageFns<SubscribeRequest> = {
   encode(message: SubscribeRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.filters) {
@@ -205,10 +215,15 @@ export const SubscribeRequest: MessageFns<SubscribeRequest> = {
   },
 };
 
+/** The type of `EventsDefinition`, the generic definition of the Events gRPC service. */
 export type EventsDefinition = typeof EventsDefinition;
+/** The generic definition of the Events gRPC service: its methods with their request and response codecs. */
 export const EventsDefinition = {
+  /** The service's name, without its package. */
   name: "Events",
+  /** The service's full name as sent on the wire (`package.Service`). */
   fullName: "containerd.services.events.v1.Events",
+  /** The service's rpcs, by the camel-case name the client calls them by. */
   methods: {
     /**
      * Publish an event to a topic.
@@ -217,11 +232,17 @@ export const EventsDefinition = {
      * introspected from the context. The envelope will then be dispatched.
      */
     publish: {
+      /** The rpc's name as sent on the wire. */
       name: "Publish",
+      /** The codec of the rpc's request message. */
       requestType: PublishRequest as typeof PublishRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: Empty as typeof Empty,
+      /** Whether the server answers with a stream of responses. */
       responseStream: false,
+      /** The rpc's options from the .proto. */
       options: {},
     },
     /**
@@ -232,11 +253,17 @@ export const EventsDefinition = {
      * behalf of another component, namespace or publisher.
      */
     forward: {
+      /** The rpc's name as sent on the wire. */
       name: "Forward",
+      /** The codec of the rpc's request message. */
       requestType: ForwardRequest as typeof ForwardRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: Empty as typeof Empty,
+      /** Whether the server answers with a stream of responses. */
       responseStream: false,
+      /** The rpc's options from the .proto. */
       options: {},
     },
     /**
@@ -249,11 +276,17 @@ export const EventsDefinition = {
      * restrict the received events.
      */
     subscribe: {
+      /** The rpc's name as sent on the wire. */
       name: "Subscribe",
+      /** The codec of the rpc's request message. */
       requestType: SubscribeRequest as typeof SubscribeRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: Envelope as typeof Envelope,
+      /** Whether the server answers with a stream of responses. */
       responseStream: true,
+      /** The rpc's options from the .proto. */
       options: {},
     },
   },

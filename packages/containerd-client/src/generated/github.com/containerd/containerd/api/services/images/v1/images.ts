@@ -14,6 +14,7 @@ import { FieldMask } from "../../../../../../../google/protobuf/field_mask.js";
 import { Timestamp } from "../../../../../../../google/protobuf/timestamp.js";
 import { Descriptor } from "../../../types/descriptor.js";
 
+/** The `Image` message (its .proto does not describe it). */
 export interface Image {
   /**
    * Name provides a unique name for the image.
@@ -41,28 +42,41 @@ export interface Image {
   updatedAt: Date | undefined;
 }
 
+/** One key and value of the map field `Image.Labels`. */
 export interface Image_LabelsEntry {
+  /** The `key` field of `Image_LabelsEntry` (its .proto does not describe it). */
   key: string;
+  /** The `value` field of `Image_LabelsEntry` (its .proto does not describe it). */
   value: string;
 }
 
+/** The `GetImageRequest` message (its .proto does not describe it). */
 export interface GetImageRequest {
+  /** The `name` field of `GetImageRequest` (its .proto does not describe it). */
   name: string;
 }
 
+/** The `GetImageResponse` message (its .proto does not describe it). */
 export interface GetImageResponse {
+  /** The `image` field of `GetImageResponse` (its .proto does not describe it). */
   image: Image | undefined;
 }
 
+/** The `CreateImageRequest` message (its .proto does not describe it). */
 export interface CreateImageRequest {
+  /** The `image` field of `CreateImageRequest` (its .proto does not describe it). */
   image: Image | undefined;
+  /** The `sourceDateEpoch` field of `CreateImageRequest` (its .proto does not describe it). */
   sourceDateEpoch: Date | undefined;
 }
 
+/** The `CreateImageResponse` message (its .proto does not describe it). */
 export interface CreateImageResponse {
+  /** The `image` field of `CreateImageResponse` (its .proto does not describe it). */
   image: Image | undefined;
 }
 
+/** The `UpdateImageRequest` message (its .proto does not describe it). */
 export interface UpdateImageRequest {
   /**
    * Image provides a full or partial image for update.
@@ -77,13 +91,17 @@ export interface UpdateImageRequest {
    * the operation applies to all fields.
    */
   updateMask: string[] | undefined;
+  /** The `sourceDateEpoch` field of `UpdateImageRequest` (its .proto does not describe it). */
   sourceDateEpoch: Date | undefined;
 }
 
+/** The `UpdateImageResponse` message (its .proto does not describe it). */
 export interface UpdateImageResponse {
+  /** The `image` field of `UpdateImageResponse` (its .proto does not describe it). */
   image: Image | undefined;
 }
 
+/** The `ListImagesRequest` message (its .proto does not describe it). */
 export interface ListImagesRequest {
   /**
    * Filters contains one or more filters using the syntax defined in the
@@ -100,11 +118,15 @@ export interface ListImagesRequest {
   filters: string[];
 }
 
+/** The `ListImagesResponse` message (its .proto does not describe it). */
 export interface ListImagesResponse {
+  /** The `images` field of `ListImagesResponse` (its .proto does not describe it). */
   images: Image[];
 }
 
+/** The `DeleteImageRequest` message (its .proto does not describe it). */
 export interface DeleteImageRequest {
+  /** The `name` field of `DeleteImageRequest` (its .proto does not describe it). */
   name: string;
   /**
    * Sync indicates that the delete and cleanup should be done
@@ -126,6 +148,7 @@ function createBaseImage(): Image {
   return { name: "", labels: {}, target: undefined, createdAt: undefined, updatedAt: undefined };
 }
 
+/** Encodes, decodes and builds `Image` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const Image: MessageFns<Image> = {
   encode(message: Image, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.name !== "") {
@@ -242,6 +265,7 @@ function createBaseImage_LabelsEntry(): Image_LabelsEntry {
   return { key: "", value: "" };
 }
 
+/** Encodes, decodes and builds `Image_LabelsEntry` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const Image_LabelsEntry: MessageFns<Image_LabelsEntry> = {
   encode(message: Image_LabelsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.key !== "") {
@@ -309,6 +333,7 @@ function createBaseGetImageRequest(): GetImageRequest {
   return { name: "" };
 }
 
+/** Encodes, decodes and builds `GetImageRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const GetImageRequest: MessageFns<GetImageRequest> = {
   encode(message: GetImageRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.name !== "") {
@@ -364,6 +389,7 @@ function createBaseGetImageResponse(): GetImageResponse {
   return { image: undefined };
 }
 
+/** Encodes, decodes and builds `GetImageResponse` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const GetImageResponse: MessageFns<GetImageResponse> = {
   encode(message: GetImageResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.image !== undefined) {
@@ -419,6 +445,7 @@ function createBaseCreateImageRequest(): CreateImageRequest {
   return { image: undefined, sourceDateEpoch: undefined };
 }
 
+/** Encodes, decodes and builds `CreateImageRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const CreateImageRequest: MessageFns<CreateImageRequest> = {
   encode(message: CreateImageRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.image !== undefined) {
@@ -486,6 +513,7 @@ function createBaseCreateImageResponse(): CreateImageResponse {
   return { image: undefined };
 }
 
+/** Encodes, decodes and builds `CreateImageResponse` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const CreateImageResponse: MessageFns<CreateImageResponse> = {
   encode(message: CreateImageResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.image !== undefined) {
@@ -541,6 +569,7 @@ function createBaseUpdateImageRequest(): UpdateImageRequest {
   return { image: undefined, updateMask: undefined, sourceDateEpoch: undefined };
 }
 
+/** Encodes, decodes and builds `UpdateImageRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const UpdateImageRequest: MessageFns<UpdateImageRequest> = {
   encode(message: UpdateImageRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.image !== undefined) {
@@ -620,6 +649,7 @@ function createBaseUpdateImageResponse(): UpdateImageResponse {
   return { image: undefined };
 }
 
+/** Encodes, decodes and builds `UpdateImageResponse` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const UpdateImageResponse: MessageFns<UpdateImageResponse> = {
   encode(message: UpdateImageResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.image !== undefined) {
@@ -675,6 +705,7 @@ function createBaseListImagesRequest(): ListImagesRequest {
   return { filters: [] };
 }
 
+/** Encodes, decodes and builds `ListImagesRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ListImagesRequest: MessageFns<ListImagesRequest> = {
   encode(message: ListImagesRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.filters) {
@@ -730,6 +761,7 @@ function createBaseListImagesResponse(): ListImagesResponse {
   return { images: [] };
 }
 
+/** Encodes, decodes and builds `ListImagesResponse` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ListImagesResponse: MessageFns<ListImagesResponse> = {
   encode(message: ListImagesResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.images) {
@@ -785,6 +817,7 @@ function createBaseDeleteImageRequest(): DeleteImageRequest {
   return { name: "", sync: false, target: undefined };
 }
 
+/** Encodes, decodes and builds `DeleteImageRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const DeleteImageRequest: MessageFns<DeleteImageRequest> = {
   encode(message: DeleteImageRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.name !== "") {
@@ -876,26 +909,42 @@ export const DeleteImageRequest: MessageFns<DeleteImageRequest> = {
  * As such, this can really be considered a "metadata service".
  */
 export type ImagesDefinition = typeof ImagesDefinition;
+/** The generic definition of the Images gRPC service: its methods with their request and response codecs. */
 export const ImagesDefinition = {
+  /** The service's name, without its package. */
   name: "Images",
+  /** The service's full name as sent on the wire (`package.Service`). */
   fullName: "containerd.services.images.v1.Images",
+  /** The service's rpcs, by the camel-case name the client calls them by. */
   methods: {
     /** Get returns an image by name. */
     get: {
+      /** The rpc's name as sent on the wire. */
       name: "Get",
+      /** The codec of the rpc's request message. */
       requestType: GetImageRequest as typeof GetImageRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: GetImageResponse as typeof GetImageResponse,
+      /** Whether the server answers with a stream of responses. */
       responseStream: false,
+      /** The rpc's options from the .proto. */
       options: {},
     },
     /** List returns a list of all images known to containerd. */
     list: {
+      /** The rpc's name as sent on the wire. */
       name: "List",
+      /** The codec of the rpc's request message. */
       requestType: ListImagesRequest as typeof ListImagesRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: ListImagesResponse as typeof ListImagesResponse,
+      /** Whether the server answers with a stream of responses. */
       responseStream: false,
+      /** The rpc's options from the .proto. */
       options: {},
     },
     /**
@@ -904,11 +953,17 @@ export const ImagesDefinition = {
      * The name of the image must be unique.
      */
     create: {
+      /** The rpc's name as sent on the wire. */
       name: "Create",
+      /** The codec of the rpc's request message. */
       requestType: CreateImageRequest as typeof CreateImageRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: CreateImageResponse as typeof CreateImageResponse,
+      /** Whether the server answers with a stream of responses. */
       responseStream: false,
+      /** The rpc's options from the .proto. */
       options: {},
     },
     /**
@@ -916,20 +971,32 @@ export const ImagesDefinition = {
      * image.
      */
     update: {
+      /** The rpc's name as sent on the wire. */
       name: "Update",
+      /** The codec of the rpc's request message. */
       requestType: UpdateImageRequest as typeof UpdateImageRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: UpdateImageResponse as typeof UpdateImageResponse,
+      /** Whether the server answers with a stream of responses. */
       responseStream: false,
+      /** The rpc's options from the .proto. */
       options: {},
     },
     /** Delete deletes the image by name. */
     delete: {
+      /** The rpc's name as sent on the wire. */
       name: "Delete",
+      /** The codec of the rpc's request message. */
       requestType: DeleteImageRequest as typeof DeleteImageRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: Empty as typeof Empty,
+      /** Whether the server answers with a stream of responses. */
       responseStream: false,
+      /** The rpc's options from the .proto. */
       options: {},
     },
   },

@@ -15,6 +15,7 @@ import { Timestamp } from "../../../../../../../google/protobuf/timestamp.js";
 import { Status } from "../../../../../../../google/rpc/status.js";
 import { Platform } from "../../../types/platform.js";
 
+/** The `Plugin` message (its .proto does not describe it). */
 export interface Plugin {
   /**
    * Type defines the type of plugin.
@@ -65,11 +66,15 @@ export interface Plugin {
   initErr: Status | undefined;
 }
 
+/** One key and value of the map field `Plugin.Exports`. */
 export interface Plugin_ExportsEntry {
+  /** The `key` field of `Plugin_ExportsEntry` (its .proto does not describe it). */
   key: string;
+  /** The `value` field of `Plugin_ExportsEntry` (its .proto does not describe it). */
   value: string;
 }
 
+/** The `PluginsRequest` message (its .proto does not describe it). */
 export interface PluginsRequest {
   /**
    * Filters contains one or more filters using the syntax defined in the
@@ -86,26 +91,39 @@ export interface PluginsRequest {
   filters: string[];
 }
 
+/** The `PluginsResponse` message (its .proto does not describe it). */
 export interface PluginsResponse {
+  /** The `plugins` field of `PluginsResponse` (its .proto does not describe it). */
   plugins: Plugin[];
 }
 
+/** The `ServerResponse` message (its .proto does not describe it). */
 export interface ServerResponse {
+  /** The `uuid` field of `ServerResponse` (its .proto does not describe it). */
   uuid: string;
+  /** The `pid` field of `ServerResponse` (its .proto does not describe it). */
   pid: bigint;
   /** PID namespace, such as 4026531836 */
   pidns: bigint;
+  /** The `deprecations` field of `ServerResponse` (its .proto does not describe it). */
   deprecations: DeprecationWarning[];
 }
 
+/** The `DeprecationWarning` message (its .proto does not describe it). */
 export interface DeprecationWarning {
+  /** The `id` field of `DeprecationWarning` (its .proto does not describe it). */
   id: string;
+  /** The `message` field of `DeprecationWarning` (its .proto does not describe it). */
   message: string;
+  /** The `lastOccurrence` field of `DeprecationWarning` (its .proto does not describe it). */
   lastOccurrence: Date | undefined;
 }
 
+/** The `PluginInfoRequest` message (its .proto does not describe it). */
 export interface PluginInfoRequest {
+  /** The `type` field of `PluginInfoRequest` (its .proto does not describe it). */
   type: string;
+  /** The `id` field of `PluginInfoRequest` (its .proto does not describe it). */
   id: string;
   /**
    * Options may be used to request extra dynamic information from
@@ -116,8 +134,11 @@ export interface PluginInfoRequest {
   options: Any | undefined;
 }
 
+/** The `PluginInfoResponse` message (its .proto does not describe it). */
 export interface PluginInfoResponse {
+  /** The `plugin` field of `PluginInfoResponse` (its .proto does not describe it). */
   plugin: Plugin | undefined;
+  /** The `extra` field of `PluginInfoResponse` (its .proto does not describe it). */
   extra: Any | undefined;
 }
 
@@ -125,6 +146,7 @@ function createBasePlugin(): Plugin {
   return { type: "", id: "", requires: [], platforms: [], exports: {}, capabilities: [], initErr: undefined };
 }
 
+/** Encodes, decodes and builds `Plugin` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const Plugin: MessageFns<Plugin> = {
   encode(message: Plugin, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.type !== "") {
@@ -265,6 +287,7 @@ function createBasePlugin_ExportsEntry(): Plugin_ExportsEntry {
   return { key: "", value: "" };
 }
 
+/** Encodes, decodes and builds `Plugin_ExportsEntry` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const Plugin_ExportsEntry: MessageFns<Plugin_ExportsEntry> = {
   encode(message: Plugin_ExportsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.key !== "") {
@@ -332,6 +355,7 @@ function createBasePluginsRequest(): PluginsRequest {
   return { filters: [] };
 }
 
+/** Encodes, decodes and builds `PluginsRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const PluginsRequest: MessageFns<PluginsRequest> = {
   encode(message: PluginsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.filters) {
@@ -387,6 +411,7 @@ function createBasePluginsResponse(): PluginsResponse {
   return { plugins: [] };
 }
 
+/** Encodes, decodes and builds `PluginsResponse` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const PluginsResponse: MessageFns<PluginsResponse> = {
   encode(message: PluginsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.plugins) {
@@ -442,6 +467,7 @@ function createBaseServerResponse(): ServerResponse {
   return { uuid: "", pid: 0n, pidns: 0n, deprecations: [] };
 }
 
+/** Encodes, decodes and builds `ServerResponse` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ServerResponse: MessageFns<ServerResponse> = {
   encode(message: ServerResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.uuid !== "") {
@@ -539,6 +565,7 @@ function createBaseDeprecationWarning(): DeprecationWarning {
   return { id: "", message: "", lastOccurrence: undefined };
 }
 
+/** Encodes, decodes and builds `DeprecationWarning` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const DeprecationWarning: MessageFns<DeprecationWarning> = {
   encode(message: DeprecationWarning, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.id !== "") {
@@ -618,6 +645,7 @@ function createBasePluginInfoRequest(): PluginInfoRequest {
   return { type: "", id: "", options: undefined };
 }
 
+/** Encodes, decodes and builds `PluginInfoRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const PluginInfoRequest: MessageFns<PluginInfoRequest> = {
   encode(message: PluginInfoRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.type !== "") {
@@ -699,6 +727,7 @@ function createBasePluginInfoResponse(): PluginInfoResponse {
   return { plugin: undefined, extra: undefined };
 }
 
+/** Encodes, decodes and builds `PluginInfoResponse` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const PluginInfoResponse: MessageFns<PluginInfoResponse> = {
   encode(message: PluginInfoResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.plugin !== undefined) {
@@ -764,10 +793,15 @@ export const PluginInfoResponse: MessageFns<PluginInfoResponse> = {
   },
 };
 
+/** The type of `IntrospectionDefinition`, the generic definition of the Introspection gRPC service. */
 export type IntrospectionDefinition = typeof IntrospectionDefinition;
+/** The generic definition of the Introspection gRPC service: its methods with their request and response codecs. */
 export const IntrospectionDefinition = {
+  /** The service's name, without its package. */
   name: "Introspection",
+  /** The service's full name as sent on the wire (`package.Service`). */
   fullName: "containerd.services.introspection.v1.Introspection",
+  /** The service's rpcs, by the camel-case name the client calls them by. */
   methods: {
     /**
      * Plugins returns a list of plugins in containerd.
@@ -776,29 +810,47 @@ export const IntrospectionDefinition = {
      * containerd.
      */
     plugins: {
+      /** The rpc's name as sent on the wire. */
       name: "Plugins",
+      /** The codec of the rpc's request message. */
       requestType: PluginsRequest as typeof PluginsRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: PluginsResponse as typeof PluginsResponse,
+      /** Whether the server answers with a stream of responses. */
       responseStream: false,
+      /** The rpc's options from the .proto. */
       options: {},
     },
     /** Server returns information about the containerd server */
     server: {
+      /** The rpc's name as sent on the wire. */
       name: "Server",
+      /** The codec of the rpc's request message. */
       requestType: Empty as typeof Empty,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: ServerResponse as typeof ServerResponse,
+      /** Whether the server answers with a stream of responses. */
       responseStream: false,
+      /** The rpc's options from the .proto. */
       options: {},
     },
     /** PluginInfo returns information directly from a plugin if the plugin supports it */
     pluginInfo: {
+      /** The rpc's name as sent on the wire. */
       name: "PluginInfo",
+      /** The codec of the rpc's request message. */
       requestType: PluginInfoRequest as typeof PluginInfoRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: PluginInfoResponse as typeof PluginInfoResponse,
+      /** Whether the server answers with a stream of responses. */
       responseStream: false,
+      /** The rpc's options from the .proto. */
       options: {},
     },
   },

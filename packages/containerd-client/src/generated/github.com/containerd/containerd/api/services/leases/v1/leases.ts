@@ -30,35 +30,50 @@ import { Timestamp } from "../../../../../../../google/protobuf/timestamp.js";
 
 /** Lease is an object which retains resources while it exists. */
 export interface Lease {
+  /** The `id` field of `Lease` (its .proto does not describe it). */
   id: string;
+  /** The `createdAt` field of `Lease` (its .proto does not describe it). */
   createdAt: Date | undefined;
+  /** The `labels` field of `Lease` (its .proto does not describe it). */
   labels: { [key: string]: string };
 }
 
+/** One key and value of the map field `Lease.Labels`. */
 export interface Lease_LabelsEntry {
+  /** The `key` field of `Lease_LabelsEntry` (its .proto does not describe it). */
   key: string;
+  /** The `value` field of `Lease_LabelsEntry` (its .proto does not describe it). */
   value: string;
 }
 
+/** The `CreateRequest` message (its .proto does not describe it). */
 export interface CreateRequest {
   /**
    * ID is used to identity the lease, when the id is not set the service
    * generates a random identifier for the lease.
    */
   id: string;
+  /** The `labels` field of `CreateRequest` (its .proto does not describe it). */
   labels: { [key: string]: string };
 }
 
+/** One key and value of the map field `CreateRequest.Labels`. */
 export interface CreateRequest_LabelsEntry {
+  /** The `key` field of `CreateRequest_LabelsEntry` (its .proto does not describe it). */
   key: string;
+  /** The `value` field of `CreateRequest_LabelsEntry` (its .proto does not describe it). */
   value: string;
 }
 
+/** The `CreateResponse` message (its .proto does not describe it). */
 export interface CreateResponse {
+  /** The `lease` field of `CreateResponse` (its .proto does not describe it). */
   lease: Lease | undefined;
 }
 
+/** The `DeleteRequest` message (its .proto does not describe it). */
 export interface DeleteRequest {
+  /** The `id` field of `DeleteRequest` (its .proto does not describe it). */
   id: string;
   /**
    * Sync indicates that the delete and cleanup should be done
@@ -69,15 +84,21 @@ export interface DeleteRequest {
   sync: boolean;
 }
 
+/** The `ListRequest` message (its .proto does not describe it). */
 export interface ListRequest {
+  /** The `filters` field of `ListRequest` (its .proto does not describe it). */
   filters: string[];
 }
 
+/** The `ListResponse` message (its .proto does not describe it). */
 export interface ListResponse {
+  /** The `leases` field of `ListResponse` (its .proto does not describe it). */
   leases: Lease[];
 }
 
+/** The `Resource` message (its .proto does not describe it). */
 export interface Resource {
+  /** The `id` field of `Resource` (its .proto does not describe it). */
   id: string;
   /**
    * For snapshotter resource, there are many snapshotter types here, like
@@ -87,21 +108,31 @@ export interface Resource {
   type: string;
 }
 
+/** The `AddResourceRequest` message (its .proto does not describe it). */
 export interface AddResourceRequest {
+  /** The `id` field of `AddResourceRequest` (its .proto does not describe it). */
   id: string;
+  /** The `resource` field of `AddResourceRequest` (its .proto does not describe it). */
   resource: Resource | undefined;
 }
 
+/** The `DeleteResourceRequest` message (its .proto does not describe it). */
 export interface DeleteResourceRequest {
+  /** The `id` field of `DeleteResourceRequest` (its .proto does not describe it). */
   id: string;
+  /** The `resource` field of `DeleteResourceRequest` (its .proto does not describe it). */
   resource: Resource | undefined;
 }
 
+/** The `ListResourcesRequest` message (its .proto does not describe it). */
 export interface ListResourcesRequest {
+  /** The `id` field of `ListResourcesRequest` (its .proto does not describe it). */
   id: string;
 }
 
+/** The `ListResourcesResponse` message (its .proto does not describe it). */
 export interface ListResourcesResponse {
+  /** The `resources` field of `ListResourcesResponse` (its .proto does not describe it). */
   resources: Resource[];
 }
 
@@ -109,6 +140,7 @@ function createBaseLease(): Lease {
   return { id: "", createdAt: undefined, labels: {} };
 }
 
+/** Encodes, decodes and builds `Lease` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const Lease: MessageFns<Lease> = {
   encode(message: Lease, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.id !== "") {
@@ -199,6 +231,7 @@ function createBaseLease_LabelsEntry(): Lease_LabelsEntry {
   return { key: "", value: "" };
 }
 
+/** Encodes, decodes and builds `Lease_LabelsEntry` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const Lease_LabelsEntry: MessageFns<Lease_LabelsEntry> = {
   encode(message: Lease_LabelsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.key !== "") {
@@ -266,6 +299,7 @@ function createBaseCreateRequest(): CreateRequest {
   return { id: "", labels: {} };
 }
 
+/** Encodes, decodes and builds `CreateRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const CreateRequest: MessageFns<CreateRequest> = {
   encode(message: CreateRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.id !== "") {
@@ -344,6 +378,7 @@ function createBaseCreateRequest_LabelsEntry(): CreateRequest_LabelsEntry {
   return { key: "", value: "" };
 }
 
+/** Encodes, decodes and builds `CreateRequest_LabelsEntry` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const CreateRequest_LabelsEntry: MessageFns<CreateRequest_LabelsEntry> = {
   encode(message: CreateRequest_LabelsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.key !== "") {
@@ -411,6 +446,7 @@ function createBaseCreateResponse(): CreateResponse {
   return { lease: undefined };
 }
 
+/** Encodes, decodes and builds `CreateResponse` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const CreateResponse: MessageFns<CreateResponse> = {
   encode(message: CreateResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.lease !== undefined) {
@@ -466,6 +502,7 @@ function createBaseDeleteRequest(): DeleteRequest {
   return { id: "", sync: false };
 }
 
+/** Encodes, decodes and builds `DeleteRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const DeleteRequest: MessageFns<DeleteRequest> = {
   encode(message: DeleteRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.id !== "") {
@@ -533,6 +570,7 @@ function createBaseListRequest(): ListRequest {
   return { filters: [] };
 }
 
+/** Encodes, decodes and builds `ListRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ListRequest: MessageFns<ListRequest> = {
   encode(message: ListRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.filters) {
@@ -588,6 +626,7 @@ function createBaseListResponse(): ListResponse {
   return { leases: [] };
 }
 
+/** Encodes, decodes and builds `ListResponse` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ListResponse: MessageFns<ListResponse> = {
   encode(message: ListResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.leases) {
@@ -643,6 +682,7 @@ function createBaseResource(): Resource {
   return { id: "", type: "" };
 }
 
+/** Encodes, decodes and builds `Resource` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const Resource: MessageFns<Resource> = {
   encode(message: Resource, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.id !== "") {
@@ -710,6 +750,7 @@ function createBaseAddResourceRequest(): AddResourceRequest {
   return { id: "", resource: undefined };
 }
 
+/** Encodes, decodes and builds `AddResourceRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const AddResourceRequest: MessageFns<AddResourceRequest> = {
   encode(message: AddResourceRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.id !== "") {
@@ -779,6 +820,7 @@ function createBaseDeleteResourceRequest(): DeleteResourceRequest {
   return { id: "", resource: undefined };
 }
 
+/** Encodes, decodes and builds `DeleteResourceRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const DeleteResourceRequest: MessageFns<DeleteResourceRequest> = {
   encode(message: DeleteResourceRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.id !== "") {
@@ -848,6 +890,7 @@ function createBaseListResourcesRequest(): ListResourcesRequest {
   return { id: "" };
 }
 
+/** Encodes, decodes and builds `ListResourcesRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ListResourcesRequest: MessageFns<ListResourcesRequest> = {
   encode(message: ListResourcesRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.id !== "") {
@@ -903,6 +946,7 @@ function createBaseListResourcesResponse(): ListResourcesResponse {
   return { resources: [] };
 }
 
+/** Encodes, decodes and builds `ListResourcesResponse` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ListResourcesResponse: MessageFns<ListResourcesResponse> = {
   encode(message: ListResourcesResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.resources) {
@@ -956,20 +1000,30 @@ export const ListResourcesResponse: MessageFns<ListResourcesResponse> = {
 
 /** Leases service manages resources leases within the metadata store. */
 export type LeasesDefinition = typeof LeasesDefinition;
+/** The generic definition of the Leases gRPC service: its methods with their request and response codecs. */
 export const LeasesDefinition = {
+  /** The service's name, without its package. */
   name: "Leases",
+  /** The service's full name as sent on the wire (`package.Service`). */
   fullName: "containerd.services.leases.v1.Leases",
+  /** The service's rpcs, by the camel-case name the client calls them by. */
   methods: {
     /**
      * Create creates a new lease for managing changes to metadata. A lease
      * can be used to protect objects from being removed.
      */
     create: {
+      /** The rpc's name as sent on the wire. */
       name: "Create",
+      /** The codec of the rpc's request message. */
       requestType: CreateRequest as typeof CreateRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: CreateResponse as typeof CreateResponse,
+      /** Whether the server answers with a stream of responses. */
       responseStream: false,
+      /** The rpc's options from the .proto. */
       options: {},
     },
     /**
@@ -978,11 +1032,17 @@ export const LeasesDefinition = {
      * or retained by other resources during the lease.
      */
     delete: {
+      /** The rpc's name as sent on the wire. */
       name: "Delete",
+      /** The codec of the rpc's request message. */
       requestType: DeleteRequest as typeof DeleteRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: Empty as typeof Empty,
+      /** Whether the server answers with a stream of responses. */
       responseStream: false,
+      /** The rpc's options from the .proto. */
       options: {},
     },
     /**
@@ -990,38 +1050,62 @@ export const LeasesDefinition = {
      * leases and optionally including the referenced resources.
      */
     list: {
+      /** The rpc's name as sent on the wire. */
       name: "List",
+      /** The codec of the rpc's request message. */
       requestType: ListRequest as typeof ListRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: ListResponse as typeof ListResponse,
+      /** Whether the server answers with a stream of responses. */
       responseStream: false,
+      /** The rpc's options from the .proto. */
       options: {},
     },
     /** AddResource references the resource by the provided lease. */
     addResource: {
+      /** The rpc's name as sent on the wire. */
       name: "AddResource",
+      /** The codec of the rpc's request message. */
       requestType: AddResourceRequest as typeof AddResourceRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: Empty as typeof Empty,
+      /** Whether the server answers with a stream of responses. */
       responseStream: false,
+      /** The rpc's options from the .proto. */
       options: {},
     },
     /** DeleteResource dereferences the resource by the provided lease. */
     deleteResource: {
+      /** The rpc's name as sent on the wire. */
       name: "DeleteResource",
+      /** The codec of the rpc's request message. */
       requestType: DeleteResourceRequest as typeof DeleteResourceRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: Empty as typeof Empty,
+      /** Whether the server answers with a stream of responses. */
       responseStream: false,
+      /** The rpc's options from the .proto. */
       options: {},
     },
     /** ListResources lists all the resources referenced by the lease. */
     listResources: {
+      /** The rpc's name as sent on the wire. */
       name: "ListResources",
+      /** The codec of the rpc's request message. */
       requestType: ListResourcesRequest as typeof ListResourcesRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: ListResourcesResponse as typeof ListResourcesResponse,
+      /** Whether the server answers with a stream of responses. */
       responseStream: false,
+      /** The rpc's options from the .proto. */
       options: {},
     },
   },

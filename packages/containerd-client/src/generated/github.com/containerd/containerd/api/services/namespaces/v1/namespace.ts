@@ -12,7 +12,9 @@ import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
 import { Empty } from "../../../../../../../google/protobuf/empty.js";
 import { FieldMask } from "../../../../../../../google/protobuf/field_mask.js";
 
+/** The `Namespace` message (its .proto does not describe it). */
 export interface Namespace {
+  /** The `name` field of `Namespace` (its .proto does not describe it). */
   name: string;
   /**
    * Labels provides an area to include arbitrary data on namespaces.
@@ -25,32 +27,47 @@ export interface Namespace {
   labels: { [key: string]: string };
 }
 
+/** One key and value of the map field `Namespace.Labels`. */
 export interface Namespace_LabelsEntry {
+  /** The `key` field of `Namespace_LabelsEntry` (its .proto does not describe it). */
   key: string;
+  /** The `value` field of `Namespace_LabelsEntry` (its .proto does not describe it). */
   value: string;
 }
 
+/** The `GetNamespaceRequest` message (its .proto does not describe it). */
 export interface GetNamespaceRequest {
+  /** The `name` field of `GetNamespaceRequest` (its .proto does not describe it). */
   name: string;
 }
 
+/** The `GetNamespaceResponse` message (its .proto does not describe it). */
 export interface GetNamespaceResponse {
+  /** The `namespace` field of `GetNamespaceResponse` (its .proto does not describe it). */
   namespace: Namespace | undefined;
 }
 
+/** The `ListNamespacesRequest` message (its .proto does not describe it). */
 export interface ListNamespacesRequest {
+  /** The `filter` field of `ListNamespacesRequest` (its .proto does not describe it). */
   filter: string;
 }
 
+/** The `ListNamespacesResponse` message (its .proto does not describe it). */
 export interface ListNamespacesResponse {
+  /** The `namespaces` field of `ListNamespacesResponse` (its .proto does not describe it). */
   namespaces: Namespace[];
 }
 
+/** The `CreateNamespaceRequest` message (its .proto does not describe it). */
 export interface CreateNamespaceRequest {
+  /** The `namespace` field of `CreateNamespaceRequest` (its .proto does not describe it). */
   namespace: Namespace | undefined;
 }
 
+/** The `CreateNamespaceResponse` message (its .proto does not describe it). */
 export interface CreateNamespaceResponse {
+  /** The `namespace` field of `CreateNamespaceResponse` (its .proto does not describe it). */
   namespace: Namespace | undefined;
 }
 
@@ -81,11 +98,15 @@ export interface UpdateNamespaceRequest {
   updateMask: string[] | undefined;
 }
 
+/** The `UpdateNamespaceResponse` message (its .proto does not describe it). */
 export interface UpdateNamespaceResponse {
+  /** The `namespace` field of `UpdateNamespaceResponse` (its .proto does not describe it). */
   namespace: Namespace | undefined;
 }
 
+/** The `DeleteNamespaceRequest` message (its .proto does not describe it). */
 export interface DeleteNamespaceRequest {
+  /** The `name` field of `DeleteNamespaceRequest` (its .proto does not describe it). */
   name: string;
 }
 
@@ -93,6 +114,7 @@ function createBaseNamespace(): Namespace {
   return { name: "", labels: {} };
 }
 
+/** Encodes, decodes and builds `Namespace` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const Namespace: MessageFns<Namespace> = {
   encode(message: Namespace, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.name !== "") {
@@ -171,6 +193,7 @@ function createBaseNamespace_LabelsEntry(): Namespace_LabelsEntry {
   return { key: "", value: "" };
 }
 
+/** Encodes, decodes and builds `Namespace_LabelsEntry` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const Namespace_LabelsEntry: MessageFns<Namespace_LabelsEntry> = {
   encode(message: Namespace_LabelsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.key !== "") {
@@ -238,6 +261,7 @@ function createBaseGetNamespaceRequest(): GetNamespaceRequest {
   return { name: "" };
 }
 
+/** Encodes, decodes and builds `GetNamespaceRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const GetNamespaceRequest: MessageFns<GetNamespaceRequest> = {
   encode(message: GetNamespaceRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.name !== "") {
@@ -293,6 +317,7 @@ function createBaseGetNamespaceResponse(): GetNamespaceResponse {
   return { namespace: undefined };
 }
 
+/** Encodes, decodes and builds `GetNamespaceResponse` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const GetNamespaceResponse: MessageFns<GetNamespaceResponse> = {
   encode(message: GetNamespaceResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.namespace !== undefined) {
@@ -350,6 +375,7 @@ function createBaseListNamespacesRequest(): ListNamespacesRequest {
   return { filter: "" };
 }
 
+/** Encodes, decodes and builds `ListNamespacesRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ListNamespacesRequest: MessageFns<ListNamespacesRequest> = {
   encode(message: ListNamespacesRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.filter !== "") {
@@ -405,6 +431,7 @@ function createBaseListNamespacesResponse(): ListNamespacesResponse {
   return { namespaces: [] };
 }
 
+/** Encodes, decodes and builds `ListNamespacesResponse` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ListNamespacesResponse: MessageFns<ListNamespacesResponse> = {
   encode(message: ListNamespacesResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.namespaces) {
@@ -460,6 +487,7 @@ function createBaseCreateNamespaceRequest(): CreateNamespaceRequest {
   return { namespace: undefined };
 }
 
+/** Encodes, decodes and builds `CreateNamespaceRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const CreateNamespaceRequest: MessageFns<CreateNamespaceRequest> = {
   encode(message: CreateNamespaceRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.namespace !== undefined) {
@@ -517,6 +545,7 @@ function createBaseCreateNamespaceResponse(): CreateNamespaceResponse {
   return { namespace: undefined };
 }
 
+/** Encodes, decodes and builds `CreateNamespaceResponse` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const CreateNamespaceResponse: MessageFns<CreateNamespaceResponse> = {
   encode(message: CreateNamespaceResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.namespace !== undefined) {
@@ -574,6 +603,7 @@ function createBaseUpdateNamespaceRequest(): UpdateNamespaceRequest {
   return { namespace: undefined, updateMask: undefined };
 }
 
+/** Encodes, decodes and builds `UpdateNamespaceRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const UpdateNamespaceRequest: MessageFns<UpdateNamespaceRequest> = {
   encode(message: UpdateNamespaceRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.namespace !== undefined) {
@@ -643,6 +673,7 @@ function createBaseUpdateNamespaceResponse(): UpdateNamespaceResponse {
   return { namespace: undefined };
 }
 
+/** Encodes, decodes and builds `UpdateNamespaceResponse` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const UpdateNamespaceResponse: MessageFns<UpdateNamespaceResponse> = {
   encode(message: UpdateNamespaceResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.namespace !== undefined) {
@@ -700,6 +731,7 @@ function createBaseDeleteNamespaceRequest(): DeleteNamespaceRequest {
   return { name: "" };
 }
 
+/** Encodes, decodes and builds `DeleteNamespaceRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const DeleteNamespaceRequest: MessageFns<DeleteNamespaceRequest> = {
   encode(message: DeleteNamespaceRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.name !== "") {
@@ -765,48 +797,87 @@ export const DeleteNamespaceRequest: MessageFns<DeleteNamespaceRequest> = {
  * namespaced.
  */
 export type NamespacesDefinition = typeof NamespacesDefinition;
+/** The generic definition of the Namespaces gRPC service: its methods with their request and response codecs. */
 export const NamespacesDefinition = {
+  /** The service's name, without its package. */
   name: "Namespaces",
+  /** The service's full name as sent on the wire (`package.Service`). */
   fullName: "containerd.services.namespaces.v1.Namespaces",
+  /** The service's rpcs, by the camel-case name the client calls them by. */
   methods: {
+    /** The `get` rpc (its .proto does not describe it). */
     get: {
+      /** The rpc's name as sent on the wire. */
       name: "Get",
+      /** The codec of the rpc's request message. */
       requestType: GetNamespaceRequest as typeof GetNamespaceRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: GetNamespaceResponse as typeof GetNamespaceResponse,
+      /** Whether the server answers with a stream of responses. */
       responseStream: false,
+      /** The rpc's options from the .proto. */
       options: {},
     },
+    /** The `list` rpc (its .proto does not describe it). */
     list: {
+      /** The rpc's name as sent on the wire. */
       name: "List",
+      /** The codec of the rpc's request message. */
       requestType: ListNamespacesRequest as typeof ListNamespacesRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: ListNamespacesResponse as typeof ListNamespacesResponse,
+      /** Whether the server answers with a stream of responses. */
       responseStream: false,
+      /** The rpc's options from the .proto. */
       options: {},
     },
+    /** The `create` rpc (its .proto does not describe it). */
     create: {
+      /** The rpc's name as sent on the wire. */
       name: "Create",
+      /** The codec of the rpc's request message. */
       requestType: CreateNamespaceRequest as typeof CreateNamespaceRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: CreateNamespaceResponse as typeof CreateNamespaceResponse,
+      /** Whether the server answers with a stream of responses. */
       responseStream: false,
+      /** The rpc's options from the .proto. */
       options: {},
     },
+    /** The `update` rpc (its .proto does not describe it). */
     update: {
+      /** The rpc's name as sent on the wire. */
       name: "Update",
+      /** The codec of the rpc's request message. */
       requestType: UpdateNamespaceRequest as typeof UpdateNamespaceRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: UpdateNamespaceResponse as typeof UpdateNamespaceResponse,
+      /** Whether the server answers with a stream of responses. */
       responseStream: false,
+      /** The rpc's options from the .proto. */
       options: {},
     },
+    /** The `delete` rpc (its .proto does not describe it). */
     delete: {
+      /** The rpc's name as sent on the wire. */
       name: "Delete",
+      /** The codec of the rpc's request message. */
       requestType: DeleteNamespaceRequest as typeof DeleteNamespaceRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: Empty as typeof Empty,
+      /** Whether the server answers with a stream of responses. */
       responseStream: false,
+      /** The rpc's options from the .proto. */
       options: {},
     },
   },

@@ -16,74 +16,115 @@ import { Mount } from "../../../types/mount.js";
 import { Platform } from "../../../types/platform.js";
 import { Sandbox } from "../../../types/sandbox.js";
 
+/** The `StoreCreateRequest` message (its .proto does not describe it). */
 export interface StoreCreateRequest {
+  /** The `sandbox` field of `StoreCreateRequest` (its .proto does not describe it). */
   sandbox: Sandbox | undefined;
 }
 
+/** The `StoreCreateResponse` message (its .proto does not describe it). */
 export interface StoreCreateResponse {
+  /** The `sandbox` field of `StoreCreateResponse` (its .proto does not describe it). */
   sandbox: Sandbox | undefined;
 }
 
+/** The `StoreUpdateRequest` message (its .proto does not describe it). */
 export interface StoreUpdateRequest {
+  /** The `sandbox` field of `StoreUpdateRequest` (its .proto does not describe it). */
   sandbox: Sandbox | undefined;
+  /** The `fields` field of `StoreUpdateRequest` (its .proto does not describe it). */
   fields: string[];
 }
 
+/** The `StoreUpdateResponse` message (its .proto does not describe it). */
 export interface StoreUpdateResponse {
+  /** The `sandbox` field of `StoreUpdateResponse` (its .proto does not describe it). */
   sandbox: Sandbox | undefined;
 }
 
+/** The `StoreDeleteRequest` message (its .proto does not describe it). */
 export interface StoreDeleteRequest {
+  /** The `sandboxId` field of `StoreDeleteRequest` (its .proto does not describe it). */
   sandboxId: string;
 }
 
+/** The `StoreDeleteResponse` message (its .proto does not describe it). */
 export interface StoreDeleteResponse {
 }
 
+/** The `StoreListRequest` message (its .proto does not describe it). */
 export interface StoreListRequest {
+  /** The `filters` field of `StoreListRequest` (its .proto does not describe it). */
   filters: string[];
 }
 
+/** The `StoreListResponse` message (its .proto does not describe it). */
 export interface StoreListResponse {
+  /** The `list` field of `StoreListResponse` (its .proto does not describe it). */
   list: Sandbox[];
 }
 
+/** The `StoreGetRequest` message (its .proto does not describe it). */
 export interface StoreGetRequest {
+  /** The `sandboxId` field of `StoreGetRequest` (its .proto does not describe it). */
   sandboxId: string;
 }
 
+/** The `StoreGetResponse` message (its .proto does not describe it). */
 export interface StoreGetResponse {
+  /** The `sandbox` field of `StoreGetResponse` (its .proto does not describe it). */
   sandbox: Sandbox | undefined;
 }
 
+/** The `ControllerCreateRequest` message (its .proto does not describe it). */
 export interface ControllerCreateRequest {
+  /** The `sandboxId` field of `ControllerCreateRequest` (its .proto does not describe it). */
   sandboxId: string;
+  /** The `rootfs` field of `ControllerCreateRequest` (its .proto does not describe it). */
   rootfs: Mount[];
+  /** The `options` field of `ControllerCreateRequest` (its .proto does not describe it). */
   options: Any | undefined;
+  /** The `netnsPath` field of `ControllerCreateRequest` (its .proto does not describe it). */
   netnsPath: string;
+  /** The `annotations` field of `ControllerCreateRequest` (its .proto does not describe it). */
   annotations: { [key: string]: string };
+  /** The `sandbox` field of `ControllerCreateRequest` (its .proto does not describe it). */
   sandbox: Sandbox | undefined;
+  /** The `sandboxer` field of `ControllerCreateRequest` (its .proto does not describe it). */
   sandboxer: string;
 }
 
+/** One key and value of the map field `ControllerCreateRequest.Annotations`. */
 export interface ControllerCreateRequest_AnnotationsEntry {
+  /** The `key` field of `ControllerCreateRequest_AnnotationsEntry` (its .proto does not describe it). */
   key: string;
+  /** The `value` field of `ControllerCreateRequest_AnnotationsEntry` (its .proto does not describe it). */
   value: string;
 }
 
+/** The `ControllerCreateResponse` message (its .proto does not describe it). */
 export interface ControllerCreateResponse {
+  /** The `sandboxId` field of `ControllerCreateResponse` (its .proto does not describe it). */
   sandboxId: string;
 }
 
+/** The `ControllerStartRequest` message (its .proto does not describe it). */
 export interface ControllerStartRequest {
+  /** The `sandboxId` field of `ControllerStartRequest` (its .proto does not describe it). */
   sandboxId: string;
+  /** The `sandboxer` field of `ControllerStartRequest` (its .proto does not describe it). */
   sandboxer: string;
 }
 
+/** The `ControllerStartResponse` message (its .proto does not describe it). */
 export interface ControllerStartResponse {
+  /** The `sandboxId` field of `ControllerStartResponse` (its .proto does not describe it). */
   sandboxId: string;
+  /** The `pid` field of `ControllerStartResponse` (its .proto does not describe it). */
   pid: number;
+  /** The `createdAt` field of `ControllerStartResponse` (its .proto does not describe it). */
   createdAt: Date | undefined;
+  /** The `labels` field of `ControllerStartResponse` (its .proto does not describe it). */
   labels: { [key: string]: string };
   /**
    * Address of the sandbox for containerd to connect,
@@ -91,55 +132,87 @@ export interface ControllerStartResponse {
    * it is in the form of ttrpc+unix://path/to/uds or grpc+vsock://<vsock cid>:<port>.
    */
   address: string;
+  /** The `version` field of `ControllerStartResponse` (its .proto does not describe it). */
   version: number;
 }
 
+/** One key and value of the map field `ControllerStartResponse.Labels`. */
 export interface ControllerStartResponse_LabelsEntry {
+  /** The `key` field of `ControllerStartResponse_LabelsEntry` (its .proto does not describe it). */
   key: string;
+  /** The `value` field of `ControllerStartResponse_LabelsEntry` (its .proto does not describe it). */
   value: string;
 }
 
+/** The `ControllerPlatformRequest` message (its .proto does not describe it). */
 export interface ControllerPlatformRequest {
+  /** The `sandboxId` field of `ControllerPlatformRequest` (its .proto does not describe it). */
   sandboxId: string;
+  /** The `sandboxer` field of `ControllerPlatformRequest` (its .proto does not describe it). */
   sandboxer: string;
 }
 
+/** The `ControllerPlatformResponse` message (its .proto does not describe it). */
 export interface ControllerPlatformResponse {
+  /** The `platform` field of `ControllerPlatformResponse` (its .proto does not describe it). */
   platform: Platform | undefined;
 }
 
+/** The `ControllerStopRequest` message (its .proto does not describe it). */
 export interface ControllerStopRequest {
+  /** The `sandboxId` field of `ControllerStopRequest` (its .proto does not describe it). */
   sandboxId: string;
+  /** The `timeoutSecs` field of `ControllerStopRequest` (its .proto does not describe it). */
   timeoutSecs: number;
+  /** The `sandboxer` field of `ControllerStopRequest` (its .proto does not describe it). */
   sandboxer: string;
 }
 
+/** The `ControllerStopResponse` message (its .proto does not describe it). */
 export interface ControllerStopResponse {
 }
 
+/** The `ControllerWaitRequest` message (its .proto does not describe it). */
 export interface ControllerWaitRequest {
+  /** The `sandboxId` field of `ControllerWaitRequest` (its .proto does not describe it). */
   sandboxId: string;
+  /** The `sandboxer` field of `ControllerWaitRequest` (its .proto does not describe it). */
   sandboxer: string;
 }
 
+/** The `ControllerWaitResponse` message (its .proto does not describe it). */
 export interface ControllerWaitResponse {
+  /** The `exitStatus` field of `ControllerWaitResponse` (its .proto does not describe it). */
   exitStatus: number;
+  /** The `exitedAt` field of `ControllerWaitResponse` (its .proto does not describe it). */
   exitedAt: Date | undefined;
 }
 
+/** The `ControllerStatusRequest` message (its .proto does not describe it). */
 export interface ControllerStatusRequest {
+  /** The `sandboxId` field of `ControllerStatusRequest` (its .proto does not describe it). */
   sandboxId: string;
+  /** The `verbose` field of `ControllerStatusRequest` (its .proto does not describe it). */
   verbose: boolean;
+  /** The `sandboxer` field of `ControllerStatusRequest` (its .proto does not describe it). */
   sandboxer: string;
 }
 
+/** The `ControllerStatusResponse` message (its .proto does not describe it). */
 export interface ControllerStatusResponse {
+  /** The `sandboxId` field of `ControllerStatusResponse` (its .proto does not describe it). */
   sandboxId: string;
+  /** The `pid` field of `ControllerStatusResponse` (its .proto does not describe it). */
   pid: number;
+  /** The `state` field of `ControllerStatusResponse` (its .proto does not describe it). */
   state: string;
+  /** The `info` field of `ControllerStatusResponse` (its .proto does not describe it). */
   info: { [key: string]: string };
+  /** The `createdAt` field of `ControllerStatusResponse` (its .proto does not describe it). */
   createdAt: Date | undefined;
+  /** The `exitedAt` field of `ControllerStatusResponse` (its .proto does not describe it). */
   exitedAt: Date | undefined;
+  /** The `extra` field of `ControllerStatusResponse` (its .proto does not describe it). */
   extra:
     | Any
     | undefined;
@@ -149,38 +222,57 @@ export interface ControllerStatusResponse {
    * it is in the form of ttrpc+unix://path/to/uds or grpc+vsock://<vsock cid>:<port>.
    */
   address: string;
+  /** The `version` field of `ControllerStatusResponse` (its .proto does not describe it). */
   version: number;
 }
 
+/** One key and value of the map field `ControllerStatusResponse.Info`. */
 export interface ControllerStatusResponse_InfoEntry {
+  /** The `key` field of `ControllerStatusResponse_InfoEntry` (its .proto does not describe it). */
   key: string;
+  /** The `value` field of `ControllerStatusResponse_InfoEntry` (its .proto does not describe it). */
   value: string;
 }
 
+/** The `ControllerShutdownRequest` message (its .proto does not describe it). */
 export interface ControllerShutdownRequest {
+  /** The `sandboxId` field of `ControllerShutdownRequest` (its .proto does not describe it). */
   sandboxId: string;
+  /** The `sandboxer` field of `ControllerShutdownRequest` (its .proto does not describe it). */
   sandboxer: string;
 }
 
+/** The `ControllerShutdownResponse` message (its .proto does not describe it). */
 export interface ControllerShutdownResponse {
 }
 
+/** The `ControllerMetricsRequest` message (its .proto does not describe it). */
 export interface ControllerMetricsRequest {
+  /** The `sandboxId` field of `ControllerMetricsRequest` (its .proto does not describe it). */
   sandboxId: string;
+  /** The `sandboxer` field of `ControllerMetricsRequest` (its .proto does not describe it). */
   sandboxer: string;
 }
 
+/** The `ControllerMetricsResponse` message (its .proto does not describe it). */
 export interface ControllerMetricsResponse {
+  /** The `metrics` field of `ControllerMetricsResponse` (its .proto does not describe it). */
   metrics: Metric | undefined;
 }
 
+/** The `ControllerUpdateRequest` message (its .proto does not describe it). */
 export interface ControllerUpdateRequest {
+  /** The `sandboxId` field of `ControllerUpdateRequest` (its .proto does not describe it). */
   sandboxId: string;
+  /** The `sandboxer` field of `ControllerUpdateRequest` (its .proto does not describe it). */
   sandboxer: string;
+  /** The `sandbox` field of `ControllerUpdateRequest` (its .proto does not describe it). */
   sandbox: Sandbox | undefined;
+  /** The `fields` field of `ControllerUpdateRequest` (its .proto does not describe it). */
   fields: string[];
 }
 
+/** The `ControllerUpdateResponse` message (its .proto does not describe it). */
 export interface ControllerUpdateResponse {
 }
 
@@ -188,6 +280,7 @@ function createBaseStoreCreateRequest(): StoreCreateRequest {
   return { sandbox: undefined };
 }
 
+/** Encodes, decodes and builds `StoreCreateRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const StoreCreateRequest: MessageFns<StoreCreateRequest> = {
   encode(message: StoreCreateRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.sandbox !== undefined) {
@@ -245,6 +338,7 @@ function createBaseStoreCreateResponse(): StoreCreateResponse {
   return { sandbox: undefined };
 }
 
+/** Encodes, decodes and builds `StoreCreateResponse` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const StoreCreateResponse: MessageFns<StoreCreateResponse> = {
   encode(message: StoreCreateResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.sandbox !== undefined) {
@@ -302,6 +396,7 @@ function createBaseStoreUpdateRequest(): StoreUpdateRequest {
   return { sandbox: undefined, fields: [] };
 }
 
+/** Encodes, decodes and builds `StoreUpdateRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const StoreUpdateRequest: MessageFns<StoreUpdateRequest> = {
   encode(message: StoreUpdateRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.sandbox !== undefined) {
@@ -371,6 +466,7 @@ function createBaseStoreUpdateResponse(): StoreUpdateResponse {
   return { sandbox: undefined };
 }
 
+/** Encodes, decodes and builds `StoreUpdateResponse` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const StoreUpdateResponse: MessageFns<StoreUpdateResponse> = {
   encode(message: StoreUpdateResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.sandbox !== undefined) {
@@ -428,6 +524,7 @@ function createBaseStoreDeleteRequest(): StoreDeleteRequest {
   return { sandboxId: "" };
 }
 
+/** Encodes, decodes and builds `StoreDeleteRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const StoreDeleteRequest: MessageFns<StoreDeleteRequest> = {
   encode(message: StoreDeleteRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.sandboxId !== "") {
@@ -483,6 +580,7 @@ function createBaseStoreDeleteResponse(): StoreDeleteResponse {
   return {};
 }
 
+/** Encodes, decodes and builds `StoreDeleteResponse` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const StoreDeleteResponse: MessageFns<StoreDeleteResponse> = {
   encode(_: StoreDeleteResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     return writer;
@@ -526,6 +624,7 @@ function createBaseStoreListRequest(): StoreListRequest {
   return { filters: [] };
 }
 
+/** Encodes, decodes and builds `StoreListRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const StoreListRequest: MessageFns<StoreListRequest> = {
   encode(message: StoreListRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.filters) {
@@ -581,6 +680,7 @@ function createBaseStoreListResponse(): StoreListResponse {
   return { list: [] };
 }
 
+/** Encodes, decodes and builds `StoreListResponse` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const StoreListResponse: MessageFns<StoreListResponse> = {
   encode(message: StoreListResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.list) {
@@ -636,6 +736,7 @@ function createBaseStoreGetRequest(): StoreGetRequest {
   return { sandboxId: "" };
 }
 
+/** Encodes, decodes and builds `StoreGetRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const StoreGetRequest: MessageFns<StoreGetRequest> = {
   encode(message: StoreGetRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.sandboxId !== "") {
@@ -691,6 +792,7 @@ function createBaseStoreGetResponse(): StoreGetResponse {
   return { sandbox: undefined };
 }
 
+/** Encodes, decodes and builds `StoreGetResponse` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const StoreGetResponse: MessageFns<StoreGetResponse> = {
   encode(message: StoreGetResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.sandbox !== undefined) {
@@ -756,6 +858,7 @@ function createBaseControllerCreateRequest(): ControllerCreateRequest {
   };
 }
 
+/** Encodes, decodes and builds `ControllerCreateRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ControllerCreateRequest: MessageFns<ControllerCreateRequest> = {
   encode(message: ControllerCreateRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.sandboxId !== "") {
@@ -898,6 +1001,7 @@ function createBaseControllerCreateRequest_AnnotationsEntry(): ControllerCreateR
   return { key: "", value: "" };
 }
 
+/** Encodes, decodes and builds `ControllerCreateRequest_AnnotationsEntry` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ControllerCreateRequest_AnnotationsEntry: MessageFns<ControllerCreateRequest_AnnotationsEntry> = {
   encode(message: ControllerCreateRequest_AnnotationsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.key !== "") {
@@ -969,6 +1073,7 @@ function createBaseControllerCreateResponse(): ControllerCreateResponse {
   return { sandboxId: "" };
 }
 
+/** Encodes, decodes and builds `ControllerCreateResponse` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ControllerCreateResponse: MessageFns<ControllerCreateResponse> = {
   encode(message: ControllerCreateResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.sandboxId !== "") {
@@ -1024,6 +1129,7 @@ function createBaseControllerStartRequest(): ControllerStartRequest {
   return { sandboxId: "", sandboxer: "" };
 }
 
+/** Encodes, decodes and builds `ControllerStartRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ControllerStartRequest: MessageFns<ControllerStartRequest> = {
   encode(message: ControllerStartRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.sandboxId !== "") {
@@ -1091,6 +1197,7 @@ function createBaseControllerStartResponse(): ControllerStartResponse {
   return { sandboxId: "", pid: 0, createdAt: undefined, labels: {}, address: "", version: 0 };
 }
 
+/** Encodes, decodes and builds `ControllerStartResponse` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ControllerStartResponse: MessageFns<ControllerStartResponse> = {
   encode(message: ControllerStartResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.sandboxId !== "") {
@@ -1217,6 +1324,7 @@ function createBaseControllerStartResponse_LabelsEntry(): ControllerStartRespons
   return { key: "", value: "" };
 }
 
+/** Encodes, decodes and builds `ControllerStartResponse_LabelsEntry` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ControllerStartResponse_LabelsEntry: MessageFns<ControllerStartResponse_LabelsEntry> = {
   encode(message: ControllerStartResponse_LabelsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.key !== "") {
@@ -1288,6 +1396,7 @@ function createBaseControllerPlatformRequest(): ControllerPlatformRequest {
   return { sandboxId: "", sandboxer: "" };
 }
 
+/** Encodes, decodes and builds `ControllerPlatformRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ControllerPlatformRequest: MessageFns<ControllerPlatformRequest> = {
   encode(message: ControllerPlatformRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.sandboxId !== "") {
@@ -1355,6 +1464,7 @@ function createBaseControllerPlatformResponse(): ControllerPlatformResponse {
   return { platform: undefined };
 }
 
+/** Encodes, decodes and builds `ControllerPlatformResponse` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ControllerPlatformResponse: MessageFns<ControllerPlatformResponse> = {
   encode(message: ControllerPlatformResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.platform !== undefined) {
@@ -1412,6 +1522,7 @@ function createBaseControllerStopRequest(): ControllerStopRequest {
   return { sandboxId: "", timeoutSecs: 0, sandboxer: "" };
 }
 
+/** Encodes, decodes and builds `ControllerStopRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ControllerStopRequest: MessageFns<ControllerStopRequest> = {
   encode(message: ControllerStopRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.sandboxId !== "") {
@@ -1491,6 +1602,7 @@ function createBaseControllerStopResponse(): ControllerStopResponse {
   return {};
 }
 
+/** Encodes, decodes and builds `ControllerStopResponse` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ControllerStopResponse: MessageFns<ControllerStopResponse> = {
   encode(_: ControllerStopResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     return writer;
@@ -1534,6 +1646,7 @@ function createBaseControllerWaitRequest(): ControllerWaitRequest {
   return { sandboxId: "", sandboxer: "" };
 }
 
+/** Encodes, decodes and builds `ControllerWaitRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ControllerWaitRequest: MessageFns<ControllerWaitRequest> = {
   encode(message: ControllerWaitRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.sandboxId !== "") {
@@ -1601,6 +1714,7 @@ function createBaseControllerWaitResponse(): ControllerWaitResponse {
   return { exitStatus: 0, exitedAt: undefined };
 }
 
+/** Encodes, decodes and builds `ControllerWaitResponse` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ControllerWaitResponse: MessageFns<ControllerWaitResponse> = {
   encode(message: ControllerWaitResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.exitStatus !== 0) {
@@ -1668,6 +1782,7 @@ function createBaseControllerStatusRequest(): ControllerStatusRequest {
   return { sandboxId: "", verbose: false, sandboxer: "" };
 }
 
+/** Encodes, decodes and builds `ControllerStatusRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ControllerStatusRequest: MessageFns<ControllerStatusRequest> = {
   encode(message: ControllerStatusRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.sandboxId !== "") {
@@ -1757,6 +1872,7 @@ function createBaseControllerStatusResponse(): ControllerStatusResponse {
   };
 }
 
+/** Encodes, decodes and builds `ControllerStatusResponse` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ControllerStatusResponse: MessageFns<ControllerStatusResponse> = {
   encode(message: ControllerStatusResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.sandboxId !== "") {
@@ -1919,6 +2035,7 @@ function createBaseControllerStatusResponse_InfoEntry(): ControllerStatusRespons
   return { key: "", value: "" };
 }
 
+/** Encodes, decodes and builds `ControllerStatusResponse_InfoEntry` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ControllerStatusResponse_InfoEntry: MessageFns<ControllerStatusResponse_InfoEntry> = {
   encode(message: ControllerStatusResponse_InfoEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.key !== "") {
@@ -1990,6 +2107,7 @@ function createBaseControllerShutdownRequest(): ControllerShutdownRequest {
   return { sandboxId: "", sandboxer: "" };
 }
 
+/** Encodes, decodes and builds `ControllerShutdownRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ControllerShutdownRequest: MessageFns<ControllerShutdownRequest> = {
   encode(message: ControllerShutdownRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.sandboxId !== "") {
@@ -2057,6 +2175,7 @@ function createBaseControllerShutdownResponse(): ControllerShutdownResponse {
   return {};
 }
 
+/** Encodes, decodes and builds `ControllerShutdownResponse` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ControllerShutdownResponse: MessageFns<ControllerShutdownResponse> = {
   encode(_: ControllerShutdownResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     return writer;
@@ -2100,6 +2219,7 @@ function createBaseControllerMetricsRequest(): ControllerMetricsRequest {
   return { sandboxId: "", sandboxer: "" };
 }
 
+/** Encodes, decodes and builds `ControllerMetricsRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ControllerMetricsRequest: MessageFns<ControllerMetricsRequest> = {
   encode(message: ControllerMetricsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.sandboxId !== "") {
@@ -2167,6 +2287,7 @@ function createBaseControllerMetricsResponse(): ControllerMetricsResponse {
   return { metrics: undefined };
 }
 
+/** Encodes, decodes and builds `ControllerMetricsResponse` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ControllerMetricsResponse: MessageFns<ControllerMetricsResponse> = {
   encode(message: ControllerMetricsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.metrics !== undefined) {
@@ -2224,6 +2345,7 @@ function createBaseControllerUpdateRequest(): ControllerUpdateRequest {
   return { sandboxId: "", sandboxer: "", sandbox: undefined, fields: [] };
 }
 
+/** Encodes, decodes and builds `ControllerUpdateRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ControllerUpdateRequest: MessageFns<ControllerUpdateRequest> = {
   encode(message: ControllerUpdateRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.sandboxId !== "") {
@@ -2317,6 +2439,7 @@ function createBaseControllerUpdateResponse(): ControllerUpdateResponse {
   return {};
 }
 
+/** Encodes, decodes and builds `ControllerUpdateResponse` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ControllerUpdateResponse: MessageFns<ControllerUpdateResponse> = {
   encode(_: ControllerUpdateResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     return writer;
@@ -2362,48 +2485,87 @@ export const ControllerUpdateResponse: MessageFns<ControllerUpdateResponse> = {
  * When running a new sandbox instance, store objects are used as base type to create from.
  */
 export type StoreDefinition = typeof StoreDefinition;
+/** The generic definition of the Store gRPC service: its methods with their request and response codecs. */
 export const StoreDefinition = {
+  /** The service's name, without its package. */
   name: "Store",
+  /** The service's full name as sent on the wire (`package.Service`). */
   fullName: "containerd.services.sandbox.v1.Store",
+  /** The service's rpcs, by the camel-case name the client calls them by. */
   methods: {
+    /** The `create` rpc (its .proto does not describe it). */
     create: {
+      /** The rpc's name as sent on the wire. */
       name: "Create",
+      /** The codec of the rpc's request message. */
       requestType: StoreCreateRequest as typeof StoreCreateRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: StoreCreateResponse as typeof StoreCreateResponse,
+      /** Whether the server answers with a stream of responses. */
       responseStream: false,
+      /** The rpc's options from the .proto. */
       options: {},
     },
+    /** The `update` rpc (its .proto does not describe it). */
     update: {
+      /** The rpc's name as sent on the wire. */
       name: "Update",
+      /** The codec of the rpc's request message. */
       requestType: StoreUpdateRequest as typeof StoreUpdateRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: StoreUpdateResponse as typeof StoreUpdateResponse,
+      /** Whether the server answers with a stream of responses. */
       responseStream: false,
+      /** The rpc's options from the .proto. */
       options: {},
     },
+    /** The `delete` rpc (its .proto does not describe it). */
     delete: {
+      /** The rpc's name as sent on the wire. */
       name: "Delete",
+      /** The codec of the rpc's request message. */
       requestType: StoreDeleteRequest as typeof StoreDeleteRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: StoreDeleteResponse as typeof StoreDeleteResponse,
+      /** Whether the server answers with a stream of responses. */
       responseStream: false,
+      /** The rpc's options from the .proto. */
       options: {},
     },
+    /** The `list` rpc (its .proto does not describe it). */
     list: {
+      /** The rpc's name as sent on the wire. */
       name: "List",
+      /** The codec of the rpc's request message. */
       requestType: StoreListRequest as typeof StoreListRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: StoreListResponse as typeof StoreListResponse,
+      /** Whether the server answers with a stream of responses. */
       responseStream: false,
+      /** The rpc's options from the .proto. */
       options: {},
     },
+    /** The `get` rpc (its .proto does not describe it). */
     get: {
+      /** The rpc's name as sent on the wire. */
       name: "Get",
+      /** The codec of the rpc's request message. */
       requestType: StoreGetRequest as typeof StoreGetRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: StoreGetResponse as typeof StoreGetResponse,
+      /** Whether the server answers with a stream of responses. */
       responseStream: false,
+      /** The rpc's options from the .proto. */
       options: {},
     },
   },
@@ -2411,80 +2573,147 @@ export const StoreDefinition = {
 
 /** Controller is an interface to manage runtime sandbox instances. */
 export type ControllerDefinition = typeof ControllerDefinition;
+/** The generic definition of the Controller gRPC service: its methods with their request and response codecs. */
 export const ControllerDefinition = {
+  /** The service's name, without its package. */
   name: "Controller",
+  /** The service's full name as sent on the wire (`package.Service`). */
   fullName: "containerd.services.sandbox.v1.Controller",
+  /** The service's rpcs, by the camel-case name the client calls them by. */
   methods: {
+    /** The `create` rpc (its .proto does not describe it). */
     create: {
+      /** The rpc's name as sent on the wire. */
       name: "Create",
+      /** The codec of the rpc's request message. */
       requestType: ControllerCreateRequest as typeof ControllerCreateRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: ControllerCreateResponse as typeof ControllerCreateResponse,
+      /** Whether the server answers with a stream of responses. */
       responseStream: false,
+      /** The rpc's options from the .proto. */
       options: {},
     },
+    /** The `start` rpc (its .proto does not describe it). */
     start: {
+      /** The rpc's name as sent on the wire. */
       name: "Start",
+      /** The codec of the rpc's request message. */
       requestType: ControllerStartRequest as typeof ControllerStartRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: ControllerStartResponse as typeof ControllerStartResponse,
+      /** Whether the server answers with a stream of responses. */
       responseStream: false,
+      /** The rpc's options from the .proto. */
       options: {},
     },
+    /** The `platform` rpc (its .proto does not describe it). */
     platform: {
+      /** The rpc's name as sent on the wire. */
       name: "Platform",
+      /** The codec of the rpc's request message. */
       requestType: ControllerPlatformRequest as typeof ControllerPlatformRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: ControllerPlatformResponse as typeof ControllerPlatformResponse,
+      /** Whether the server answers with a stream of responses. */
       responseStream: false,
+      /** The rpc's options from the .proto. */
       options: {},
     },
+    /** The `stop` rpc (its .proto does not describe it). */
     stop: {
+      /** The rpc's name as sent on the wire. */
       name: "Stop",
+      /** The codec of the rpc's request message. */
       requestType: ControllerStopRequest as typeof ControllerStopRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: ControllerStopResponse as typeof ControllerStopResponse,
+      /** Whether the server answers with a stream of responses. */
       responseStream: false,
+      /** The rpc's options from the .proto. */
       options: {},
     },
+    /** The `wait` rpc (its .proto does not describe it). */
     wait: {
+      /** The rpc's name as sent on the wire. */
       name: "Wait",
+      /** The codec of the rpc's request message. */
       requestType: ControllerWaitRequest as typeof ControllerWaitRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: ControllerWaitResponse as typeof ControllerWaitResponse,
+      /** Whether the server answers with a stream of responses. */
       responseStream: false,
+      /** The rpc's options from the .proto. */
       options: {},
     },
+    /** The `status` rpc (its .proto does not describe it). */
     status: {
+      /** The rpc's name as sent on the wire. */
       name: "Status",
+      /** The codec of the rpc's request message. */
       requestType: ControllerStatusRequest as typeof ControllerStatusRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: ControllerStatusResponse as typeof ControllerStatusResponse,
+      /** Whether the server answers with a stream of responses. */
       responseStream: false,
+      /** The rpc's options from the .proto. */
       options: {},
     },
+    /** The `shutdown` rpc (its .proto does not describe it). */
     shutdown: {
+      /** The rpc's name as sent on the wire. */
       name: "Shutdown",
+      /** The codec of the rpc's request message. */
       requestType: ControllerShutdownRequest as typeof ControllerShutdownRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: ControllerShutdownResponse as typeof ControllerShutdownResponse,
+      /** Whether the server answers with a stream of responses. */
       responseStream: false,
+      /** The rpc's options from the .proto. */
       options: {},
     },
+    /** The `metrics` rpc (its .proto does not describe it). */
     metrics: {
+      /** The rpc's name as sent on the wire. */
       name: "Metrics",
+      /** The codec of the rpc's request message. */
       requestType: ControllerMetricsRequest as typeof ControllerMetricsRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: ControllerMetricsResponse as typeof ControllerMetricsResponse,
+      /** Whether the server answers with a stream of responses. */
       responseStream: false,
+      /** The rpc's options from the .proto. */
       options: {},
     },
+    /** The `update` rpc (its .proto does not describe it). */
     update: {
+      /** The rpc's name as sent on the wire. */
       name: "Update",
+      /** The codec of the rpc's request message. */
       requestType: ControllerUpdateRequest as typeof ControllerUpdateRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: ControllerUpdateResponse as typeof ControllerUpdateResponse,
+      /** Whether the server answers with a stream of responses. */
       responseStream: false,
+      /** The rpc's options from the .proto. */
       options: {},
     },
   },

@@ -14,17 +14,27 @@ import { FieldMask } from "../../../../../../../google/protobuf/field_mask.js";
 import { Timestamp } from "../../../../../../../google/protobuf/timestamp.js";
 import { Mount } from "../../../types/mount.js";
 
+/** The `Kind` enum (its .proto does not describe it). */
 export enum Kind {
+  /** `UNKNOWN`, 0 on the wire (its .proto does not describe it). */
   UNKNOWN = 0,
+  /** `VIEW`, 1 on the wire (its .proto does not describe it). */
   VIEW = 1,
+  /** `ACTIVE`, 2 on the wire (its .proto does not describe it). */
   ACTIVE = 2,
+  /** `COMMITTED`, 3 on the wire (its .proto does not describe it). */
   COMMITTED = 3,
+  /** A value newer than the enum this client was generated from. */
   UNRECOGNIZED = -1,
 }
 
+/** The `PrepareSnapshotRequest` message (its .proto does not describe it). */
 export interface PrepareSnapshotRequest {
+  /** The `snapshotter` field of `PrepareSnapshotRequest` (its .proto does not describe it). */
   snapshotter: string;
+  /** The `key` field of `PrepareSnapshotRequest` (its .proto does not describe it). */
   key: string;
+  /** The `parent` field of `PrepareSnapshotRequest` (its .proto does not describe it). */
   parent: string;
   /**
    * Labels are arbitrary data on snapshots.
@@ -34,18 +44,27 @@ export interface PrepareSnapshotRequest {
   labels: { [key: string]: string };
 }
 
+/** One key and value of the map field `PrepareSnapshotRequest.Labels`. */
 export interface PrepareSnapshotRequest_LabelsEntry {
+  /** The `key` field of `PrepareSnapshotRequest_LabelsEntry` (its .proto does not describe it). */
   key: string;
+  /** The `value` field of `PrepareSnapshotRequest_LabelsEntry` (its .proto does not describe it). */
   value: string;
 }
 
+/** The `PrepareSnapshotResponse` message (its .proto does not describe it). */
 export interface PrepareSnapshotResponse {
+  /** The `mounts` field of `PrepareSnapshotResponse` (its .proto does not describe it). */
   mounts: Mount[];
 }
 
+/** The `ViewSnapshotRequest` message (its .proto does not describe it). */
 export interface ViewSnapshotRequest {
+  /** The `snapshotter` field of `ViewSnapshotRequest` (its .proto does not describe it). */
   snapshotter: string;
+  /** The `key` field of `ViewSnapshotRequest` (its .proto does not describe it). */
   key: string;
+  /** The `parent` field of `ViewSnapshotRequest` (its .proto does not describe it). */
   parent: string;
   /**
    * Labels are arbitrary data on snapshots.
@@ -55,32 +74,49 @@ export interface ViewSnapshotRequest {
   labels: { [key: string]: string };
 }
 
+/** One key and value of the map field `ViewSnapshotRequest.Labels`. */
 export interface ViewSnapshotRequest_LabelsEntry {
+  /** The `key` field of `ViewSnapshotRequest_LabelsEntry` (its .proto does not describe it). */
   key: string;
+  /** The `value` field of `ViewSnapshotRequest_LabelsEntry` (its .proto does not describe it). */
   value: string;
 }
 
+/** The `ViewSnapshotResponse` message (its .proto does not describe it). */
 export interface ViewSnapshotResponse {
+  /** The `mounts` field of `ViewSnapshotResponse` (its .proto does not describe it). */
   mounts: Mount[];
 }
 
+/** The `MountsRequest` message (its .proto does not describe it). */
 export interface MountsRequest {
+  /** The `snapshotter` field of `MountsRequest` (its .proto does not describe it). */
   snapshotter: string;
+  /** The `key` field of `MountsRequest` (its .proto does not describe it). */
   key: string;
 }
 
+/** The `MountsResponse` message (its .proto does not describe it). */
 export interface MountsResponse {
+  /** The `mounts` field of `MountsResponse` (its .proto does not describe it). */
   mounts: Mount[];
 }
 
+/** The `RemoveSnapshotRequest` message (its .proto does not describe it). */
 export interface RemoveSnapshotRequest {
+  /** The `snapshotter` field of `RemoveSnapshotRequest` (its .proto does not describe it). */
   snapshotter: string;
+  /** The `key` field of `RemoveSnapshotRequest` (its .proto does not describe it). */
   key: string;
 }
 
+/** The `CommitSnapshotRequest` message (its .proto does not describe it). */
 export interface CommitSnapshotRequest {
+  /** The `snapshotter` field of `CommitSnapshotRequest` (its .proto does not describe it). */
   snapshotter: string;
+  /** The `name` field of `CommitSnapshotRequest` (its .proto does not describe it). */
   name: string;
+  /** The `key` field of `CommitSnapshotRequest` (its .proto does not describe it). */
   key: string;
   /**
    * Labels are arbitrary data on snapshots.
@@ -90,19 +126,29 @@ export interface CommitSnapshotRequest {
   labels: { [key: string]: string };
 }
 
+/** One key and value of the map field `CommitSnapshotRequest.Labels`. */
 export interface CommitSnapshotRequest_LabelsEntry {
+  /** The `key` field of `CommitSnapshotRequest_LabelsEntry` (its .proto does not describe it). */
   key: string;
+  /** The `value` field of `CommitSnapshotRequest_LabelsEntry` (its .proto does not describe it). */
   value: string;
 }
 
+/** The `StatSnapshotRequest` message (its .proto does not describe it). */
 export interface StatSnapshotRequest {
+  /** The `snapshotter` field of `StatSnapshotRequest` (its .proto does not describe it). */
   snapshotter: string;
+  /** The `key` field of `StatSnapshotRequest` (its .proto does not describe it). */
   key: string;
 }
 
+/** The `Info` message (its .proto does not describe it). */
 export interface Info {
+  /** The `name` field of `Info` (its .proto does not describe it). */
   name: string;
+  /** The `parent` field of `Info` (its .proto does not describe it). */
   parent: string;
+  /** The `kind` field of `Info` (its .proto does not describe it). */
   kind: Kind;
   /** CreatedAt provides the time at which the snapshot was created. */
   createdAt:
@@ -120,17 +166,25 @@ export interface Info {
   labels: { [key: string]: string };
 }
 
+/** One key and value of the map field `Info.Labels`. */
 export interface Info_LabelsEntry {
+  /** The `key` field of `Info_LabelsEntry` (its .proto does not describe it). */
   key: string;
+  /** The `value` field of `Info_LabelsEntry` (its .proto does not describe it). */
   value: string;
 }
 
+/** The `StatSnapshotResponse` message (its .proto does not describe it). */
 export interface StatSnapshotResponse {
+  /** The `info` field of `StatSnapshotResponse` (its .proto does not describe it). */
   info: Info | undefined;
 }
 
+/** The `UpdateSnapshotRequest` message (its .proto does not describe it). */
 export interface UpdateSnapshotRequest {
+  /** The `snapshotter` field of `UpdateSnapshotRequest` (its .proto does not describe it). */
   snapshotter: string;
+  /** The `info` field of `UpdateSnapshotRequest` (its .proto does not describe it). */
   info:
     | Info
     | undefined;
@@ -145,11 +199,15 @@ export interface UpdateSnapshotRequest {
   updateMask: string[] | undefined;
 }
 
+/** The `UpdateSnapshotResponse` message (its .proto does not describe it). */
 export interface UpdateSnapshotResponse {
+  /** The `info` field of `UpdateSnapshotResponse` (its .proto does not describe it). */
   info: Info | undefined;
 }
 
+/** The `ListSnapshotsRequest` message (its .proto does not describe it). */
 export interface ListSnapshotsRequest {
+  /** The `snapshotter` field of `ListSnapshotsRequest` (its .proto does not describe it). */
   snapshotter: string;
   /**
    * Filters contains one or more filters using the syntax defined in the
@@ -166,21 +224,31 @@ export interface ListSnapshotsRequest {
   filters: string[];
 }
 
+/** The `ListSnapshotsResponse` message (its .proto does not describe it). */
 export interface ListSnapshotsResponse {
+  /** The `info` field of `ListSnapshotsResponse` (its .proto does not describe it). */
   info: Info[];
 }
 
+/** The `UsageRequest` message (its .proto does not describe it). */
 export interface UsageRequest {
+  /** The `snapshotter` field of `UsageRequest` (its .proto does not describe it). */
   snapshotter: string;
+  /** The `key` field of `UsageRequest` (its .proto does not describe it). */
   key: string;
 }
 
+/** The `UsageResponse` message (its .proto does not describe it). */
 export interface UsageResponse {
+  /** The `size` field of `UsageResponse` (its .proto does not describe it). */
   size: bigint;
+  /** The `inodes` field of `UsageResponse` (its .proto does not describe it). */
   inodes: bigint;
 }
 
+/** The `CleanupRequest` message (its .proto does not describe it). */
 export interface CleanupRequest {
+  /** The `snapshotter` field of `CleanupRequest` (its .proto does not describe it). */
   snapshotter: string;
 }
 
@@ -188,6 +256,7 @@ function createBasePrepareSnapshotRequest(): PrepareSnapshotRequest {
   return { snapshotter: "", key: "", parent: "", labels: {} };
 }
 
+/** Encodes, decodes and builds `PrepareSnapshotRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const PrepareSnapshotRequest: MessageFns<PrepareSnapshotRequest> = {
   encode(message: PrepareSnapshotRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.snapshotter !== "") {
@@ -290,6 +359,7 @@ function createBasePrepareSnapshotRequest_LabelsEntry(): PrepareSnapshotRequest_
   return { key: "", value: "" };
 }
 
+/** Encodes, decodes and builds `PrepareSnapshotRequest_LabelsEntry` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const PrepareSnapshotRequest_LabelsEntry: MessageFns<PrepareSnapshotRequest_LabelsEntry> = {
   encode(message: PrepareSnapshotRequest_LabelsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.key !== "") {
@@ -361,6 +431,7 @@ function createBasePrepareSnapshotResponse(): PrepareSnapshotResponse {
   return { mounts: [] };
 }
 
+/** Encodes, decodes and builds `PrepareSnapshotResponse` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const PrepareSnapshotResponse: MessageFns<PrepareSnapshotResponse> = {
   encode(message: PrepareSnapshotResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.mounts) {
@@ -416,6 +487,7 @@ function createBaseViewSnapshotRequest(): ViewSnapshotRequest {
   return { snapshotter: "", key: "", parent: "", labels: {} };
 }
 
+/** Encodes, decodes and builds `ViewSnapshotRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ViewSnapshotRequest: MessageFns<ViewSnapshotRequest> = {
   encode(message: ViewSnapshotRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.snapshotter !== "") {
@@ -518,6 +590,7 @@ function createBaseViewSnapshotRequest_LabelsEntry(): ViewSnapshotRequest_Labels
   return { key: "", value: "" };
 }
 
+/** Encodes, decodes and builds `ViewSnapshotRequest_LabelsEntry` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ViewSnapshotRequest_LabelsEntry: MessageFns<ViewSnapshotRequest_LabelsEntry> = {
   encode(message: ViewSnapshotRequest_LabelsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.key !== "") {
@@ -587,6 +660,7 @@ function createBaseViewSnapshotResponse(): ViewSnapshotResponse {
   return { mounts: [] };
 }
 
+/** Encodes, decodes and builds `ViewSnapshotResponse` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ViewSnapshotResponse: MessageFns<ViewSnapshotResponse> = {
   encode(message: ViewSnapshotResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.mounts) {
@@ -642,6 +716,7 @@ function createBaseMountsRequest(): MountsRequest {
   return { snapshotter: "", key: "" };
 }
 
+/** Encodes, decodes and builds `MountsRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const MountsRequest: MessageFns<MountsRequest> = {
   encode(message: MountsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.snapshotter !== "") {
@@ -709,6 +784,7 @@ function createBaseMountsResponse(): MountsResponse {
   return { mounts: [] };
 }
 
+/** Encodes, decodes and builds `MountsResponse` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const MountsResponse: MessageFns<MountsResponse> = {
   encode(message: MountsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.mounts) {
@@ -764,6 +840,7 @@ function createBaseRemoveSnapshotRequest(): RemoveSnapshotRequest {
   return { snapshotter: "", key: "" };
 }
 
+/** Encodes, decodes and builds `RemoveSnapshotRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const RemoveSnapshotRequest: MessageFns<RemoveSnapshotRequest> = {
   encode(message: RemoveSnapshotRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.snapshotter !== "") {
@@ -831,6 +908,7 @@ function createBaseCommitSnapshotRequest(): CommitSnapshotRequest {
   return { snapshotter: "", name: "", key: "", labels: {} };
 }
 
+/** Encodes, decodes and builds `CommitSnapshotRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const CommitSnapshotRequest: MessageFns<CommitSnapshotRequest> = {
   encode(message: CommitSnapshotRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.snapshotter !== "") {
@@ -933,6 +1011,7 @@ function createBaseCommitSnapshotRequest_LabelsEntry(): CommitSnapshotRequest_La
   return { key: "", value: "" };
 }
 
+/** Encodes, decodes and builds `CommitSnapshotRequest_LabelsEntry` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const CommitSnapshotRequest_LabelsEntry: MessageFns<CommitSnapshotRequest_LabelsEntry> = {
   encode(message: CommitSnapshotRequest_LabelsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.key !== "") {
@@ -1004,6 +1083,7 @@ function createBaseStatSnapshotRequest(): StatSnapshotRequest {
   return { snapshotter: "", key: "" };
 }
 
+/** Encodes, decodes and builds `StatSnapshotRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const StatSnapshotRequest: MessageFns<StatSnapshotRequest> = {
   encode(message: StatSnapshotRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.snapshotter !== "") {
@@ -1071,6 +1151,7 @@ function createBaseInfo(): Info {
   return { name: "", parent: "", kind: 0, createdAt: undefined, updatedAt: undefined, labels: {} };
 }
 
+/** Encodes, decodes and builds `Info` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const Info: MessageFns<Info> = {
   encode(message: Info, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.name !== "") {
@@ -1197,6 +1278,7 @@ function createBaseInfo_LabelsEntry(): Info_LabelsEntry {
   return { key: "", value: "" };
 }
 
+/** Encodes, decodes and builds `Info_LabelsEntry` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const Info_LabelsEntry: MessageFns<Info_LabelsEntry> = {
   encode(message: Info_LabelsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.key !== "") {
@@ -1264,6 +1346,7 @@ function createBaseStatSnapshotResponse(): StatSnapshotResponse {
   return { info: undefined };
 }
 
+/** Encodes, decodes and builds `StatSnapshotResponse` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const StatSnapshotResponse: MessageFns<StatSnapshotResponse> = {
   encode(message: StatSnapshotResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.info !== undefined) {
@@ -1319,6 +1402,7 @@ function createBaseUpdateSnapshotRequest(): UpdateSnapshotRequest {
   return { snapshotter: "", info: undefined, updateMask: undefined };
 }
 
+/** Encodes, decodes and builds `UpdateSnapshotRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const UpdateSnapshotRequest: MessageFns<UpdateSnapshotRequest> = {
   encode(message: UpdateSnapshotRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.snapshotter !== "") {
@@ -1398,6 +1482,7 @@ function createBaseUpdateSnapshotResponse(): UpdateSnapshotResponse {
   return { info: undefined };
 }
 
+/** Encodes, decodes and builds `UpdateSnapshotResponse` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const UpdateSnapshotResponse: MessageFns<UpdateSnapshotResponse> = {
   encode(message: UpdateSnapshotResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.info !== undefined) {
@@ -1453,6 +1538,7 @@ function createBaseListSnapshotsRequest(): ListSnapshotsRequest {
   return { snapshotter: "", filters: [] };
 }
 
+/** Encodes, decodes and builds `ListSnapshotsRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ListSnapshotsRequest: MessageFns<ListSnapshotsRequest> = {
   encode(message: ListSnapshotsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.snapshotter !== "") {
@@ -1520,6 +1606,7 @@ function createBaseListSnapshotsResponse(): ListSnapshotsResponse {
   return { info: [] };
 }
 
+/** Encodes, decodes and builds `ListSnapshotsResponse` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ListSnapshotsResponse: MessageFns<ListSnapshotsResponse> = {
   encode(message: ListSnapshotsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.info) {
@@ -1575,6 +1662,7 @@ function createBaseUsageRequest(): UsageRequest {
   return { snapshotter: "", key: "" };
 }
 
+/** Encodes, decodes and builds `UsageRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const UsageRequest: MessageFns<UsageRequest> = {
   encode(message: UsageRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.snapshotter !== "") {
@@ -1642,6 +1730,7 @@ function createBaseUsageResponse(): UsageResponse {
   return { size: 0n, inodes: 0n };
 }
 
+/** Encodes, decodes and builds `UsageResponse` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const UsageResponse: MessageFns<UsageResponse> = {
   encode(message: UsageResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.size !== 0n) {
@@ -1715,6 +1804,7 @@ function createBaseCleanupRequest(): CleanupRequest {
   return { snapshotter: "" };
 }
 
+/** Encodes, decodes and builds `CleanupRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const CleanupRequest: MessageFns<CleanupRequest> = {
   encode(message: CleanupRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.snapshotter !== "") {
@@ -1768,88 +1858,162 @@ export const CleanupRequest: MessageFns<CleanupRequest> = {
 
 /** Snapshot service manages snapshots */
 export type SnapshotsDefinition = typeof SnapshotsDefinition;
+/** The generic definition of the Snapshots gRPC service: its methods with their request and response codecs. */
 export const SnapshotsDefinition = {
+  /** The service's name, without its package. */
   name: "Snapshots",
+  /** The service's full name as sent on the wire (`package.Service`). */
   fullName: "containerd.services.snapshots.v1.Snapshots",
+  /** The service's rpcs, by the camel-case name the client calls them by. */
   methods: {
+    /** The `prepare` rpc (its .proto does not describe it). */
     prepare: {
+      /** The rpc's name as sent on the wire. */
       name: "Prepare",
+      /** The codec of the rpc's request message. */
       requestType: PrepareSnapshotRequest as typeof PrepareSnapshotRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: PrepareSnapshotResponse as typeof PrepareSnapshotResponse,
+      /** Whether the server answers with a stream of responses. */
       responseStream: false,
+      /** The rpc's options from the .proto. */
       options: {},
     },
+    /** The `view` rpc (its .proto does not describe it). */
     view: {
+      /** The rpc's name as sent on the wire. */
       name: "View",
+      /** The codec of the rpc's request message. */
       requestType: ViewSnapshotRequest as typeof ViewSnapshotRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: ViewSnapshotResponse as typeof ViewSnapshotResponse,
+      /** Whether the server answers with a stream of responses. */
       responseStream: false,
+      /** The rpc's options from the .proto. */
       options: {},
     },
+    /** The `mounts` rpc (its .proto does not describe it). */
     mounts: {
+      /** The rpc's name as sent on the wire. */
       name: "Mounts",
+      /** The codec of the rpc's request message. */
       requestType: MountsRequest as typeof MountsRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: MountsResponse as typeof MountsResponse,
+      /** Whether the server answers with a stream of responses. */
       responseStream: false,
+      /** The rpc's options from the .proto. */
       options: {},
     },
+    /** The `commit` rpc (its .proto does not describe it). */
     commit: {
+      /** The rpc's name as sent on the wire. */
       name: "Commit",
+      /** The codec of the rpc's request message. */
       requestType: CommitSnapshotRequest as typeof CommitSnapshotRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: Empty as typeof Empty,
+      /** Whether the server answers with a stream of responses. */
       responseStream: false,
+      /** The rpc's options from the .proto. */
       options: {},
     },
+    /** The `remove` rpc (its .proto does not describe it). */
     remove: {
+      /** The rpc's name as sent on the wire. */
       name: "Remove",
+      /** The codec of the rpc's request message. */
       requestType: RemoveSnapshotRequest as typeof RemoveSnapshotRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: Empty as typeof Empty,
+      /** Whether the server answers with a stream of responses. */
       responseStream: false,
+      /** The rpc's options from the .proto. */
       options: {},
     },
+    /** The `stat` rpc (its .proto does not describe it). */
     stat: {
+      /** The rpc's name as sent on the wire. */
       name: "Stat",
+      /** The codec of the rpc's request message. */
       requestType: StatSnapshotRequest as typeof StatSnapshotRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: StatSnapshotResponse as typeof StatSnapshotResponse,
+      /** Whether the server answers with a stream of responses. */
       responseStream: false,
+      /** The rpc's options from the .proto. */
       options: {},
     },
+    /** The `update` rpc (its .proto does not describe it). */
     update: {
+      /** The rpc's name as sent on the wire. */
       name: "Update",
+      /** The codec of the rpc's request message. */
       requestType: UpdateSnapshotRequest as typeof UpdateSnapshotRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: UpdateSnapshotResponse as typeof UpdateSnapshotResponse,
+      /** Whether the server answers with a stream of responses. */
       responseStream: false,
+      /** The rpc's options from the .proto. */
       options: {},
     },
+    /** The `list` rpc (its .proto does not describe it). */
     list: {
+      /** The rpc's name as sent on the wire. */
       name: "List",
+      /** The codec of the rpc's request message. */
       requestType: ListSnapshotsRequest as typeof ListSnapshotsRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: ListSnapshotsResponse as typeof ListSnapshotsResponse,
+      /** Whether the server answers with a stream of responses. */
       responseStream: true,
+      /** The rpc's options from the .proto. */
       options: {},
     },
+    /** The `usage` rpc (its .proto does not describe it). */
     usage: {
+      /** The rpc's name as sent on the wire. */
       name: "Usage",
+      /** The codec of the rpc's request message. */
       requestType: UsageRequest as typeof UsageRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: UsageResponse as typeof UsageResponse,
+      /** Whether the server answers with a stream of responses. */
       responseStream: false,
+      /** The rpc's options from the .proto. */
       options: {},
     },
+    /** The `cleanup` rpc (its .proto does not describe it). */
     cleanup: {
+      /** The rpc's name as sent on the wire. */
       name: "Cleanup",
+      /** The codec of the rpc's request message. */
       requestType: CleanupRequest as typeof CleanupRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: Empty as typeof Empty,
+      /** Whether the server answers with a stream of responses. */
       responseStream: false,
+      /** The rpc's options from the .proto. */
       options: {},
     },
   },

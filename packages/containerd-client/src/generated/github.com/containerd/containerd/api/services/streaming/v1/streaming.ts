@@ -11,7 +11,9 @@
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
 import { Any } from "../../../../../../../google/protobuf/any.js";
 
+/** The `StreamInit` message (its .proto does not describe it). */
 export interface StreamInit {
+  /** The `id` field of `StreamInit` (its .proto does not describe it). */
   id: string;
 }
 
@@ -19,6 +21,7 @@ function createBaseStreamInit(): StreamInit {
   return { id: "" };
 }
 
+/** Encodes, decodes and builds `StreamInit` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const StreamInit: MessageFns<StreamInit> = {
   encode(message: StreamInit, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.id !== "") {
@@ -70,17 +73,29 @@ export const StreamInit: MessageFns<StreamInit> = {
   },
 };
 
+/** The type of `StreamingDefinition`, the generic definition of the Streaming gRPC service. */
 export type StreamingDefinition = typeof StreamingDefinition;
+/** The generic definition of the Streaming gRPC service: its methods with their request and response codecs. */
 export const StreamingDefinition = {
+  /** The service's name, without its package. */
   name: "Streaming",
+  /** The service's full name as sent on the wire (`package.Service`). */
   fullName: "containerd.services.streaming.v1.Streaming",
+  /** The service's rpcs, by the camel-case name the client calls them by. */
   methods: {
+    /** The `stream` rpc (its .proto does not describe it). */
     stream: {
+      /** The rpc's name as sent on the wire. */
       name: "Stream",
+      /** The codec of the rpc's request message. */
       requestType: Any as typeof Any,
+      /** Whether the client sends a stream of requests. */
       requestStream: true,
+      /** The codec of the rpc's response message. */
       responseType: Any as typeof Any,
+      /** Whether the server answers with a stream of responses. */
       responseStream: true,
+      /** The rpc's options from the .proto. */
       options: {},
     },
   },

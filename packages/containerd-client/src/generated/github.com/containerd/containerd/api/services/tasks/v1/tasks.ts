@@ -17,7 +17,9 @@ import { Metric } from "../../../types/metrics.js";
 import { Mount } from "../../../types/mount.js";
 import { Process, ProcessInfo } from "../../../types/task/task.js";
 
+/** The `CreateTaskRequest` message (its .proto does not describe it). */
 export interface CreateTaskRequest {
+  /** The `containerId` field of `CreateTaskRequest` (its .proto does not describe it). */
   containerId: string;
   /**
    * RootFS provides the pre-chroot mounts to perform in the shim before
@@ -28,74 +30,119 @@ export interface CreateTaskRequest {
    * the container object.
    */
   rootfs: Mount[];
+  /** The `stdin` field of `CreateTaskRequest` (its .proto does not describe it). */
   stdin: string;
+  /** The `stdout` field of `CreateTaskRequest` (its .proto does not describe it). */
   stdout: string;
+  /** The `stderr` field of `CreateTaskRequest` (its .proto does not describe it). */
   stderr: string;
+  /** The `terminal` field of `CreateTaskRequest` (its .proto does not describe it). */
   terminal: boolean;
+  /** The `checkpoint` field of `CreateTaskRequest` (its .proto does not describe it). */
   checkpoint: Descriptor | undefined;
+  /** The `options` field of `CreateTaskRequest` (its .proto does not describe it). */
   options: Any | undefined;
+  /** The `runtimePath` field of `CreateTaskRequest` (its .proto does not describe it). */
   runtimePath: string;
 }
 
+/** The `CreateTaskResponse` message (its .proto does not describe it). */
 export interface CreateTaskResponse {
+  /** The `containerId` field of `CreateTaskResponse` (its .proto does not describe it). */
   containerId: string;
+  /** The `pid` field of `CreateTaskResponse` (its .proto does not describe it). */
   pid: number;
 }
 
+/** The `StartRequest` message (its .proto does not describe it). */
 export interface StartRequest {
+  /** The `containerId` field of `StartRequest` (its .proto does not describe it). */
   containerId: string;
+  /** The `execId` field of `StartRequest` (its .proto does not describe it). */
   execId: string;
 }
 
+/** The `StartResponse` message (its .proto does not describe it). */
 export interface StartResponse {
+  /** The `pid` field of `StartResponse` (its .proto does not describe it). */
   pid: number;
 }
 
+/** The `DeleteTaskRequest` message (its .proto does not describe it). */
 export interface DeleteTaskRequest {
+  /** The `containerId` field of `DeleteTaskRequest` (its .proto does not describe it). */
   containerId: string;
 }
 
+/** The `DeleteResponse` message (its .proto does not describe it). */
 export interface DeleteResponse {
+  /** The `id` field of `DeleteResponse` (its .proto does not describe it). */
   id: string;
+  /** The `pid` field of `DeleteResponse` (its .proto does not describe it). */
   pid: number;
+  /** The `exitStatus` field of `DeleteResponse` (its .proto does not describe it). */
   exitStatus: number;
+  /** The `exitedAt` field of `DeleteResponse` (its .proto does not describe it). */
   exitedAt: Date | undefined;
 }
 
+/** The `DeleteProcessRequest` message (its .proto does not describe it). */
 export interface DeleteProcessRequest {
+  /** The `containerId` field of `DeleteProcessRequest` (its .proto does not describe it). */
   containerId: string;
+  /** The `execId` field of `DeleteProcessRequest` (its .proto does not describe it). */
   execId: string;
 }
 
+/** The `GetRequest` message (its .proto does not describe it). */
 export interface GetRequest {
+  /** The `containerId` field of `GetRequest` (its .proto does not describe it). */
   containerId: string;
+  /** The `execId` field of `GetRequest` (its .proto does not describe it). */
   execId: string;
 }
 
+/** The `GetResponse` message (its .proto does not describe it). */
 export interface GetResponse {
+  /** The `process` field of `GetResponse` (its .proto does not describe it). */
   process: Process | undefined;
 }
 
+/** The `ListTasksRequest` message (its .proto does not describe it). */
 export interface ListTasksRequest {
+  /** The `filter` field of `ListTasksRequest` (its .proto does not describe it). */
   filter: string;
 }
 
+/** The `ListTasksResponse` message (its .proto does not describe it). */
 export interface ListTasksResponse {
+  /** The `tasks` field of `ListTasksResponse` (its .proto does not describe it). */
   tasks: Process[];
 }
 
+/** The `KillRequest` message (its .proto does not describe it). */
 export interface KillRequest {
+  /** The `containerId` field of `KillRequest` (its .proto does not describe it). */
   containerId: string;
+  /** The `execId` field of `KillRequest` (its .proto does not describe it). */
   execId: string;
+  /** The `signal` field of `KillRequest` (its .proto does not describe it). */
   signal: number;
+  /** The `all` field of `KillRequest` (its .proto does not describe it). */
   all: boolean;
 }
 
+/** The `ExecProcessRequest` message (its .proto does not describe it). */
 export interface ExecProcessRequest {
+  /** The `containerId` field of `ExecProcessRequest` (its .proto does not describe it). */
   containerId: string;
+  /** The `stdin` field of `ExecProcessRequest` (its .proto does not describe it). */
   stdin: string;
+  /** The `stdout` field of `ExecProcessRequest` (its .proto does not describe it). */
   stdout: string;
+  /** The `stderr` field of `ExecProcessRequest` (its .proto does not describe it). */
   stderr: string;
+  /** The `terminal` field of `ExecProcessRequest` (its .proto does not describe it). */
   terminal: boolean;
   /**
    * Spec for starting a process in the target container.
@@ -109,75 +156,115 @@ export interface ExecProcessRequest {
   execId: string;
 }
 
+/** The `ExecProcessResponse` message (its .proto does not describe it). */
 export interface ExecProcessResponse {
 }
 
+/** The `ResizePtyRequest` message (its .proto does not describe it). */
 export interface ResizePtyRequest {
+  /** The `containerId` field of `ResizePtyRequest` (its .proto does not describe it). */
   containerId: string;
+  /** The `execId` field of `ResizePtyRequest` (its .proto does not describe it). */
   execId: string;
+  /** The `width` field of `ResizePtyRequest` (its .proto does not describe it). */
   width: number;
+  /** The `height` field of `ResizePtyRequest` (its .proto does not describe it). */
   height: number;
 }
 
+/** The `CloseIORequest` message (its .proto does not describe it). */
 export interface CloseIORequest {
+  /** The `containerId` field of `CloseIORequest` (its .proto does not describe it). */
   containerId: string;
+  /** The `execId` field of `CloseIORequest` (its .proto does not describe it). */
   execId: string;
+  /** The `stdin` field of `CloseIORequest` (its .proto does not describe it). */
   stdin: boolean;
 }
 
+/** The `PauseTaskRequest` message (its .proto does not describe it). */
 export interface PauseTaskRequest {
+  /** The `containerId` field of `PauseTaskRequest` (its .proto does not describe it). */
   containerId: string;
 }
 
+/** The `ResumeTaskRequest` message (its .proto does not describe it). */
 export interface ResumeTaskRequest {
+  /** The `containerId` field of `ResumeTaskRequest` (its .proto does not describe it). */
   containerId: string;
 }
 
+/** The `ListPidsRequest` message (its .proto does not describe it). */
 export interface ListPidsRequest {
+  /** The `containerId` field of `ListPidsRequest` (its .proto does not describe it). */
   containerId: string;
 }
 
+/** The `ListPidsResponse` message (its .proto does not describe it). */
 export interface ListPidsResponse {
   /** Processes includes the process ID and additional process information */
   processes: ProcessInfo[];
 }
 
+/** The `CheckpointTaskRequest` message (its .proto does not describe it). */
 export interface CheckpointTaskRequest {
+  /** The `containerId` field of `CheckpointTaskRequest` (its .proto does not describe it). */
   containerId: string;
+  /** The `parentCheckpoint` field of `CheckpointTaskRequest` (its .proto does not describe it). */
   parentCheckpoint: string;
+  /** The `options` field of `CheckpointTaskRequest` (its .proto does not describe it). */
   options: Any | undefined;
 }
 
+/** The `CheckpointTaskResponse` message (its .proto does not describe it). */
 export interface CheckpointTaskResponse {
+  /** The `descriptors` field of `CheckpointTaskResponse` (its .proto does not describe it). */
   descriptors: Descriptor[];
 }
 
+/** The `UpdateTaskRequest` message (its .proto does not describe it). */
 export interface UpdateTaskRequest {
+  /** The `containerId` field of `UpdateTaskRequest` (its .proto does not describe it). */
   containerId: string;
+  /** The `resources` field of `UpdateTaskRequest` (its .proto does not describe it). */
   resources: Any | undefined;
+  /** The `annotations` field of `UpdateTaskRequest` (its .proto does not describe it). */
   annotations: { [key: string]: string };
 }
 
+/** One key and value of the map field `UpdateTaskRequest.Annotations`. */
 export interface UpdateTaskRequest_AnnotationsEntry {
+  /** The `key` field of `UpdateTaskRequest_AnnotationsEntry` (its .proto does not describe it). */
   key: string;
+  /** The `value` field of `UpdateTaskRequest_AnnotationsEntry` (its .proto does not describe it). */
   value: string;
 }
 
+/** The `MetricsRequest` message (its .proto does not describe it). */
 export interface MetricsRequest {
+  /** The `filters` field of `MetricsRequest` (its .proto does not describe it). */
   filters: string[];
 }
 
+/** The `MetricsResponse` message (its .proto does not describe it). */
 export interface MetricsResponse {
+  /** The `metrics` field of `MetricsResponse` (its .proto does not describe it). */
   metrics: Metric[];
 }
 
+/** The `WaitRequest` message (its .proto does not describe it). */
 export interface WaitRequest {
+  /** The `containerId` field of `WaitRequest` (its .proto does not describe it). */
   containerId: string;
+  /** The `execId` field of `WaitRequest` (its .proto does not describe it). */
   execId: string;
 }
 
+/** The `WaitResponse` message (its .proto does not describe it). */
 export interface WaitResponse {
+  /** The `exitStatus` field of `WaitResponse` (its .proto does not describe it). */
   exitStatus: number;
+  /** The `exitedAt` field of `WaitResponse` (its .proto does not describe it). */
   exitedAt: Date | undefined;
 }
 
@@ -195,6 +282,7 @@ function createBaseCreateTaskRequest(): CreateTaskRequest {
   };
 }
 
+/** Encodes, decodes and builds `CreateTaskRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const CreateTaskRequest: MessageFns<CreateTaskRequest> = {
   encode(message: CreateTaskRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.containerId !== "") {
@@ -350,6 +438,7 @@ function createBaseCreateTaskResponse(): CreateTaskResponse {
   return { containerId: "", pid: 0 };
 }
 
+/** Encodes, decodes and builds `CreateTaskResponse` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const CreateTaskResponse: MessageFns<CreateTaskResponse> = {
   encode(message: CreateTaskResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.containerId !== "") {
@@ -417,6 +506,7 @@ function createBaseStartRequest(): StartRequest {
   return { containerId: "", execId: "" };
 }
 
+/** Encodes, decodes and builds `StartRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const StartRequest: MessageFns<StartRequest> = {
   encode(message: StartRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.containerId !== "") {
@@ -484,6 +574,7 @@ function createBaseStartResponse(): StartResponse {
   return { pid: 0 };
 }
 
+/** Encodes, decodes and builds `StartResponse` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const StartResponse: MessageFns<StartResponse> = {
   encode(message: StartResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.pid !== 0) {
@@ -539,6 +630,7 @@ function createBaseDeleteTaskRequest(): DeleteTaskRequest {
   return { containerId: "" };
 }
 
+/** Encodes, decodes and builds `DeleteTaskRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const DeleteTaskRequest: MessageFns<DeleteTaskRequest> = {
   encode(message: DeleteTaskRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.containerId !== "") {
@@ -594,6 +686,7 @@ function createBaseDeleteResponse(): DeleteResponse {
   return { id: "", pid: 0, exitStatus: 0, exitedAt: undefined };
 }
 
+/** Encodes, decodes and builds `DeleteResponse` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const DeleteResponse: MessageFns<DeleteResponse> = {
   encode(message: DeleteResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.id !== "") {
@@ -685,6 +778,7 @@ function createBaseDeleteProcessRequest(): DeleteProcessRequest {
   return { containerId: "", execId: "" };
 }
 
+/** Encodes, decodes and builds `DeleteProcessRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const DeleteProcessRequest: MessageFns<DeleteProcessRequest> = {
   encode(message: DeleteProcessRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.containerId !== "") {
@@ -752,6 +846,7 @@ function createBaseGetRequest(): GetRequest {
   return { containerId: "", execId: "" };
 }
 
+/** Encodes, decodes and builds `GetRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const GetRequest: MessageFns<GetRequest> = {
   encode(message: GetRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.containerId !== "") {
@@ -819,6 +914,7 @@ function createBaseGetResponse(): GetResponse {
   return { process: undefined };
 }
 
+/** Encodes, decodes and builds `GetResponse` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const GetResponse: MessageFns<GetResponse> = {
   encode(message: GetResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.process !== undefined) {
@@ -876,6 +972,7 @@ function createBaseListTasksRequest(): ListTasksRequest {
   return { filter: "" };
 }
 
+/** Encodes, decodes and builds `ListTasksRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ListTasksRequest: MessageFns<ListTasksRequest> = {
   encode(message: ListTasksRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.filter !== "") {
@@ -931,6 +1028,7 @@ function createBaseListTasksResponse(): ListTasksResponse {
   return { tasks: [] };
 }
 
+/** Encodes, decodes and builds `ListTasksResponse` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ListTasksResponse: MessageFns<ListTasksResponse> = {
   encode(message: ListTasksResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.tasks) {
@@ -986,6 +1084,7 @@ function createBaseKillRequest(): KillRequest {
   return { containerId: "", execId: "", signal: 0, all: false };
 }
 
+/** Encodes, decodes and builds `KillRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const KillRequest: MessageFns<KillRequest> = {
   encode(message: KillRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.containerId !== "") {
@@ -1077,6 +1176,7 @@ function createBaseExecProcessRequest(): ExecProcessRequest {
   return { containerId: "", stdin: "", stdout: "", stderr: "", terminal: false, spec: undefined, execId: "" };
 }
 
+/** Encodes, decodes and builds `ExecProcessRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ExecProcessRequest: MessageFns<ExecProcessRequest> = {
   encode(message: ExecProcessRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.containerId !== "") {
@@ -1204,6 +1304,7 @@ function createBaseExecProcessResponse(): ExecProcessResponse {
   return {};
 }
 
+/** Encodes, decodes and builds `ExecProcessResponse` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ExecProcessResponse: MessageFns<ExecProcessResponse> = {
   encode(_: ExecProcessResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     return writer;
@@ -1247,6 +1348,7 @@ function createBaseResizePtyRequest(): ResizePtyRequest {
   return { containerId: "", execId: "", width: 0, height: 0 };
 }
 
+/** Encodes, decodes and builds `ResizePtyRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ResizePtyRequest: MessageFns<ResizePtyRequest> = {
   encode(message: ResizePtyRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.containerId !== "") {
@@ -1338,6 +1440,7 @@ function createBaseCloseIORequest(): CloseIORequest {
   return { containerId: "", execId: "", stdin: false };
 }
 
+/** Encodes, decodes and builds `CloseIORequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const CloseIORequest: MessageFns<CloseIORequest> = {
   encode(message: CloseIORequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.containerId !== "") {
@@ -1417,6 +1520,7 @@ function createBasePauseTaskRequest(): PauseTaskRequest {
   return { containerId: "" };
 }
 
+/** Encodes, decodes and builds `PauseTaskRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const PauseTaskRequest: MessageFns<PauseTaskRequest> = {
   encode(message: PauseTaskRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.containerId !== "") {
@@ -1472,6 +1576,7 @@ function createBaseResumeTaskRequest(): ResumeTaskRequest {
   return { containerId: "" };
 }
 
+/** Encodes, decodes and builds `ResumeTaskRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ResumeTaskRequest: MessageFns<ResumeTaskRequest> = {
   encode(message: ResumeTaskRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.containerId !== "") {
@@ -1527,6 +1632,7 @@ function createBaseListPidsRequest(): ListPidsRequest {
   return { containerId: "" };
 }
 
+/** Encodes, decodes and builds `ListPidsRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ListPidsRequest: MessageFns<ListPidsRequest> = {
   encode(message: ListPidsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.containerId !== "") {
@@ -1582,6 +1688,7 @@ function createBaseListPidsResponse(): ListPidsResponse {
   return { processes: [] };
 }
 
+/** Encodes, decodes and builds `ListPidsResponse` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ListPidsResponse: MessageFns<ListPidsResponse> = {
   encode(message: ListPidsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.processes) {
@@ -1637,6 +1744,7 @@ function createBaseCheckpointTaskRequest(): CheckpointTaskRequest {
   return { containerId: "", parentCheckpoint: "", options: undefined };
 }
 
+/** Encodes, decodes and builds `CheckpointTaskRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const CheckpointTaskRequest: MessageFns<CheckpointTaskRequest> = {
   encode(message: CheckpointTaskRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.containerId !== "") {
@@ -1718,6 +1826,7 @@ function createBaseCheckpointTaskResponse(): CheckpointTaskResponse {
   return { descriptors: [] };
 }
 
+/** Encodes, decodes and builds `CheckpointTaskResponse` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const CheckpointTaskResponse: MessageFns<CheckpointTaskResponse> = {
   encode(message: CheckpointTaskResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.descriptors) {
@@ -1773,6 +1882,7 @@ function createBaseUpdateTaskRequest(): UpdateTaskRequest {
   return { containerId: "", resources: undefined, annotations: {} };
 }
 
+/** Encodes, decodes and builds `UpdateTaskRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const UpdateTaskRequest: MessageFns<UpdateTaskRequest> = {
   encode(message: UpdateTaskRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.containerId !== "") {
@@ -1865,6 +1975,7 @@ function createBaseUpdateTaskRequest_AnnotationsEntry(): UpdateTaskRequest_Annot
   return { key: "", value: "" };
 }
 
+/** Encodes, decodes and builds `UpdateTaskRequest_AnnotationsEntry` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const UpdateTaskRequest_AnnotationsEntry: MessageFns<UpdateTaskRequest_AnnotationsEntry> = {
   encode(message: UpdateTaskRequest_AnnotationsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.key !== "") {
@@ -1936,6 +2047,7 @@ function createBaseMetricsRequest(): MetricsRequest {
   return { filters: [] };
 }
 
+/** Encodes, decodes and builds `MetricsRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const MetricsRequest: MessageFns<MetricsRequest> = {
   encode(message: MetricsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.filters) {
@@ -1991,6 +2103,7 @@ function createBaseMetricsResponse(): MetricsResponse {
   return { metrics: [] };
 }
 
+/** Encodes, decodes and builds `MetricsResponse` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const MetricsResponse: MessageFns<MetricsResponse> = {
   encode(message: MetricsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.metrics) {
@@ -2046,6 +2159,7 @@ function createBaseWaitRequest(): WaitRequest {
   return { containerId: "", execId: "" };
 }
 
+/** Encodes, decodes and builds `WaitRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const WaitRequest: MessageFns<WaitRequest> = {
   encode(message: WaitRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.containerId !== "") {
@@ -2113,6 +2227,7 @@ function createBaseWaitResponse(): WaitResponse {
   return { exitStatus: 0, exitedAt: undefined };
 }
 
+/** Encodes, decodes and builds `WaitResponse` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const WaitResponse: MessageFns<WaitResponse> = {
   encode(message: WaitResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.exitStatus !== 0) {
@@ -2176,149 +2291,269 @@ export const WaitResponse: MessageFns<WaitResponse> = {
   },
 };
 
+/** The type of `TasksDefinition`, the generic definition of the Tasks gRPC service. */
 export type TasksDefinition = typeof TasksDefinition;
+/** The generic definition of the Tasks gRPC service: its methods with their request and response codecs. */
 export const TasksDefinition = {
+  /** The service's name, without its package. */
   name: "Tasks",
+  /** The service's full name as sent on the wire (`package.Service`). */
   fullName: "containerd.services.tasks.v1.Tasks",
+  /** The service's rpcs, by the camel-case name the client calls them by. */
   methods: {
     /** Create a task. */
     create: {
+      /** The rpc's name as sent on the wire. */
       name: "Create",
+      /** The codec of the rpc's request message. */
       requestType: CreateTaskRequest as typeof CreateTaskRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: CreateTaskResponse as typeof CreateTaskResponse,
+      /** Whether the server answers with a stream of responses. */
       responseStream: false,
+      /** The rpc's options from the .proto. */
       options: {},
     },
     /** Start a process. */
     start: {
+      /** The rpc's name as sent on the wire. */
       name: "Start",
+      /** The codec of the rpc's request message. */
       requestType: StartRequest as typeof StartRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: StartResponse as typeof StartResponse,
+      /** Whether the server answers with a stream of responses. */
       responseStream: false,
+      /** The rpc's options from the .proto. */
       options: {},
     },
     /** Delete a task and on disk state. */
     delete: {
+      /** The rpc's name as sent on the wire. */
       name: "Delete",
+      /** The codec of the rpc's request message. */
       requestType: DeleteTaskRequest as typeof DeleteTaskRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: DeleteResponse as typeof DeleteResponse,
+      /** Whether the server answers with a stream of responses. */
       responseStream: false,
+      /** The rpc's options from the .proto. */
       options: {},
     },
+    /** The `deleteProcess` rpc (its .proto does not describe it). */
     deleteProcess: {
+      /** The rpc's name as sent on the wire. */
       name: "DeleteProcess",
+      /** The codec of the rpc's request message. */
       requestType: DeleteProcessRequest as typeof DeleteProcessRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: DeleteResponse as typeof DeleteResponse,
+      /** Whether the server answers with a stream of responses. */
       responseStream: false,
+      /** The rpc's options from the .proto. */
       options: {},
     },
+    /** The `get` rpc (its .proto does not describe it). */
     get: {
+      /** The rpc's name as sent on the wire. */
       name: "Get",
+      /** The codec of the rpc's request message. */
       requestType: GetRequest as typeof GetRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: GetResponse as typeof GetResponse,
+      /** Whether the server answers with a stream of responses. */
       responseStream: false,
+      /** The rpc's options from the .proto. */
       options: {},
     },
+    /** The `list` rpc (its .proto does not describe it). */
     list: {
+      /** The rpc's name as sent on the wire. */
       name: "List",
+      /** The codec of the rpc's request message. */
       requestType: ListTasksRequest as typeof ListTasksRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: ListTasksResponse as typeof ListTasksResponse,
+      /** Whether the server answers with a stream of responses. */
       responseStream: false,
+      /** The rpc's options from the .proto. */
       options: {},
     },
     /** Kill a task or process. */
     kill: {
+      /** The rpc's name as sent on the wire. */
       name: "Kill",
+      /** The codec of the rpc's request message. */
       requestType: KillRequest as typeof KillRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: Empty as typeof Empty,
+      /** Whether the server answers with a stream of responses. */
       responseStream: false,
+      /** The rpc's options from the .proto. */
       options: {},
     },
+    /** The `exec` rpc (its .proto does not describe it). */
     exec: {
+      /** The rpc's name as sent on the wire. */
       name: "Exec",
+      /** The codec of the rpc's request message. */
       requestType: ExecProcessRequest as typeof ExecProcessRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: Empty as typeof Empty,
+      /** Whether the server answers with a stream of responses. */
       responseStream: false,
+      /** The rpc's options from the .proto. */
       options: {},
     },
+    /** The `resizePty` rpc (its .proto does not describe it). */
     resizePty: {
+      /** The rpc's name as sent on the wire. */
       name: "ResizePty",
+      /** The codec of the rpc's request message. */
       requestType: ResizePtyRequest as typeof ResizePtyRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: Empty as typeof Empty,
+      /** Whether the server answers with a stream of responses. */
       responseStream: false,
+      /** The rpc's options from the .proto. */
       options: {},
     },
+    /** The `closeIO` rpc (its .proto does not describe it). */
     closeIO: {
+      /** The rpc's name as sent on the wire. */
       name: "CloseIO",
+      /** The codec of the rpc's request message. */
       requestType: CloseIORequest as typeof CloseIORequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: Empty as typeof Empty,
+      /** Whether the server answers with a stream of responses. */
       responseStream: false,
+      /** The rpc's options from the .proto. */
       options: {},
     },
+    /** The `pause` rpc (its .proto does not describe it). */
     pause: {
+      /** The rpc's name as sent on the wire. */
       name: "Pause",
+      /** The codec of the rpc's request message. */
       requestType: PauseTaskRequest as typeof PauseTaskRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: Empty as typeof Empty,
+      /** Whether the server answers with a stream of responses. */
       responseStream: false,
+      /** The rpc's options from the .proto. */
       options: {},
     },
+    /** The `resume` rpc (its .proto does not describe it). */
     resume: {
+      /** The rpc's name as sent on the wire. */
       name: "Resume",
+      /** The codec of the rpc's request message. */
       requestType: ResumeTaskRequest as typeof ResumeTaskRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: Empty as typeof Empty,
+      /** Whether the server answers with a stream of responses. */
       responseStream: false,
+      /** The rpc's options from the .proto. */
       options: {},
     },
+    /** The `listPids` rpc (its .proto does not describe it). */
     listPids: {
+      /** The rpc's name as sent on the wire. */
       name: "ListPids",
+      /** The codec of the rpc's request message. */
       requestType: ListPidsRequest as typeof ListPidsRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: ListPidsResponse as typeof ListPidsResponse,
+      /** Whether the server answers with a stream of responses. */
       responseStream: false,
+      /** The rpc's options from the .proto. */
       options: {},
     },
+    /** The `checkpoint` rpc (its .proto does not describe it). */
     checkpoint: {
+      /** The rpc's name as sent on the wire. */
       name: "Checkpoint",
+      /** The codec of the rpc's request message. */
       requestType: CheckpointTaskRequest as typeof CheckpointTaskRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: CheckpointTaskResponse as typeof CheckpointTaskResponse,
+      /** Whether the server answers with a stream of responses. */
       responseStream: false,
+      /** The rpc's options from the .proto. */
       options: {},
     },
+    /** The `update` rpc (its .proto does not describe it). */
     update: {
+      /** The rpc's name as sent on the wire. */
       name: "Update",
+      /** The codec of the rpc's request message. */
       requestType: UpdateTaskRequest as typeof UpdateTaskRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: Empty as typeof Empty,
+      /** Whether the server answers with a stream of responses. */
       responseStream: false,
+      /** The rpc's options from the .proto. */
       options: {},
     },
+    /** The `metrics` rpc (its .proto does not describe it). */
     metrics: {
+      /** The rpc's name as sent on the wire. */
       name: "Metrics",
+      /** The codec of the rpc's request message. */
       requestType: MetricsRequest as typeof MetricsRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: MetricsResponse as typeof MetricsResponse,
+      /** Whether the server answers with a stream of responses. */
       responseStream: false,
+      /** The rpc's options from the .proto. */
       options: {},
     },
+    /** The `wait` rpc (its .proto does not describe it). */
     wait: {
+      /** The rpc's name as sent on the wire. */
       name: "Wait",
+      /** The codec of the rpc's request message. */
       requestType: WaitRequest as typeof WaitRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: WaitResponse as typeof WaitResponse,
+      /** Whether the server answers with a stream of responses. */
       responseStream: false,
+      /** The rpc's options from the .proto. */
       options: {},
     },
   },

@@ -12,12 +12,17 @@ import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
 import { Any } from "../../../../../../../google/protobuf/any.js";
 import { Empty } from "../../../../../../../google/protobuf/empty.js";
 
+/** The `TransferRequest` message (its .proto does not describe it). */
 export interface TransferRequest {
+  /** The `source` field of `TransferRequest` (its .proto does not describe it). */
   source: Any | undefined;
+  /** The `destination` field of `TransferRequest` (its .proto does not describe it). */
   destination: Any | undefined;
+  /** The `options` field of `TransferRequest` (its .proto does not describe it). */
   options: TransferOptions | undefined;
 }
 
+/** The `TransferOptions` message (its .proto does not describe it). */
 export interface TransferOptions {
   /** Progress min interval */
   progressStream: string;
@@ -27,6 +32,7 @@ function createBaseTransferRequest(): TransferRequest {
   return { source: undefined, destination: undefined, options: undefined };
 }
 
+/** Encodes, decodes and builds `TransferRequest` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const TransferRequest: MessageFns<TransferRequest> = {
   encode(message: TransferRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.source !== undefined) {
@@ -112,6 +118,7 @@ function createBaseTransferOptions(): TransferOptions {
   return { progressStream: "" };
 }
 
+/** Encodes, decodes and builds `TransferOptions` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const TransferOptions: MessageFns<TransferOptions> = {
   encode(message: TransferOptions, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.progressStream !== "") {
@@ -163,17 +170,29 @@ export const TransferOptions: MessageFns<TransferOptions> = {
   },
 };
 
+/** The type of `TransferDefinition`, the generic definition of the Transfer gRPC service. */
 export type TransferDefinition = typeof TransferDefinition;
+/** The generic definition of the Transfer gRPC service: its methods with their request and response codecs. */
 export const TransferDefinition = {
+  /** The service's name, without its package. */
   name: "Transfer",
+  /** The service's full name as sent on the wire (`package.Service`). */
   fullName: "containerd.services.transfer.v1.Transfer",
+  /** The service's rpcs, by the camel-case name the client calls them by. */
   methods: {
+    /** The `transfer` rpc (its .proto does not describe it). */
     transfer: {
+      /** The rpc's name as sent on the wire. */
       name: "Transfer",
+      /** The codec of the rpc's request message. */
       requestType: TransferRequest as typeof TransferRequest,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: Empty as typeof Empty,
+      /** Whether the server answers with a stream of responses. */
       responseStream: false,
+      /** The rpc's options from the .proto. */
       options: {},
     },
   },

@@ -11,8 +11,11 @@
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
 import { Empty } from "../../../../../../../google/protobuf/empty.js";
 
+/** The `VersionResponse` message (its .proto does not describe it). */
 export interface VersionResponse {
+  /** The `version` field of `VersionResponse` (its .proto does not describe it). */
   version: string;
+  /** The `revision` field of `VersionResponse` (its .proto does not describe it). */
   revision: string;
 }
 
@@ -20,6 +23,7 @@ function createBaseVersionResponse(): VersionResponse {
   return { version: "", revision: "" };
 }
 
+/** Encodes, decodes and builds `VersionResponse` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const VersionResponse: MessageFns<VersionResponse> = {
   encode(message: VersionResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.version !== "") {
@@ -83,17 +87,29 @@ export const VersionResponse: MessageFns<VersionResponse> = {
   },
 };
 
+/** The type of `VersionDefinition`, the generic definition of the Version gRPC service. */
 export type VersionDefinition = typeof VersionDefinition;
+/** The generic definition of the Version gRPC service: its methods with their request and response codecs. */
 export const VersionDefinition = {
+  /** The service's name, without its package. */
   name: "Version",
+  /** The service's full name as sent on the wire (`package.Service`). */
   fullName: "containerd.services.version.v1.Version",
+  /** The service's rpcs, by the camel-case name the client calls them by. */
   methods: {
+    /** The `version` rpc (its .proto does not describe it). */
     version: {
+      /** The rpc's name as sent on the wire. */
       name: "Version",
+      /** The codec of the rpc's request message. */
       requestType: Empty as typeof Empty,
+      /** Whether the client sends a stream of requests. */
       requestStream: false,
+      /** The codec of the rpc's response message. */
       responseType: VersionResponse as typeof VersionResponse,
+      /** Whether the server answers with a stream of responses. */
       responseStream: false,
+      /** The rpc's options from the .proto. */
       options: {},
     },
   },

@@ -10,6 +10,7 @@
 /* eslint-disable */
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
 
+/** The `Options` message (its .proto does not describe it). */
 export interface Options {
   /** disable pivot root when creating a container */
   noPivotRoot: boolean;
@@ -40,6 +41,7 @@ export interface Options {
   taskApiVersion: number;
 }
 
+/** The `CheckpointOptions` message (its .proto does not describe it). */
 export interface CheckpointOptions {
   /** exit the container after a checkpoint */
   exit: boolean;
@@ -61,6 +63,7 @@ export interface CheckpointOptions {
   workPath: string;
 }
 
+/** The `ProcessDetails` message (its .proto does not describe it). */
 export interface ProcessDetails {
   /** exec process id if the process is managed by a shim */
   execId: string;
@@ -83,6 +86,7 @@ function createBaseOptions(): Options {
   };
 }
 
+/** Encodes, decodes and builds `Options` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const Options: MessageFns<Options> = {
   encode(message: Options, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.noPivotRoot !== false) {
@@ -280,6 +284,7 @@ function createBaseCheckpointOptions(): CheckpointOptions {
   };
 }
 
+/** Encodes, decodes and builds `CheckpointOptions` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const CheckpointOptions: MessageFns<CheckpointOptions> = {
   encode(message: CheckpointOptions, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.exit !== false) {
@@ -431,6 +436,7 @@ function createBaseProcessDetails(): ProcessDetails {
   return { execId: "" };
 }
 
+/** Encodes, decodes and builds `ProcessDetails` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const ProcessDetails: MessageFns<ProcessDetails> = {
   encode(message: ProcessDetails, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.execId !== "") {

@@ -31,6 +31,7 @@ function createBaseOptions(): Options {
   return { typeUrl: "", configPath: "", configBody: Buffer.alloc(0) };
 }
 
+/** Encodes, decodes and builds `Options` messages (protobuf binary; `fromPartial` fills the defaults). */
 export const Options: MessageFns<Options> = {
   encode(message: Options, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.typeUrl !== "") {
