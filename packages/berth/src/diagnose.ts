@@ -59,6 +59,7 @@ export type ProblemKind =
 
 /** One recognised problem: what it is, why it happened, and what to do about it. */
 export interface Diagnosis {
+  /** What kind of problem it is. */
   kind: ProblemKind;
   /** Why, in plain words. */
   cause: string;
@@ -68,7 +69,9 @@ export interface Diagnosis {
 
 /** Where the error came from: the backend, its endpoint, and the check that failed. */
 export interface DiagnoseContext {
+  /** "docker", "podman", "containerd" or "cri": the fix names that backend's variable and service. */
   backend: string;
+  /** The check that failed: "version" is connecting, "pull" is the registry's side too. */
   check: DoctorCheckName;
   /** The daemon's address (unix:///path, tcp://...), to tell its errors from a registry's. */
   endpoint?: string | undefined;

@@ -47,22 +47,30 @@ export interface DoctorProblem extends Diagnosis {
   message: string;
   /** The error's class and, for berth's errors, its details. */
   error: {
+    /** The error's class name: "UnavailableError", "DaemonError"... */
     name: string;
     /** berth's error code ("Unavailable", "Timeout"...), or Node's errno code. */
     code?: string;
+    /** The client operation that failed ("images.pull", "Version"...). */
     operation?: string;
+    /** The HTTP status or gRPC status name the daemon answered with. */
     status?: string | number;
+    /** The daemon's own message, verbatim. */
     daemonMessage?: string;
   };
 }
 
 /** What one check found: `pass`, `fail` (with a problem), or `skip` (with the reason in `detail`). */
 export interface DoctorCheck {
+  /** Which check. */
   name: DoctorCheckName;
+  /** It passed, failed, or did not run (not supported, a check it needs failed, interrupted). */
   status: "pass" | "fail" | "skip";
+  /** How long it took, in milliseconds (0 when skipped). */
   durationMs: number;
   /** What was seen (pass), or why the check did not run (skip). */
   detail?: string;
+  /** The error, its cause and its fix (fail). */
   problem?: DoctorProblem;
 }
 
@@ -70,6 +78,7 @@ export interface DoctorCheck {
 export interface DoctorBackend {
   /** "docker", "podman", "containerd" or "cri". */
   backend: string;
+  /** The address tried: unix:///path, tcp://host:port, ssh://..., or a socket path. */
   endpoint: string;
   /** Where the endpoint came from: "DOCKER_HOST", "default socket", "docker context ci"... */
   source: string;
@@ -78,17 +87,33 @@ export interface DoctorBackend {
   /** Reachable and no check failed. */
   ok: boolean;
   /** The daemon's name and version (reachable backends). */
-  runtime?: { name: string; version: string; apiVersion?: string; os?: string; arch?: string };
+  runtime?: {
+    /** "Docker Engine", "Podman", "containerd"... */
+    name: string;
+    /** The daemon's version. */
+    version: string;
+    /** The API version spoken (Engine API, CRI runtime API), when the backend has one. */
+    apiVersion?: string;
+    /** The daemon's operating system, when it says. */
+    os?: string;
+    /** The daemon's architecture, when it says. */
+    arch?: string;
+  };
   /** What the backend declares it can do (reachable backends). */
   capabilities?: Capabilities;
+  /** One entry per check in {@link DOCTOR_CHECKS}, in that order. */
   checks: DoctorCheck[];
 }
 
 /** One endpoint tried: it answered, nothing was there (a default socket that does not exist), or it failed. */
 export interface DoctorProbe {
+  /** "docker", "podman", "containerd" or "cri". */
   backend: string;
+  /** The address tried. */
   endpoint: string;
+  /** Where the endpoint came from: "DOCKER_HOST", "default socket"... */
   source: string;
+  /** It answered; a default socket that does not exist; or it did not answer (then also in `backends`). */
   outcome: "answered" | "absent" | "failed";
   /** Why it did not answer. */
   message?: string;
@@ -104,10 +129,18 @@ export interface DoctorReport {
   ok: boolean;
   /** The signal fired before every check ran. */
   aborted: boolean;
+  /** The image pulled and run. */
   image: string;
   /** The label on everything the doctor created (all removed again). */
-  label: { key: string; value: string };
+  label: {
+    /** {@link DOCTOR_LABEL}. */
+    key: string;
+    /** This run's id. */
+    value: string;
+  };
+  /** When the run started, ISO 8601. */
   startedAt: string;
+  /** How long the whole run took, in milliseconds. */
   durationMs: number;
   /**
    * Every runtime that answered, and every endpoint that was configured (DOCKER_HOST...) or exists but
