@@ -1,7 +1,7 @@
 // `berth-sdk doctor` as a user runs it: the built CLI in a child process, against the harness's daemons
 // (the global setup put their addresses in the environment), and with no daemon reachable at all.
 import { execFile, spawnSync } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
+import { chmod, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -115,6 +115,7 @@ describe("berth-sdk doctor with no daemon reachable", () => {
   let env: NodeJS.ProcessEnv;
   beforeAll(async () => {
     home = await mkdtemp(join(tmpdir(), "berth-doctor-home-"));
+    await chmod(home, 0o755); // readable by the unprivileged user of the permission test
     const nowhere = join(home, "nowhere");
     // Only what Node needs: no harness variable, no XDG_RUNTIME_DIR, a HOME without a Docker context.
     env = {
@@ -157,6 +158,28 @@ describe("berth-sdk doctor with no daemon reachable", () => {
     for (const b of report.backends) expect(b.checks[0]?.problem?.kind).toBe("socket-missing");
     expect(report.probed.some((p) => p.outcome === "absent" && p.source === "default socket")).toBe(true);
   });
+
+  // As root the socket's permissions are no obstacle: the same CLI as the unprivileged user nobody.
+  it.skipIf(process.getuid?.() !== 0)(
+    "a socket this user may not use: permission denied, the docker group",
+    async () => {
+      const ran = await new Promise<Ran>((done) => {
+        execFile(
+          "runuser",
+          ["-u", "nobody", "--", process.execPath, cli, "doctor", "--json"],
+          { env: { ...env, DOCKER_HOST: process.env.DOCKER_HOST }, timeout: 60_000 },
+          (err, stdout, stderr) =>
+            done({ code: err ? (typeof err.code === "number" ? err.code : null) : 0, stdout, stderr }),
+        );
+      });
+      expect(ran.code, ran.stderr).toBe(1);
+      const report = JSON.parse(ran.stdout) as DoctorReport;
+      const docker = report.backends.find((b) => b.endpoint === process.env.DOCKER_HOST);
+      const problem = docker?.checks[0]?.problem;
+      expect(problem?.kind).toBe("permission-denied");
+      expect(problem?.fix).toMatch(/docker group/);
+    },
+  );
 
   it("usage errors exit 2, --help 0", async () => {
     expect((await runCli(["doctor", "--timeout", "0"], env)).code).toBe(2);
