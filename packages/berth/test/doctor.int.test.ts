@@ -110,6 +110,51 @@ describe("berth-sdk doctor on the harness's daemons", () => {
   }, 300_000);
 });
 
+describe("berth-sdk doctor's pull failures, recognised on every backend", () => {
+  const cases = [
+    ["a registry nobody listens at", "127.0.0.1:1/busybox:latest", "registry-unreachable"],
+    [
+      "an image the registry does not have",
+      `${process.env.BERTH_REGISTRY}/berth-no-such-image:latest`,
+      "image-not-found",
+    ],
+    [
+      "a registry that wants credentials",
+      `${process.env.BERTH_AUTH_REGISTRY}/busybox:latest`,
+      "registry-auth",
+    ],
+  ] as const;
+  it.each(cases)(
+    "%s",
+    async (_what, image, kind) => {
+      const ran = await runCli(["doctor", "--json", "--image", image, "--timeout", "60"], process.env);
+      expect(ran.code).toBe(1);
+      const report = JSON.parse(ran.stdout) as DoctorReport;
+      const pulls = Object.fromEntries(
+        ["docker", "podman", "containerd", "cri"].map((backend) => {
+          const b = report.backends.find((x) => x.backend === backend && x.reachable);
+          const pull = b?.checks.find((c) => c.name === "pull");
+          return [backend, `${pull?.status} ${pull?.problem?.kind}`];
+        }),
+      );
+      expect(pulls).toEqual({
+        docker: `fail ${kind}`,
+        podman: `fail ${kind}`,
+        containerd: `fail ${kind}`,
+        cri: `fail ${kind}`,
+      });
+      // what needs the image did not run
+      for (const b of report.backends.filter((x) => x.reachable)) {
+        expect(b.checks.find((c) => c.name === "run")).toMatchObject({
+          status: "skip",
+          detail: "needs pull",
+        });
+      }
+    },
+    240_000,
+  );
+});
+
 describe("berth-sdk doctor with no daemon reachable", () => {
   let home: string;
   let env: NodeJS.ProcessEnv;
