@@ -20,6 +20,7 @@ export * from "@berth/runtime-core";
 /** Docker and Podman, containerd, then CRI: the order backends are tried in when several are configured. */
 export const providers: readonly RuntimeProvider[] = [dockerProvider, containerdProvider, criProvider];
 
+/** Options of connect(), connectWithInfo() and discover(): those of connectRuntime(), `providers` defaulting to all three. */
 export type BerthConnectOptions = Partial<ConnectOptions>;
 
 /**

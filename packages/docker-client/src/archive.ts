@@ -2,15 +2,21 @@
 import { ProtocolError } from "@berth/runtime-core";
 import type { ResponseHeaders } from "./operation.js";
 
+/** What the daemon says of a path in a container (archive operations' X-Docker-Container-Path-Stat). */
 export interface PathStat {
+  /** The path's base name. */
   name: string;
+  /** Its size in bytes. */
   size: number;
   /** Go's os.FileMode bits: permission bits plus type bits (directory is 1 << 31). */
   mode: number;
+  /** Modification time, as the daemon formats it (RFC 3339). */
   mtime: string;
+  /** A symlink's target (empty for anything else). */
   linkTarget: string;
 }
 
+/** The response header that carries a PathStat (lower case, as undici gives headers). */
 export const PATH_STAT_HEADER = "x-docker-container-path-stat";
 
 const isCount = (v: unknown, max: number): v is number =>

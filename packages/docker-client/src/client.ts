@@ -43,9 +43,11 @@ export const MAX_API_VERSION = "1.51";
 /** The oldest the client will negotiate down to. */
 export const MIN_API_VERSION = "1.24";
 
+/** How a DockerClient connects and what it bounds. Every field is optional. */
 export interface DockerClientOptions {
   /** unix:///path, a socket path, tcp://host:port, http(s)://host:port (default /var/run/docker.sock). */
   host?: string;
+  /** TLS material and verification for a tcp:// or https:// host. */
   tls?: TlsOptions;
   /** Pin the API version instead of negotiating it (DOCKER_API_VERSION). */
   apiVersion?: string;
@@ -84,6 +86,7 @@ export interface DockerClientOptions {
 
 type Params = Record<string, unknown> & { body?: unknown };
 
+/** Compares two MAJOR.MINOR API versions: negative when `a` is older, 0 when equal, positive when newer. */
 export function compareVersions(a: string, b: string): number {
   const [am = 0, an = 0] = a.split(".").map(Number);
   const [bm = 0, bn = 0] = b.split(".").map(Number);
@@ -130,29 +133,55 @@ function base64url(text: string): string {
   return Buffer.from(text, "utf8").toString("base64").replace(/\+/g, "-").replace(/\//g, "_");
 }
 
+/**
+ * A typed client of the Docker Engine API (Docker and Podman's compatibility API): every operation of the
+ * spec it was generated from, grouped as `containers`, `images`, `exec`, ... The API version is
+ * negotiated on the first call (between MIN_API_VERSION and MAX_API_VERSION) unless pinned; an operation
+ * newer than the daemon's version is an ApiVersionError. Daemon errors become berth errors (404
+ * NotFoundError, 409 ConflictError, 401/403 UnauthorizedError, ...); an unreachable daemon is an
+ * UnavailableError, a missed deadline a TimeoutError.
+ */
 export class DockerClient {
+  /** Where the client connects, parsed from `host`. */
   readonly endpoint: Endpoint;
+  /** The name used in errors: "docker" or "podman". */
   readonly backend: string;
+  /** The undici connection pool to the daemon (closed by `close()`). */
   readonly pool: Pool;
   readonly #options: DockerClientOptions;
   /** The SSH connection behind an ssh:// host. */
   readonly ssh: SshDialer | undefined;
   #version: Promise<string> | undefined;
 
+  /** Containers: create, start, inspect, logs, attach, archive, ... */
   declare readonly containers: DockerApi["containers"];
+  /** Images: pull, build, inspect, push, tag, remove, save and load. */
   declare readonly images: DockerApi["images"];
+  /** Exec instances: create, start, resize, inspect. */
   declare readonly exec: DockerApi["exec"];
+  /** Networks: create, inspect, connect, disconnect, remove, prune. */
   declare readonly networks: DockerApi["networks"];
+  /** Volumes: create, inspect, list, remove, prune. */
   declare readonly volumes: DockerApi["volumes"];
+  /** System: ping, version, info, events, df, auth. */
   declare readonly system: DockerApi["system"];
+  /** Swarm: init, join, leave, inspect, update, unlock. */
   declare readonly swarm: DockerApi["swarm"];
+  /** Swarm nodes. */
   declare readonly nodes: DockerApi["nodes"];
+  /** Swarm services. */
   declare readonly services: DockerApi["services"];
+  /** Swarm tasks. */
   declare readonly tasks: DockerApi["tasks"];
+  /** Swarm secrets. */
   declare readonly secrets: DockerApi["secrets"];
+  /** Swarm configs. */
   declare readonly configs: DockerApi["configs"];
+  /** Plugins: install, enable, disable, upgrade, remove. */
   declare readonly plugins: DockerApi["plugins"];
+  /** Distribution: a registry's image manifest and platforms. */
   declare readonly distribution: DockerApi["distribution"];
+  /** Session: the interactive session BuildKit uses. */
   declare readonly session: DockerApi["session"];
 
   constructor(options: DockerClientOptions = {}) {

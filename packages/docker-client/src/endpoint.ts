@@ -2,20 +2,29 @@
 import { readFile } from "node:fs/promises";
 import { type DockerTlsSettings, ValidationError } from "@berth/runtime-core";
 
+/** TLS material for a tcp:// or https:// daemon: PEM text or bytes, not paths (see loadTls). */
 export interface TlsOptions {
+  /** CA certificate(s) the daemon's certificate must chain to (default: Node's trusted CAs). */
   ca?: string | Buffer;
+  /** Client certificate, for a daemon that asks for one. */
   cert?: string | Buffer;
+  /** The client certificate's private key. */
   key?: string | Buffer;
   /** Verify the daemon's certificate (default true). */
   verify?: boolean;
+  /** The name the daemon's certificate must carry (default: the host's). */
   servername?: string;
 }
 
+/** A parsed Docker host: where the HTTP requests go. */
 export interface Endpoint {
   /** What the user named, for error messages: unix:///var/run/docker.sock, tcp://host:2376. */
   display: string;
+  /** The HTTP origin requests are made to (`http://localhost` over a socket). */
   origin: string;
+  /** The unix socket's path, for a unix:// host. */
   socketPath?: string;
+  /** TLS options, for an https connection. */
   tls?: TlsOptions;
   /** ssh://user@host: requests go through `docker system dial-stdio` over SSH. */
   ssh?: boolean;

@@ -42,6 +42,10 @@ function candidate(
 
 const unix = (path: string) => `unix://${path}`;
 
+/**
+ * Docker's and Podman's candidates for connect(): DOCKER_HOST or the selected Docker context, CONTAINER_HOST or
+ * PODMAN_HOST, then their usual sockets. The client is loaded only when a candidate is opened.
+ */
 export const dockerProvider: RuntimeProvider = {
   backends: ["docker", "podman"],
 

@@ -80,6 +80,7 @@ export class DockerRuntime implements Runtime {
   #closing: AbortController | undefined;
 
   constructor(
+    /** The Engine API client the adapter calls (usable directly for what the Runtime does not cover). */
     readonly docker: DockerClient,
     readonly backend: "docker" | "podman" = docker.backend === "podman" ? "podman" : "docker",
   ) {}

@@ -10,9 +10,11 @@ import { UnauthorizedError, UnavailableError, ValidationError } from "@berth/run
 import type { Client, ConnectConfig } from "ssh2";
 import { loadSsh2 } from "./ssh2-module.js";
 
+/** Settings of ssh:// Docker hosts. Every field is optional. */
 export interface SshOptions {
   /** Private key (PEM/OpenSSH); default: ~/.ssh/id_ed25519, id_ecdsa, id_rsa, whichever exists. */
   privateKey?: string | Buffer;
+  /** Passphrase of an encrypted `privateKey`. */
   passphrase?: string;
   /** SSH agent socket; default SSH_AUTH_SOCK. */
   agent?: string;
@@ -26,12 +28,17 @@ export interface SshOptions {
   readyTimeout?: number;
 }
 
+/** The user, host and port of an ssh:// Docker host. */
 export interface SshTarget {
+  /** The user to log in as (default: $USER, else root). */
   username: string;
+  /** The host name or address (an IPv6 address without its brackets). */
   host: string;
+  /** The SSH port (default 22). */
   port: number;
 }
 
+/** Parses `ssh://[user@]host[:port]`; anything else is a ValidationError. */
 export function parseSshHost(url: string): SshTarget {
   const m = /^ssh:\/\/(?:([^@/]+)@)?(\[[^\]]+\]|[^:/]+)(?::(\d+))?\/?$/.exec(url);
   if (!m) throw new ValidationError(`invalid ssh Docker host "${url}": expected ssh://[user@]host[:port]`);
@@ -138,7 +145,13 @@ const HOST_KEY_REFUSALS = {
     "known_hosts trusts a certificate authority (@cert-authority) for this host, and berth does not verify SSH host certificates: list the host's own key in known_hosts",
 } as const;
 
+/**
+ * One SSH connection to a Docker host, over which each HTTP connection is a channel running `docker system
+ * dial-stdio`. The host key is checked against known_hosts (an unknown or changed key is refused with an
+ * UnauthorizedError); ssh2 is loaded on the first dial (UnsupportedError when it is not installed).
+ */
 export class SshDialer {
+  /** The parsed host. */
   readonly target: SshTarget;
   /** How many SSH connections this dialer has opened (one, unless the connection dropped). */
   connections = 0;
@@ -232,6 +245,7 @@ export class SshDialer {
     });
   }
 
+  /** Ends the SSH connection (and every channel on it). */
   async close(): Promise<void> {
     const c = this.#client;
     this.#client = undefined;

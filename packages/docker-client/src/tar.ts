@@ -5,18 +5,23 @@ import { ProtocolError, ValidationError } from "@berth/runtime-core";
 const BLOCK = 512;
 const encoder = new TextEncoder();
 
+/** One entry to write with packTar(). */
 export interface TarEntry {
   /** Path inside the archive; directories end with "/" or use type "directory". */
   name: string;
+  /** Default "file" (or "directory" for a name ending in "/"). */
   type?: "file" | "directory" | "symlink";
   /** File content (files only). */
   data?: string | Uint8Array;
   /** Permission bits, default 0o644 for files and 0o755 for directories. */
   mode?: number;
+  /** Owner's user id (default 0). */
   uid?: number;
+  /** Owner's group id (default 0). */
   gid?: number;
   /** Modification time, default now. */
   mtime?: Date;
+  /** A symlink's target (symlinks only). */
   linkTarget?: string;
 }
 
@@ -96,15 +101,22 @@ export async function* packTar(
   yield new Uint8Array(BLOCK * 2);
 }
 
+/** One entry read by unpackTar(). */
 export interface TarHeader {
   /** The path in the archive, never with a ".." segment. It may start with "/" (the engines' getArchive
    *  of "/" does): place it under a root with path.join, never path.resolve. */
   name: string;
+  /** The entry's kind; devices, FIFOs and the like are "other". */
   type: "file" | "directory" | "symlink" | "hardlink" | "other";
+  /** The data's size in bytes (0 for all but files). */
   size: number;
+  /** Permission bits. */
   mode: number;
+  /** Owner's user id. */
   uid: number;
+  /** Owner's group id. */
   gid: number;
+  /** Modification time. */
   mtime: Date;
   /** A symlink's target as the archive says it, not resolved (often absolute in a container's files);
    *  a hard link's, a path in the archive like `name`. */
@@ -157,7 +169,12 @@ function parsePax(data: Uint8Array): Record<string, string> {
 export async function* unpackTar(
   chunks: AsyncIterable<Uint8Array>,
   { maxEntryBytes = 64 * 1024 * 1024 }: { maxEntryBytes?: number } = {},
-): AsyncGenerator<TarHeader & { data: Uint8Array }> {
+): AsyncGenerator<
+  TarHeader & {
+    /** The entry's data (empty for all but files). */
+    data: Uint8Array;
+  }
+> {
   let buffer: Uint8Array = new Uint8Array(0);
   const iterator = chunks[Symbol.asyncIterator]();
   let done = false;

@@ -38,6 +38,7 @@ export const DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
 /** A writer that grew past this for one message is dropped rather than kept, with its buffer, for the next. */
 const REUSED_WRITER_MAX_BYTES = 64 * 1024;
 
+/** How a GrpcChannel connects. Only `address` is required. */
 export interface GrpcChannelOptions {
   /** Daemon address: a socket path, unix:///path, unix:path, or host:port. */
   address: string;
@@ -47,7 +48,9 @@ export interface GrpcChannelOptions {
   maxMessageBytes?: number;
   /** Backend name used in errors ("containerd", "cri"). */
   backend?: string;
+  /** TLS or other grpc-js credentials (default: insecure, as a local unix socket needs). */
   credentials?: grpc.ChannelCredentials;
+  /** Extra grpc-js channel options, passed through. */
   channelOptions?: grpc.ChannelOptions;
   /**
    * Run bidirectional-streaming methods over node:http2 directly instead of grpc-js, which copies every
@@ -86,7 +89,13 @@ function toBuffer(bytes: Uint8Array): Buffer {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
+/**
+ * One gRPC connection to a daemon (containerd, a CRI runtime) with typed clients for ts-proto service
+ * definitions. Failed calls reject with berth errors (a gRPC status mapped to NotFoundError,
+ * UnavailableError, TimeoutError, ...); an aborted signal gives an AbortedError.
+ */
 export class GrpcChannel {
+  /** The address as given in the options. */
   readonly address: string;
   readonly #metadata: GrpcChannelOptions["metadata"];
   readonly #backend: string | undefined;

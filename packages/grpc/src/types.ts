@@ -2,6 +2,7 @@
 
 /** ts-proto's protobuf writer, as far as we use it: `finish()` returns the bytes and resets it for reuse. */
 export interface MessageWriter {
+  /** The bytes written so far; the writer is empty afterwards. */
   finish(): Uint8Array;
 }
 
@@ -9,21 +10,33 @@ export interface MessageWriter {
 export interface MessageType<T> {
   /** Encode into `writer` (a fresh one when omitted) and return it. */
   encode(message: T, writer?: MessageWriter): MessageWriter;
+  /** Decode a message from its wire bytes (throws on malformed input). */
   decode(input: Uint8Array): T;
+  /** A full message from a partial one, every missing field at its protobuf default. */
   fromPartial(object: never): T;
 }
 
+/** One RPC of a ts-proto generic service definition. */
 export interface MethodDefinition {
+  /** The RPC's name as sent on the wire (`ListContainers`). */
   readonly name: string;
+  /** The request message's codec. */
   readonly requestType: MessageType<unknown>;
+  /** Whether the client sends a stream of requests. */
   readonly requestStream: boolean;
+  /** The response message's codec. */
   readonly responseType: MessageType<unknown>;
+  /** Whether the server answers with a stream. */
   readonly responseStream: boolean;
 }
 
+/** A ts-proto generic service definition (outputServices=generic-definitions): what a client is made from. */
 export interface ServiceDefinition {
+  /** The service's name without its package (`Containers`). */
   readonly name: string;
+  /** The full name sent on the wire (`containerd.services.containers.v1.Containers`). */
   readonly fullName: string;
+  /** Its RPCs, by the lowerCamel name the client exposes them under. */
   readonly methods: Readonly<Record<string, MethodDefinition>>;
 }
 
@@ -45,12 +58,27 @@ export type DeepPartial<T> = T extends Builtin
  * large `bytes` field (a Content.Write chunk) is assembled once by its caller, where encode would copy
  * the bytes into a growing writer and then out of it again. The caller answers for its encoding.
  */
-export type Encoded<T> = Uint8Array & { readonly __encodes?: T };
+export type Encoded<T> = Uint8Array & {
+  /** Type-level only (never set): the message type the bytes encode. */
+  readonly __encodes?: T;
+};
 
-export type RequestOf<M> = M extends { requestType: MessageType<infer T> } ? T : never;
+/** The request message type of a method definition. */
+export type RequestOf<M> = M extends {
+  /** The request codec the type is read from. */
+  requestType: MessageType<infer T>;
+}
+  ? T
+  : never;
 /** What a request stream carries: messages to encode, or messages already encoded. */
 export type StreamRequestOf<M> = DeepPartial<RequestOf<M>> | Encoded<RequestOf<M>>;
-export type ResponseOf<M> = M extends { responseType: MessageType<infer T> } ? T : never;
+/** The response message type of a method definition. */
+export type ResponseOf<M> = M extends {
+  /** The response codec the type is read from. */
+  responseType: MessageType<infer T>;
+}
+  ? T
+  : never;
 
 /** Options for one call. */
 export interface CallOptions {
@@ -64,9 +92,14 @@ export interface CallOptions {
 
 /** A server stream: iterate it; `cancel()` (or breaking out of the loop) ends the call. */
 export interface ServerStream<T> extends AsyncIterable<T> {
+  /** Ends the call (as breaking out of the loop does). */
   cancel(): void;
 }
 
+/**
+ * The client function of one RPC: unary calls take a partial request and resolve to the response, server
+ * streams return a ServerStream, client streams take an (async) iterable of requests.
+ */
 export type MethodFn<M> = M extends { requestStream: false; responseStream: false }
   ? (request?: DeepPartial<RequestOf<M>>, options?: CallOptions) => Promise<ResponseOf<M>>
   : M extends { requestStream: false; responseStream: true }

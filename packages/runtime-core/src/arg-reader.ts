@@ -7,7 +7,9 @@ import { BerthError, ValidationError } from "./errors.js";
 
 /** Where the arguments go: the Runtime method and the backend, for the error. */
 export interface CallSite {
+  /** The method, as errors name it ("create", "containers.inspect"). */
   operation: string;
+  /** The backend, when known. */
   backend?: string | undefined;
 }
 
@@ -50,6 +52,7 @@ function reason(err: unknown): string {
   }
 }
 
+/** What a string argument must be. */
 export interface StringRules {
   /** Longest accepted, in UTF-16 code units (checked before anything looks at the contents). */
   max: number;
@@ -59,18 +62,38 @@ export interface StringRules {
   noNul?: boolean;
 }
 
+/**
+ * Reads an untrusted argument into a checked plain copy: each reader method returns the value, or
+ * undefined after recording a problem; `finish()` then throws one ValidationError naming them all. No
+ * method throws anything else, whatever the caller passed (a BerthError thrown from inside a getter is
+ * passed on as it is).
+ */
 export class ArgReader {
+  /** What is wrong so far, in words for the error message. */
   readonly problems: string[] = [];
 
-  constructor(readonly at: CallSite) {}
+  /** @param at - The call the arguments are for, named in the error. */
+  constructor(
+    /** The call the arguments are for, named in the error. */
+    readonly at: CallSite,
+  ) {}
 
+  /** Records a problem; returns undefined so a reader can `return this.problem(...)`. */
   problem(what: string): undefined {
     this.problems.push(what);
     return undefined;
   }
 
   /** Run `read`; a throw (a caller's getter, a Proxy trap, a revoked Proxy) becomes a problem. */
-  read<T>(what: string, read: () => T): { value: T } | undefined {
+  read<T>(
+    what: string,
+    read: () => T,
+  ):
+    | {
+        /** What `read` returned. */
+        value: T;
+      }
+    | undefined {
     try {
       return { value: read() };
     } catch (err) {
@@ -93,6 +116,7 @@ export class ArgReader {
     return value as object;
   }
 
+  /** A string within `rules` (length, emptiness, NULs), or undefined when absent. */
   string(value: unknown, what: string, rules: StringRules): string | undefined {
     if (value === undefined) return undefined;
     if (typeof value !== "string") return this.problem(`${what} must be a string, got ${show(value)}`);
@@ -104,6 +128,7 @@ export class ArgReader {
     return value;
   }
 
+  /** true or false, or undefined when absent. */
   boolean(value: unknown, what: string): boolean | undefined {
     if (value === undefined) return undefined;
     if (typeof value !== "boolean") return this.problem(`${what} must be true or false, got ${show(value)}`);
@@ -131,6 +156,7 @@ export class ArgReader {
     return value as number;
   }
 
+  /** A function (typed as `T` by the caller, not checked further), or undefined when absent. */
   function<T>(value: unknown, what: string): T | undefined {
     if (value === undefined) return undefined;
     if (typeof value !== "function") return this.problem(`${what} must be a function, got ${show(value)}`);

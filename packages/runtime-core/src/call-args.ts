@@ -35,9 +35,23 @@ const MAX_SECRET_LENGTH = 1024 * 1024;
 /** The largest timeout setTimeout honours (a larger one fires at once). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
-export type ListOptions = CallOptions & { labels?: Record<string, string>; all?: boolean };
-export type RemoveOptions = CallOptions & { force?: boolean };
-export type EventsOptions = CallOptions & { labels?: Record<string, string> };
+/** Options of Runtime.list(). */
+export type ListOptions = CallOptions & {
+  /** Only containers with every one of these labels. */
+  labels?: Record<string, string>;
+  /** Stopped containers too (default: running ones only). */
+  all?: boolean;
+};
+/** Options of Runtime.remove(). */
+export type RemoveOptions = CallOptions & {
+  /** Remove a running container too, killing it first (default false). */
+  force?: boolean;
+};
+/** Options of Runtime.events(). */
+export type EventsOptions = CallOptions & {
+  /** Only events about containers with every one of these labels. */
+  labels?: Record<string, string>;
+};
 
 /** The `options` argument: absent, or an object whose fields are then read once each. */
 function optionsOf(r: ArgReader, value: unknown): { get(key: string): unknown } {

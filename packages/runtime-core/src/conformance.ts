@@ -19,18 +19,27 @@ import {
 import type { Capabilities, ContainerSpec, LogEntry, Runtime } from "./runtime.js";
 
 type Fn = () => unknown | Promise<unknown>;
+/** The parts of a test framework the suite uses; vitest's, jest's and node:test's functions fit. */
 export interface TestApi {
+  /** Groups the suite's tests under one name. */
   describe(name: string, fn: () => void): void;
+  /** One test; `timeout` in milliseconds. */
   it(name: string, fn: Fn, timeout?: number): void;
+  /** Runs once before the tests; `timeout` in milliseconds. */
   beforeAll(fn: Fn, timeout?: number): void;
+  /** Runs once after the tests; `timeout` in milliseconds. */
   afterAll(fn: Fn, timeout?: number): void;
 }
 
+/** What runtimeConformance() runs against. */
 export interface ConformanceOptions {
+  /** The name the suite is described under ("Runtime conformance: <name>"). */
   name: string;
+  /** Opens the Runtime under test; it is closed after the suite. */
   connect: () => Promise<Runtime>;
   /** A busybox-like image with sh, printf, cat, sleep, id. */
   image: string;
+  /** The test framework's functions. */
   test: TestApi;
   /** Per-test timeout in ms (default 60 s). */
   timeout?: number;
@@ -51,7 +60,13 @@ export interface HostileRegistry {
   tamperedImage(): Promise<string>;
   /** A new image (need not run) at a registry that answers 401 (Basic) until `credentials` come. */
   privateImage(): Promise<string>;
-  credentials: { username: string; password: string };
+  /** The credentials the registry accepts for `privateImage`. */
+  credentials: {
+    /** The user name. */
+    username: string;
+    /** The password. */
+    password: string;
+  };
   /** How many requests the registry of `privateImage` has received so far, when the test can tell. */
   requests?(): number;
   /** The Authorization headers it has received so far, when the test can tell. */
@@ -66,6 +81,12 @@ async function drain(entries: AsyncIterable<LogEntry>): Promise<{ stdout: string
   return out;
 }
 
+/**
+ * Registers the conformance suite every Runtime must pass: exit codes, stdout/stderr, env/workdir/user,
+ * labels, wait, logs, exec, stop/kill/remove, typed errors, and each capability the Runtime declares (an
+ * undeclared one must throw UnsupportedError). Containers it creates are labelled `berth.conformance` and
+ * removed after the suite. The backend must be able to pull `options.image`.
+ */
 export function runtimeConformance(options: ConformanceOptions): void {
   const { test, image } = options;
   const timeout = options.timeout ?? 60_000;

@@ -9,6 +9,7 @@ import type { BackendName, Runtime, RuntimeInfo } from "./runtime.js";
 
 /** One endpoint a backend could be reached at, and where that idea came from. */
 export interface RuntimeCandidate {
+  /** The backend it would be. */
   backend: BackendName;
   /** unix:///path, tcp://host:port, ssh://..., or a bare socket path. */
   endpoint: string;
@@ -18,6 +19,10 @@ export interface RuntimeCandidate {
   open(): Promise<Runtime>;
 }
 
+/**
+ * Where one client package looks for its backends: each client's `./provider` entry exports one, and
+ * connectRuntime() asks every provider it is given.
+ */
 export interface RuntimeProvider {
   /** The backends this provider serves ("docker" and "podman" share one). */
   readonly backends: readonly BackendName[];
@@ -27,9 +32,13 @@ export interface RuntimeProvider {
   defaults(env: EnvMap): RuntimeCandidate[];
 }
 
+/** A candidate that was tried and not used, with why. */
 export interface ConnectAttempt {
+  /** The candidate's backend. */
   backend: BackendName;
+  /** The candidate's endpoint. */
   endpoint: string;
+  /** Where the candidate came from ("DOCKER_HOST", "default socket", ...). */
   source: string;
   /** Why it was not used. */
   error: Error;
@@ -38,7 +47,11 @@ export interface ConnectAttempt {
 /** No backend answered; `attempts` lists everything tried and why each failed. */
 export class NoRuntimeError extends UnavailableError {
   protected static override readonly kind: string = "NoRuntime";
-  constructor(readonly attempts: ConnectAttempt[]) {
+  /** @param attempts - Every candidate tried, in order, with the error it failed with. */
+  constructor(
+    /** Every candidate tried, in order, with the error it failed with (empty when there was none). */
+    readonly attempts: ConnectAttempt[],
+  ) {
     super(
       attempts.length === 0
         ? "no container runtime to try: no provider was given a candidate"
@@ -50,19 +63,27 @@ export class NoRuntimeError extends UnavailableError {
   }
 }
 
+/** Options of connectRuntime() and discoverRuntimes(). */
 export interface ConnectOptions {
+  /** The providers to ask for candidates, in order (berth-sdk passes Docker's, containerd's and CRI's). */
   providers: readonly RuntimeProvider[];
   /** Only this backend (default: BERTH_RUNTIME, else any). */
   backend?: BackendName;
+  /** The environment to read (default `process.env`). */
   env?: EnvMap;
   /** How long each candidate gets to answer info(), in ms (default 3000). */
   probeTimeout?: number;
+  /** Cancels the search: it rejects with an AbortedError once the signal fires. */
   signal?: AbortSignal;
 }
 
+/** A runtime that answered, with what it said and where it was found. */
 export interface ConnectedRuntime {
+  /** The open Runtime; close() it when done. */
   runtime: Runtime;
+  /** What its daemon answered to info(). */
   info: RuntimeInfo;
+  /** The candidate it was opened from. */
   candidate: Omit<RuntimeCandidate, "open">;
 }
 
@@ -179,9 +200,12 @@ export async function connectRuntime(options: ConnectOptions): Promise<Connected
 }
 
 /** Every backend that answers, configured or at a default socket, probed in parallel. */
-export async function discoverRuntimes(
-  options: ConnectOptions,
-): Promise<{ runtimes: ConnectedRuntime[]; attempts: ConnectAttempt[] }> {
+export async function discoverRuntimes(options: ConnectOptions): Promise<{
+  /** Every runtime that answered, open: close each when done. */
+  runtimes: ConnectedRuntime[];
+  /** Every candidate that did not answer, and why. */
+  attempts: ConnectAttempt[];
+}> {
   const candidates = await candidatesOf(options, true);
   const results = await Promise.allSettled(
     candidates.map((c) => probe(c, options.probeTimeout ?? 3000, options.signal)),

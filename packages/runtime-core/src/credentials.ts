@@ -16,6 +16,7 @@ import { type ImageRef, parseImageRef } from "./image-ref.js";
 
 /** The server address Docker Hub credentials are stored under, by `docker login` and every helper. */
 export const DOCKER_HUB_AUTH_SERVER = "https://index.docker.io/v1/";
+/** How long a credential helper (docker-credential-*) may run, in milliseconds, before a TimeoutError. */
 export const DEFAULT_CREDENTIAL_HELPER_TIMEOUT_MS = 10_000;
 
 const HUB_ALIASES = new Set(["docker.io", "index.docker.io", "registry-1.docker.io"]);
@@ -23,8 +24,11 @@ const HUB_ALIASES = new Set(["docker.io", "index.docker.io", "registry-1.docker.
 const TOKEN_USERNAME = "<token>";
 const MAX_HELPER_OUTPUT = 1024 * 1024;
 
+/** Credentials for one registry: a username and password, or a token. */
 export interface RegistryCredentials {
+  /** The user name. */
   username?: string;
+  /** The password (or a personal access token used as one). */
   password?: string;
   /** OAuth refresh token, exchanged for a bearer token with the registry's token service. */
   identityToken?: string;
@@ -34,11 +38,13 @@ export interface RegistryCredentials {
   serverAddress: string;
 }
 
+/** Options of credential resolution from the Docker CLI's config and credential helpers. */
 export interface ResolveCredentialsOptions extends DockerConfigOptions {
   /** An already loaded config; when given, config.json is not read. */
   config?: DockerConfig;
   /** How long a credential helper may run; default 10 s. */
   helperTimeoutMs?: number;
+  /** Cancels a running credential helper: AbortedError once the signal fires. */
   signal?: AbortSignal;
 }
 
@@ -67,11 +73,19 @@ function serverAddressFor(key: string): string {
  * Credentials whose serverAddress names another registry are never sent anywhere: UnauthorizedError naming
  * both registries, thrown before any daemon or registry is asked. Every backend's pull goes through here.
  */
-export function credentialsForImage<T extends { serverAddress?: string | undefined }>(
+export function credentialsForImage<
+  T extends {
+    /** The address the credentials belong to, when the caller named one. */
+    serverAddress?: string | undefined;
+  },
+>(
   image: ImageRef | string,
   auth: T,
   details: { operation: string; backend?: string },
-): T & { serverAddress: string } {
+): T & {
+  /** The address the credentials belong to: the one given, else the image's registry. */
+  serverAddress: string;
+} {
   const ref = typeof image === "string" ? parseImageRef(image) : image;
   const where = { operation: details.operation, ...(details.backend ? { backend: details.backend } : {}) };
   if (typeof auth !== "object" || auth === null || Array.isArray(auth)) {

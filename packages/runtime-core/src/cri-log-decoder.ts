@@ -7,7 +7,9 @@ import { type ProtocolError, ValidationError } from "./errors.js";
 export interface CriLogEntry {
   /** Timestamp of the record that completed the line. */
   timestamp: string;
+  /** The same timestamp as a Date (millisecond precision). */
   time: Date;
+  /** The stream the line was written to. */
   stream: LogStream;
   /** The line without its newline, decoded as UTF-8 after merging (so a split character survives). */
   content: string;
@@ -30,6 +32,7 @@ function copyOut(buf: Buffer, from: number, to: number): Buffer {
   return data;
 }
 
+/** Options of CriLogDecoder (and of readCriLogs). */
 export interface CriLogDecoderOptions {
   /**
    * Longest line kept in memory, in bytes (default 1 MiB). A longer line, whether the runtime split it into
@@ -85,6 +88,10 @@ export class CriLogDecoder {
     this.#lenient = options.lenient ?? false;
   }
 
+  /**
+   * Feeds the next chunk of the file and returns the lines it completed (none while a line is still
+   * open). A malformed record is a ProtocolError unless `lenient`.
+   */
   push(chunk: Buffer): CriLogEntry[] {
     const out: CriLogEntry[] = [];
     const base = this.#offset;

@@ -4,15 +4,20 @@
 // CRI-O, and the rest follows). Parsing and writing records; the decoder merges them into lines.
 import { ProtocolError } from "./errors.js";
 
+/** The stream a CRI log record was written to. */
 export type LogStream = "stdout" | "stderr";
 
 /** One record as written: a whole line or a piece of one. */
 export interface CriLogRecord {
   /** The timestamp as written (RFC3339 with nanoseconds). */
   timestamp: string;
+  /** The same timestamp as a Date (millisecond precision). */
   time: Date;
+  /** The stream it was written to. */
   stream: LogStream;
+  /** True for a piece of a longer line (tag `P`); the line goes on in the next record of the stream. */
   partial: boolean;
+  /** The bytes after the header, without the newline. */
   content: Buffer;
 }
 

@@ -30,6 +30,7 @@ export { CriLogDecoder, type CriLogDecoderOptions, type CriLogEntry, DEFAULT_MAX
 
 const NEWLINE_BYTE = 0x0a;
 
+/** Options of readCriLogs(). */
 export interface ReadCriLogsOptions extends CriLogDecoderOptions {
   /** Keep reading as the file grows, across rotation (rename + new file) and truncation. */
   follow?: boolean;

@@ -12,24 +12,34 @@ export type EnvMap = Readonly<Record<string, string | undefined>>;
 export interface DockerAuthEntry {
   /** base64 of "username:password". */
   auth?: string;
+  /** The user name, when stored apart from `auth`. */
   username?: string;
+  /** The password, when stored apart from `auth`. */
   password?: string;
+  /** A refresh token the registry issued at login, used instead of a password. */
   identitytoken?: string;
+  /** A bearer token for the registry, sent as is. */
   registrytoken?: string;
+  /** Legacy; ignored. */
   email?: string;
+  /** The registry's address as the CLI recorded it. */
   serveraddress?: string;
 }
 
+/** The parts of the Docker CLI's config.json berth reads; other keys are kept as they are. */
 export interface DockerConfig {
+  /** Stored credentials by registry (`https://index.docker.io/v1/`, `ghcr.io`). */
   auths?: Record<string, DockerAuthEntry>;
   /** Credential helper for every registry: "desktop" runs docker-credential-desktop. */
   credsStore?: string;
   /** Credential helper per registry host. */
   credHelpers?: Record<string, string>;
+  /** The context `docker context use` selected. */
   currentContext?: string;
   [key: string]: unknown;
 }
 
+/** Where to find config.json. */
 export interface DockerConfigOptions {
   /** Directory holding config.json; defaults to $DOCKER_CONFIG, then ~/.docker. */
   configDir?: string;
@@ -37,6 +47,7 @@ export interface DockerConfigOptions {
   env?: EnvMap;
 }
 
+/** The home directory: $HOME from `env`, else the OS's idea of it. */
 export function homeDir(env: EnvMap = process.env): string {
   return env.HOME || homedir();
 }
@@ -47,6 +58,7 @@ export function dockerConfigDir(options: DockerConfigOptions = {}): string {
   return options.configDir || env.DOCKER_CONFIG || join(homeDir(env), ".docker");
 }
 
+/** The path of the Docker CLI's config.json (which need not exist). */
 export function dockerConfigPath(options: DockerConfigOptions = {}): string {
   return join(dockerConfigDir(options), "config.json");
 }

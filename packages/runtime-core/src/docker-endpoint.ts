@@ -6,29 +6,40 @@ import { join } from "node:path";
 import { dockerConfigDir, type EnvMap, homeDir, loadDockerConfig } from "./docker-config.js";
 import { ValidationError } from "./errors.js";
 
+/** Docker's system socket, the last resort when nothing is configured. */
 export const DEFAULT_DOCKER_SOCKET = "/var/run/docker.sock";
+/** The Docker CLI's built-in context (DOCKER_HOST or the default socket), which has no files of its own. */
 export const DEFAULT_CONTEXT_NAME = "default";
 
+/** TLS material for a tcp:// daemon, as DOCKER_CERT_PATH or a context's tls directory holds it. */
 export interface DockerTlsSettings {
+  /** Path of the CA certificate (ca.pem) the daemon's certificate is checked against. */
   caPath?: string;
+  /** Path of the client certificate (cert.pem). */
   certPath?: string;
+  /** Path of the client key (key.pem). */
   keyPath?: string;
   /** Verify the daemon's certificate (false for SkipTLSVerify / DOCKER_TLS without DOCKER_TLS_VERIFY). */
   verify: boolean;
 }
 
+/** Where the Docker CLI would connect, and why. */
 export interface DockerEndpoint {
   /** "unix:///var/run/docker.sock", "tcp://host:2376", "ssh://user@host"... */
   host: string;
+  /** What decided it: DOCKER_HOST, a Docker context (DOCKER_CONTEXT or config.json), or the default sockets. */
   source: "DOCKER_HOST" | "context" | "default";
   /** The context that was selected, when one was ("default" included). */
   context?: string;
+  /** TLS settings, for a tcp:// host that uses TLS. */
   tls?: DockerTlsSettings;
   /** For source "default": every socket path that was checked, in order. */
   tried?: string[];
 }
 
+/** Options of Docker endpoint resolution. */
 export interface DockerEndpointOptions {
+  /** Environment to read DOCKER_HOST, DOCKER_CONTEXT, DOCKER_TLS_VERIFY and HOME from; defaults to process.env. */
   env?: EnvMap;
   /** Docker config directory (config.json, contexts/); defaults to $DOCKER_CONFIG, then ~/.docker. */
   configDir?: string;
@@ -61,7 +72,15 @@ async function pathExists(path: string): Promise<boolean> {
 }
 
 /** Where the Docker CLI stores a context: directories named by the SHA-256 of the context name. */
-export function dockerContextPaths(configDir: string, name: string): { metaPath: string; tlsDir: string } {
+export function dockerContextPaths(
+  configDir: string,
+  name: string,
+): {
+  /** The context's meta.json (its endpoints). */
+  metaPath: string;
+  /** The directory of its Docker endpoint's TLS files (ca.pem, cert.pem, key.pem). */
+  tlsDir: string;
+} {
   const id = createHash("sha256").update(name).digest("hex");
   return {
     metaPath: join(configDir, "contexts", "meta", id, "meta.json"),

@@ -19,6 +19,7 @@ export function parseEnvFile(text: string): Record<string, string> {
   return out;
 }
 
+/** Reads and parses an env file (see parseEnvFile); file errors (ENOENT...) are thrown as they are. */
 export async function readEnvFile(path: string): Promise<Record<string, string>> {
   return parseEnvFile(await readFile(path, "utf8"));
 }

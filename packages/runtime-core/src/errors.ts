@@ -1,6 +1,7 @@
 // Typed errors shared by every berth client. Each carries the operation that failed and, when a daemon
 // answered, its own message and status, so callers can branch on the class and still show the detail.
 
+/** The `code` of each BerthError class, to branch on without `instanceof`. */
 export type BerthErrorCode =
   | "NotFound"
   | "Conflict"
@@ -15,6 +16,7 @@ export type BerthErrorCode =
   | "Protocol"
   | "Daemon";
 
+/** What a BerthError carries besides its message; every field is optional. */
 export interface BerthErrorDetails {
   /** The operation that failed, in the client's words: "containers.inspect", "Version". */
   operation?: string | undefined;
@@ -24,6 +26,7 @@ export interface BerthErrorDetails {
   daemonMessage?: string | undefined;
   /** Which backend: "docker", "podman", "containerd", "cri". */
   backend?: string | undefined;
+  /** The underlying error (a socket error, a gRPC status, a daemon's answer), kept as `Error.cause`. */
   cause?: unknown;
 }
 
@@ -55,6 +58,11 @@ function isInstance(ctor: object, value: unknown): boolean {
   return brandOf(value)?.includes((ctor as { kind?: unknown }).kind) ?? false;
 }
 
+/**
+ * The base class of every error berth throws on purpose. Branch on the subclass (`instanceof` works
+ * across two copies of the package) or on `code`; `operation`, `status` and `daemonMessage` say what failed
+ * and what the daemon said.
+ */
 export abstract class BerthError extends Error {
   /** Which berth class this is, for `instanceof` across copies of the package; each class sets its own. */
   protected static readonly kind: string = "BerthError";
@@ -66,12 +74,21 @@ export abstract class BerthError extends Error {
     return isInstance(this, value);
   }
 
+  /** Which kind of failure this is: the class's name without `Error`. */
   abstract readonly code: BerthErrorCode;
+  /** The operation that failed, in the client's words: "containers.inspect", "Version". */
   readonly operation: string | undefined;
+  /** HTTP status or gRPC status code name the daemon answered with, when one answered. */
   readonly status: number | string | undefined;
+  /** The daemon's own message, verbatim, when one answered. */
   readonly daemonMessage: string | undefined;
+  /** Which backend: "docker", "podman", "containerd", "cri". */
   readonly backend: string | undefined;
 
+  /**
+   * @param message - What failed, for people.
+   * @param details - The operation, the daemon's status and message, the backend and the cause.
+   */
   constructor(message: string, details: BerthErrorDetails = {}) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause });
     this.name = new.target.name;
@@ -86,30 +103,37 @@ export abstract class BerthError extends Error {
 /** The container, image, network, namespace... does not exist. */
 export class NotFoundError extends BerthError {
   protected static override readonly kind: string = "NotFound";
+  /** Always `"NotFound"`. */
   readonly code = "NotFound";
 }
 /** The request conflicts with the current state (name in use, container running...). */
 export class ConflictError extends BerthError {
   protected static override readonly kind: string = "Conflict";
+  /** Always `"Conflict"`. */
   readonly code = "Conflict";
 }
 /** Credentials missing or refused by a daemon or registry. */
 export class UnauthorizedError extends BerthError {
   protected static override readonly kind: string = "Unauthorized";
+  /** Always `"Unauthorized"`. */
   readonly code = "Unauthorized";
 }
 /** The daemon cannot be reached: socket missing, connection refused or reset. */
 export class UnavailableError extends BerthError {
   protected static override readonly kind: string = "Unavailable";
+  /** Always `"Unavailable"`. */
   readonly code = "Unavailable";
 }
 /** The operation needs a newer API version than the daemon speaks, or the daemon's API is unsupported. */
 export class ApiVersionError extends BerthError {
   protected static override readonly kind: string = "ApiVersion";
+  /** Always `"ApiVersion"`. */
   readonly code = "ApiVersion";
   constructor(
     message: string,
+    /** The API version the operation needs, when known. */
     readonly required: string | undefined,
+    /** The API version the daemon speaks, when known. */
     readonly actual: string | undefined,
     details: BerthErrorDetails = {},
   ) {
@@ -119,10 +143,13 @@ export class ApiVersionError extends BerthError {
 /** Content whose digest or size does not match what was expected. Nothing was committed. */
 export class DigestMismatchError extends BerthError {
   protected static override readonly kind: string = "DigestMismatch";
+  /** Always `"DigestMismatch"`. */
   readonly code = "DigestMismatch";
   constructor(
     message: string,
+    /** The digest (or size) the content was expected to have. */
     readonly expected: string,
+    /** The digest (or size) it had. */
     readonly actual: string,
     details: BerthErrorDetails = {},
   ) {
@@ -132,31 +159,37 @@ export class DigestMismatchError extends BerthError {
 /** A deadline passed before the daemon answered. */
 export class TimeoutError extends BerthError {
   protected static override readonly kind: string = "Timeout";
+  /** Always `"Timeout"`. */
   readonly code = "Timeout";
 }
 /** The caller's AbortSignal fired. */
 export class AbortedError extends BerthError {
   protected static override readonly kind: string = "Aborted";
+  /** Always `"Aborted"`. */
   readonly code = "Aborted";
 }
 /** Bad input, refused before anything reached a daemon. */
 export class ValidationError extends BerthError {
   protected static override readonly kind: string = "Validation";
+  /** Always `"Validation"`. */
   readonly code = "Validation";
 }
 /** The backend cannot do what was asked (declared in its capabilities). */
 export class UnsupportedError extends BerthError {
   protected static override readonly kind: string = "Unsupported";
+  /** Always `"Unsupported"`. */
   readonly code = "Unsupported";
 }
 /** The daemon sent something that breaks its protocol (malformed frame, truncated body). */
 export class ProtocolError extends BerthError {
   protected static override readonly kind: string = "Protocol";
+  /** Always `"Protocol"`. */
   readonly code = "Protocol";
 }
 /** Any other error the daemon reported. */
 export class DaemonError extends BerthError {
   protected static override readonly kind: string = "Daemon";
+  /** Always `"Daemon"`. */
   readonly code = "Daemon";
 }
 

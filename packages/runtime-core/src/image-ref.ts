@@ -10,9 +10,11 @@
 // Every client package parses references here, so one input always means the same image everywhere.
 import { ValidationError } from "./errors.js";
 
+/** The registry a reference without one names: Docker Hub. */
 export const DEFAULT_REGISTRY = "docker.io";
 /** The host that actually serves Docker Hub's registry API. */
 export const DOCKER_HUB_REGISTRY_HOST = "registry-1.docker.io";
+/** The tag a reference with neither tag nor digest gets. */
 export const DEFAULT_TAG = "latest";
 /** distribution/reference's limit on the full name (registry + "/" + repository). */
 export const MAX_NAME_LENGTH = 255;
@@ -33,8 +35,11 @@ const TAG = /^\w[\w.-]{0,127}$/;
 const DIGEST_ALGORITHM = /^[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*$/;
 const IMAGE_ID = /^[a-f0-9]{64}$/;
 
+/** A content digest split at its colon: `sha256:abc...` is `{ algorithm: "sha256", hex: "abc..." }`. */
 export interface ParsedDigest {
+  /** The algorithm (`sha256`, `sha384`, `sha512`, or another well-formed name). */
   algorithm: string;
+  /** The digest's hex part, of the length its algorithm has. */
   hex: string;
 }
 

@@ -17,6 +17,7 @@ export function classifyDaemonMessage(
   return undefined;
 }
 
+/** The digests a daemon's verification failure message names. */
 export interface ReportedMismatch {
   /** The digest (or size) the content should have had. */
   expected: string;

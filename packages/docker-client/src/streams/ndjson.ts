@@ -32,6 +32,11 @@ export interface NdjsonOptions {
   backend?: string;
 }
 
+/**
+ * Parses newline-delimited JSON as it arrives, one value per line (blank lines skipped). A line that is
+ * not JSON or longer than `maxLineBytes` is a ProtocolError; a line carrying the daemon's `error` field
+ * is thrown as the berth error it describes.
+ */
 export async function* ndjson<T>(
   chunks: AsyncIterable<Uint8Array>,
   operation = "stream",

@@ -7,29 +7,42 @@ import type { DockerClient } from "../client.js";
 import { operations } from "../generated/operations.js";
 import type { FrameStream, OperationSpec, StreamFrame, Upgraded } from "../operation.js";
 
+/** Options of execStart() and execRun(). */
 export interface ExecOptions {
+  /** Extra environment, as KEY=VALUE strings. */
   env?: string[];
+  /** Working directory of the command (default: the container's). */
   workdir?: string;
+  /** "user", "uid", "uid:gid" or "user:group" (default: the container's). */
   user?: string;
+  /** Allocate a pseudo-terminal: the output is then one raw stream (stdout). */
   tty?: boolean;
+  /** Run with extended privileges (Docker's `exec --privileged`). */
   privileged?: boolean;
   /** Bytes for the process's stdin; it sees EOF after them. */
   stdin?: string | Uint8Array | Readable | AsyncIterable<Uint8Array>;
+  /** Cancels the exec: an AbortedError once the signal fires (the process is not killed). */
   signal?: AbortSignal;
   /** Milliseconds for the whole exec; past it a TimeoutError is thrown (the process is not killed:
    *  Docker has no API for that). */
   timeout?: number;
 }
 
+/** What execRun() resolves to. */
 export interface ExecResult {
+  /** The command's exit code. */
   exitCode: number;
+  /** Everything it wrote to stdout. */
   stdout: Buffer;
+  /** Everything it wrote to stderr (empty with a TTY). */
   stderr: Buffer;
 }
 
 /** A started exec: its output stream and a way to learn the exit code once it ends. */
 export interface ExecSession {
+  /** The exec instance's id. */
   id: string;
+  /** Its output: demultiplexed frames, or the raw upgraded connection (with stdin to write to). */
   output: FrameStream | Upgraded;
   /** The exit code, once the process has exited (waits for it). */
   exitCode(): Promise<number>;
@@ -128,9 +141,13 @@ export async function execRun(
   }
 }
 
-export async function collect(
-  frames: AsyncIterable<StreamFrame>,
-): Promise<{ stdout: Buffer; stderr: Buffer }> {
+/** Reads frames to their end and joins each stream's bytes. */
+export async function collect(frames: AsyncIterable<StreamFrame>): Promise<{
+  /** Everything written to stdout. */
+  stdout: Buffer;
+  /** Everything written to stderr. */
+  stderr: Buffer;
+}> {
   const out: Uint8Array[] = [];
   const err: Uint8Array[] = [];
   for await (const f of frames) (f.stream === "stderr" ? err : out).push(f.data);

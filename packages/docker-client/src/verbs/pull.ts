@@ -10,6 +10,7 @@ import type { DockerClient } from "../client.js";
 import type { CreateImageInfo } from "../generated/models.js";
 import type { RegistryAuth } from "../generated/operations.js";
 
+/** Options of pull() and pullProgress(). */
 export interface PullOptions {
   /** Credentials for the image's registry; by default they come from ~/.docker/config.json
    *  (auths, credsStore, credHelpers), as the Docker CLI finds them. `false` sends none. Credentials
@@ -18,9 +19,11 @@ export interface PullOptions {
   auth?: RegistryCredentials | false;
   /** "os/arch[/variant]" */
   platform?: string;
+  /** Cancels the pull: an AbortedError once the signal fires. */
   signal?: AbortSignal;
 }
 
+/** The X-Registry-Auth form of credentials: a token when there is one, else username and password. */
 export function toRegistryAuth(creds: RegistryCredentials): RegistryAuth {
   if (creds.identityToken) return { identitytoken: creds.identityToken, serveraddress: creds.serverAddress };
   if (creds.registryToken) return { registrytoken: creds.registryToken, serveraddress: creds.serverAddress };
