@@ -74,11 +74,13 @@ export const DEFAULT_EXEC_SYNC_MARGIN_MS = 2_000;
 /** How long `connect()` waits for each endpoint to answer Version. */
 export const DEFAULT_PROBE_TIMEOUT_MS = 5_000;
 
+/** How a CriClient connects. Only `endpoint` is required. */
 export interface CriClientOptions {
   /** unix:///path (CRI's usual form), a socket path, or host:port. */
   endpoint: string;
   /** Separate endpoint for ImageService (crictl's IMAGE_SERVICE_ENDPOINT); defaults to `endpoint`. */
   imageEndpoint?: string;
+  /** Largest gRPC message sent or received, in bytes (default 16 MiB). */
   maxMessageBytes?: number;
   /** Deadline for calls that do not set their own (default 2 minutes; image pulls have none). */
   defaultTimeout?: number;
@@ -89,23 +91,31 @@ export interface CriClientOptions {
   streamingHosts?: string[];
 }
 
+/** Options of CriClient.connect(). */
 export interface ConnectOptions extends Omit<ResolveEndpointOptions, "endpoint"> {
+  /** The endpoint to use; when unset, the environment's, crictl.yaml's, then the default sockets. */
   endpoint?: string;
+  /** Largest gRPC message sent or received, in bytes (default 16 MiB). */
   maxMessageBytes?: number;
   /** Per-endpoint probe deadline; default crictl.yaml's timeout, else 5 s. */
   probeTimeout?: number;
+  /** Cancels the search: an AbortedError once the signal fires. */
   signal?: AbortSignal;
 }
 
+/** Options of runPodSandbox(). */
 export interface RunPodSandboxOptions extends CallOptions {
   /** RuntimeClass handler ("runc", "kata"...); empty selects the runtime's default. */
   runtimeHandler?: string;
 }
 
+/** Options of the status calls. */
 export interface StatusOptions extends CallOptions {
+  /** Ask for the runtime's extra `info` map too (default false). */
   verbose?: boolean;
 }
 
+/** Options of execSync(). */
 export interface ExecSyncOptions extends Omit<CallOptions, "timeout"> {
   /** Milliseconds the runtime lets the command run (sent as whole seconds, rounded up); 0 = no limit. */
   timeout?: number;
@@ -113,9 +123,13 @@ export interface ExecSyncOptions extends Omit<CallOptions, "timeout"> {
   margin?: number;
 }
 
+/** What execSync() resolves to. */
 export interface ExecSyncResult {
+  /** Everything the command wrote to stdout. */
   stdout: Buffer;
+  /** Everything it wrote to stderr. */
   stderr: Buffer;
+  /** Its exit code. */
   exitCode: number;
 }
 
@@ -129,9 +143,11 @@ export interface PullImageOptions extends CallOptions {
   auth?: RegistryCredentials | DeepPartial<AuthConfig> | false;
   /** Options for the credential lookup. */
   credentials?: ResolveCredentialsOptions;
+  /** The config of the pod the image is for, passed to the runtime (some pick a runtime handler by it). */
   sandboxConfig?: DeepPartial<PodSandboxConfig>;
 }
 
+/** Options of exec() and attach(): which streams to open, and their bounds. */
 export interface StreamOptions {
   /** Stream stdin (default false). */
   stdin?: boolean;
@@ -139,6 +155,7 @@ export interface StreamOptions {
   stdout?: boolean;
   /** Stream stderr (default true unless tty: a TTY merges stderr into stdout). */
   stderr?: boolean;
+  /** Allocate a pseudo-terminal (default false). */
   tty?: boolean;
   /** Aborting closes the stream (and fails `exit` with an AbortedError). */
   signal?: AbortSignal;
@@ -154,7 +171,9 @@ export interface StreamOptions {
   transport?: StreamTransportOption;
 }
 
+/** Options of portForward(). */
 export interface PortForwardCallOptions {
+  /** Closes the connection: an AbortedError once the signal fires. */
   signal?: AbortSignal;
   /** Deadline for the PortForward RPC and the stream upgrade (default: the client's default). */
   requestTimeout?: number;
@@ -206,14 +225,26 @@ function describe(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
+/**
+ * A client of the Kubernetes CRI (runtime.v1) as CRI-O and containerd serve it: RuntimeService and
+ * ImageService with default deadlines (DEFAULT_CRI_TIMEOUT_MS), exec/attach/port-forward over the
+ * runtime's streaming server, and container logs. gRPC errors become berth errors (NOT_FOUND is a
+ * NotFoundError, UNAVAILABLE an UnavailableError, DEADLINE_EXCEEDED a TimeoutError, ...).
+ */
 export class CriClient {
+  /** The RuntimeService endpoint. */
   readonly endpoint: string;
+  /** The ImageService endpoint (the same as `endpoint` unless configured apart). */
   readonly imageEndpoint: string;
+  /** The gRPC channel to `endpoint`. */
   readonly channel: GrpcChannel;
+  /** The gRPC channel to `imageEndpoint` (the same object as `channel` when they are equal). */
   readonly imageChannel: GrpcChannel;
   /** The generated low-level clients: one method per RPC, no default deadlines. */
   readonly runtime: ServiceClient<typeof RuntimeServiceDefinition>;
+  /** The generated low-level ImageService client: one method per RPC, no default deadlines. */
   readonly image: ServiceClient<typeof ImageServiceDefinition>;
+  /** The deadline of calls that set none, in milliseconds. */
   readonly defaultTimeout: number;
   /** Sandbox configs this client created, so createContainer can pass them back as CRI requires. */
   readonly #sandboxConfigs = new Map<string, DeepPartial<PodSandboxConfig>>();
@@ -351,20 +382,24 @@ export class CriClient {
 
   // RuntimeService: runtime
 
+  /** The runtime's name and version, and the CRI version it speaks. */
   version(options?: CallOptions): Promise<VersionResponse> {
     return refined(this.runtime.version({ version: "v1" }, this.#opts(options)));
   }
 
+  /** The runtime's conditions (RuntimeReady, NetworkReady). */
   status(options?: StatusOptions): Promise<StatusResponse> {
     return refined(this.runtime.status({ verbose: options?.verbose ?? false }, this.#opts(options)));
   }
 
+  /** The runtime's configuration as the kubelet needs it (its cgroup driver). */
   runtimeConfig(options?: CallOptions): Promise<RuntimeConfigResponse> {
     return refined(this.runtime.runtimeConfig({}, this.#opts(options)));
   }
 
   // RuntimeService: pod sandboxes
 
+  /** Creates and starts a pod sandbox, and resolves to its id; the config is kept for createContainer(). */
   async runPodSandbox(
     config: DeepPartial<PodSandboxConfig>,
     options: RunPodSandboxOptions = {},
@@ -377,6 +412,7 @@ export class CriClient {
     return res.podSandboxId;
   }
 
+  /** Stops a pod sandbox and every container in it. */
   async stopPodSandbox(podSandboxId: string, options?: CallOptions): Promise<void> {
     await refined(this.runtime.stopPodSandbox({ podSandboxId }, this.#opts(options)));
   }
@@ -387,6 +423,7 @@ export class CriClient {
     this.#sandboxConfigs.delete(podSandboxId);
   }
 
+  /** A pod sandbox's state, network and metadata; NotFoundError for an unknown id. */
   podSandboxStatus(podSandboxId: string, options?: StatusOptions): Promise<PodSandboxStatusResponse> {
     return refined(
       this.runtime.podSandboxStatus(
@@ -396,6 +433,7 @@ export class CriClient {
     );
   }
 
+  /** The pod sandboxes that match `filter` (all of them without one). */
   async listPodSandbox(filter?: DeepPartial<PodSandboxFilter>, options?: CallOptions): Promise<PodSandbox[]> {
     const res = await refined(this.runtime.listPodSandbox(filter ? { filter } : {}, this.#opts(options)));
     return res.items;
@@ -428,6 +466,7 @@ export class CriClient {
     return res.containerId;
   }
 
+  /** Starts a created container. */
   async startContainer(containerId: string, options?: CallOptions): Promise<void> {
     await refined(this.runtime.startContainer({ containerId }, this.#opts(options)));
   }
@@ -448,12 +487,14 @@ export class CriClient {
     await refined(this.runtime.removeContainer({ containerId }, this.#opts(options)));
   }
 
+  /** A container's state, exit code, times and log path; NotFoundError for an unknown id. */
   containerStatus(containerId: string, options?: StatusOptions): Promise<ContainerStatusResponse> {
     return refined(
       this.runtime.containerStatus({ containerId, verbose: options?.verbose ?? false }, this.#opts(options)),
     );
   }
 
+  /** The containers that match `filter` (all of them without one). */
   async listContainers(filter?: DeepPartial<ContainerFilter>, options?: CallOptions): Promise<Container[]> {
     const res = await refined(this.runtime.listContainers(filter ? { filter } : {}, this.#opts(options)));
     return res.containers;
@@ -600,11 +641,13 @@ export class CriClient {
     yield* readCriLogs(path, options);
   }
 
+  /** A container's CPU, memory and filesystem use; undefined when the runtime has none for it. */
   async containerStats(containerId: string, options?: CallOptions): Promise<ContainerStats | undefined> {
     const res = await refined(this.runtime.containerStats({ containerId }, this.#opts(options)));
     return res.stats;
   }
 
+  /** The resource use of every container that matches `filter`. */
   async listContainerStats(
     filter?: DeepPartial<ContainerStatsFilter>,
     options?: CallOptions,
@@ -657,6 +700,7 @@ export class CriClient {
     return res.imageRef;
   }
 
+  /** The images the runtime has (those that match `filter`). */
   async listImages(filter?: DeepPartial<ImageFilter>, options?: CallOptions): Promise<Image[]> {
     const res = await refined(this.image.listImages(filter ? { filter } : {}, this.#opts(options)));
     return res.images;
@@ -669,14 +713,17 @@ export class CriClient {
     );
   }
 
+  /** Removes an image by reference or id (the CRI makes this idempotent: an unknown image succeeds). */
   async removeImage(image: string, options?: CallOptions): Promise<void> {
     await refined(this.image.removeImage({ image: { image } }, this.#opts(options)));
   }
 
+  /** How much space the image filesystems use. */
   imageFsInfo(options?: CallOptions): Promise<ImageFsInfoResponse> {
     return refined(this.image.imageFsInfo({}, this.#opts(options)));
   }
 
+  /** Closes both channels; calls after it fail. */
   close(): void {
     this.channel.close();
     if (this.imageChannel !== this.channel) this.imageChannel.close();

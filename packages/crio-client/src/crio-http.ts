@@ -17,61 +17,126 @@ import {
 import { parse as parseToml } from "smol-toml";
 import { DEFAULT_CRI_ENDPOINTS, unixSocketPath } from "./endpoint.js";
 
+/** One user-namespace id range. */
 export interface CrioIdMapping {
+  /** First id inside the container. */
   container_id: number;
+  /** The host id it maps to. */
   host_id: number;
+  /** How many ids the range holds. */
   size: number;
 }
 
 /** GET /info. */
 export interface CrioInfo {
+  /** The containers/storage driver ("overlay", "vfs"). */
   storage_driver: string;
+  /** Where the image store lives, when apart from `storage_root`. */
   storage_image?: string;
+  /** containers/storage's root directory. */
   storage_root: string;
+  /** The cgroup manager CRI-O uses. */
   cgroup_driver?: "systemd" | "cgroupfs" | (string & {});
-  default_id_mappings?: { uids: CrioIdMapping[] | null; gids: CrioIdMapping[] | null };
+  /** The id mappings new user namespaces get by default. */
+  default_id_mappings?: {
+    /** User id ranges. */
+    uids: CrioIdMapping[] | null;
+    /** Group id ranges. */
+    gids: CrioIdMapping[] | null;
+  };
   [key: string]: unknown;
 }
 
 /** GET /containers/{id}: CRI-O's view of one container (or sandbox infra container). */
 export interface CrioContainerInfo {
+  /** The container's name. */
   name: string;
+  /** Host pid of its process (0 when not running). */
   pid: number;
+  /** The image as the container was created from it. */
   image: string;
+  /** The image's resolved reference (with digest). */
   image_ref?: string;
   /** Nanoseconds since the epoch; a bigint because JSON numbers this large lose precision as doubles. */
   created_time: bigint;
+  /** The container's labels. */
   labels: Record<string, string>;
+  /** The container's annotations, as the CRI client set them. */
   annotations: Record<string, string>;
+  /** CRI-O's own io.kubernetes.cri-o.* annotations. */
   crio_annotations?: Record<string, string>;
+  /** Its CRI log file. */
   log_path: string;
+  /** Its root filesystem's mount point. */
   root: string;
+  /** The id of its pod sandbox. */
   sandbox: string;
+  /** Its pod's IP addresses. */
   ip_addresses?: string[] | null;
   [key: string]: unknown;
 }
 
 /** GET /config, parsed: crio.conf's tables. Only the commonly read keys are typed. */
 export interface CrioConfig {
+  /** The [crio] table and its sub-tables. */
   crio?: {
+    /** containers/storage's root directory. */
     root?: string;
+    /** containers/storage's state directory. */
     runroot?: string;
+    /** The storage driver. */
     storage_driver?: string;
+    /** Default directory of container logs. */
     log_dir?: string;
-    api?: { listen?: string; stream_address?: string; stream_port?: string; [key: string]: unknown };
-    runtime?: {
-      default_runtime?: string;
-      cgroup_manager?: string;
-      runtimes?: Record<string, { runtime_path?: string; runtime_type?: string; [key: string]: unknown }>;
+    /** [crio.api]: where CRI-O listens. */
+    api?: {
+      /** The CRI socket. */
+      listen?: string;
+      /** The streaming server's address. */
+      stream_address?: string;
+      /** The streaming server's port. */
+      stream_port?: string;
       [key: string]: unknown;
     };
-    image?: { pause_image?: string; [key: string]: unknown };
-    network?: { network_dir?: string; plugin_dirs?: string[]; [key: string]: unknown };
+    /** [crio.runtime]: the OCI runtimes. */
+    runtime?: {
+      /** The runtime handler used when none is asked for. */
+      default_runtime?: string;
+      /** "systemd" or "cgroupfs". */
+      cgroup_manager?: string;
+      /** The runtime handlers, by name. */
+      runtimes?: Record<
+        string,
+        {
+          /** The runtime's binary. */
+          runtime_path?: string;
+          /** "oci" or "vm". */
+          runtime_type?: string;
+          [key: string]: unknown;
+        }
+      >;
+      [key: string]: unknown;
+    };
+    /** [crio.image]. */
+    image?: {
+      /** The image pod sandboxes' infra containers run. */
+      pause_image?: string;
+      [key: string]: unknown;
+    };
+    /** [crio.network]: CNI. */
+    network?: {
+      /** Where CNI network configs are read. */
+      network_dir?: string;
+      /** Where CNI plugins are looked for. */
+      plugin_dirs?: string[];
+      [key: string]: unknown;
+    };
     [key: string]: unknown;
   };
   [key: string]: unknown;
 }
 
+/** Where CrioHttpClient connects. */
 export interface CrioHttpClientOptions {
   /** Socket path or unix:// endpoint; default CRI-O's /var/run/crio/crio.sock. */
   socketPath?: string;
@@ -86,7 +151,13 @@ export const MAX_CRIO_BODY_BYTES = 4 * 1024 * 1024;
 /** How much of an error body is kept for the message. */
 const MAX_CRIO_ERROR_BYTES = 64 * 1024;
 
+/**
+ * A client of CRI-O's own HTTP endpoints on its socket (what `crio status` reads): info, a container's
+ * record, the running config, pause and unpause. Errors are berth errors (404 NotFoundError, an
+ * unreachable socket UnavailableError, past the deadline TimeoutError).
+ */
 export class CrioHttpClient {
+  /** The socket path requests go to. */
   readonly socketPath: string;
   readonly #timeout: number;
 
@@ -96,6 +167,7 @@ export class CrioHttpClient {
     this.#timeout = options.timeout ?? 30_000;
   }
 
+  /** CRI-O's storage and cgroup settings (GET /info). */
   info(options?: RequestOptions): Promise<CrioInfo> {
     return this.#json<CrioInfo>("/info", "info", options);
   }
@@ -144,6 +216,7 @@ export class CrioHttpClient {
     await this.#get(`/pause/${encodeURIComponent(id)}`, "pause", options);
   }
 
+  /** Resume a paused container (CRI-O 1.28+, as pause()). */
   async unpause(id: string, options?: RequestOptions): Promise<void> {
     await this.#get(`/unpause/${encodeURIComponent(id)}`, "unpause", options);
   }

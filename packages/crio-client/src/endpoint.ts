@@ -9,11 +9,14 @@ export const DEFAULT_CRI_ENDPOINTS = [
   "unix:///var/run/cri-dockerd.sock",
 ] as const;
 
+/** Where crictl reads its config when CRI_CONFIG_FILE is unset. */
 export const DEFAULT_CRICTL_CONFIG = "/etc/crictl.yaml";
 
 /** The parts of crictl.yaml this client uses. */
 export interface CrictlConfig {
+  /** `runtime-endpoint`: the RuntimeService's socket. */
   runtimeEndpoint?: string;
+  /** `image-endpoint`: the ImageService's, when apart. */
   imageEndpoint?: string;
   /** Seconds; crictl applies it to connecting and to each call. */
   timeout?: number;
@@ -22,9 +25,13 @@ export interface CrictlConfig {
 /** Where the endpoints came from, so errors can say why a socket was tried. */
 export type EndpointSource = "option" | "env" | "crictl.yaml" | "default";
 
+/** One endpoint to try, and where it came from. */
 export interface EndpointCandidate {
+  /** The RuntimeService endpoint. */
   endpoint: string;
+  /** The ImageService endpoint, when configured apart. */
   imageEndpoint?: string;
+  /** Where it came from. */
   source: EndpointSource;
 }
 
@@ -84,9 +91,13 @@ export function loadCrictlConfig(path?: string, env: NodeJS.ProcessEnv = process
   return parseCrictlConfig(text, file);
 }
 
+/** Options of endpoint resolution; each one overrides what the environment and crictl.yaml say. */
 export interface ResolveEndpointOptions {
+  /** The RuntimeService endpoint to use (then the only candidate). */
   endpoint?: string;
+  /** The ImageService endpoint to use. */
   imageEndpoint?: string;
+  /** The environment to read CONTAINER_RUNTIME_ENDPOINT, IMAGE_SERVICE_ENDPOINT and CRI_CONFIG_FILE from (default process.env). */
   env?: NodeJS.ProcessEnv;
   /** Path of crictl.yaml; default CRI_CONFIG_FILE, else /etc/crictl.yaml. */
   crictlConfig?: string;
@@ -98,7 +109,9 @@ export interface ResolveEndpointOptions {
  * is the only one tried; the default sockets are tried only when nothing is configured.
  */
 export function endpointCandidates(options: ResolveEndpointOptions = {}): {
+  /** The endpoints to try, in order. */
   candidates: EndpointCandidate[];
+  /** crictl.yaml as read (empty when there is none). */
   config: CrictlConfig;
 } {
   const env = options.env ?? process.env;

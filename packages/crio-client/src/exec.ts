@@ -33,10 +33,15 @@ import {
 import { openSpdyExecChannels } from "./spdy/remotecommand.js";
 import { isUpgradeRefusal } from "./spdy/upgrade.js";
 
+/** Kubernetes remote-command subprotocol v5: v4 plus a close signal, so stdin can be half-closed. */
 export const STREAM_PROTOCOL_V5 = "v5.channel.k8s.io";
+/** Subprotocol v4: the exit status comes as a JSON Status on the error channel. */
 export const STREAM_PROTOCOL_V4 = "v4.channel.k8s.io";
+/** Subprotocol v3: v2 plus the resize channel. */
 export const STREAM_PROTOCOL_V3 = "v3.channel.k8s.io";
+/** Subprotocol v2: the error channel carries the error as plain text. */
 export const STREAM_PROTOCOL_V2 = "v2.channel.k8s.io";
+/** The first remote-command subprotocol. */
 export const STREAM_PROTOCOL_V1 = "channel.k8s.io";
 /** What exec and attach offer over WebSocket, best first. */
 export const EXEC_PROTOCOLS = [STREAM_PROTOCOL_V5, STREAM_PROTOCOL_V4] as const;
@@ -61,21 +66,41 @@ const RESIZE = 4;
 
 /** The metav1.Status the server writes on the error channel. */
 export interface StreamStatus {
+  /** "Success", or "Failure" with the reason below. */
   status?: "Success" | "Failure" | (string & {});
+  /** What went wrong, in words. */
   message?: string;
+  /** Why, as a code word ("NonZeroExitCode", "InternalError"). */
   reason?: string;
+  /** An HTTP-like status code. */
   code?: number;
-  details?: { causes?: Array<{ reason?: string; message?: string; field?: string }> };
+  /** Further detail; for "NonZeroExitCode", the exit code is a cause with reason "ExitCode". */
+  details?: {
+    /** The individual causes. */
+    causes?: Array<{
+      /** The cause's code word ("ExitCode"). */
+      reason?: string;
+      /** Its value or text (the exit code, as a string). */
+      message?: string;
+      /** The field it is about, when any. */
+      field?: string;
+    }>;
+  };
 }
 
+/** How an exec or attach session ended. */
 export interface StreamExit {
   /** The command's exit code (attach: 0 unless the runtime reported otherwise). */
   exitCode: number;
+  /** The Status the server sent (an empty one when it sent none). */
   status: StreamStatus;
 }
 
+/** Options of a StreamSession: the flags of the request it was opened with, and its bounds. */
 export interface StreamSessionOptions {
+  /** The operation errors name ("exec", "attach"). */
   operation: string;
+  /** Whether the request asked for stdin. */
   stdin: boolean;
   /** The request's stdout flag (default true). SPDY opens exactly the streams the server expects. */
   stdout?: boolean | undefined;
@@ -83,9 +108,11 @@ export interface StreamSessionOptions {
   stderr?: boolean | undefined;
   /** The request's tty flag (default false); with SPDY it adds the resize stream. */
   tty?: boolean | undefined;
+  /** Closes the session: `exit` fails with an AbortedError once the signal fires. */
   signal?: AbortSignal | undefined;
   /** Milliseconds the whole session may last; then it is closed with a TimeoutError. */
   timeout?: number | undefined;
+  /** Milliseconds the connection's upgrade may take, then a TimeoutError. */
   handshakeTimeout?: number | undefined;
   /** "auto" (default), "spdy" or "websocket". */
   transport?: StreamTransportOption | undefined;
@@ -110,7 +137,9 @@ export interface ChannelsEnd {
 
 /** Where a transport delivers what the server sends. */
 export interface ChannelsSink {
+  /** Bytes of the stdout channel. */
   stdout(data: Buffer): void;
+  /** Bytes of the stderr channel. */
   stderr(data: Buffer): void;
   /** Bytes of the error channel (the exit Status). */
   status(data: Buffer): void;
@@ -120,17 +149,23 @@ export interface ChannelsSink {
 
 /** The channels of one exec/attach connection: what a StreamSession needs from a transport. */
 export interface StreamChannels {
+  /** The wire: SPDY or WebSocket. */
   readonly transport: StreamTransport;
+  /** The negotiated subprotocol. */
   readonly protocol: string;
+  /** Whether endStdin() reaches the command. */
   readonly stdinClosable: boolean;
   /** Start delivering (anything that arrived earlier is delivered now). */
   start(sink: ChannelsSink): void;
+  /** Write to stdin; `cb` runs once the chunk is taken (a Writable's write callback). */
   writeStdin(chunk: Buffer, cb: (err?: Error | null) => void): void;
   /** Half-close stdin where the protocol can; otherwise nothing. */
   endStdin(cb: (err?: Error | null) => void): void;
+  /** Send a TTY's new size (columns and rows). */
   resize(width: number, height: number): void;
   /** Stop reading from the server while a consumer lags. */
   pause(): void;
+  /** Read from the server again. */
   resume(): void;
   /** Close politely. */
   close(): void;
@@ -250,7 +285,9 @@ export class StreamSession {
   readonly protocol: string;
   /** The wire the session runs over. */
   readonly transport: StreamTransport;
+  /** The command's stdout (everything, with a TTY). */
   readonly stdout: Readable;
+  /** The command's stderr (empty with a TTY). */
   readonly stderr: Readable;
   /** Present when the session was opened with stdin. Ending it closes stdin only if `stdinClosable`. */
   readonly stdin: Writable | undefined;
@@ -362,9 +399,14 @@ export class StreamSession {
    * Feed `input` to stdin (then end it, see `stdinClosable`), collect all output and the exit code.
    * Output is held in memory: for large outputs read `stdout`/`stderr` as streams instead.
    */
-  async output(
-    input?: string | Uint8Array | AsyncIterable<Uint8Array>,
-  ): Promise<{ stdout: Buffer; stderr: Buffer; exitCode: number }> {
+  async output(input?: string | Uint8Array | AsyncIterable<Uint8Array>): Promise<{
+    /** Everything written to stdout. */
+    stdout: Buffer;
+    /** Everything written to stderr. */
+    stderr: Buffer;
+    /** The command's exit code. */
+    exitCode: number;
+  }> {
     const collect = async (r: Readable) => {
       const chunks: Buffer[] = [];
       for await (const c of r) chunks.push(c as Buffer);

@@ -32,10 +32,14 @@ import type { StreamTransport, StreamTransportOption } from "./exec.js";
 import { openSpdyPortForwardChannels } from "./spdy/portforward.js";
 import { isUpgradeRefusal } from "./spdy/upgrade.js";
 
+/** The WebSocket subprotocols asked for a port-forward connection. */
 export const PORT_FORWARD_PROTOCOLS = ["v4.channel.k8s.io"] as const;
 
+/** Options of openPortForward(). */
 export interface PortForwardOptions {
+  /** Closes the connection: the stream is destroyed with an AbortedError once the signal fires. */
   signal?: AbortSignal | undefined;
+  /** Milliseconds the connection's upgrade may take, then a TimeoutError. */
   handshakeTimeout?: number | undefined;
   /** "auto" (default), "spdy" or "websocket". */
   transport?: StreamTransportOption | undefined;
@@ -47,6 +51,7 @@ export interface PortForwardOptions {
 
 /** Where a transport delivers what the server sends on one forwarded connection. */
 export interface PortForwardSink {
+  /** Bytes from the forwarded port. */
   data(chunk: Buffer): void;
   /** Text on the error channel (the server could not connect, or the connection failed). */
   error(text: string): void;
@@ -56,19 +61,31 @@ export interface PortForwardSink {
 
 /** One forwarded connection as a transport provides it. */
 export interface PortForwardChannels {
+  /** The wire: SPDY or WebSocket. */
   readonly transport: StreamTransport;
+  /** Start delivering to `sink`. */
   start(sink: PortForwardSink): void;
+  /** Write to the forwarded port; `cb` runs once the chunk is taken. */
   write(chunk: Buffer, cb: (err?: Error | null) => void): void;
   /** Half-close where the transport can; otherwise nothing. */
   end(cb: (err?: Error | null) => void): void;
+  /** Stop reading from the server while the consumer lags. */
   pause(): void;
+  /** Read from the server again. */
   resume(): void;
+  /** Close the connection. */
   close(): void;
 }
 
-/** One forwarded connection to a port in the pod's network namespace. */
+/**
+ * One forwarded connection to a port in the pod's network namespace, as a Duplex. An error the runtime
+ * reports on the error channel destroys the stream with a DaemonError; a dropped connection with an
+ * UnavailableError.
+ */
 export class PortForwardStream extends Duplex {
+  /** The port inside the sandbox. */
   readonly port: number;
+  /** The wire the connection runs over. */
   readonly transport: StreamTransport;
   readonly #channels: PortForwardChannels;
   #error = "";
@@ -122,18 +139,22 @@ export class PortForwardStream extends Duplex {
     });
   }
 
+  /** Node's Duplex hook: resumes reading from the server. */
   override _read(): void {
     this.#channels.resume();
   }
 
+  /** Node's Duplex hook: sends a chunk to the port. */
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
     this.#channels.write(chunk, cb);
   }
 
+  /** Node's Duplex hook: half-closes the connection where the transport can. */
   override _final(cb: (err?: Error | null) => void): void {
     this.#channels.end(cb);
   }
 
+  /** Node's Duplex hook: closes the connection. */
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
     this.#channels.close();
     cb(err);
@@ -231,6 +252,7 @@ export async function openPortForward(
   return new PortForwardStream(channels, port, options.signal);
 }
 
+/** Options of listenPortForward(). */
 export interface ListenOptions {
   /** Local address to listen on (default 127.0.0.1). */
   host?: string;
@@ -238,10 +260,13 @@ export interface ListenOptions {
   localPort?: number;
 }
 
+/** A local listener that forwards each connection into the sandbox. */
 export interface PortForwardListener {
+  /** The listening net.Server. */
   server: Server;
   /** The local port actually bound. */
   port: number;
+  /** Stops listening and closes the connections it forwarded. */
   close(): Promise<void>;
 }
 

@@ -43,6 +43,11 @@ function candidate(c: EndpointCandidate, source: string, env: EnvMap, timeout?: 
   };
 }
 
+/**
+ * The CRI's candidates for connect(): CONTAINER_RUNTIME_ENDPOINT (with IMAGE_SERVICE_ENDPOINT), else
+ * crictl.yaml's runtime-endpoint, else crictl's default sockets. The client is loaded only when a
+ * candidate is opened.
+ */
 export const criProvider: RuntimeProvider = {
   backends: ["cri"],
 

@@ -100,11 +100,26 @@ export interface ServerStream<T> extends AsyncIterable<T> {
  * The client function of one RPC: unary calls take a partial request and resolve to the response, server
  * streams return a ServerStream, client streams take an (async) iterable of requests.
  */
-export type MethodFn<M> = M extends { requestStream: false; responseStream: false }
+export type MethodFn<M> = M extends {
+  /** A unary request. */
+  requestStream: false;
+  /** A unary response. */
+  responseStream: false;
+}
   ? (request?: DeepPartial<RequestOf<M>>, options?: CallOptions) => Promise<ResponseOf<M>>
-  : M extends { requestStream: false; responseStream: true }
+  : M extends {
+        /** A unary request. */
+        requestStream: false;
+        /** A stream of responses. */
+        responseStream: true;
+      }
     ? (request?: DeepPartial<RequestOf<M>>, options?: CallOptions) => ServerStream<ResponseOf<M>>
-    : M extends { requestStream: true; responseStream: false }
+    : M extends {
+          /** A stream of requests. */
+          requestStream: true;
+          /** A unary response. */
+          responseStream: false;
+        }
       ? (
           requests: AsyncIterable<StreamRequestOf<M>> | Iterable<StreamRequestOf<M>>,
           options?: CallOptions,

@@ -10,6 +10,7 @@ import type { SpdyConnection, SpdyStream, StreamEnd } from "./connection.js";
 import { awaitReplies, HEADER_STREAM_TYPE } from "./remotecommand.js";
 import { upgradeToSpdy } from "./upgrade.js";
 
+/** The SPDY subprotocol of Kubernetes port forwarding (one data and one error stream per connection). */
 export const PORT_FORWARD_PROTOCOL_V1 = "portforward.k8s.io";
 export const HEADER_PORT = "port";
 export const HEADER_REQUEST_ID = "requestid";
