@@ -24,8 +24,10 @@ import { VersionDefinition } from "./generated/github.com/containerd/containerd/
 export { DEFAULT_CONTAINERD_ADDRESS, DEFAULT_NAMESPACE };
 /** The metadata keys containerd reads. */
 export const NAMESPACE_HEADER = "containerd-namespace";
+/** The metadata key of the lease that holds what a call creates. */
 export const LEASE_HEADER = "containerd-lease";
 
+/** How a ContainerdClient connects. Every field is optional. */
 export interface ContainerdClientOptions {
   /** Socket path or unix:// address (default /run/containerd/containerd.sock). */
   address?: string;
@@ -46,25 +48,44 @@ export interface ContainerdClientOptions {
 /** Services present on containerd 1.6 and later. transfer, streaming and the sandbox services exist
  *  from 2.0 and answer UNIMPLEMENTED (an UnsupportedError) on 1.6. */
 export class ContainerdClient {
+  /** The socket path or address. */
   readonly address: string;
+  /** The namespace every call is made in. */
   readonly namespace: string;
+  /** The lease every call carries, when one was given. */
   readonly lease: string | undefined;
+  /** The gRPC channel the service clients share. */
   readonly channel: GrpcChannel;
 
+  /** Containers: container records (metadata, spec, snapshot, runtime). */
   readonly containers: ServiceClient<typeof ContainersDefinition>;
+  /** Content: the content store (blobs by digest: read, write, info, status). */
   readonly content: ServiceClient<typeof ContentDefinition>;
+  /** Diff: apply and create layer diffs on snapshots. */
   readonly diff: ServiceClient<typeof DiffDefinition>;
+  /** Events: publish to and subscribe to containerd's event stream. */
   readonly events: ServiceClient<typeof EventsDefinition>;
+  /** Images: image records (name to target descriptor). */
   readonly images: ServiceClient<typeof ImagesDefinition>;
+  /** Introspection: plugins and server info. */
   readonly introspection: ServiceClient<typeof IntrospectionDefinition>;
+  /** Leases: hold resources against garbage collection. */
   readonly leases: ServiceClient<typeof LeasesDefinition>;
+  /** Namespaces: create, list, update and delete namespaces. */
   readonly namespaces: ServiceClient<typeof NamespacesDefinition>;
+  /** Snapshots: prepare, commit, mount and remove snapshots. */
   readonly snapshots: ServiceClient<typeof SnapshotsDefinition>;
+  /** Tasks: running processes of containers (create, start, exec, kill, wait, metrics). */
   readonly tasks: ServiceClient<typeof TasksDefinition>;
+  /** Version: the daemon's version. */
   readonly version: ServiceClient<typeof VersionDefinition>;
+  /** Transfer (containerd 2.0+): pulls, pushes, imports and exports done by the daemon. */
   readonly transfer: ServiceClient<typeof TransferDefinition>;
+  /** Streaming (containerd 2.0+): the streams a transfer reads from and writes to. */
   readonly streaming: ServiceClient<typeof StreamingDefinition>;
+  /** Sandbox store (containerd 2.0+): sandbox records. */
   readonly sandboxStore: ServiceClient<typeof StoreDefinition>;
+  /** Sandbox controller (containerd 2.0+): create, start, stop sandboxes. */
   readonly sandboxController: ServiceClient<typeof ControllerDefinition>;
 
   constructor(options: ContainerdClientOptions = {}, channel?: GrpcChannel) {

@@ -21,6 +21,10 @@ function candidate(address: string, source: string, env: EnvMap): RuntimeCandida
   };
 }
 
+/**
+ * containerd's candidates for connect(): CONTAINERD_ADDRESS (with CONTAINERD_NAMESPACE), else the default
+ * socket. The gRPC client is loaded only when a candidate is opened.
+ */
 export const containerdProvider: RuntimeProvider = {
   backends: ["containerd"],
   async fromEnv(env) {

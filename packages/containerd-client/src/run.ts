@@ -35,13 +35,18 @@ import { MAX_USER_DB_BYTES, resolveUser } from "./oci/user.js";
 import { GC_EXPIRE_LABEL, type PullOptions, pull } from "./pull.js";
 import type { Platform } from "./registry/platform.js";
 
+/** The Any type URL of an OCI runtime spec in a container record. */
 export const SPEC_TYPE_URL = "types.containerd.io/opencontainers/runtime-spec/1/Spec";
+/** The Any type URL of an OCI process spec (an exec's). */
 export const PROCESS_TYPE_URL = "types.containerd.io/opencontainers/runtime-spec/1/Process";
+/** The Any type URL of the runc shim's options. */
 export const RUNC_OPTIONS_TYPE_URL = "containerd.runc.v1.Options";
+/** The runc shim v2, the default runtime of new containers. */
 export const RUNC_V2 = "io.containerd.runc.v2";
 
 const run$ = promisify(execFile);
 
+/** The OCI runtime a container runs with. */
 export interface RuntimeOptions {
   /** Shim name (default io.containerd.runc.v2). */
   name?: string;
@@ -49,21 +54,29 @@ export interface RuntimeOptions {
   binaryName?: string;
   /** The runtime's state root (runc --root). */
   root?: string;
+  /** Let systemd manage the container's cgroup (runc's --systemd-cgroup); default false. */
   systemdCgroup?: boolean;
 }
 
+/** Options of createContainer(). */
 export interface CreateContainerOptions {
   /** Options applied after the image config, in order. */
   spec?: SpecOpt[];
+  /** The OCI runtime (shim, binary, root). */
   runtime?: RuntimeOptions;
+  /** The snapshotter the rootfs is prepared with (default "overlayfs"). */
   snapshotter?: string;
+  /** Labels of the container record. */
   labels?: Record<string, string>;
   /** Extensions of the container record: data of the caller's own, kept with the container. */
   extensions?: Record<string, Any>;
+  /** The image platform to use (default: this host's). */
   platform?: Platform;
+  /** Cancels the creation: an AbortedError once the signal fires. */
   signal?: AbortSignal;
 }
 
+/** An OCI spec as the Any a container record holds (JSON, SPEC_TYPE_URL). */
 export function specAny(spec: Spec): Any {
   return { typeUrl: SPEC_TYPE_URL, value: Buffer.from(JSON.stringify(spec)) };
 }
@@ -152,9 +165,13 @@ function checkSpec(value: unknown, what: string, fail: Fail): Spec {
 
 /** Where a task's stdio goes: FIFO paths, or for stdout/stderr any URI the shim takes (binary://, file://). */
 export interface TaskIoPaths {
+  /** Path of the stdin FIFO, when the process has stdin. */
   stdin?: string;
+  /** Path of the stdout FIFO (or a logger URI). */
   stdout?: string;
+  /** Path of the stderr FIFO (or a logger URI). */
   stderr?: string;
+  /** Run the process on a pseudo-terminal (stdout then carries everything). */
   terminal?: boolean;
 }
 
@@ -190,17 +207,22 @@ export async function createTask(
   return pid;
 }
 
+/** Options of execInTask() and Task.exec(). */
 export interface TaskExecOptions {
+  /** The exec's id (default: a random one). */
   execId?: string;
   /** The whole environment (default: the container's). */
   env?: string[];
   /** KEY=value pairs set over the container's environment (or over `env`). */
   extraEnv?: readonly string[];
+  /** Working directory (default: the container's). */
   cwd?: string;
   /** "user[:group]" or uid[:gid]; names are looked up in the running container's /etc/passwd and
    *  /etc/group (read through /proc/<pid>/root, so this needs to run on the daemon's host). */
   user?: string;
+  /** Give the process a stdin FIFO (default false). */
   stdin?: boolean;
+  /** Run on a pseudo-terminal (default false). */
   terminal?: boolean;
 }
 
@@ -257,16 +279,23 @@ export async function execInTask(
   return new ExecProcess(client, containerId, execId, io);
 }
 
+/** How a process ended. */
 export interface ExitStatus {
+  /** Its exit status as containerd reports it. */
   exitCode: number;
+  /** When it exited, when known. */
   exitedAt: Date | undefined;
 }
 
 /** A process in a task: the init process (execId "") or an exec'd one. */
 export class TaskProcess {
+  /** The client the process was made with. */
   readonly client: ContainerdClient;
+  /** Its container's id. */
   readonly containerId: string;
+  /** Its exec id ("" for the init process). */
   readonly execId: string;
+  /** Its FIFOs. */
   readonly io: ProcessIo;
   #exit: Promise<ExitStatus> | undefined;
 
@@ -277,12 +306,15 @@ export class TaskProcess {
     this.io = io;
   }
 
+  /** The process's stdout (everything, on a terminal). */
   get stdout(): Readable {
     return this.io.stdout;
   }
+  /** The process's stderr. */
   get stderr(): Readable {
     return this.io.stderr;
   }
+  /** The process's stdin, when it was given one. */
   get stdin(): Writable | undefined {
     return this.io.stdin;
   }
@@ -312,7 +344,14 @@ export class TaskProcess {
     return this.#exit;
   }
 
-  async kill(signal: number | NodeJS.Signals = "SIGTERM", options: { all?: boolean } = {}): Promise<void> {
+  /** Send a signal (default SIGTERM); `all` signals every process of the container. */
+  async kill(
+    signal: number | NodeJS.Signals = "SIGTERM",
+    options: {
+      /** Signal every process in the container, not only this one. */
+      all?: boolean;
+    } = {},
+  ): Promise<void> {
     await this.client.tasks.kill({
       containerId: this.containerId,
       execId: this.execId,
@@ -329,7 +368,12 @@ export class TaskProcess {
   }
 
   /** Read stdout and stderr to the end. */
-  async output(): Promise<{ stdout: string; stderr: string }> {
+  async output(): Promise<{
+    /** Everything written to stdout, as UTF-8 text. */
+    stdout: string;
+    /** Everything written to stderr, as UTF-8 text. */
+    stderr: string;
+  }> {
     const [stdout, stderr] = await Promise.all([collect(this.io.stdout), collect(this.io.stderr)]);
     return { stdout, stderr };
   }
@@ -341,7 +385,9 @@ async function collect(stream: Readable): Promise<string> {
   return Buffer.concat(chunks).toString("utf8");
 }
 
+/** A container's task: its init process, and the calls that act on the whole task. */
 export class Task extends TaskProcess {
+  /** The init process's host pid. */
   readonly pid: number;
 
   constructor(client: ContainerdClient, containerId: string, io: ProcessIo, pid: number) {
@@ -354,9 +400,11 @@ export class Task extends TaskProcess {
     return execInTask(this.client, this.containerId, args, options);
   }
 
+  /** Freeze every process of the task. */
   async pause(): Promise<void> {
     await this.client.tasks.pause({ containerId: this.containerId });
   }
+  /** Thaw a paused task. */
   async resume(): Promise<void> {
     await this.client.tasks.resume({ containerId: this.containerId });
   }
@@ -384,7 +432,9 @@ export class Task extends TaskProcess {
   }
 }
 
+/** A process exec'd into a running task. */
 export class ExecProcess extends TaskProcess {
+  /** Delete the exec'd process (it must have exited) and remove its FIFOs. */
   async delete(): Promise<void> {
     try {
       await this.client.tasks.deleteProcess({ containerId: this.containerId, execId: this.execId });
@@ -394,12 +444,18 @@ export class ExecProcess extends TaskProcess {
   }
 }
 
+/** A container record with its rootfs snapshot, as createContainer() made it. */
 export class Container {
   constructor(
+    /** The client it was made with. */
     readonly client: ContainerdClient,
+    /** The container's id. */
     readonly id: string,
+    /** The snapshotter of its rootfs. */
     readonly snapshotter: string,
+    /** The key of its rootfs snapshot. */
     readonly snapshotKey: string,
+    /** Its OCI runtime spec. */
     readonly spec: Spec,
   ) {}
 
@@ -494,6 +550,7 @@ export async function createContainer(
   }
 }
 
+/** Options of run(): createContainer()'s, plus the id, stdin and pulling. */
 export interface RunOptions extends CreateContainerOptions {
   /** Container id (default berth-<random>). */
   id?: string;
@@ -503,9 +560,13 @@ export interface RunOptions extends CreateContainerOptions {
   pull?: boolean | PullOptions;
 }
 
+/** What run() resolves to. */
 export interface RunResult {
+  /** The process's exit code. */
   exitCode: number;
+  /** Its stdout, as UTF-8 text. */
   stdout: string;
+  /** Its stderr, as UTF-8 text. */
   stderr: string;
 }
 

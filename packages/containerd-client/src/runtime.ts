@@ -70,6 +70,7 @@ import {
 } from "./run.js";
 import { LOGGER_DRAIN_TIMEOUT_MS, loggerUri, TaskLog } from "./task-log.js";
 
+/** Options of ContainerdRuntime. Every field is optional. */
 export interface ContainerdRuntimeOptions {
   /** Where task logs are written, in a folder per namespace (default /var/lib/berth/containerd/logs).
    *  A runtime reads and writes a container's log only at <logDir>/<namespace>/<id>/container.log, never
@@ -78,6 +79,7 @@ export interface ContainerdRuntimeOptions {
   logDir?: string;
   /** The OCI runtime of new containers (shim, runc binary and root). */
   runtime?: RuntimeOptions;
+  /** The snapshotter images are unpacked into and containers run on (default "overlayfs"). */
   snapshotter?: string;
   /** Registry settings for pulls (insecure registries, credentials...), and `via`: who pulls by default
    *  (berth, "client", unless "transfer": containerd's Transfer service, on containerd 1.7+). */
@@ -86,6 +88,7 @@ export interface ContainerdRuntimeOptions {
   node?: string;
 }
 
+/** Where ContainerdRuntime writes task logs unless `logDir` (or BERTH_CONTAINERD_LOG_DIR) says otherwise. */
 export const DEFAULT_LOG_DIR = "/var/lib/berth/containerd/logs";
 
 type Call = { signal?: AbortSignal | undefined };
@@ -241,10 +244,12 @@ export class ContainerdRuntime implements Runtime {
     tty: true,
     pause: true,
   };
+  /** The folder task logs are written under (a folder per namespace). */
   readonly logDir: string;
   readonly #options: ContainerdRuntimeOptions;
 
   constructor(
+    /** The gRPC client the adapter calls (usable directly for what the Runtime does not cover). */
     readonly client: ContainerdClient,
     options: ContainerdRuntimeOptions = {},
   ) {
