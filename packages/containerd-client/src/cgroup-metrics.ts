@@ -14,16 +14,22 @@
 import { ProtocolError } from "@berth/runtime-core";
 import { BinaryReader, WireType } from "@bufbuild/protobuf/wire";
 
+/** The type name of a task's metrics on a cgroup v1 host. */
 export const CGROUPS_V1_METRICS = "io.containerd.cgroups.v1.Metrics";
+/** The type name of a task's metrics on a cgroup v2 host. */
 export const CGROUPS_V2_METRICS = "io.containerd.cgroups.v2.Metrics";
 
+/** The figures berth reads from a task's cgroup metrics; each is absent when the metrics lack it. */
 export interface CgroupMetrics {
   /** CPU time used, in nanoseconds. */
   cpuNanos?: number;
+  /** Memory in use, in bytes. */
   memoryBytes?: number;
   /** Absent when the cgroup has no memory limit. */
   memoryLimitBytes?: number;
+  /** Number of processes and threads. */
   pids?: number;
+  /** The pids limit, when one is set. */
   pidsLimit?: number;
 }
 

@@ -85,11 +85,17 @@ function closeSource(source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): 
       ?.catch(() => {});
 }
 
+/** Options of writeBlob(). */
 export interface WriteBlobOptions {
+  /** The ingest ref: writes under the same ref resume each other (one writer at a time). */
   ref: string;
+  /** The blob's expected digest; the commit is refused unless the bytes match it. */
   digest: string;
+  /** The blob's size in bytes. */
   size: number;
+  /** Labels of the committed blob (garbage-collection references, the uncompressed digest). */
   labels?: Record<string, string>;
+  /** Cancels the write: an AbortedError once the signal fires; nothing is committed. */
   signal?: AbortSignal;
   /** Called after each chunk the daemon accepted. */
   onProgress?: (offset: number) => void;
@@ -109,7 +115,12 @@ export async function writeBlob(
   client: ContainerdClient,
   data: (offset: number) => Promise<AsyncIterable<Uint8Array> | Iterable<Uint8Array>>,
   options: WriteBlobOptions,
-): Promise<{ written: number; existed: boolean }> {
+): Promise<{
+  /** Bytes sent to the daemon (0 when it already held them). */
+  written: number;
+  /** Whether the namespace held the blob already. */
+  existed: boolean;
+}> {
   const requests = new AsyncQueue<DeepPartial<WriteContentRequest> | Encoded<WriteContentRequest>>();
   const call = client.content.write(requests, options.signal ? { signal: options.signal } : {});
   const responses = call[Symbol.asyncIterator]();

@@ -14,18 +14,30 @@ import { promisify } from "node:util";
 const openFd = promisify(open);
 const closeFd = promisify(close);
 
+/** Which FIFOs ProcessIo.create() makes. */
 export interface ProcessIoOptions {
+  /** Make a stdin FIFO too (default false). */
   stdin?: boolean;
   /** With a terminal, stdout carries both streams and stderr stays empty. */
   terminal?: boolean;
 }
 
+/**
+ * The FIFOs a containerd shim connects a process's stdio to, in a temporary directory of their own,
+ * opened from this side as streams.
+ */
 export class ProcessIo {
+  /** The stdin FIFO's path ("" without stdin). */
   readonly stdinPath: string;
+  /** The stdout FIFO's path. */
   readonly stdoutPath: string;
+  /** The stderr FIFO's path. */
   readonly stderrPath: string;
+  /** What the process writes to stdout. */
   readonly stdout: Readable;
+  /** What the process writes to stderr. */
   readonly stderr: Readable;
+  /** The process's stdin, when there is one. */
   readonly stdin: Writable | undefined;
   readonly #dir: string;
   #placeholders: number[];
@@ -44,6 +56,7 @@ export class ProcessIo {
     this.#placeholders = placeholders;
   }
 
+  /** Makes the FIFOs in a new temporary directory and opens them. */
   static async create(options: ProcessIoOptions = {}): Promise<ProcessIo> {
     const dir = await promisify(mkdtemp)(join(tmpdir(), "berth-io-"));
     const stdinPath = options.stdin ? join(dir, "stdin") : "";

@@ -18,15 +18,22 @@ import {
 import { isIndexMediaType } from "./registry/media-types.js";
 import { formatPlatform, hostPlatform, type Platform, selectManifest } from "./registry/platform.js";
 
+/** The snapshotter used when none is named (containerd's default on Linux). */
 export const DEFAULT_SNAPSHOTTER = "overlayfs";
 
+/** An image record with its manifest and config for one platform, as getImage() reads them. */
 export interface ImageInfo {
   /** The image record's name, e.g. "127.0.0.1:5000/busybox:latest". */
   name: string;
+  /** The image record as containerd keeps it. */
   record: Image;
+  /** The digest of the manifest for the platform. */
   manifestDigest: string;
+  /** The manifest. */
   manifest: ociImageSpec.ImageManifest;
+  /** The digest of the image config. */
   configDigest: string;
+  /** The image config. */
   config: ociImageSpec.ImageConfig;
   /** Chain IDs of the layers, bottom first; the last one is the rootfs parent snapshot. */
   chainIds: string[];

@@ -5,6 +5,7 @@ import { randomUUID } from "node:crypto";
 import type { BerthError } from "@berth/runtime-core";
 import type { ContainerdClient } from "./client.js";
 
+/** The lease label that makes containerd's garbage collector drop the lease at that time (RFC 3339). */
 export const GC_EXPIRE_LABEL = "containerd.io/gc.expire";
 
 /** One hour: long enough for any pull, short enough that a crashed process's garbage goes the same day. */

@@ -32,30 +32,105 @@ import {
 import type { Platform } from "./registry/platform.js";
 
 export { GC_EXPIRE_LABEL } from "./lease.js";
+/** The content label that records a compressed layer's uncompressed digest (its diff id). */
 export const UNCOMPRESSED_LABEL = "containerd.io/uncompressed";
 
+/** What a blob of an image is. */
 export type BlobKind = "index" | "manifest" | "config" | "layer";
 
+/** One step of a pull, as pullProgress() yields it; `done` comes last. */
 export type PullEvent =
-  | { type: "resolved"; name: string; digest: string; mediaType: string; manifestDigest: string }
-  | { type: "lease"; id: string }
+  /** The reference was resolved. */
+  | {
+      /** Always "resolved". */
+      type: "resolved";
+      /** The image record's name. */
+      name: string;
+      /** The digest the reference points at (an index or a manifest). */
+      digest: string;
+      /** Its media type. */
+      mediaType: string;
+      /** The digest of the manifest chosen for the platform. */
+      manifestDigest: string;
+    }
+  /** The lease that holds the pull's content until it is done. */
+  | {
+      /** Always "lease". */
+      type: "lease";
+      /** The lease id. */
+      id: string;
+    }
   /** The blob was already in the content store: nothing to download. */
-  | { type: "blob-exists"; kind: BlobKind; digest: string; size: number }
-  | { type: "blob-progress"; kind: BlobKind; digest: string; offset: number; size: number }
+  | {
+      /** Always "blob-exists". */
+      type: "blob-exists";
+      /** What the blob is. */
+      kind: BlobKind;
+      /** Its digest. */
+      digest: string;
+      /** Its size in bytes. */
+      size: number;
+    }
+  /** Bytes of a blob have been written. */
+  | {
+      /** Always "blob-progress". */
+      type: "blob-progress";
+      /** What the blob is. */
+      kind: BlobKind;
+      /** Its digest. */
+      digest: string;
+      /** Bytes written so far. */
+      offset: number;
+      /** Its size in bytes. */
+      size: number;
+    }
   /** Committed; `downloaded` is 0 when the daemon already held the bytes (content is shared by namespaces). */
-  | { type: "blob-done"; kind: BlobKind; digest: string; size: number; downloaded: number }
-  | { type: "layer-unpacked"; digest: string; chainId: string; existed: boolean }
-  | { type: "done"; image: PulledImage };
+  | {
+      /** Always "blob-done". */
+      type: "blob-done";
+      /** What the blob is. */
+      kind: BlobKind;
+      /** Its digest. */
+      digest: string;
+      /** Its size in bytes. */
+      size: number;
+      /** Bytes fetched from the registry for it. */
+      downloaded: number;
+    }
+  /** A layer was applied to a snapshot (or its snapshot already existed). */
+  | {
+      /** Always "layer-unpacked". */
+      type: "layer-unpacked";
+      /** The layer's digest. */
+      digest: string;
+      /** The chain id of the snapshot it made. */
+      chainId: string;
+      /** Whether the snapshot was there already. */
+      existed: boolean;
+    }
+  /** The pull is done. */
+  | {
+      /** Always "done". */
+      type: "done";
+      /** The pulled image. */
+      image: PulledImage;
+    };
 
+/** What a pull resolves to. */
 export interface PulledImage {
   /** The image record's name: the normalized reference. */
   name: string;
   /** The image record's target: the index or manifest the reference names. */
   target: BlobDescriptor;
+  /** The digest of the manifest chosen for the platform. */
   manifestDigest: string;
+  /** The digest of the image config. */
   configDigest: string;
+  /** The image config (entrypoint, env, user, layers' diff ids). */
   config: ociImageSpec.ImageConfig;
+  /** The chain id of each layer's snapshot, bottom first (the last is the image's rootfs parent). */
   chainIds: string[];
+  /** The snapshotter the layers were unpacked into. */
   snapshotter: string;
 }
 
@@ -83,6 +158,7 @@ const REGISTRY_OPTIONS = [
  */
 export type PullVia = "client" | "transfer";
 
+/** Options of pull() and pullProgress(): the registry client's, and how the image is stored. */
 export interface PullOptions extends Pick<RegistryClientOptions, (typeof REGISTRY_OPTIONS)[number]> {
   /** Who pulls: this process ("client", the default) or containerd's Transfer service ("transfer"). */
   via?: PullVia;
@@ -92,13 +168,17 @@ export interface PullOptions extends Pick<RegistryClientOptions, (typeof REGISTR
    * for loopback registries and `insecureRegistries` either way.
    */
   hostsDir?: string;
+  /** The platform to pull (default: this host's). */
   platform?: Platform;
   /** Unpack layers into snapshots (default true). */
   unpack?: boolean;
+  /** The snapshotter to unpack into (default "overlayfs"). */
   snapshotter?: string;
   /** Name of the image record (default: the normalized reference). */
   name?: string;
+  /** A registry client to use (default: one made from the registry options above). */
   registry?: RegistryClient;
+  /** Cancels the pull: an AbortedError once the signal fires. */
   signal?: AbortSignal;
   /** Lease lifetime, a safety net should this process die mid-pull (default 1 h). */
   leaseExpiryMs?: number;

@@ -5,9 +5,13 @@ import { ValidationError } from "@berth/runtime-core";
 /** Largest /etc/passwd or /etc/group read from an image (both come from the image: untrusted). */
 export const MAX_USER_DB_BYTES = 1024 * 1024;
 
+/** A user spec resolved to numeric ids, as an OCI process spec needs them. */
 export interface ResolvedUser {
+  /** The user id. */
   uid: number;
+  /** The primary group id. */
   gid: number;
+  /** Supplementary group ids (the user's groups from /etc/group). */
   additionalGids: number[];
 }
 
@@ -22,6 +26,7 @@ interface GroupEntry {
   members: string[];
 }
 
+/** The entries of an /etc/passwd text (malformed lines and comments skipped). */
 export function parsePasswd(text: string): PasswdEntry[] {
   const out: PasswdEntry[] = [];
   for (const line of text.split("\n")) {
@@ -34,6 +39,7 @@ export function parsePasswd(text: string): PasswdEntry[] {
   return out;
 }
 
+/** The entries of an /etc/group text (malformed lines and comments skipped). */
 export function parseGroup(text: string): GroupEntry[] {
   const out: GroupEntry[] = [];
   for (const line of text.split("\n")) {

@@ -2,9 +2,13 @@
 // os and architecture, and a variant that the wanted one can run (arm v7 runs v6 and v5), best first.
 import type { ociImageSpec } from "../generated/index.js";
 
+/** An image platform, in the OCI image-spec's terms. */
 export interface Platform {
+  /** The operating system ("linux"). */
   os: string;
+  /** The architecture, GOARCH-style ("amd64", "arm64"). */
   architecture: string;
+  /** The CPU variant ("v8" for arm64, "v7" for arm), when it matters. */
   variant?: string | undefined;
 }
 
@@ -43,6 +47,7 @@ export function parsePlatform(s: string): Platform {
   return p;
 }
 
+/** A platform as "os/architecture[/variant]". */
 export function formatPlatform(p: Platform): string {
   return [p.os, p.architecture, p.variant].filter(Boolean).join("/");
 }

@@ -49,11 +49,13 @@ import {
 } from "./layout.js";
 import { type TarWriteEntry, writeTar } from "./tar.js";
 
+/** Options of exportImage(). */
 export interface ExportOptions {
   /** "oci": an OCI image layout; "docker": the same plus a manifest.json for `docker load` (default "oci"). */
   format?: "oci" | "docker";
   /** Which manifests of multi-platform images: one platform's (default: this host's), or "all" present. */
   platform?: Platform | "all";
+  /** Cancels the export: an AbortedError once the signal fires. */
   signal?: AbortSignal;
   /** Lifetime of the lease that holds the blobs while the archive is read (default 1 h). */
   leaseExpiryMs?: number;

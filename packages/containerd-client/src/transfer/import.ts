@@ -59,6 +59,7 @@ import { cleanName } from "./tar.js";
 
 export type { ImportSource } from "./source.js";
 
+/** Options of importImage(). */
 export interface ImportOptions {
   /** Name the image this, overriding names in the archive; the archive must hold exactly one image. */
   name?: string;
@@ -68,37 +69,82 @@ export interface ImportOptions {
   platform?: Platform;
   /** Unpack the layers into snapshots for `platform`, else this host's platform (default false). */
   unpack?: boolean;
+  /** The snapshotter to unpack into (default "overlayfs"). */
   snapshotter?: string;
+  /** Cancels the import: an AbortedError once the signal fires. */
   signal?: AbortSignal;
+  /** Called with each step of the import. */
   onProgress?: (event: ImportEvent) => void;
   /** Lease lifetime, a safety net should this process die mid-import (default 1 h). */
   leaseExpiryMs?: number;
 }
 
+/** One step of an import, as `onProgress` receives it. */
 export type ImportEvent =
-  | { type: "lease"; id: string }
+  /** The lease that holds the import's content until it is done. */
+  | {
+      /** Always "lease". */
+      type: "lease";
+      /** The lease id. */
+      id: string;
+    }
   /** A file of the archive is being written into the content store. */
-  | { type: "blob-progress"; path: string; digest: string | undefined; offset: number; size: number }
+  | {
+      /** Always "blob-progress". */
+      type: "blob-progress";
+      /** The file's path in the archive. */
+      path: string;
+      /** Its digest, when known from its path. */
+      digest: string | undefined;
+      /** Bytes written so far. */
+      offset: number;
+      /** Its size in bytes. */
+      size: number;
+    }
   /** Committed; `written` is 0 when the store already held the bytes (they were still verified). */
-  | { type: "blob-done"; path: string; digest: string; size: number; written: number }
+  | {
+      /** Always "blob-done". */
+      type: "blob-done";
+      /** The file's path in the archive. */
+      path: string;
+      /** Its digest. */
+      digest: string;
+      /** Its size in bytes. */
+      size: number;
+      /** Bytes written to the store. */
+      written: number;
+    }
   | Extract<PullEvent, { type: "layer-unpacked" }>
-  | { type: "image"; image: ImportedImage };
+  /** An image record was made or updated. */
+  | {
+      /** Always "image". */
+      type: "image";
+      /** The image. */
+      image: ImportedImage;
+    };
 
+/** One manifest an import stored. */
 export interface ImportedManifest {
+  /** The manifest's digest. */
   digest: string;
+  /** Its config's digest. */
   configDigest: string;
+  /** Its platform, when the index or config says. */
   platform: Platform | undefined;
   /** Chain IDs, when this manifest was unpacked. */
   chainIds: string[] | undefined;
 }
 
+/** One image an import recorded. */
 export interface ImportedImage {
+  /** The image record's name. */
   name: string;
   /** The image record's target: the index or manifest named in the archive (a manifest made here for
    *  `docker save` archives). */
   target: BlobDescriptor;
   /** False when a record of that name existed and now points at the imported target. */
   created: boolean;
+  /** The manifests stored for it. */
   manifests: ImportedManifest[];
 }
 
