@@ -78,7 +78,7 @@ export interface CrioContainerInfo {
 
 /** GET /config, parsed: crio.conf's tables. Only the commonly read keys are typed. */
 export interface CrioConfig {
-  /** The [crio] table and its sub-tables. */
+  /** The `[crio]` table and its sub-tables. */
   crio?: {
     /** containers/storage's root directory. */
     root?: string;
@@ -88,7 +88,7 @@ export interface CrioConfig {
     storage_driver?: string;
     /** Default directory of container logs. */
     log_dir?: string;
-    /** [crio.api]: where CRI-O listens. */
+    /** `[crio.api]`: where CRI-O listens. */
     api?: {
       /** The CRI socket. */
       listen?: string;
@@ -98,7 +98,7 @@ export interface CrioConfig {
       stream_port?: string;
       [key: string]: unknown;
     };
-    /** [crio.runtime]: the OCI runtimes. */
+    /** `[crio.runtime]`: the OCI runtimes. */
     runtime?: {
       /** The runtime handler used when none is asked for. */
       default_runtime?: string;
@@ -117,13 +117,13 @@ export interface CrioConfig {
       >;
       [key: string]: unknown;
     };
-    /** [crio.image]. */
+    /** `[crio.image]`. */
     image?: {
       /** The image pod sandboxes' infra containers run. */
       pause_image?: string;
       [key: string]: unknown;
     };
-    /** [crio.network]: CNI. */
+    /** `[crio.network]`: CNI. */
     network?: {
       /** Where CNI network configs are read. */
       network_dir?: string;
