@@ -80,6 +80,7 @@ export { criProvider } from "./provider.js";
 export {
   CriRuntime,
   type CriRuntimeOptions,
+  containerdHasEvents,
   DEFAULT_CRI_LOG_ROOT,
   podLogDirName,
   probeContainerEvents,

@@ -163,14 +163,28 @@ const exists = (path: string) =>
     () => false,
   );
 
+/** containerd serves GetContainerEvents from 1.7: by its version, when the runtime says it is containerd. */
+export function containerdHasEvents(runtimeName: string, runtimeVersion: string): boolean | undefined {
+  if (runtimeName !== "containerd") return undefined;
+  const m = /^v?(\d+)\.(\d+)/.exec(runtimeVersion);
+  if (!m) return undefined;
+  const [major, minor] = [Number(m[1]), Number(m[2])];
+  return major > 1 || (major === 1 && minor >= 7);
+}
+
 /**
- * Whether the runtime serves GetContainerEvents. A runtime without it answers UNIMPLEMENTED at once; one
- * with it sends nothing until a container changes, so a stream still open after `timeout` ms counts as yes.
+ * Whether the runtime serves GetContainerEvents. containerd is known by its version (1.7 and later);
+ * another runtime is asked: one without it answers UNIMPLEMENTED at once, one with it sends nothing until
+ * a container changes, so a stream still open after `timeout` ms counts as yes (a runtime too busy to
+ * refuse within `timeout` is then taken to have them, and events() fails with UnsupportedError later).
  */
 export async function probeContainerEvents(
   cri: CriClient,
   options: { timeout?: number; signal?: AbortSignal } = {},
 ): Promise<boolean> {
+  const v = await cri.version(opt(options)).catch(() => undefined);
+  const known = v && containerdHasEvents(v.runtimeName, v.runtimeVersion);
+  if (known !== undefined) return known;
   try {
     for await (const _ of cri.getContainerEvents({ timeout: options.timeout ?? 1_000, ...opt(options) })) {
       return true;
