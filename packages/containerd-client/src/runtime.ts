@@ -98,6 +98,8 @@ const at = (operation: string) => ({ operation, backend: "containerd" });
 
 /** Our data in a container record's extensions (hidden from labels). */
 const EXT_META = "berth.containerd.runtime";
+/** How many containers' labels events() remembers for filtering, deleted ones included. */
+const REMEMBERED_LABELS = 4096;
 const EXT_META_TYPE = "berth.dev/containerd-runtime/v1";
 const EXT_STARTED = "berth.containerd.started-at";
 const EXT_TIME_TYPE = "berth.dev/time";
@@ -842,20 +844,30 @@ export class ContainerdRuntime implements Runtime {
   async *events(options: Call & { labels?: Record<string, string> } = {}): AsyncIterable<RuntimeEvent> {
     options = checkEventsOptions(at("events"), options);
     const want = Object.entries(options.labels ?? {});
-    // Events carry no labels: look each container up once (deleted ones are remembered from before).
+    // Events carry no labels: look each container up once and remember its labels. A deleted
+    // container's labels stay remembered (bounded, oldest forgotten first): the shim forwards
+    // its task events asynchronously, so on containerd 2.x /tasks/delete can arrive after
+    // /containers/delete, when the container can no longer be looked up.
     const labelsOf = new Map<string, Record<string, string>>();
+    const remember = (id: string, labels: Record<string, string>) => {
+      labelsOf.delete(id);
+      labelsOf.set(id, labels);
+      if (labelsOf.size > REMEMBERED_LABELS) {
+        const oldest = labelsOf.keys().next().value;
+        if (oldest !== undefined) labelsOf.delete(oldest);
+      }
+    };
     const filter = `namespace==${quote(this.client.namespace)},topic~=${quote("^/(containers|tasks)/")}`;
     for await (const e of subscribeEvents(this.client, [filter], opt(options))) {
       const ev = runtimeEventOf(e);
       if (!ev) continue;
       if (want.length) {
         if (!ev.id) continue;
-        if (!labelsOf.has(ev.id)) {
+        if (!labelsOf.has(ev.id) || e.topic === "/containers/update") {
           const c = await this.#record(ev.id).catch(() => undefined);
-          if (c) labelsOf.set(ev.id, c.labels);
+          if (c) remember(ev.id, c.labels);
         }
         const labels = labelsOf.get(ev.id);
-        if (e.topic === "/containers/delete") labelsOf.delete(ev.id);
         if (!labels || !want.every(([k, v]) => labels[k] === v)) continue;
       }
       yield ev;

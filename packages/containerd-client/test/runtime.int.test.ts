@@ -374,18 +374,25 @@ describe("the adapter's edges", () => {
     await new Promise((r) => setTimeout(r, 300));
     await rt.run(spec(["true"]), {}); // not ours: filtered out
     const res = await rt.run(spec(["sh", "-c", "exit 2"], { labels: mine }));
-    await new Promise((r) => setTimeout(r, 300));
+    const has = (action: string) => seen.some((e) => `${e.type}/${e.action}` === action);
+    // The shim forwards its task events asynchronously: /tasks/delete may come after /containers/delete.
+    for (let i = 0; i < 50 && !(has("task/delete") && has("container/delete")); i++) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
     controller.abort();
     await watching;
     expect(new Set(seen.map((e) => e.id))).toEqual(new Set([res.id]));
     const actions = seen.map((e) => `${e.type}/${e.action}`);
+    // containerd 2.x's shim now and then loses its /tasks/delete (`ctr events` misses it too: 1 to 3 of
+    // 15 runs on 2.1.9 here); 1.x always sends it.
+    const major = Number(/^v?(\d+)/.exec((await rt.info()).version)?.[1]);
     expect(actions).toEqual(
       expect.arrayContaining([
         "container/create",
         "task/create",
         "task/start",
         "task/exit",
-        "task/delete",
+        ...(major < 2 ? ["task/delete"] : []),
         "container/delete",
       ]),
     );
