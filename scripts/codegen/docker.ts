@@ -1059,16 +1059,41 @@ export function buildDockerFiles(): Map<string, string> {
     ...[...hoisted.values()].map((h) => h.text),
     "// Parameters and results, one pair per operation.\n",
     ...paramDecls,
-    "/** Every operation: how to call it and how its answer is read. */\n" +
+    "/**\n" +
+      " * Every operation: how to call it and how its answer is read. The client builds its methods from it;\n" +
+      " * the package's entry point does not export it (index.ts names what it exports).\n" +
+      " * @internal\n" +
+      " */\n" +
       `export const operations = {\n${tableLines.join("")}} as const satisfies Record<string, OperationSpec>;\n`,
     "/** The id of an Engine API operation (the spec's operationId, e.g. `ContainerCreate`). */\n" +
-      "export type OperationId = keyof typeof operations;\n",
+      "export type OperationId = keyof OperationTypes;\n",
     "/** Params, result and response kind of every operation. */\n" +
       `export interface OperationTypes {\n${typeLines.join("")}}\n`,
     api,
   ].join("\n");
 
-  const index = `${head}export type * from "./models.js";\nexport * from "./operations.js";\n`;
+  // The entry point exports the operations' types by name; the table itself stays internal.
+  const publicTypes = [
+    ...helperTypes.map((h) => h.name),
+    ...hoisted.keys(),
+    ...ops.flatMap((op) => [`${typeName(op.id)}Params`, `${typeName(op.id)}Result`]),
+    "OperationId",
+    "OperationTypes",
+    "DockerApi",
+  ];
+  const declared = [...operations.matchAll(/^export (?:interface|type|const) (\w+)/gm)].map((m) => m[1]);
+  const expected = [...publicTypes, "operations"];
+  const unlisted = declared.filter((n) => n !== undefined && !expected.includes(n));
+  const absent = expected.filter((n) => !declared.includes(n));
+  if (unlisted.length || absent.length) {
+    throw new Error(
+      `docker codegen: index.ts and operations.ts disagree (not exported: ${unlisted.join(", ") || "none"}; ` +
+        `not declared: ${absent.join(", ") || "none"})`,
+    );
+  }
+  const index =
+    `${head}export type * from "./models.js";\n` +
+    `export type {\n${publicTypes.map((n) => `  ${n},\n`).join("")}} from "./operations.js";\n`;
   return new Map([
     ["index.ts", index],
     ["models.ts", models],

@@ -3,7 +3,8 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { DockerClient, operations } from "../src/index.js";
+import { operations } from "../src/generated/operations.js";
+import { DockerClient } from "../src/index.js";
 
 const specsDir = process.env.BERTH_SPECS_DIR ?? join(import.meta.dirname, "../../../specs");
 const spec = parse(readFileSync(join(specsDir, "docker/v1.51/swagger.yaml"), "utf8")) as {

@@ -2193,7 +2193,11 @@ export type SessionParams = Record<string, never>;
 /** What session.start (POST /session) resolves to. */
 export type SessionResult = void;
 
-/** Every operation: how to call it and how its answer is read. */
+/**
+ * Every operation: how to call it and how its answer is read. The client builds its methods from it;
+ * the package's entry point does not export it (index.ts names what it exports).
+ * @internal
+ */
 export const operations = {
   ContainerList: {
     id: "ContainerList",
@@ -3633,7 +3637,7 @@ export const operations = {
 } as const satisfies Record<string, OperationSpec>;
 
 /** The id of an Engine API operation (the spec's operationId, e.g. `ContainerCreate`). */
-export type OperationId = keyof typeof operations;
+export type OperationId = keyof OperationTypes;
 
 /** Params, result and response kind of every operation. */
 export interface OperationTypes {
