@@ -212,8 +212,24 @@ describe("events() and the events probe", () => {
     ]);
   });
 
-  it("says no for UNIMPLEMENTED and yes for a stream that stays open", async () => {
+  const crio = { version: async () => ({ runtimeName: "cri-o", runtimeVersion: "1.30.0" }) };
+
+  it("knows containerd by its version, without a probe", async () => {
+    const noProbe = () => {
+      throw new Error("probed");
+    };
+    const at = (runtimeVersion: string) =>
+      ({
+        version: async () => ({ runtimeName: "containerd", runtimeVersion }),
+        getContainerEvents: noProbe,
+      }) as unknown as CriClient;
+    expect(await probeContainerEvents(at("1.6.20~ds1"))).toBe(false);
+    expect(await probeContainerEvents(at("2.1.9+unknown"))).toBe(true);
+  });
+
+  it("asks another runtime: no for UNIMPLEMENTED and yes for a stream that stays open", async () => {
     const unimplemented = {
+      ...crio,
       getContainerEvents: () =>
         stream(async function* () {
           yield* [];
@@ -222,6 +238,7 @@ describe("events() and the events probe", () => {
     } as unknown as CriClient;
     expect(await probeContainerEvents(unimplemented)).toBe(false);
     const open = {
+      ...crio,
       getContainerEvents: (opts: { timeout?: number }) =>
         stream(async function* () {
           await new Promise((r) => setTimeout(r, opts.timeout));
