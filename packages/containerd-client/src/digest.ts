@@ -1,6 +1,7 @@
 // sha256 digests as containerd and registries write them ("sha256:<hex>"), and chain IDs.
 import { createHash } from "node:crypto";
 
+/** The sha256 digest of `data` (a string is hashed as its UTF-8 bytes), as `sha256:<64 lower-case hex>`. */
 export function sha256(data: Uint8Array | string): string {
   return `sha256:${createHash("sha256").update(data).digest("hex")}`;
 }

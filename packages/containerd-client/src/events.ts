@@ -11,8 +11,11 @@ import {
   taskEvents,
 } from "./generated/index.js";
 
+/** One event from containerd's event stream (Events.Subscribe), its payload decoded by its type. */
 export interface ContainerdEvent {
+  /** When containerd published it; undefined when the envelope carries no timestamp. */
   timestamp: Date | undefined;
+  /** The containerd namespace it happened in. */
   namespace: string;
   /** "/tasks/exit", "/containers/create"... */
   topic: string;
@@ -20,6 +23,8 @@ export interface ContainerdEvent {
   type: string;
   /** The decoded event, or undefined for a type this client does not know. */
   event: unknown;
+  /** The payload's protobuf bytes as sent (empty when the envelope has none): all there is of a type this
+   *  client does not decode. */
   raw: Uint8Array;
 }
 

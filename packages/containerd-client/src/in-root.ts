@@ -17,15 +17,17 @@ const BACKEND = "containerd";
 /** Symlinks followed in one path before it is refused (Linux's MAXSYMLINKS). */
 export const MAX_SYMLINK_HOPS = 40;
 
+/** How resolveInRoot and openInRoot walk a path inside a root. */
 export interface InRootOptions {
   /** Names the operation in errors (default "rootfs"). */
   operation?: string;
-  /** Symlinks followed before the path is refused (default MAX_SYMLINK_HOPS). */
+  /** Symlinks followed before the path is refused as a loop, a ValidationError (default MAX_SYMLINK_HOPS). */
   maxHops?: number;
 }
 
+/** How readFileInRoot and readTextInRoot read a file inside a root: the walk's options and a size cap. */
 export interface ReadInRootOptions extends InRootOptions {
-  /** Largest file read; a larger one is a ValidationError. */
+  /** Largest file read, in bytes; a larger one (or one growing past it while read) is a ValidationError. */
   maxBytes: number;
 }
 

@@ -59,7 +59,9 @@ const WRITE = constants.O_WRONLY | constants.O_CREAT | constants.O_NOFOLLOW;
  */
 export class TaskLog {
   constructor(
+    /** The log file (CRI log records); its markers are this path with `.done`, `.drain` and `.error`. */
     readonly path: string,
+    /** The directory every file this log writes or deletes must lie inside; none: no such check. */
     readonly root?: string,
   ) {}
 
@@ -120,6 +122,7 @@ export class TaskLog {
     return new DaemonError(text.trim(), { operation: "logger", backend: "containerd" });
   }
 
+  /** Whether the logger has marked the log complete (its `.done` marker exists). */
   isDone(): Promise<boolean> {
     return exists(this.donePath);
   }

@@ -6,22 +6,30 @@ import { ValidationError } from "@berth/runtime-core";
 import type { ociImageSpec, ociRuntimeSpec } from "../generated/index.js";
 import { resolveUser } from "./user.js";
 
+/** An OCI runtime spec (config.json) for a Linux container, as containerd stores it with a container. */
 export type Spec = ociRuntimeSpec.Spec;
+/** One mount of an OCI runtime spec: destination in the container, type, source and options. */
 export type SpecMount = ociRuntimeSpec.Mount;
 type Process = NonNullable<Spec["process"]>;
 
 /** What options may consult: the container's identity and files read from its image rootfs. */
 export interface SpecContext {
+  /** The container's id; the default spec's cgroup path ends with it. */
   id: string;
+  /** The containerd namespace the container is in; the default spec's cgroup path starts with it. */
   namespace: string;
-  /** /etc/passwd and /etc/group of the rootfs, when the caller could read them. */
+  /** The text of the rootfs's /etc/passwd, when the caller could read it (user names resolve with it). */
   passwd?: string | undefined;
+  /** The text of the rootfs's /etc/group, when the caller could read it (group names resolve with it). */
   group?: string | undefined;
 }
 
+/** One change to a spec, made in place; options apply in order, so a later one wins. */
 export type SpecOpt = (spec: Spec, ctx: SpecContext) => void;
 
+/** The OCI runtime spec version the default spec declares (`ociVersion`). */
 export const OCI_VERSION = "1.1.0";
+/** The PATH a process gets when the image sets none (containerd's default). */
 export const DEFAULT_PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 /** The capabilities containerd (and Docker) grant by default. */
 export const DEFAULT_CAPABILITIES = [
@@ -84,6 +92,7 @@ const ALL_CAPABILITIES = [
   "CAP_BPF",
   "CAP_CHECKPOINT_RESTORE",
 ];
+/** Paths the default spec hides from the container (containerd's); privileged containers see them. */
 export const DEFAULT_MASKED_PATHS = [
   "/proc/acpi",
   "/proc/asound",
@@ -97,6 +106,7 @@ export const DEFAULT_MASKED_PATHS = [
   "/sys/devices/virtual/powercap",
   "/proc/scsi",
 ];
+/** Paths the default spec mounts read-only (containerd's defaults); privileged containers may write them. */
 export const DEFAULT_READONLY_PATHS = [
   "/proc/bus",
   "/proc/fs",
@@ -201,12 +211,15 @@ export function withEnv(env: readonly string[] | Record<string, string>): SpecOp
   };
 }
 
+/** Set the process's command line (argv, the executable first); after withImageConfig, it replaces the
+ *  image's entrypoint and cmd. */
 export function withProcessArgs(...args: string[]): SpecOpt {
   return (spec) => {
     proc(spec).args = [...args];
   };
 }
 
+/** Set the process's working directory (an absolute path in the container). */
 export function withProcessCwd(cwd: string): SpecOpt {
   return (spec) => {
     proc(spec).cwd = cwd;
@@ -242,6 +255,7 @@ export function withImageConfig(image: ociImageSpec.ImageConfig): SpecOpt {
   };
 }
 
+/** Set the container's hostname (in its own UTS namespace, which the default spec has). */
 export function withHostname(hostname: string): SpecOpt {
   return (spec) => {
     spec.hostname = hostname;
@@ -256,6 +270,7 @@ export function withMounts(mounts: readonly SpecMount[]): SpecOpt {
   };
 }
 
+/** Give the process a terminal (`terminal: true`), or take it away with `false`. */
 export function withTty(terminal = true): SpecOpt {
   return (spec) => {
     proc(spec).terminal = terminal;
@@ -392,6 +407,7 @@ export function withHostDevices(dir = "/dev"): SpecOpt {
   };
 }
 
+/** Mount the container's root filesystem read-only (`false` makes it writable again). */
 export function withReadonlyRootfs(readonly = true): SpecOpt {
   return (spec) => {
     spec.root = { path: spec.root?.path ?? "rootfs", readonly };

@@ -1,6 +1,7 @@
 // WWW-Authenticate challenges (RFC 7235): `Bearer realm="...",service="...",scope="..."` or `Basic realm=...`.
 // A header may carry several challenges; parameters are tokens or quoted strings with backslash escapes.
 
+/** One challenge of a WWW-Authenticate header: its scheme and its parameters (realm, service, scope...). */
 export interface AuthChallenge {
   /** Lowercased scheme: "bearer", "basic". */
   scheme: string;
@@ -10,6 +11,10 @@ export interface AuthChallenge {
 
 const TOKEN = /[!#$%&'*+\-.^_`|~0-9A-Za-z]/;
 
+/**
+ * The challenges of a WWW-Authenticate header, in the order given. Lenient: it never throws and skips
+ * what it cannot read; the token68 form (`Basic abc==`), which registries do not send, is not read as such.
+ */
 export function parseWwwAuthenticate(header: string): AuthChallenge[] {
   const out: AuthChallenge[] = [];
   let i = 0;

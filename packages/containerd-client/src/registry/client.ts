@@ -43,13 +43,19 @@ import { formatPlatform, hostPlatform, type Platform, selectManifest } from "./p
 
 /** A content descriptor as registries and containerd name content. */
 export interface BlobDescriptor {
+  /** The content's media type (`application/vnd.oci.image.layer.v1.tar+gzip`...). */
   mediaType: string;
+  /** The content's digest, `algorithm:hex` (`sha256:...`). */
   digest: string;
+  /** The content's length in bytes. */
   size: number;
+  /** The descriptor's annotations, when it has any. */
   annotations?: Record<string, string> | undefined;
+  /** The platform an index entry names, for a manifest picked from an index. */
   platform?: Platform | undefined;
 }
 
+/** How a RegistryClient finds credentials and which hosts it trusts, and its caps. */
 export interface RegistryClientOptions {
   /**
    * Credentials to use, or a function asked per registry; default: runtime-core's resolveCredentials.
@@ -64,6 +70,7 @@ export interface RegistryClientOptions {
   skipTlsVerify?: readonly string[];
   /** Carries every request; then `ca` and `skipTlsVerify` cannot be used (the dispatcher owns TLS). */
   dispatcher?: Dispatcher;
+  /** The User-Agent header of every request (default "berth"). */
   userAgent?: string;
   /** Largest manifest or index accepted, in bytes (default 4 MiB, as containerd). */
   maxManifestBytes?: number;
@@ -79,19 +86,27 @@ export interface RegistryClientOptions {
   allowLocalRedirects?: boolean;
 }
 
+/** A manifest or index as a registry sent it, with the descriptor that names it. */
 export interface FetchedManifest {
+  /** Its media type, its sha256 digest computed over `bytes` and its size in bytes. */
   descriptor: BlobDescriptor;
+  /** The exact bytes received (the digest is over these, not over a re-serialised document). */
   bytes: Buffer;
   /** The parsed JSON: an image manifest or an index. */
   json: ociImageSpec.ImageManifest | ociImageSpec.ImageIndex;
 }
 
+/** What RegistryClient.resolve found for a reference: the document it names and the platform's manifest. */
 export interface ResolvedImage {
+  /** The reference resolved, parsed. */
   ref: ImageRef;
   /** What the reference names: an index or a manifest. */
   root: FetchedManifest;
   /** The platform's manifest (same as root when the reference names a manifest). */
-  manifest: FetchedManifest & { json: ociImageSpec.ImageManifest };
+  manifest: FetchedManifest & {
+    /** The parsed image manifest. */
+    json: ociImageSpec.ImageManifest;
+  };
   /** Every index walked from root to the manifest (empty for a single-manifest image). */
   indexes: FetchedManifest[];
 }
@@ -152,6 +167,15 @@ function header(res: Response, name: string): string | undefined {
   return Array.isArray(v) ? v.join(", ") : v;
 }
 
+/**
+ * A client of the OCI distribution API for pulling: resolves references to manifests and streams blobs,
+ * checking digests and sizes. One instance caches bearer tokens and credentials per registry; it has no
+ * state to close. Calls throw berth errors naming the operation "registry": NotFoundError (404, or no
+ * manifest for the platform), UnauthorizedError (401/403, or a challenge it has no credentials for),
+ * DigestMismatchError, ProtocolError (a malformed or oversized answer), ValidationError (a refused
+ * redirect or token realm, a certificate that fails verification, a bad argument), UnavailableError (the
+ * registry cannot be reached), AbortedError, and DaemonError for any other status.
+ */
 export class RegistryClient {
   readonly #options: RegistryClientOptions;
   /** Bearer tokens by "host scope". */

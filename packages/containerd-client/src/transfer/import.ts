@@ -114,7 +114,14 @@ export type ImportEvent =
       /** Bytes written to the store. */
       written: number;
     }
-  | Extract<PullEvent, { type: "layer-unpacked" }>
+  /** A layer was applied to a snapshot (or its snapshot already existed), as a pull reports it. */
+  | Extract<
+      PullEvent,
+      {
+        /** Always "layer-unpacked". */
+        type: "layer-unpacked";
+      }
+    >
   /** An image record was made or updated. */
   | {
       /** Always "image". */
