@@ -105,6 +105,8 @@ function backoff(first: number): { next(): number; reset(): void } {
   };
 }
 
+/** How a CriRuntime names, runs, logs and watches what it creates (`CriRuntime.connect` also takes
+ *  ConnectOptions). */
 export interface CriRuntimeOptions {
   /**
    * Directory under which pods get their log directory (`<namespace>_<name>_<uid>`). It must be on the
@@ -200,12 +202,15 @@ export async function probeContainerEvents(
 export class CriRuntime implements Runtime {
   readonly backend = "cri";
   readonly capabilities: Capabilities;
+  /** The directory pods' log directories go under (`options.logRoot`, default /var/log/berth/pods). */
   readonly logRoot: string;
+  /** The namespace in the metadata of pods this adapter creates (`options.namespace`, default "berth"). */
   readonly namespace: string;
   readonly #runtimeHandler: string;
   readonly #poll: number;
 
   constructor(
+    /** The CRI client the adapter calls (usable directly for what the Runtime does not cover). */
     readonly cri: CriClient,
     options: CriRuntimeOptions = {},
   ) {
