@@ -204,14 +204,27 @@ describe("berth-sdk doctor with no daemon reachable", () => {
     expect(report.probed.some((p) => p.outcome === "absent" && p.source === "default socket")).toBe(true);
   });
 
-  // As root the socket's permissions are no obstacle: the same CLI as the unprivileged user nobody.
+  // As root the socket's permissions are no obstacle: the same CLI as the unprivileged user nobody. It
+  // keeps CAP_DAC_READ_SEARCH only, to read a checkout nobody could not reach (a clone under a 0700
+  // mktemp folder): that bypasses read and search checks, never the write permission a connect() to a
+  // unix socket needs.
   it.skipIf(process.getuid?.() !== 0)(
     "a socket this user may not use: permission denied, the docker group",
     async () => {
       const ran = await new Promise<Ran>((done) => {
         execFile(
-          "runuser",
-          ["-u", "nobody", "--", process.execPath, cli, "doctor", "--json"],
+          "setpriv",
+          [
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=+dac_read_search",
+            "--ambient-caps=+dac_read_search",
+            process.execPath,
+            cli,
+            "doctor",
+            "--json",
+          ],
           { env: { ...env, DOCKER_HOST: process.env.DOCKER_HOST }, timeout: 60_000 },
           (err, stdout, stderr) =>
             done({ code: err ? (typeof err.code === "number" ? err.code : null) : 0, stdout, stderr }),
