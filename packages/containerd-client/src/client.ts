@@ -27,6 +27,16 @@ export const NAMESPACE_HEADER = "containerd-namespace";
 /** The metadata key of the lease that holds what a call creates. */
 export const LEASE_HEADER = "containerd-lease";
 
+/** The deadline of a containerd call that sets none, in milliseconds (as the CRI client's default). */
+export const DEFAULT_CONTAINERD_TIMEOUT_MS = 2 * 60_000;
+
+/**
+ * Unary RPCs that last as long as the work they wait for, which no fixed deadline fits: a task's or a
+ * sandbox's wait, a daemon-side pull (Transfer), a layer's unpack or diff, a checkpoint. Streams (events,
+ * content reads and writes) have no default deadline either.
+ */
+const UNTIMED = ["wait", "transfer", "apply", "diff", "checkpoint"] as const;
+
 /** How a ContainerdClient connects. Every field is optional. */
 export interface ContainerdClientOptions {
   /** Socket path or unix:// address (default /run/containerd/containerd.sock). */
@@ -37,6 +47,11 @@ export interface ContainerdClientOptions {
   lease?: string;
   /** Largest gRPC message (default 16 MiB, as containerd's own client). */
   maxMessageBytes?: number;
+  /**
+   * Deadline in milliseconds of a unary call that sets no `timeout` (default 2 minutes; a call past it
+   * fails with a TimeoutError). Waits, Transfer, Diff.Apply/Diff and checkpoints get none, nor do streams.
+   */
+  defaultTimeout?: number;
   /**
    * Send Content.Write (every byte a pull or import stores) over node:http2 directly rather than through
    * grpc-js, which copies each outgoing message once more (default true; see @berth/grpc's
@@ -56,6 +71,8 @@ export class ContainerdClient {
   readonly lease: string | undefined;
   /** The gRPC channel the service clients share. */
   readonly channel: GrpcChannel;
+  /** The deadline of unary calls that set none, in milliseconds. */
+  readonly defaultTimeout: number;
 
   /** Containers: container records (metadata, spec, snapshot, runtime). */
   readonly containers: ServiceClient<typeof ContainersDefinition>;
@@ -92,6 +109,7 @@ export class ContainerdClient {
     this.address = options.address ?? DEFAULT_CONTAINERD_ADDRESS;
     this.namespace = options.namespace ?? DEFAULT_NAMESPACE;
     this.lease = options.lease;
+    this.defaultTimeout = options.defaultTimeout ?? DEFAULT_CONTAINERD_TIMEOUT_MS;
     this.channel =
       channel ??
       new GrpcChannel({
@@ -102,7 +120,8 @@ export class ContainerdClient {
       });
     const metadata: Record<string, string> = { [NAMESPACE_HEADER]: this.namespace };
     if (this.lease) metadata[LEASE_HEADER] = this.lease;
-    const svc = <D extends Parameters<GrpcChannel["service"]>[0]>(d: D) => this.channel.service(d, metadata);
+    const service = { metadata, timeout: this.defaultTimeout, untimed: UNTIMED };
+    const svc = <D extends Parameters<GrpcChannel["service"]>[0]>(d: D) => this.channel.service(d, service);
     this.containers = svc(ContainersDefinition);
     this.content = svc(ContentDefinition);
     this.diff = svc(DiffDefinition);
@@ -134,19 +153,23 @@ export class ContainerdClient {
 
   /** The same connection, scoped to another namespace. */
   withNamespace(namespace: string): ContainerdClient {
-    return new ContainerdClient({ address: this.address, namespace, ...this.#leaseOption() }, this.channel);
+    return new ContainerdClient({ ...this.#options(), namespace }, this.channel);
   }
 
   /** The same connection and namespace, with every call made under a lease. */
   withLease(lease: string | undefined): ContainerdClient {
-    return new ContainerdClient(
-      { address: this.address, namespace: this.namespace, ...(lease ? { lease } : {}) },
-      this.channel,
-    );
+    const { lease: _, ...rest } = this.#options();
+    return new ContainerdClient({ ...rest, ...(lease ? { lease } : {}) }, this.channel);
   }
 
-  #leaseOption(): { lease?: string } {
-    return this.lease ? { lease: this.lease } : {};
+  /** The options this client was made with, for one that shares its channel. */
+  #options(): ContainerdClientOptions {
+    return {
+      address: this.address,
+      namespace: this.namespace,
+      defaultTimeout: this.defaultTimeout,
+      ...(this.lease ? { lease: this.lease } : {}),
+    };
   }
 
   /** Whether this client's namespace exists. (Namespaces.Get answers for any name on containerd 1.6, so

@@ -8,6 +8,7 @@ export {
   ContainerdClient,
   type ContainerdClientOptions,
   DEFAULT_CONTAINERD_ADDRESS,
+  DEFAULT_CONTAINERD_TIMEOUT_MS,
   DEFAULT_NAMESPACE,
   LEASE_HEADER,
   NAMESPACE_HEADER,

@@ -399,6 +399,25 @@ describe("the adapter's edges", () => {
     expect(seen.find((e) => e.action === "exit")?.attributes?.exitCode).toBe("2");
   });
 
+  it("unary calls get the client's default deadline; a task's wait gets none", async () => {
+    const quick = new ContainerdClient({ address: client.address, namespace, defaultTimeout: 500 });
+    const none = new ContainerdClient({ address: client.address, namespace, defaultTimeout: 0 });
+    const id = await rt.create(spec(["sh", "-c", "sleep 2; exit 3"]));
+    try {
+      await rt.start(id);
+      const t0 = Date.now();
+      const { exitStatus } = await quick.tasks.wait({ containerId: id });
+      expect(exitStatus).toBe(3);
+      expect(Date.now() - t0).toBeGreaterThan(500);
+      await expect(none.version.version()).rejects.toBeInstanceOf(TimeoutError);
+      expect((await none.version.version({}, { timeout: 10_000 })).version).toMatch(/^v?\d/);
+    } finally {
+      quick.close();
+      none.close();
+      await rt.remove(id, { force: true });
+    }
+  });
+
   it("info names containerd", async () => {
     const info = await rt.info();
     expect(info).toMatchObject({ backend: "containerd", name: "containerd", os: "linux" });

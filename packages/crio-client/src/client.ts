@@ -207,15 +207,6 @@ function criServerAddress(registryHost: string): string {
   return `https://${registryHost}`;
 }
 
-function rethrowRefined(err: unknown): never {
-  throw refineCriError(err);
-}
-
-/** A CRI call with its error refined (see refineCriError): a `.catch`, not an async wrapper per call. */
-function refined<T>(call: Promise<T>): Promise<T> {
-  return call.catch(rethrowRefined);
-}
-
 function execResult(res: ExecSyncResponse): ExecSyncResult {
   return { stdout: res.stdout, stderr: res.stderr, exitCode: res.exitCode };
 }
@@ -240,9 +231,12 @@ export class CriClient {
   readonly channel: GrpcChannel;
   /** The gRPC channel to `imageEndpoint` (the same object as `channel` when they are equal). */
   readonly imageChannel: GrpcChannel;
-  /** The generated low-level clients: one method per RPC, no default deadlines. */
+  /**
+   * RuntimeService as generated: one method per RPC, with the default deadline (none for ExecSync, whose
+   * deadline `execSync()` derives from its command's timeout) and CRI errors refined (refineCriError).
+   */
   readonly runtime: ServiceClient<typeof RuntimeServiceDefinition>;
-  /** The generated low-level ImageService client: one method per RPC, no default deadlines. */
+  /** ImageService as generated: the default deadline (none for PullImage), CRI errors refined. */
   readonly image: ServiceClient<typeof ImageServiceDefinition>;
   /** The deadline of calls that set none, in milliseconds. */
   readonly defaultTimeout: number;
@@ -251,8 +245,6 @@ export class CriClient {
   /** Set once the runtime refused a SPDY upgrade: "auto" then goes straight to WebSocket. */
   #spdyRefused = false;
   readonly #streamingHosts: string[];
-  /** The options of a call given none: the default deadline (built once, read-only). */
-  readonly #defaultOptions: CallOptions;
 
   constructor(options: CriClientOptions) {
     this.endpoint = options.endpoint;
@@ -263,7 +255,6 @@ export class CriClient {
       unixSocketPath(options.endpoint) === undefined &&
       /^(?:tcp:\/\/)?([^/]+):\d+$/.exec(options.endpoint)?.[1];
     this.#streamingHosts = [...(options.streamingHosts ?? []), ...(tcpHost ? [tcpHost] : [])];
-    this.#defaultOptions = Object.freeze({ timeout: this.defaultTimeout });
     const channelOptions = {
       backend: "cri",
       ...(options.maxMessageBytes === undefined ? {} : { maxMessageBytes: options.maxMessageBytes }),
@@ -273,8 +264,14 @@ export class CriClient {
       this.imageEndpoint !== options.endpoint
         ? new GrpcChannel({ address: this.imageEndpoint, ...channelOptions })
         : this.channel;
-    this.runtime = this.channel.service(RuntimeServiceDefinition);
-    this.image = this.imageChannel.service(ImageServiceDefinition);
+    // Like the kubelet: image pulls have no deadline, and ExecSync's is its command's (see execSync).
+    const service = {
+      timeout: this.defaultTimeout,
+      untimed: ["pullImage", "execSync"],
+      mapError: refineCriError,
+    };
+    this.runtime = this.channel.service(RuntimeServiceDefinition, service);
+    this.image = this.imageChannel.service(ImageServiceDefinition, service);
   }
 
   /**
@@ -346,8 +343,8 @@ export class CriClient {
       return await this.version(options);
     } catch (err) {
       if (!(err instanceof UnsupportedError)) throw err;
-      const old = this.channel.service(V1ALPHA2_RUNTIME);
-      const v = await old.version({ version: "v1alpha2" }, this.#opts(options)).catch(() => undefined);
+      const old = this.channel.service(V1ALPHA2_RUNTIME, { timeout: this.defaultTimeout });
+      const v = await old.version({ version: "v1alpha2" }, options).catch(() => undefined);
       const actual = v?.runtimeApiVersion || (v ? "v1alpha2" : "none");
       throw new ApiVersionError(
         `CRI runtime at ${this.endpoint} does not serve runtime.v1 (it answers ${actual}` +
@@ -357,20 +354,6 @@ export class CriClient {
         { operation: "Version", backend: "cri", status: (err as BerthError).status, cause: err },
       );
     }
-  }
-
-  /**
-   * Options with the default deadline filled in. Per call, so nothing is copied that need not be: the
-   * caller's options go on as they are when they set a timeout (the channel reads only signal, timeout
-   * and metadata, and changes nothing), and no options at all share one prebuilt object.
-   */
-  #opts(
-    options: CallOptions | undefined,
-    timeout: number | undefined = this.defaultTimeout,
-  ): CallOptions | undefined {
-    if (options?.timeout !== undefined || timeout === undefined) return options;
-    if (options === undefined) return timeout === this.defaultTimeout ? this.#defaultOptions : { timeout };
-    return { ...options, timeout };
   }
 
   /** An ExecSync's call options: its deadline is the command's timeout plus the margin, else none. */
@@ -384,17 +367,17 @@ export class CriClient {
 
   /** The runtime's name and version, and the CRI version it speaks. */
   version(options?: CallOptions): Promise<VersionResponse> {
-    return refined(this.runtime.version({ version: "v1" }, this.#opts(options)));
+    return this.runtime.version({ version: "v1" }, options);
   }
 
   /** The runtime's conditions (RuntimeReady, NetworkReady). */
   status(options?: StatusOptions): Promise<StatusResponse> {
-    return refined(this.runtime.status({ verbose: options?.verbose ?? false }, this.#opts(options)));
+    return this.runtime.status({ verbose: options?.verbose ?? false }, options);
   }
 
   /** The runtime's configuration as the kubelet needs it (its cgroup driver). */
   runtimeConfig(options?: CallOptions): Promise<RuntimeConfigResponse> {
-    return refined(this.runtime.runtimeConfig({}, this.#opts(options)));
+    return this.runtime.runtimeConfig({}, options);
   }
 
   // RuntimeService: pod sandboxes
@@ -405,37 +388,30 @@ export class CriClient {
     options: RunPodSandboxOptions = {},
   ): Promise<string> {
     const { runtimeHandler, ...call } = options;
-    const res = await refined(
-      this.runtime.runPodSandbox({ config, runtimeHandler: runtimeHandler ?? "" }, this.#opts(call)),
-    );
+    const res = await this.runtime.runPodSandbox({ config, runtimeHandler: runtimeHandler ?? "" }, call);
     this.#sandboxConfigs.set(res.podSandboxId, config);
     return res.podSandboxId;
   }
 
   /** Stops a pod sandbox and every container in it. */
   async stopPodSandbox(podSandboxId: string, options?: CallOptions): Promise<void> {
-    await refined(this.runtime.stopPodSandbox({ podSandboxId }, this.#opts(options)));
+    await this.runtime.stopPodSandbox({ podSandboxId }, options);
   }
 
   /** Remove a stopped sandbox. The CRI makes this idempotent: an unknown id succeeds. */
   async removePodSandbox(podSandboxId: string, options?: CallOptions): Promise<void> {
-    await refined(this.runtime.removePodSandbox({ podSandboxId }, this.#opts(options)));
+    await this.runtime.removePodSandbox({ podSandboxId }, options);
     this.#sandboxConfigs.delete(podSandboxId);
   }
 
   /** A pod sandbox's state, network and metadata; NotFoundError for an unknown id. */
   podSandboxStatus(podSandboxId: string, options?: StatusOptions): Promise<PodSandboxStatusResponse> {
-    return refined(
-      this.runtime.podSandboxStatus(
-        { podSandboxId, verbose: options?.verbose ?? false },
-        this.#opts(options),
-      ),
-    );
+    return this.runtime.podSandboxStatus({ podSandboxId, verbose: options?.verbose ?? false }, options);
   }
 
   /** The pod sandboxes that match `filter` (all of them without one). */
   async listPodSandbox(filter?: DeepPartial<PodSandboxFilter>, options?: CallOptions): Promise<PodSandbox[]> {
-    const res = await refined(this.runtime.listPodSandbox(filter ? { filter } : {}, this.#opts(options)));
+    const res = await this.runtime.listPodSandbox(filter ? { filter } : {}, options);
     return res.items;
   }
 
@@ -457,46 +433,40 @@ export class CriClient {
       !config.logPath && sandbox?.logDirectory && config.metadata?.name
         ? { ...config, logPath: `${config.metadata.name}_${config.metadata.attempt ?? 0}.log` }
         : config;
-    const res = await refined(
-      this.runtime.createContainer(
-        { podSandboxId, config: withLog, ...(sandbox ? { sandboxConfig: sandbox } : {}) },
-        this.#opts(options),
-      ),
+    const res = await this.runtime.createContainer(
+      { podSandboxId, config: withLog, ...(sandbox ? { sandboxConfig: sandbox } : {}) },
+      options,
     );
     return res.containerId;
   }
 
   /** Starts a created container. */
   async startContainer(containerId: string, options?: CallOptions): Promise<void> {
-    await refined(this.runtime.startContainer({ containerId }, this.#opts(options)));
+    await this.runtime.startContainer({ containerId }, options);
   }
 
   /** Stop with a grace period in seconds; like the kubelet, the deadline is the default plus the grace. */
   async stopContainer(containerId: string, gracePeriodSeconds = 0, options?: CallOptions): Promise<void> {
     const deadline = this.defaultTimeout + gracePeriodSeconds * 1000;
-    await refined(
-      this.runtime.stopContainer(
-        { containerId, timeout: BigInt(gracePeriodSeconds) },
-        this.#opts(options, deadline),
-      ),
+    await this.runtime.stopContainer(
+      { containerId, timeout: BigInt(gracePeriodSeconds) },
+      { ...options, timeout: options?.timeout ?? deadline },
     );
   }
 
   /** Remove a container (the CRI makes this idempotent: an unknown id succeeds). */
   async removeContainer(containerId: string, options?: CallOptions): Promise<void> {
-    await refined(this.runtime.removeContainer({ containerId }, this.#opts(options)));
+    await this.runtime.removeContainer({ containerId }, options);
   }
 
   /** A container's state, exit code, times and log path; NotFoundError for an unknown id. */
   containerStatus(containerId: string, options?: StatusOptions): Promise<ContainerStatusResponse> {
-    return refined(
-      this.runtime.containerStatus({ containerId, verbose: options?.verbose ?? false }, this.#opts(options)),
-    );
+    return this.runtime.containerStatus({ containerId, verbose: options?.verbose ?? false }, options);
   }
 
   /** The containers that match `filter` (all of them without one). */
   async listContainers(filter?: DeepPartial<ContainerFilter>, options?: CallOptions): Promise<Container[]> {
-    const res = await refined(this.runtime.listContainers(filter ? { filter } : {}, this.#opts(options)));
+    const res = await this.runtime.listContainers(filter ? { filter } : {}, options);
     return res.containers;
   }
 
@@ -510,7 +480,7 @@ export class CriClient {
     const seconds = timeout ? BigInt(Math.ceil(timeout / 1000)) : 0n;
     return this.runtime
       .execSync({ containerId, cmd, timeout: seconds }, this.#execOpts(options))
-      .then(execResult, rethrowRefined);
+      .then(execResult);
   }
 
   /**
@@ -527,7 +497,7 @@ export class CriClient {
       stdout: options.stdout ?? true,
       stderr: options.stderr ?? !tty,
     };
-    const again = async () => (await refined(this.runtime.exec(req, this.#streamCallOpts(options)))).url;
+    const again = async () => (await this.runtime.exec(req, this.#streamCallOpts(options))).url;
     return this.#session(await again(), "Exec", req, options, again);
   }
 
@@ -541,7 +511,7 @@ export class CriClient {
       stdout: options.stdout ?? true,
       stderr: options.stderr ?? !tty,
     };
-    const again = async () => (await refined(this.runtime.attach(req, this.#streamCallOpts(options)))).url;
+    const again = async () => (await this.runtime.attach(req, this.#streamCallOpts(options))).url;
     return this.#session(await again(), "Attach", req, options, again);
   }
 
@@ -552,8 +522,7 @@ export class CriClient {
     options: PortForwardCallOptions = {},
   ): Promise<PortForwardStream> {
     const again = async () =>
-      (await refined(this.runtime.portForward({ podSandboxId, port: [port] }, this.#streamCallOpts(options))))
-        .url;
+      (await this.runtime.portForward({ podSandboxId, port: [port] }, this.#streamCallOpts(options))).url;
     return openPortForward(await again(), port, {
       signal: options.signal,
       streamingHosts: this.#streamingHosts,
@@ -643,7 +612,7 @@ export class CriClient {
 
   /** A container's CPU, memory and filesystem use; undefined when the runtime has none for it. */
   async containerStats(containerId: string, options?: CallOptions): Promise<ContainerStats | undefined> {
-    const res = await refined(this.runtime.containerStats({ containerId }, this.#opts(options)));
+    const res = await this.runtime.containerStats({ containerId }, options);
     return res.stats;
   }
 
@@ -652,7 +621,7 @@ export class CriClient {
     filter?: DeepPartial<ContainerStatsFilter>,
     options?: CallOptions,
   ): Promise<ContainerStats[]> {
-    const res = await refined(this.runtime.listContainerStats(filter ? { filter } : {}, this.#opts(options)));
+    const res = await this.runtime.listContainerStats(filter ? { filter } : {}, options);
     return res.stats;
   }
 
@@ -687,40 +656,36 @@ export class CriClient {
       if (found) authConfig = found;
     }
     if (authConfig) authConfig = { ...authConfig, serverAddress: criServerAddress(ref.registryHost) };
-    const res = await refined(
-      this.image.pullImage(
-        {
-          image: { image },
-          ...(authConfig ? { auth: authConfig } : {}),
-          ...(sandboxConfig ? { sandboxConfig } : {}),
-        },
-        call,
-      ),
+    const res = await this.image.pullImage(
+      {
+        image: { image },
+        ...(authConfig ? { auth: authConfig } : {}),
+        ...(sandboxConfig ? { sandboxConfig } : {}),
+      },
+      call,
     );
     return res.imageRef;
   }
 
   /** The images the runtime has (those that match `filter`). */
   async listImages(filter?: DeepPartial<ImageFilter>, options?: CallOptions): Promise<Image[]> {
-    const res = await refined(this.image.listImages(filter ? { filter } : {}, this.#opts(options)));
+    const res = await this.image.listImages(filter ? { filter } : {}, options);
     return res.images;
   }
 
   /** The image's status; `image` is undefined when the runtime does not have it (CRI reports no error). */
   imageStatus(image: string, options?: StatusOptions): Promise<ImageStatusResponse> {
-    return refined(
-      this.image.imageStatus({ image: { image }, verbose: options?.verbose ?? false }, this.#opts(options)),
-    );
+    return this.image.imageStatus({ image: { image }, verbose: options?.verbose ?? false }, options);
   }
 
   /** Removes an image by reference or id (the CRI makes this idempotent: an unknown image succeeds). */
   async removeImage(image: string, options?: CallOptions): Promise<void> {
-    await refined(this.image.removeImage({ image: { image } }, this.#opts(options)));
+    await this.image.removeImage({ image: { image } }, options);
   }
 
   /** How much space the image filesystems use. */
   imageFsInfo(options?: CallOptions): Promise<ImageFsInfoResponse> {
-    return refined(this.image.imageFsInfo({}, this.#opts(options)));
+    return this.image.imageFsInfo({}, options);
   }
 
   /** Closes both channels; calls after it fail. */

@@ -45,12 +45,3 @@ export function refineCriError(err: unknown): unknown {
   if (CONFLICT.test(text)) return new ConflictError(err.message, details(err));
   return err;
 }
-
-/** Await a CRI call and refine its error. */
-export async function criCall<T>(promise: Promise<T>): Promise<T> {
-  try {
-    return await promise;
-  } catch (err) {
-    throw refineCriError(err);
-  }
-}

@@ -1,7 +1,13 @@
 // A gRPC connection to one daemon, and typed clients for its services built from ts-proto's generic
 // definitions: unary calls as promises, server streams as async iterables, every call abortable.
 import { once } from "node:events";
-import { AbortedError, type BerthError, errorFromGrpcStatus, ProtocolError } from "@berth/runtime-core";
+import {
+  AbortedError,
+  type BerthError,
+  errorFromGrpcStatus,
+  isBerthError,
+  ProtocolError,
+} from "@berth/runtime-core";
 import * as grpc from "@grpc/grpc-js";
 import { DirectStreams } from "./direct-stream.js";
 import type {
@@ -58,6 +64,24 @@ export interface GrpcChannelOptions {
    * Content.Write. Only without `credentials` (a unix socket or plain TCP); ignored otherwise.
    */
   directStreams?: boolean;
+}
+
+/** How the clients of one service behave: their metadata, default deadline and error refinement. */
+export interface ServiceOptions {
+  /** Replaces the channel's default metadata for this service (e.g. another containerd namespace). */
+  metadata?: GrpcChannelOptions["metadata"];
+  /**
+   * Milliseconds until the deadline of a unary call (one request, one answer) that sets no `timeout` of
+   * its own. Streams get none: they last as long as their caller reads. Default: none.
+   */
+  timeout?: number;
+  /** Unary methods (by their key in the definition, `wait`) that never get the default deadline. */
+  untimed?: readonly string[];
+  /**
+   * Refines the error a call fails with, after its gRPC status became a berth error (e.g. a CRI runtime's
+   * UNKNOWN whose text says 401, made an UnauthorizedError). Not asked for AbortedErrors.
+   */
+  mapError?: (err: BerthError) => unknown;
 }
 
 /** Turn the address forms daemons document into one grpc-js understands. */
@@ -161,18 +185,20 @@ export class GrpcChannel {
     return this.#client;
   }
 
-  /** A typed client for one service of this channel. `metadata` replaces the channel's default
-   *  metadata for this client (e.g. another containerd namespace over the same connection). */
-  service<D extends ServiceDefinition>(
-    definition: D,
-    metadata?: GrpcChannelOptions["metadata"],
-  ): ServiceClient<D> {
+  /**
+   * A typed client for one service of this channel: one method per RPC, with the metadata, default
+   * deadline and error refinement of `options` (see ServiceOptions).
+   */
+  service<D extends ServiceDefinition>(definition: D, options: ServiceOptions = {}): ServiceClient<D> {
     const out: Record<string, unknown> = {};
-    const md = metadata ?? this.#metadata;
+    const md = options.metadata ?? this.#metadata;
+    const untimed = new Set(options.untimed);
+    const { mapError } = options;
     for (const [key, method] of Object.entries(definition.methods)) {
       const path = `/${definition.fullName}/${method.name}`;
       const operation = `${definition.name}.${method.name}`;
-      out[key] = this.#method(path, operation, method, md);
+      const timeout = untimed.has(key) ? undefined : options.timeout;
+      out[key] = this.#method(path, operation, method, md, { timeout, mapError });
     }
     return out as ServiceClient<D>;
   }
@@ -189,10 +215,16 @@ export class GrpcChannel {
     operation: string,
     method: MethodDefinition,
     metadata: GrpcChannelOptions["metadata"],
+    service: { timeout: number | undefined; mapError: ServiceOptions["mapError"] },
   ): unknown {
     // Fixed default metadata is built once per method and cloned per call (cheaper than rebuilding it).
     const base = typeof metadata === "function" ? undefined : toMetadata(metadata);
     const callMetadata = (options: CallOptions | undefined) => this.#callMetadata(options, metadata, base);
+    const { mapError } = service;
+    const failure = (err: unknown, options: CallOptions | undefined): unknown => {
+      const e = this.#error(err, operation, options);
+      return mapError && !(e instanceof AbortedError) ? mapError(e) : e;
+    };
     const prepare = (options: CallOptions | undefined) => this.#prepare(operation, options, callMetadata);
     const { requestType, responseType } = method;
     // A Uint8Array is a request its caller encoded (see Encoded): no message is ever one.
@@ -200,11 +232,11 @@ export class GrpcChannel {
       value instanceof Uint8Array ? toBuffer(value) : this.#encode(requestType, value);
     const deserialize = (bytes: Buffer) => responseType.decode(bytes);
     if (!method.requestStream && !method.responseStream) {
-      return this.#unary(path, operation, serialize, deserialize, callMetadata);
+      return this.#unary(path, operation, serialize, deserialize, callMetadata, failure, service.timeout);
     }
     if (!method.requestStream) {
       return (request?: unknown, options?: CallOptions) =>
-        this.#serverStream(operation, options, prepare(options), (md, co) =>
+        this.#serverStream(options, prepare(options), failure, (md, co) =>
           this.#live().makeServerStreamRequest(path, serialize, deserialize, request ?? {}, md, co),
         );
     }
@@ -221,7 +253,7 @@ export class GrpcChannel {
             co,
             (err, res) => {
               unwatch();
-              if (err) reject(this.#error(err, operation, options));
+              if (err) reject(failure(err, options));
               else resolve(res);
             },
           );
@@ -237,11 +269,12 @@ export class GrpcChannel {
       return (requests: AsyncIterable<unknown> | Iterable<unknown>, options?: CallOptions) => {
         const headers: Record<string, string> = {};
         for (const [k, v] of Object.entries(callMetadata(options).getMap())) headers[k] = String(v);
-        return direct.bidi(path, operation, headers, requests, serialize, deserialize, options);
+        const stream = direct.bidi(path, operation, headers, requests, serialize, deserialize, options);
+        return mapError ? refineStream(stream, mapError) : stream;
       };
     }
     return (requests: AsyncIterable<unknown> | Iterable<unknown>, options?: CallOptions) =>
-      this.#serverStream(operation, options, prepare(options), (md, co) => {
+      this.#serverStream(options, prepare(options), failure, (md, co) => {
         const call = this.#live().makeBidiStreamRequest(path, serialize, deserialize, md, co);
         pump(requests, call).catch(() => call.cancel());
         return call;
@@ -341,13 +374,15 @@ export class GrpcChannel {
     serialize: (v: unknown) => Buffer,
     deserialize: (b: Buffer) => unknown,
     callMetadata: (options: CallOptions | undefined) => grpc.Metadata,
+    failure: (err: unknown, options: CallOptions | undefined) => unknown,
+    defaultTimeout: number | undefined,
   ): (request?: unknown, options?: CallOptions) => Promise<unknown> {
     return (request, options) =>
       new Promise((resolve, reject) => {
         const signal = options?.signal;
         if (signal?.aborted) return reject(this.#aborted(operation, signal));
-        const co: grpc.CallOptions =
-          options?.timeout === undefined ? {} : { deadline: Date.now() + options.timeout };
+        const timeout = options?.timeout ?? defaultTimeout;
+        const co: grpc.CallOptions = timeout === undefined ? {} : { deadline: Date.now() + timeout };
         let cancel: (() => void) | undefined;
         const call = this.#live().makeUnaryRequest(
           path,
@@ -358,7 +393,7 @@ export class GrpcChannel {
           co,
           (err, res) => {
             if (cancel) signal?.removeEventListener("abort", cancel);
-            if (err) reject(this.#error(err, operation, options));
+            if (err) reject(failure(err, options));
             else resolve(res);
           },
         );
@@ -370,9 +405,9 @@ export class GrpcChannel {
   }
 
   #serverStream<T>(
-    operation: string,
     options: CallOptions | undefined,
     prepared: Prepared,
+    failure: (err: unknown, options: CallOptions | undefined) => unknown,
     start: (
       md: grpc.Metadata,
       co: grpc.CallOptions,
@@ -382,7 +417,6 @@ export class GrpcChannel {
     // Started lazily on first iteration, so an un-iterated stream opens nothing.
     let call: grpc.ClientReadableStream<T> | grpc.ClientDuplexStream<unknown, T> | undefined;
     let cancelled = false;
-    const self = this;
     return {
       cancel() {
         cancelled = true;
@@ -401,7 +435,7 @@ export class GrpcChannel {
           for await (const message of c as AsyncIterable<T>) yield message;
         } catch (err) {
           if (cancelled && !options?.signal?.aborted) return;
-          throw self.#error(err, operation, options);
+          throw failure(err, options);
         } finally {
           unwatch();
           c.cancel();
@@ -409,6 +443,20 @@ export class GrpcChannel {
       },
     };
   }
+}
+
+/** A stream whose failures (but aborts) go through `mapError`. */
+function refineStream<T>(stream: ServerStream<T>, mapError: (err: BerthError) => unknown): ServerStream<T> {
+  return {
+    cancel: () => stream.cancel(),
+    async *[Symbol.asyncIterator]() {
+      try {
+        yield* stream;
+      } catch (err) {
+        throw isBerthError(err) && !(err instanceof AbortedError) ? mapError(err) : err;
+      }
+    },
+  };
 }
 
 /** Write requests into a client stream, honouring backpressure, then end it. */

@@ -1,4 +1,10 @@
-export { DEFAULT_MAX_MESSAGE_BYTES, GrpcChannel, type GrpcChannelOptions, grpcTarget } from "./channel.js";
+export {
+  DEFAULT_MAX_MESSAGE_BYTES,
+  GrpcChannel,
+  type GrpcChannelOptions,
+  grpcTarget,
+  type ServiceOptions,
+} from "./channel.js";
 export type {
   CallOptions,
   DeepPartial,

@@ -15,16 +15,8 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GrpcChannel } from "../src/index.js";
 import type { ServiceDefinition } from "../src/types.js";
+import { Bytes, failure } from "./support.js";
 
-/** A "message" type whose wire format is its bytes. */
-const Bytes = {
-  encode: (m: unknown) => {
-    const b = Buffer.from(m as Uint8Array);
-    return { finish: () => b };
-  },
-  decode: (b: Uint8Array) => Buffer.from(b),
-  fromPartial: (o: never) => o,
-};
 const Echo = {
   name: "Echo",
   fullName: "test.Echo",
@@ -170,15 +162,6 @@ async function collect(stream: AsyncIterable<Buffer>): Promise<Buffer[]> {
   return out;
 }
 
-async function failure(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (err) {
-    return err;
-  }
-  throw new Error("expected a failure");
-}
-
 describe("direct bidi streams (node:http2)", () => {
   it("sends messages as they are (pre-encoded too) with the metadata, and reads the answers in order", async () => {
     const { channel, echo } = client(socket, { "containerd-namespace": "ns1" });
@@ -227,7 +210,7 @@ describe("direct bidi streams (node:http2)", () => {
     const { channel, echo } = client(socket, { "x-mode": "drop" });
     const err = await failure(collect(echo.chat([Buffer.from("x")] as never) as AsyncIterable<Buffer>));
     expect(err).toBeInstanceOf(UnavailableError);
-    const again = channel.service(Echo, { "x-mode": "echo" });
+    const again = channel.service(Echo, { metadata: { "x-mode": "echo" } });
     const out = await collect(again.chat([Buffer.from("back")] as never) as AsyncIterable<Buffer>);
     expect(out.map((b) => b.toString())).toEqual(["back"]);
     channel.close();
