@@ -213,7 +213,7 @@ if (undeclared.length) {
 }
 console.log("every package the shipped declarations import is a dependency");
 
-step("README snippets and every entry point, typechecked under strict nodenext and bundler");
+step("README and docs/ snippets and every entry point, typechecked under strict nodenext and bundler");
 const readmes = snippetSources(
   repo,
   readdirSync(join(repo, "packages"))
