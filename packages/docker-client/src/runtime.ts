@@ -379,7 +379,7 @@ export class DockerRuntime implements Runtime {
     // create() names the container, and removes it should the daemon create it after giving no answer.
     const id = await this.create(spec, options);
     // Whatever happens from here, an aborted or failed run removes what it created.
-    const cleanup = () => this.docker.containers.remove({ id, force: true, v: true }).catch(() => {});
+    const cleanup = () => this.#removeCreated(id);
     try {
       // Attached before start, so no output is missed; attach carries the raw bytes (the logs of
       // Docker's json-file driver would turn invalid UTF-8 into U+FFFD). Docker and Podman both hook
@@ -455,6 +455,29 @@ export class DockerRuntime implements Runtime {
     } finally {
       signal.removeEventListener("abort", onAbort);
     }
+  }
+
+  /**
+   * Remove a container run() created and is giving up on. A forced remove can be refused while the
+   * daemon is still busy with the container (Podman, a start the client stopped waiting for, answers
+   * 409 for a moment under load), which left the container behind: try again, backing off, for about
+   * 6 s, until it is gone or not found. close() waits for it too. Never throws.
+   */
+  #removeCreated(id: string): Promise<void> {
+    const removal = (async () => {
+      for (let delay = 100; ; delay *= 2) {
+        try {
+          await this.docker.containers.remove({ id, force: true, v: true }, { timeout: 10_000 });
+          return;
+        } catch (err) {
+          if (err instanceof NotFoundError || delay > 3_200) return;
+        }
+        await sleep(delay, undefined, { ref: false });
+      }
+    })();
+    this.#sweeps.add(removal);
+    void removal.finally(() => this.#sweeps.delete(removal));
+    return removal;
   }
 
   /**
