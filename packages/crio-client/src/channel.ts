@@ -10,8 +10,6 @@ export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 30_000;
 export const MAX_WEBSOCKET_MESSAGE_BYTES = 1024 * 1024;
 /** Largest error channel accepted: it carries one small status (exec) or an error's text (port-forward). */
 export const MAX_ERROR_CHANNEL_BYTES = 64 * 1024;
-/** Output held before a session's consumer is attached (only a hostile server sends any). */
-export const MAX_EARLY_BYTES = 1024 * 1024;
 
 /**
  * The streaming URL a runtime handed out, checked before anything connects to it: http(s) or ws(s) only,
@@ -51,37 +49,6 @@ function isLoopback(host: string): boolean {
   if (host === "localhost" || host.endsWith(".localhost") || host === "::1") return true;
   // 127.0.0.0/8, also written as an IPv4-mapped IPv6 address.
   return /^(::ffff:)?127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
-}
-
-/**
- * What a transport delivers before its consumer is attached, held in order and handed over on `start`.
- * Past `MAX_EARLY_BYTES` held, `overflow` is called (the transport ends the session) and nothing more is.
- */
-export class DeferredSink<S> {
-  #sink: S | undefined;
-  #held: Array<(sink: S) => void> = [];
-  #bytes = 0;
-  readonly #overflow: () => void;
-
-  constructor(overflow: () => void) {
-    this.#overflow = overflow;
-  }
-
-  emit(deliver: (sink: S) => void, bytes = 0): void {
-    if (this.#sink) {
-      deliver(this.#sink);
-      return;
-    }
-    if (this.#bytes > MAX_EARLY_BYTES) return;
-    this.#bytes += bytes;
-    if (this.#bytes > MAX_EARLY_BYTES) this.#overflow();
-    else this.#held.push(deliver);
-  }
-
-  start(sink: S): void {
-    this.#sink = sink;
-    for (const deliver of this.#held.splice(0)) deliver(sink);
-  }
 }
 
 /** An error the ws library raised about the peer's frames (bad opcode, message over maxPayload...). */

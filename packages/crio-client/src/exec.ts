@@ -32,6 +32,21 @@ import {
 } from "./channel.js";
 import { openSpdyExecChannels } from "./spdy/remotecommand.js";
 import { isUpgradeRefusal } from "./spdy/upgrade.js";
+import type {
+  ChannelsEnd,
+  ChannelsSink,
+  StreamChannels,
+  StreamTransport,
+  StreamTransportOption,
+} from "./transport.js";
+
+export type {
+  ChannelsEnd,
+  ChannelsSink,
+  StreamChannels,
+  StreamTransport,
+  StreamTransportOption,
+} from "./transport.js";
 
 /** Kubernetes remote-command subprotocol v5: v4 plus a close signal, so stdin can be half-closed. */
 export const STREAM_PROTOCOL_V5 = "v5.channel.k8s.io";
@@ -52,11 +67,6 @@ export const SPDY_EXEC_PROTOCOLS = [
   STREAM_PROTOCOL_V2,
   STREAM_PROTOCOL_V1,
 ] as const;
-
-/** The wire a session runs over. */
-export type StreamTransport = "websocket" | "spdy";
-/** What a caller may ask for: "auto" prefers SPDY and falls back to WebSocket when SPDY is refused. */
-export type StreamTransportOption = StreamTransport | "auto";
 
 const STDIN = 0;
 const STDOUT = 1;
@@ -123,54 +133,6 @@ export interface StreamSessionOptions {
   fallbackUrl?: (() => Promise<string>) | undefined;
   /** Hosts besides loopback the runtime's streaming URL may name (see checkStreamingUrl). */
   streamingHosts?: readonly string[] | undefined;
-}
-
-/** How a transport's connection ended, for the session to read the exit status against. */
-export interface ChannelsEnd {
-  /** A transport failure (connection error, protocol violation); takes precedence over any status. */
-  error?: BerthError | undefined;
-  /** The server ended the error channel itself (it finished), rather than the connection dropping. */
-  clean: boolean;
-  /** For messages: close code, reason. */
-  detail: string;
-}
-
-/** Where a transport delivers what the server sends. */
-export interface ChannelsSink {
-  /** Bytes of the stdout channel. */
-  stdout(data: Buffer): void;
-  /** Bytes of the stderr channel. */
-  stderr(data: Buffer): void;
-  /** Bytes of the error channel (the exit Status). */
-  status(data: Buffer): void;
-  /** Called once, after everything else. */
-  closed(end: ChannelsEnd): void;
-}
-
-/** The channels of one exec/attach connection: what a StreamSession needs from a transport. */
-export interface StreamChannels {
-  /** The wire: SPDY or WebSocket. */
-  readonly transport: StreamTransport;
-  /** The negotiated subprotocol. */
-  readonly protocol: string;
-  /** Whether endStdin() reaches the command. */
-  readonly stdinClosable: boolean;
-  /** Start delivering (anything that arrived earlier is delivered now). */
-  start(sink: ChannelsSink): void;
-  /** Write to stdin; `cb` runs once the chunk is taken (a Writable's write callback). */
-  writeStdin(chunk: Buffer, cb: (err?: Error | null) => void): void;
-  /** Half-close stdin where the protocol can; otherwise nothing. */
-  endStdin(cb: (err?: Error | null) => void): void;
-  /** Send a TTY's new size (columns and rows). */
-  resize(width: number, height: number): void;
-  /** Stop reading from the server while a consumer lags. */
-  pause(): void;
-  /** Read from the server again. */
-  resume(): void;
-  /** Close politely. */
-  close(): void;
-  /** Close now. */
-  terminate(): void;
 }
 
 const str = (v: unknown): string | undefined => (typeof v === "string" ? v : undefined);

@@ -21,16 +21,23 @@ import {
 import {
   type ChannelSocket,
   checkStreamingUrl,
-  DeferredSink,
   frame,
   MAX_ERROR_CHANNEL_BYTES,
   messageBuffer,
   openChannelSocket,
   wsProtocolViolation,
 } from "./channel.js";
-import type { StreamTransport, StreamTransportOption } from "./exec.js";
 import { openSpdyPortForwardChannels } from "./spdy/portforward.js";
 import { isUpgradeRefusal } from "./spdy/upgrade.js";
+import {
+  DeferredSink,
+  type PortForwardChannels,
+  type PortForwardSink,
+  type StreamTransport,
+  type StreamTransportOption,
+} from "./transport.js";
+
+export type { PortForwardChannels, PortForwardSink } from "./transport.js";
 
 /** The WebSocket subprotocols asked for a port-forward connection. */
 export const PORT_FORWARD_PROTOCOLS = ["v4.channel.k8s.io"] as const;
@@ -47,34 +54,6 @@ export interface PortForwardOptions {
   fallbackUrl?: (() => Promise<string>) | undefined;
   /** Hosts besides loopback the runtime's streaming URL may name (see checkStreamingUrl). */
   streamingHosts?: readonly string[] | undefined;
-}
-
-/** Where a transport delivers what the server sends on one forwarded connection. */
-export interface PortForwardSink {
-  /** Bytes from the forwarded port. */
-  data(chunk: Buffer): void;
-  /** Text on the error channel (the server could not connect, or the connection failed). */
-  error(text: string): void;
-  /** Called once, last. `dropped`: the connection ended without the server finishing it. */
-  closed(end: { dropped: boolean; error?: BerthError | undefined }): void;
-}
-
-/** One forwarded connection as a transport provides it. */
-export interface PortForwardChannels {
-  /** The wire: SPDY or WebSocket. */
-  readonly transport: StreamTransport;
-  /** Start delivering to `sink`. */
-  start(sink: PortForwardSink): void;
-  /** Write to the forwarded port; `cb` runs once the chunk is taken. */
-  write(chunk: Buffer, cb: (err?: Error | null) => void): void;
-  /** Half-close where the transport can; otherwise nothing. */
-  end(cb: (err?: Error | null) => void): void;
-  /** Stop reading from the server while the consumer lags. */
-  pause(): void;
-  /** Read from the server again. */
-  resume(): void;
-  /** Close the connection. */
-  close(): void;
 }
 
 /**

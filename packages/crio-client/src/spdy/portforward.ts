@@ -4,8 +4,7 @@
 // the error stream at once (it never writes there); the server writes there only if forwarding fails,
 // then ends both streams. One session carries one forwarded connection here.
 import { type BerthError, ProtocolError } from "@berth/runtime-core";
-import { DeferredSink } from "../channel.js";
-import type { PortForwardChannels, PortForwardSink } from "../portforward.js";
+import { DeferredSink, type PortForwardChannels, type PortForwardSink } from "../transport.js";
 import type { SpdyConnection, SpdyStream, StreamEnd } from "./connection.js";
 import { awaitReplies, HEADER_STREAM_TYPE } from "./remotecommand.js";
 import { upgradeToSpdy } from "./upgrade.js";

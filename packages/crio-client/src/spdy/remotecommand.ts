@@ -10,8 +10,7 @@ import {
   TimeoutError,
   ValidationError,
 } from "@berth/runtime-core";
-import { DeferredSink } from "../channel.js";
-import type { ChannelsEnd, ChannelsSink, StreamChannels } from "../exec.js";
+import { type ChannelsEnd, type ChannelsSink, DeferredSink, type StreamChannels } from "../transport.js";
 import type { SpdyConnection, SpdyStream, StreamEnd } from "./connection.js";
 import { DEFAULT_SPDY_HANDSHAKE_TIMEOUT_MS, upgradeToSpdy } from "./upgrade.js";
 
