@@ -34,8 +34,8 @@ export function checkStreamingUrl(url: string, operation: string, allowedHosts: 
       details,
     );
   }
-  const host = u.hostname.replace(/^\[(.*)\]$/, "$1").toLowerCase();
-  if (!isLoopback(host) && !allowedHosts.some((h) => h.replace(/^\[(.*)\]$/, "$1").toLowerCase() === host)) {
+  const host = bareHost(u.hostname);
+  if (!isLoopback(host) && !allowedHosts.some((h) => bareHost(h) === host)) {
     throw new ProtocolError(
       `${operation}: the runtime's streaming URL names ${u.host}, which is not a loopback host; ` +
         "list it in streamingHosts to allow it",
@@ -43,6 +43,11 @@ export function checkStreamingUrl(url: string, operation: string, allowedHosts: 
     );
   }
   return u;
+}
+
+/** A host name compared as written: lower case, an IPv6 address without its brackets. */
+function bareHost(host: string): string {
+  return host.replace(/^\[(.*)\]$/, "$1").toLowerCase();
 }
 
 function isLoopback(host: string): boolean {

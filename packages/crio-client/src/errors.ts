@@ -29,6 +29,11 @@ function details(err: BerthError): BerthErrorDetails {
 const CONFLICT = /\bis reserved for\b|\bcontainer is in CONTAINER_[A-Z]+ state\b/;
 const NO_SUCH_USER = /\bno (users|groups) found\b|\bunable to find (user|group)\b/;
 
+/** Whether a runtime's error text says the user or group is not in the image's /etc/passwd or /etc/group. */
+export function isNoSuchUser(text: string): boolean {
+  return NO_SUCH_USER.test(text);
+}
+
 /** Refine an error from a CRI call; anything already specific passes through. */
 export function refineCriError(err: unknown): unknown {
   if (!isBerthError(err)) return err;
@@ -41,7 +46,7 @@ export function refineCriError(err: unknown): unknown {
   const kind = classifyDaemonMessage(text);
   if (kind === "Unauthorized") return new UnauthorizedError(err.message, details(err));
   if (kind === "Timeout") return new TimeoutError(err.message, details(err));
-  if (kind === "NotFound" || NO_SUCH_USER.test(text)) return new NotFoundError(err.message, details(err));
+  if (kind === "NotFound" || isNoSuchUser(text)) return new NotFoundError(err.message, details(err));
   if (CONFLICT.test(text)) return new ConflictError(err.message, details(err));
   return err;
 }

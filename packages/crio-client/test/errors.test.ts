@@ -8,6 +8,7 @@ import {
   ValidationError,
 } from "@berth/runtime-core";
 import { describe, expect, it } from "vitest";
+import { isNoSuchUser } from "../src/errors.js";
 import { refineCriError } from "../src/index.js";
 
 const unknown = (text: string) =>
@@ -78,5 +79,12 @@ describe("refineCriError", () => {
         ),
       ),
     ).toMatchObject({ expected, actual });
+  });
+
+  it("isNoSuchUser reads containerd's texts for a user or group missing from the image", () => {
+    expect(isNoSuchUser("mount callback failed on /x: no users found")).toBe(true);
+    expect(isNoSuchUser("mount callback failed on /x: no groups found")).toBe(true);
+    expect(isNoSuchUser('unable to find user "nobody2": no matching entries in passwd file')).toBe(true);
+    expect(isNoSuchUser("no such file or directory")).toBe(false);
   });
 });
