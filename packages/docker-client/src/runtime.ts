@@ -37,13 +37,33 @@ import {
   TimeoutError,
   UnavailableError,
 } from "@berth/runtime-core";
-import { type Json, num, obj, objectOf, objectsOf, str, strings, time } from "./answer.js";
+import {
+  type AdapterErrors,
+  adapterErrors,
+  type Disposable,
+  onAbort,
+  runContainer,
+  signalOnly,
+} from "@berth/runtime-core/internal";
+import { num, obj, objectOf, objectsOf, str } from "./answer.js";
 import type { DockerClient } from "./client.js";
+import {
+  createBody,
+  eventOf,
+  infoOf,
+  labelFilter,
+  logEntry,
+  progressOf,
+  publicEntry,
+  statsOf,
+  summaryToInfo,
+  toInfo,
+} from "./runtime-map.js";
 import { execRun } from "./verbs/exec.js";
 import { pullProgress } from "./verbs/pull.js";
 
 type Call = { signal?: AbortSignal | undefined };
-const opt = (o: Call | undefined) => (o?.signal ? { signal: o.signal } : {});
+const opt = signalOnly;
 
 /** How long create() keeps looking for a container it got no answer for (see #removeIfCreatedLate). */
 const LATE_CREATE_WINDOW_MS = 120_000;
@@ -54,10 +74,6 @@ const unanswered = (err: unknown) =>
   err instanceof AbortedError ||
   err instanceof UnavailableError ||
   err instanceof ProtocolError;
-
-function labelFilter(labels: Record<string, string> | undefined): string[] {
-  return Object.entries(labels ?? {}).map(([k, v]) => `${k}=${v}`);
-}
 
 export class DockerRuntime implements Runtime {
   readonly capabilities: Capabilities = {
@@ -83,27 +99,22 @@ export class DockerRuntime implements Runtime {
     /** The Engine API client the adapter calls (usable directly for what the Runtime does not cover). */
     readonly docker: DockerClient,
     readonly backend: "docker" | "podman" = docker.backend === "podman" ? "podman" : "docker",
-  ) {}
+  ) {
+    this.#errors = adapterErrors(backend);
+  }
+
+  /** Errors this adapter makes, stamped with its backend. */
+  readonly #errors: AdapterErrors;
 
   /** Where a call's arguments go, for their ValidationError. */
   #at(operation: string) {
-    return { operation, backend: this.backend };
+    return this.#errors.at(operation);
   }
 
   async info(options?: Call): Promise<RuntimeInfo> {
     options = checkCallOptions(this.#at("info"), options);
     const v = objectOf(await this.docker.system.version(undefined, opt(options)), "system.version");
-    const components = Array.isArray(v.Components) ? v.Components : [];
-    const podman = components.some((c) => /podman/i.test(str(obj(c)?.Name) ?? ""));
-    const [apiVersion, os, arch] = [str(v.ApiVersion), str(v.Os), str(v.Arch)];
-    return {
-      backend: this.backend,
-      name: podman ? "Podman" : "Docker Engine",
-      version: str(v.Version) ?? "",
-      ...(apiVersion ? { apiVersion } : {}),
-      ...(os ? { os } : {}),
-      ...(arch ? { arch } : {}),
-    };
+    return infoOf(v, this.backend);
   }
 
   async pull(image: string, options: PullOptions = {}): Promise<void> {
@@ -113,29 +124,12 @@ export class DockerRuntime implements Runtime {
       ...(options.auth ? { auth: options.auth } : {}),
       ...(options.platform ? { platform: options.platform } : {}),
     })) {
-      const message = objectOf(m, "images.pull");
-      const detail = obj(message.progressDetail);
-      const [id, current, total] = [str(message.id), num(detail?.current), num(detail?.total)];
-      options.onProgress?.({
-        status: str(message.status) ?? "",
-        ...(id ? { id } : {}),
-        ...(current !== undefined ? { current } : {}),
-        ...(total !== undefined ? { total } : {}),
-      });
+      options.onProgress?.(progressOf(objectOf(m, "images.pull")));
     }
   }
 
   async create(spec: ContainerSpec, options?: Call): Promise<string> {
     [spec, options] = checkCreateArgs(this.#at("create"), spec, options);
-    const ports = spec.ports ?? [];
-    const binds = (spec.mounts ?? []).flatMap((m) =>
-      m.type === "bind" ? [`${m.source}:${m.target}${m.readonly ? ":ro" : ""}`] : [],
-    );
-    const tmpfs = Object.fromEntries(
-      (spec.mounts ?? []).flatMap((m) =>
-        m.type === "tmpfs" ? [[m.target, m.size ? `size=${m.size}` : ""]] : [],
-      ),
-    );
     // A name of our own unless the caller gave one: if create gets no answer (a timeout, a dropped
     // connection), the daemon may still create the container, and the name is how it is found.
     const name = spec.name ?? `berth-${randomBytes(6).toString("hex")}`;
@@ -143,40 +137,11 @@ export class DockerRuntime implements Runtime {
     const created = await this.#createUndoingAbort(options.signal, ownName, () =>
       this.docker.containers.create({
         name,
-        body: {
-          Image: spec.image,
-          ...(spec.command ? { Cmd: spec.command } : {}),
-          ...(spec.entrypoint ? { Entrypoint: spec.entrypoint } : {}),
-          Env: envList(spec.env),
-          ...(spec.workdir ? { WorkingDir: spec.workdir } : {}),
-          ...(spec.user ? { User: spec.user } : {}),
-          Labels: spec.labels ?? {},
-          Tty: spec.tty ?? false,
-          OpenStdin: spec.stdin ?? false,
-          ExposedPorts: Object.fromEntries(
-            ports.map((p) => [`${p.containerPort}/${p.protocol ?? "tcp"}`, {}]),
-          ),
-          HostConfig: {
-            Binds: binds,
-            Tmpfs: tmpfs,
-            PortBindings: Object.fromEntries(
-              ports.map((p) => [
-                `${p.containerPort}/${p.protocol ?? "tcp"}`,
-                [{ HostIp: p.hostIp ?? "", HostPort: p.hostPort ? String(p.hostPort) : "" }],
-              ]),
-            ),
-            ...(spec.memory ? { Memory: spec.memory } : {}),
-            ...(spec.cpus ? { NanoCpus: Math.round(spec.cpus * 1e9) } : {}),
-            ...(spec.network ? { NetworkMode: spec.network === "bridge" ? "bridge" : spec.network } : {}),
-          },
-        },
+        body: createBody(spec),
       }),
     );
     const id = str(objectOf(created, "containers.create").Id);
-    if (!id)
-      throw new ProtocolError("containers.create: the daemon's answer has no Id", {
-        operation: "containers.create",
-      });
+    if (!id) throw this.#errors.error(ProtocolError, "containers.create", "the daemon's answer has no Id");
     return id;
   }
 
@@ -208,9 +173,7 @@ export class DockerRuntime implements Runtime {
     const res = await this.docker.containers.wait({ id }, { ...opt(options), timeout: 0 });
     const exitCode = num(objectOf(res, "containers.wait").StatusCode);
     if (exitCode === undefined) {
-      throw new ProtocolError("containers.wait: the daemon's answer has no StatusCode", {
-        operation: "wait",
-      });
+      throw this.#errors.error(ProtocolError, "containers.wait", "the daemon's answer has no StatusCode");
     }
     return { exitCode };
   }
@@ -329,20 +292,9 @@ export class DockerRuntime implements Runtime {
   async stats(id: string, options?: Call): Promise<ContainerStats> {
     [id, options] = checkIdCall(this.#at("stats"), id, options);
     for await (const sample of await this.docker.containers.stats({ id, stream: false }, opt(options))) {
-      const s = objectOf(sample, "containers.stats");
-      const cpuNanos = num(obj(obj(s.cpu_stats)?.cpu_usage)?.total_usage);
-      const memory = obj(s.memory_stats);
-      const [memoryBytes, memoryLimitBytes] = [num(memory?.usage), num(memory?.limit)];
-      const pids = num(obj(s.pids_stats)?.current);
-      return {
-        time: time(s.read) ?? new Date(),
-        ...(cpuNanos !== undefined ? { cpuNanos } : {}),
-        ...(memoryBytes !== undefined ? { memoryBytes } : {}),
-        ...(memoryLimitBytes !== undefined ? { memoryLimitBytes } : {}),
-        ...(pids !== undefined ? { pids } : {}),
-      };
+      return statsOf(objectOf(sample, "containers.stats"));
     }
-    throw new NotFoundError(`stats: no sample for ${id}`, { operation: "containers.stats" });
+    throw this.#errors.error(NotFoundError, "containers.stats", `no sample for ${id}`);
   }
 
   async *events(options: Call & { labels?: Record<string, string> } = {}): AsyncIterable<RuntimeEvent> {
@@ -353,58 +305,41 @@ export class DockerRuntime implements Runtime {
       opt(options),
     );
     for await (const event of stream) {
-      const e = objectOf(event, "system.events");
-      const actor = obj(e.Actor);
-      const [nanos, id] = [num(e.timeNano), str(actor?.ID)];
-      yield {
-        time: nanos ? new Date(nanos / 1e6) : new Date((num(e.time) ?? 0) * 1000),
-        type: str(e.Type) ?? "",
-        action: str(e.Action) ?? "",
-        ...(id ? { id } : {}),
-        ...(obj(actor?.Attributes) ? { attributes: strings(actor?.Attributes) } : {}),
-      };
+      yield eventOf(objectOf(event, "system.events"));
     }
   }
 
   async run(spec: ContainerSpec, options: RunOptions = {}): Promise<RunResult> {
     [spec, options] = checkRunArgs(this.#at("run"), spec, options);
-    if (options.pull !== false) {
-      try {
-        await this.docker.images.inspect({ name: spec.image }, opt(options));
-      } catch (err) {
-        if (!(err instanceof NotFoundError)) throw err;
-        await this.pull(spec.image, options);
-      }
-    }
-    // create() names the container, and removes it should the daemon create it after giving no answer.
-    const id = await this.create(spec, options);
-    // Whatever happens from here, an aborted or failed run removes what it created.
-    const cleanup = () => this.#removeCreated(id);
-    try {
-      // Attached before start, so no output is missed; attach carries the raw bytes (the logs of
-      // Docker's json-file driver would turn invalid UTF-8 into U+FFFD). Docker and Podman both hook
-      // up to the container's output before they answer, so the log is not replayed (logs: true):
-      // output written while a replay runs came twice on Docker, and Podman 4 frames each replayed
-      // line one byte short, which breaks the stream (both seen under load).
-      const attached = await this.docker.containers.attach(
-        { id, stream: true, stdout: true, stderr: true, logs: false },
-        opt(options),
-      );
-      await this.start(id, options);
-      const out: Uint8Array[] = [];
-      const err: Uint8Array[] = [];
-      for await (const frame of attached) {
-        if (frame.stream !== "stdout" && frame.stream !== "stderr") continue;
-        (frame.stream === "stderr" ? err : out).push(frame.data);
-        options.onOutput?.({ stream: frame.stream, data: frame.data });
-      }
-      const { exitCode } = await this.wait(id, options);
-      if (options.remove !== false) await this.remove(id, { force: true });
-      return { id, exitCode, stdout: Buffer.concat(out), stderr: Buffer.concat(err) };
-    } catch (e) {
-      await cleanup();
-      throw e;
-    }
+    const call = signalOnly(options);
+    return runContainer(this.#errors, options, {
+      ensureImage: async () => {
+        try {
+          await this.docker.images.inspect({ name: spec.image }, call);
+        } catch (err) {
+          if (!(err instanceof NotFoundError)) throw err;
+          await this.pull(spec.image, options);
+        }
+      },
+      // create() names the container, and removes it should the daemon create it after giving no answer.
+      create: () => this.create(spec, options),
+      execute: async (id, output) => {
+        // Attached before start, so no output is missed; attach carries the raw bytes (the logs of
+        // Docker's json-file driver would turn invalid UTF-8 into U+FFFD). Docker and Podman both hook
+        // up to the container's output before they answer, so the log is not replayed (logs: true):
+        // output written while a replay runs came twice on Docker, and Podman 4 frames each replayed
+        // line one byte short, which breaks the stream (both seen under load).
+        const attached = await this.docker.containers.attach(
+          { id, stream: true, stdout: true, stderr: true, logs: false },
+          call,
+        );
+        await this.start(id, options);
+        await output.drain(attached);
+        return (await this.wait(id, options)).exitCode;
+      },
+      remove: (id) => this.remove(id, { force: true }),
+      discard: (id) => this.#removeCreated(id),
+    });
   }
 
   /**
@@ -424,17 +359,9 @@ export class DockerRuntime implements Runtime {
       throw err;
     });
     if (!signal) return created;
-    let onAbort = () => {};
+    let listening: Disposable | undefined;
     const abort = new Promise<never>((_, reject) => {
-      onAbort = () =>
-        reject(
-          new AbortedError("containers.create: aborted", {
-            operation: "containers.create",
-            backend: this.backend,
-            cause: signal.reason,
-          }),
-        );
-      signal.addEventListener("abort", onAbort, { once: true });
+      listening = onAbort(signal, () => reject(this.#errors.aborted("containers.create", signal)));
     });
     try {
       return await Promise.race([created, abort]);
@@ -453,7 +380,7 @@ export class DockerRuntime implements Runtime {
       }
       throw err;
     } finally {
-      signal.removeEventListener("abort", onAbort);
+      listening?.dispose();
     }
   }
 
@@ -512,89 +439,4 @@ export class DockerRuntime implements Runtime {
     await Promise.all(this.#sweeps);
     await this.docker.close();
   }
-}
-
-function stateOf(s: string | undefined): ContainerInfo["state"] {
-  // Podman says "stopped" and "configured" where Docker says "exited" and "created".
-  if (s === "stopped") return "exited";
-  if (s === "configured") return "created";
-  return s ?? "unknown";
-}
-
-/** ContainerInspectResponse, read field by field. */
-function toInfo(c: Json): ContainerInfo {
-  const settings = obj(c.NetworkSettings);
-  const networks = Object.values(obj(settings?.Networks) ?? {});
-  const ip =
-    str(settings?.IPAddress) || networks.map((n) => str(obj(n)?.IPAddress)).find((a) => a) || undefined;
-  const state = obj(c.State);
-  const config = obj(c.Config);
-  const status = str(state?.Status);
-  const created = time(c.Created);
-  const started = time(state?.StartedAt);
-  const finished = time(state?.FinishedAt);
-  const pid = num(state?.Pid);
-  return {
-    id: str(c.Id) ?? "",
-    name: (str(c.Name) ?? "").replace(/^\//, ""),
-    image: str(config?.Image) ?? str(c.Image) ?? "",
-    state: stateOf(status),
-    ...(status === "exited" || status === "stopped" ? { exitCode: num(state?.ExitCode) ?? 0 } : {}),
-    ...(created ? { createdAt: created } : {}),
-    ...(started ? { startedAt: started } : {}),
-    ...(finished ? { finishedAt: finished } : {}),
-    ...(pid ? { pid } : {}),
-    ...(ip ? { ip } : {}),
-    labels: strings(config?.Labels),
-  };
-}
-
-/** ContainerSummary, read field by field. */
-function summaryToInfo(c: Json): ContainerInfo {
-  const names = Array.isArray(c.Names) ? c.Names : [];
-  const created = num(c.Created);
-  return {
-    id: str(c.Id) ?? "",
-    name: (str(names[0]) ?? "").replace(/^\//, ""),
-    image: str(c.Image) ?? "",
-    state: stateOf(str(c.State)),
-    ...(created ? { createdAt: new Date(created * 1000) } : {}),
-    labels: strings(c.Labels),
-  };
-}
-
-interface TimedEntry extends LogEntry {
-  /** The timestamp as a sortable key: zero-padded Unix seconds "." nine digits of nanoseconds. */
-  key?: string;
-}
-
-/** Seconds and nanoseconds of an RFC 3339 timestamp, as a key that sorts as the time does. */
-function timeKey(ts: string): string | undefined {
-  const m = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d)$/.exec(ts);
-  if (!m) return undefined;
-  const seconds = Date.parse(`${m[1]}${m[3]}`) / 1000;
-  if (Number.isNaN(seconds)) return undefined;
-  return `${String(seconds).padStart(12, "0")}.${(m[2] ?? "").padEnd(9, "0")}`;
-}
-
-/** A frame of the logs stream as an entry; with `timestamps`, its "<RFC3339Nano> " prefix is taken off. */
-function logEntry(frame: { stream: string; data: Uint8Array }, timestamps: boolean): TimedEntry | undefined {
-  if (frame.stream !== "stdout" && frame.stream !== "stderr") return undefined;
-  if (!timestamps) return { stream: frame.stream, data: frame.data };
-  // "<RFC3339Nano> <line>": Docker writes one frame per log line when asked for timestamps.
-  const space = frame.data.indexOf(0x20);
-  const ts = space > 0 ? Buffer.from(frame.data.subarray(0, space)).toString("latin1") : "";
-  const time = ts ? new Date(ts) : undefined;
-  const key = ts ? timeKey(ts) : undefined;
-  return {
-    stream: frame.stream,
-    data: space > 0 ? frame.data.subarray(space + 1) : frame.data,
-    ...(time && !Number.isNaN(time.getTime()) ? { time } : {}),
-    ...(key ? { key } : {}),
-  };
-}
-
-/** The entry as logs() yields it: the time only when the caller asked for timestamps. */
-function publicEntry(e: TimedEntry, timestamps: boolean): LogEntry {
-  return { stream: e.stream, data: e.data, ...(timestamps && e.time ? { time: e.time } : {}) };
 }
