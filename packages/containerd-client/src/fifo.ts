@@ -39,6 +39,8 @@ export class ProcessIo {
   readonly stderr: Readable;
   /** The process's stdin, when there is one. */
   readonly stdin: Writable | undefined;
+  /** Whether the process runs on a terminal (no stderr FIFO then). */
+  readonly terminal: boolean;
   readonly #dir: string;
   #placeholders: number[];
 
@@ -53,6 +55,7 @@ export class ProcessIo {
     this.stdout = streams.stdout;
     this.stderr = streams.stderr;
     this.stdin = streams.stdin;
+    this.terminal = paths[2] === "";
     this.#placeholders = placeholders;
   }
 

@@ -13,6 +13,22 @@ export {
   LEASE_HEADER,
   NAMESPACE_HEADER,
 } from "./client.js";
+export {
+  Container,
+  type CreateContainerOptions,
+  createContainer,
+  type LoadedContainer,
+} from "./container.js";
+export {
+  PROCESS_TYPE_URL,
+  parseSpec,
+  RUNC_OPTIONS_TYPE_URL,
+  RUNC_V2,
+  type RuntimeOptions,
+  readRootfsFiles,
+  SPEC_TYPE_URL,
+  specAny,
+} from "./container-record.js";
 export { checkContainerId, checkSupported, containerSpecOpts, processArgs } from "./container-spec.js";
 export { hasBlob, readBlob, type WriteBlobOptions, writeBlob } from "./content.js";
 export { chainIds, sha256 } from "./digest.js";
@@ -47,38 +63,20 @@ export {
 } from "./pull.js";
 export { hasTransferService } from "./pull-transfer.js";
 export * from "./registry/index.js";
+export { type ContainerdRunOptions, type ContainerdRunResult, run } from "./run.js";
+export { ContainerdRuntime, type ContainerdRuntimeOptions, DEFAULT_LOG_DIR } from "./runtime.js";
+export { labelFilter, pullProgressOf, runtimeEventOf } from "./runtime-map.js";
 export {
-  Container,
-  type CreateContainerOptions,
-  createContainer,
-  createTask,
   ExecProcess,
-  type ExitStatus,
   execInTask,
-  PROCESS_TYPE_URL,
-  parseSpec,
-  RUNC_OPTIONS_TYPE_URL,
-  RUNC_V2,
-  type RunOptions,
-  type RunResult,
-  type RuntimeOptions,
-  readRootfsFiles,
-  run,
-  SPEC_TYPE_URL,
+  listTasks,
+  type OutputSink,
   signalNumber,
-  specAny,
   Task,
   type TaskExecOptions,
-  type TaskIoPaths,
+  type TaskExitStatus,
   TaskProcess,
-} from "./run.js";
-export {
-  ContainerdRuntime,
-  type ContainerdRuntimeOptions,
-  DEFAULT_LOG_DIR,
-  labelFilter,
-  pullProgressOf,
-  runtimeEventOf,
-} from "./runtime.js";
+} from "./task.js";
+export { fifoIo, type IoCreator, logIo, type TaskIo, uriIo } from "./task-io.js";
 export { LOGGER_DRAIN_TIMEOUT_MS, LOGGER_SCRIPT, loggerUri, TaskLog } from "./task-log.js";
 export * from "./transfer/index.js";

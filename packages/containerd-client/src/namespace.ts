@@ -1,6 +1,7 @@
 // Emptying and removing a namespace: containerd refuses to delete a namespace that still holds anything.
 import { randomUUID } from "node:crypto";
 import type { ContainerdClient } from "./client.js";
+import { Container } from "./container.js";
 
 const ignore = () => {};
 
@@ -38,12 +39,8 @@ async function emptyAndRemove(
 ): Promise<boolean> {
   const c = client;
   if (!(await c.namespaceExists())) return false;
-  for (const { id } of (await c.containers.list({})).containers) {
-    await c.tasks.kill({ containerId: id, signal: 9, all: true }).catch(ignore);
-    await c.tasks.wait({ containerId: id }, { timeout: 5_000 }).catch(ignore);
-    await c.tasks.delete({ containerId: id }).catch(ignore);
-    await c.containers.delete({ id }).catch(ignore);
-  }
+  // Each container with its task (killed) and snapshot; what is left is swept up below.
+  for (const container of await Container.list(c, [])) await container.delete().catch(ignore);
   for (const { name } of (await c.images.list({})).images) await c.images.delete({ name }).catch(ignore);
   for (const { id } of (await c.leases.list({})).leases) await c.leases.delete({ id }).catch(ignore);
   for (let round = 0; round < 20; round++) {
