@@ -8,7 +8,6 @@ import { mkdir, rm, stat } from "node:fs/promises";
 import { basename, join } from "node:path";
 import type { DeepPartial } from "@berth/grpc";
 import {
-  AbortedError,
   type Capabilities,
   ConflictError,
   type ContainerInfo,
@@ -47,7 +46,9 @@ import {
   UnavailableError,
   UnsupportedError,
 } from "@berth/runtime-core";
+import { adapterErrors, sleep as kitSleep, runContainer, signalOnly } from "@berth/runtime-core/internal";
 import { type ConnectOptions, CriClient } from "./client.js";
+import { isNoSuchUser } from "./errors.js";
 import {
   ContainerEventType,
   ContainerState,
@@ -127,37 +128,18 @@ export interface CriRuntimeOptions {
 }
 
 type Call = { signal?: AbortSignal | undefined };
-const opt = (o: Call | undefined) => (o?.signal ? { signal: o.signal } : {});
+const opt = signalOnly;
 /** Where a call's arguments go, for their ValidationError. */
-const at = (operation: string) => ({ operation, backend: "cri" });
+const at = (operation: string) => errors.at(operation);
 const NEWLINE = Buffer.from("\n");
 const EXITED = ContainerState.CONTAINER_EXITED;
 
-function abortedError(operation: string, signal: AbortSignal | undefined): AbortedError {
-  return new AbortedError(`${operation}: aborted`, { operation, backend: "cri", cause: signal?.reason });
-}
-
-function throwIfAborted(signal: AbortSignal | undefined, operation: string): void {
-  if (signal?.aborted) throw abortedError(operation, signal);
-}
-
-function sleep(ms: number, signal: AbortSignal | undefined, operation: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(abortedError(operation, signal));
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(abortedError(operation, signal));
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
-}
-
-const unsupported = (operation: string, message: string) =>
-  new UnsupportedError(`${operation}: ${message}`, { operation, backend: "cri" });
+const errors = adapterErrors("cri");
+const { unsupported } = errors;
+const throwIfAborted = (signal: AbortSignal | undefined, operation: string) =>
+  errors.throwIfAborted(operation, signal);
+const sleep = (ms: number, signal: AbortSignal | undefined, operation: string) =>
+  kitSleep(ms, signal, () => errors.aborted(operation, signal));
 
 const exists = (path: string) =>
   stat(path).then(
@@ -322,7 +304,7 @@ export class CriRuntime implements Runtime {
       const id = await this.#createContainer(spec, spec.pod, name, namespaces, config);
       if (signal?.aborted) {
         await this.cri.removeContainer(id).catch(() => {});
-        throw abortedError("create", signal);
+        throw errors.aborted("create", signal);
       }
       return id;
     }
@@ -361,19 +343,17 @@ export class CriRuntime implements Runtime {
       return await this.cri.createContainer(pod, containerConfig(spec, name, namespaces), sandbox);
     } catch (err) {
       // containerd looks a user name up in the image's /etc/passwd at create: "no users found".
-      const text = err instanceof NotFoundError ? (err.daemonMessage ?? "") : "";
-      if (
-        err instanceof NotFoundError &&
-        spec.user !== undefined &&
-        /no (users|groups) found|unable to find (user|group)/.test(text)
-      ) {
-        throw new NotFoundError(`create: user "${spec.user}" is not in the image (${err.daemonMessage})`, {
-          operation: "create",
-          backend: "cri",
-          status: err.status,
-          daemonMessage: err.daemonMessage,
-          cause: err,
-        });
+      if (err instanceof NotFoundError && spec.user !== undefined && isNoSuchUser(err.daemonMessage ?? "")) {
+        throw errors.error(
+          NotFoundError,
+          "create",
+          `user "${spec.user}" is not in the image (${err.daemonMessage})`,
+          {
+            status: err.status,
+            daemonMessage: err.daemonMessage,
+            cause: err,
+          },
+        );
       }
       throw err;
     }
@@ -415,7 +395,7 @@ export class CriRuntime implements Runtime {
   async #status(id: string, options?: Call): Promise<ContainerStatus> {
     const { status } = await this.cri.containerStatus(id, opt(options));
     if (!status) {
-      throw new NotFoundError(`container ${id}: no status`, { operation: "ContainerStatus", backend: "cri" });
+      throw errors.error(NotFoundError, "ContainerStatus", `no status for container ${id}`);
     }
     return status;
   }
@@ -430,7 +410,7 @@ export class CriRuntime implements Runtime {
     [id, options] = checkIdCall(at("inspect"), id, options);
     const res = await this.cri.containerStatus(id, { verbose: true, ...opt(options) });
     if (!res.status) {
-      throw new NotFoundError(`container ${id}: no status`, { operation: "ContainerStatus", backend: "cri" });
+      throw errors.error(NotFoundError, "ContainerStatus", `no status for container ${id}`);
     }
     const { pid, sandboxId } = verboseContainerInfo(res.info);
     const pod = sandboxId ?? (await this.#podOf(res.status.id, options));
@@ -656,7 +636,7 @@ export class CriRuntime implements Runtime {
     }
     const status = await this.#status(id, options);
     if (status.state !== ContainerState.CONTAINER_RUNNING) {
-      throw new ConflictError(`kill: container ${id} is not running`, { operation: "kill", backend: "cri" });
+      throw errors.error(ConflictError, "kill", `container ${id} is not running`);
     }
     await this.cri.stopContainer(status.id, 0, opt(options));
   }
@@ -724,7 +704,7 @@ export class CriRuntime implements Runtime {
     [id, options] = checkIdCall(at("stats"), id, options);
     const stats = await this.cri.containerStats(id, opt(options));
     if (!stats) {
-      throw new NotFoundError(`stats: no sample for ${id}`, { operation: "ContainerStats", backend: "cri" });
+      throw errors.error(NotFoundError, "ContainerStats", `no sample for ${id}`);
     }
     return statsFrom(stats);
   }
@@ -744,32 +724,23 @@ export class CriRuntime implements Runtime {
   async run(spec: ContainerSpec, options: RunOptions = {}): Promise<RunResult> {
     [spec, options] = checkRunArgs(at("run"), spec, options);
     checkCriSpec(spec);
-    const signal = options.signal;
-    if (options.pull !== false) {
-      const { image } = await this.cri.imageStatus(spec.image, opt(options));
-      if (!image) await this.pull(spec.image, options);
-    }
-    const id = await this.create(spec, opt(options));
-    try {
-      throwIfAborted(signal, "run");
-      // Not cancelled in flight: a start the runtime completes anyway is undone below.
-      await this.cri.startContainer(id);
-      throwIfAborted(signal, "run");
-      const out: Uint8Array[] = [];
-      const err: Uint8Array[] = [];
-      for await (const entry of this.logs(id, { follow: true, ...opt(options) })) {
-        (entry.stream === "stderr" ? err : out).push(entry.data);
-        options.onOutput?.(entry);
-      }
-      const { exitCode } = await this.wait(id, opt(options));
-      if (options.remove !== false) await this.remove(id, { force: true });
-      return { id, exitCode, stdout: Buffer.concat(out), stderr: Buffer.concat(err) };
-    } catch (e) {
-      // Whatever went wrong, the run leaves nothing behind.
-      await this.remove(id, { force: true }).catch(() => {});
-      if (signal?.aborted && !(e instanceof AbortedError)) throw abortedError("run", signal);
-      throw e;
-    }
+    const call = opt(options);
+    return runContainer(errors, options, {
+      ensureImage: async () => {
+        const { image } = await this.cri.imageStatus(spec.image, call);
+        if (!image) await this.pull(spec.image, options);
+      },
+      create: () => this.create(spec, call),
+      execute: async (id, output) => {
+        // Not cancelled in flight: a start the runtime completes anyway is undone by the run's discard.
+        await this.cri.startContainer(id);
+        throwIfAborted(options.signal, "run");
+        await output.drain(this.logs(id, { follow: true, ...call }));
+        return (await this.wait(id, call)).exitCode;
+      },
+      remove: (id) => this.remove(id, { force: true }),
+      discard: (id) => this.remove(id, { force: true }),
+    });
   }
 
   async close(): Promise<void> {
