@@ -1,7 +1,9 @@
 // The Docker client: the generated operation table bound to a small undici core. Each call is
-// checked against the negotiated API version, encoded as the table says, and its response read the way
-// the table says (JSON, NDJSON, stdout/stderr frames, tar, or an upgraded connection).
-import { type Duplex, PassThrough, Readable } from "node:stream";
+// checked against the negotiated API version, encoded as the table says, sent by the transport's one
+// send() (which applies the deadline and the signal and refuses a status that does not answer the call),
+// and its answer read by the row of `readers` for the response kind the table names (JSON, NDJSON,
+// stdout/stderr frames, tar, or an upgraded connection).
+import { Readable } from "node:stream";
 import {
   ApiVersionError,
   DEFAULT_DOCKER_SOCKET,
@@ -13,29 +15,26 @@ import {
 } from "@berth/runtime-core";
 import { Pool } from "undici";
 import { type Endpoint, loadTls, parseDockerHost, type TlsOptions } from "./endpoint.js";
-import { errorFromStatus, errorFromTransport } from "./errors.js";
+import { errorFromTransport } from "./errors.js";
 import { type DockerApi, operations } from "./generated/operations.js";
-import type {
-  FrameStream,
-  JsonStream,
-  OperationSpec,
-  RequestOptions,
-  ResponseHeaders,
-  StreamFrame,
-  Upgraded,
-} from "./operation.js";
+import type { OperationSpec, RequestOptions, ResponseKind } from "./operation.js";
 import { checkRegistryAuth } from "./registry-auth.js";
 import { SshDialer, type SshOptions } from "./ssh.js";
-import { demultiplex, rawFrames } from "./streams/demux.js";
-import { ndjson } from "./streams/ndjson.js";
+import {
+  type BodyContext,
+  frameStream,
+  jsonStream,
+  type StreamMode,
+  tarStream,
+  upgradedStream,
+} from "./streams/body.js";
 import {
   type BufferedResponse,
-  type ChunkStream,
-  idleBounded,
+  MAX_ERROR_BYTES,
   type RawRequest,
-  requestBuffered,
-  requestStreamed,
-  requestUpgrade,
+  type Receive,
+  type Received,
+  send,
 } from "./transport.js";
 
 /** The newest Engine API version this client was generated from. */
@@ -96,8 +95,6 @@ export function compareVersions(a: string, b: string): number {
 const DEFAULT_TIMEOUT = 60_000;
 const DEFAULT_MAX_JSON_BYTES = 16 * 2 ** 20;
 const DEFAULT_MAX_JSON_LINE_BYTES = 4 * 2 ** 20;
-/** The body of an answer that is not a success is read this far: enough for any daemon's message. */
-const MAX_ERROR_BYTES = 64 * 1024;
 /** Operations whose 304 is an answer (the container was already started, already stopped). */
 const NOT_MODIFIED_ANSWERS = new Set(["ContainerStart", "ContainerStop"]);
 
@@ -148,7 +145,10 @@ export class DockerClient {
   readonly backend: string;
   /** The undici connection pool to the daemon (closed by `close()`). */
   readonly pool: Pool;
-  readonly #options: DockerClientOptions;
+  /** The client's bounds, its options' defaults applied once. */
+  readonly #bounds: { timeout: number; idleTimeout: number; maxLineBytes: number };
+  /** The cap of a JSON (or text) answer, and the option that sets it. */
+  readonly #jsonCap: { maxBytes: number; name: string };
   /** The SSH connection behind an ssh:// host. */
   readonly ssh: SshDialer | undefined;
   #version: Promise<string> | undefined;
@@ -185,7 +185,12 @@ export class DockerClient {
   declare readonly session: DockerApi["session"];
 
   constructor(options: DockerClientOptions = {}) {
-    this.#options = options;
+    this.#bounds = {
+      timeout: options.timeout ?? DEFAULT_TIMEOUT,
+      idleTimeout: options.idleTimeout ?? 0,
+      maxLineBytes: options.maxJsonLineBytes ?? DEFAULT_MAX_JSON_LINE_BYTES,
+    };
+    this.#jsonCap = { maxBytes: options.maxJsonBytes ?? DEFAULT_MAX_JSON_BYTES, name: "maxJsonBytes" };
     this.endpoint = parseDockerHost(options.host ?? `unix://${DEFAULT_DOCKER_SOCKET}`, options.tls);
     this.backend = options.backend ?? "docker";
     const tls = this.endpoint.tls;
@@ -278,13 +283,7 @@ export class DockerClient {
     const operation = "system.ping";
     try {
       // A call without a deadline of its own (wait) still gets one for its ping.
-      const res = await this.#ping(
-        options.timeout || (this.#options.timeout ?? DEFAULT_TIMEOUT),
-        options.signal,
-      );
-      if (res.status < 200 || res.status >= 300) {
-        throw errorFromStatus(res.status, res.body.toString("utf8"), operation, this.backend);
-      }
+      const res = await this.#ping(options.timeout || this.#bounds.timeout, options.signal);
       const header = res.headers["api-version"];
       const daemon = Array.isArray(header) ? header[0] : header;
       if (!daemon) return MAX_API_VERSION;
@@ -311,123 +310,43 @@ export class DockerClient {
   /** GET /_ping: its answer is "OK", so its body gets the small cap. */
   #ping(timeout: number, signal?: AbortSignal): Promise<BufferedResponse> {
     const req = { path: "/_ping", method: "GET", headers: {}, timeout, signal };
-    return requestBuffered(this.pool, req, {
+    return send(this.pool, req, {
+      receive: "buffer",
       maxBytes: MAX_ERROR_BYTES,
       name: "the cap of a ping's answer",
-      maxErrorBytes: MAX_ERROR_BYTES,
     });
   }
 
   /** Call one operation of the table by its spec. The typed groups (`containers.inspect`...) call this. */
   async call(spec: OperationSpec, params: Params, options: RequestOptions = {}): Promise<unknown> {
     const operation = `${spec.group}.${spec.name}`;
+    const reader = readers[spec.response];
+    if (!reader) throw new ValidationError(`${operation}: unknown response kind ${spec.response}`);
     checkRegistryAuth(spec, params, operation, this.backend);
     const version = await this.apiVersion(options);
-    if (spec.minVersion && compareVersions(version, spec.minVersion) < 0) {
-      throw new ApiVersionError(
-        `${operation} needs Engine API ${spec.minVersion}, but this connection uses ${version}`,
-        spec.minVersion,
-        version,
-        { operation, backend: this.backend },
-      );
-    }
-    const { path, headers, body } = this.#encode(spec, params, operation);
-    const req: RawRequest = {
-      path: `/v${version}${path}`,
-      method: spec.method,
-      headers: { ...headers, ...options.headers },
-      body: body as RawRequest["body"],
-      timeout: options.timeout ?? this.#options.timeout ?? DEFAULT_TIMEOUT,
-      idleTimeout: options.idleTimeout ?? this.#options.idleTimeout ?? 0,
-      signal: options.signal,
-    };
-    const mapError = (err: unknown) =>
-      errorFromTransport(err, operation, this.endpoint.display, this.backend, options.signal);
-    const call: Call = { spec, operation, version, mapError };
+    if (spec.minVersion) checkMinVersion(spec.minVersion, version, operation, this.backend);
+    const req = this.#encode(spec, params, operation, version, options);
+    const call = this.#context(operation, version, req);
+    const notModified = NOT_MODIFIED_ANSWERS.has(spec.id);
     try {
-      return await this.#send(req, call);
+      const res = await send(this.pool, req, { receive: reader.receive, notModified, ...this.#jsonCap });
+      return reader.read(res, call);
     } catch (err) {
-      throw mapError(err);
+      throw call.mapError(err);
     }
   }
 
-  /** One exchange: sent the way its response kind is read, its status checked, its answer read. */
-  async #send(req: RawRequest, call: Call): Promise<unknown> {
-    const { spec } = call;
-    const kind = spec.response;
-    if (kind === "json" || kind === "text" || kind === "empty") {
-      const res = await requestBuffered(this.pool, req, {
-        maxBytes: this.#options.maxJsonBytes ?? DEFAULT_MAX_JSON_BYTES,
-        name: "maxJsonBytes",
-        maxErrorBytes: MAX_ERROR_BYTES,
-      });
-      this.#check(call, res.status, res.body);
-      return bufferedReaders[kind](res, call);
-    }
-    if (kind === "upgrade") {
-      const res = await requestUpgrade(this.pool, req, MAX_ERROR_BYTES);
-      if (!res.socket) return this.#check(call, res.status, res.body);
-      return this.#upgraded(res.socket, res.headers, req, call);
-    }
-    const res = await requestStreamed(this.pool, req);
-    if (!answers(spec, res.status)) this.#check(call, res.status, await errorBody(res.body));
-    if (kind === "ndjson") {
-      const maxLine = this.#options.maxJsonLineBytes ?? DEFAULT_MAX_JSON_LINE_BYTES;
-      return jsonStream(res.body, call, maxLine, this.backend);
-    }
-    if (kind === "tar") {
-      // A Node Readable, so it pipes anywhere (files, tar parsers, other requests).
-      return Object.assign(Readable.from(mapped(res.body, call.mapError), { objectMode: false }), {
-        headers: res.headers,
-      });
-    }
-    if (kind !== "stream") throw new ValidationError(`${call.operation}: unknown response kind ${kind}`);
-    // A hijacked body (exec start, attach) has neither a length nor chunks: it ends when the connection
-    // closes, and so does it when the daemon dies. Such a stream is checked at its end.
-    const closeDelimited =
-      res.headers["content-length"] === undefined && res.headers["transfer-encoding"] === undefined;
-    return frameStream(
-      res.body,
-      streamMode(res.headers["content-type"], call.version, closeDelimited),
-      call,
-      closeDelimited ? () => this.#daemonStillThere(call.operation) : undefined,
-    );
-  }
-
-  /** Throws the typed error for a status that does not answer the call (with its body's message). */
-  #check(call: Call, status: number, body: Buffer): void {
-    if (answers(call.spec, status)) return;
-    throw errorFromStatus(status, body.toString("utf8"), call.operation, this.backend);
-  }
-
-  /** The frames of an upgraded connection, with its write side. */
-  #upgraded(socket: Duplex, headers: ResponseHeaders, req: RawRequest, call: Call): Upgraded {
-    // The upgraded socket is ours now: an abort must end it (and so the frame stream) at once.
-    const signal = req.signal;
-    if (signal) {
-      const onAbort = () => socket.destroy(signal.reason instanceof Error ? signal.reason : undefined);
-      if (signal.aborted) onAbort();
-      else {
-        signal.addEventListener("abort", onAbort, { once: true });
-        socket.once("close", () => signal.removeEventListener("abort", onAbort));
-      }
-    }
-    const idle = req.idleTimeout ?? 0;
-    const body: Body =
-      idle > 0
-        ? Object.assign(idleBounded(socket, idle), { destroy: () => socket.destroy() })
-        : (socket as unknown as Body);
-    const frames = frameStream(body, streamMode(headers["content-type"], call.version, false), call, () =>
-      this.#daemonStillThere(call.operation),
-    );
-    return Object.assign(frames, {
-      socket,
-      write: (data: Uint8Array | string) =>
-        new Promise<void>((resolve, reject) => socket.write(data, (err) => (err ? reject(err) : resolve()))),
-      end: () => {
-        socket.end();
-      },
-    });
+  /** What the readers and the error mapping know of a call. */
+  #context(operation: string, version: string, req: RawRequest): Call {
+    return {
+      operation,
+      version,
+      backend: this.backend,
+      maxLineBytes: this.#bounds.maxLineBytes,
+      idleTimeout: req.idleTimeout ?? 0,
+      mapError: (err) => errorFromTransport(err, operation, this.endpoint.display, this.backend, req.signal),
+      atEnd: () => this.#daemonStillThere(operation),
+    };
   }
 
   /**
@@ -449,7 +368,14 @@ export class DockerClient {
     }
   }
 
-  #encode(spec: OperationSpec, params: Params, operation: string) {
+  /** The request for a call: its parameters and body encoded as the table says, its bounds applied. */
+  #encode(
+    spec: OperationSpec,
+    params: Params,
+    operation: string,
+    version: string,
+    options: RequestOptions,
+  ): RawRequest {
     let path = spec.path;
     const query = new URLSearchParams();
     const headers: Record<string, string> = {};
@@ -501,7 +427,15 @@ export class DockerClient {
       // Some POSTs need a JSON content type even without a body (Podman is strict about it).
       headers["content-type"] = "application/json";
     }
-    return { path: qs ? `${path}?${qs}` : path, headers, body };
+    return {
+      path: `/v${version}${qs ? `${path}?${qs}` : path}`,
+      method: spec.method,
+      headers: { ...headers, ...options.headers },
+      body: body as RawRequest["body"],
+      timeout: options.timeout ?? this.#bounds.timeout,
+      idleTimeout: options.idleTimeout ?? this.#bounds.idleTimeout,
+      signal: options.signal,
+    };
   }
 
   /** Close every connection; calls in flight fail. */
@@ -512,62 +446,37 @@ export class DockerClient {
 }
 
 /** What the readers need to know of the call they read for. */
-interface Call {
-  spec: OperationSpec;
-  operation: string;
+interface Call extends BodyContext {
+  /** The API version the call was sent with. */
   version: string;
-  mapError: (err: unknown) => Error;
+  /** Most bytes of one NDJSON line. */
+  maxLineBytes: number;
+  /** An upgraded connection's longest silence in ms (0 = none). */
+  idleTimeout: number;
+  /** Run when a close-delimited stream ends by itself: throws if the daemon has gone. */
+  atEnd: () => Promise<void>;
 }
 
-/** The one rule for statuses: 2xx answers a call, 101 an upgrade, 304 where the API defines it. */
-function answers(spec: OperationSpec, status: number): boolean {
-  if (spec.response === "upgrade") return status === 101;
-  return (status >= 200 && status < 300) || (status === 304 && NOT_MODIFIED_ANSWERS.has(spec.id));
+/** How one response kind is received and read into what the call returns. */
+interface Reader {
+  receive: Receive;
+  read(res: Received[Receive], call: Call): unknown;
 }
 
-/** How a buffered answer is read, by response kind, once its status has been checked. */
-const bufferedReaders = {
-  json(res: BufferedResponse, call: Call): unknown {
-    const text = res.body.toString("utf8");
-    try {
-      return text.trim() === "" ? undefined : JSON.parse(text);
-    } catch (cause) {
-      throw new ProtocolError(`${call.operation}: the daemon sent invalid JSON`, {
-        operation: call.operation,
-        cause,
-      });
-    }
-  },
-  text: (res: BufferedResponse) => res.body.toString("utf8"),
-  empty: (res: BufferedResponse) => ({ body: undefined, headers: res.headers }),
-};
+/** A row of `readers`: send() resolves to Received[R] for `receive: R`, so `read` gets what it takes. */
+const reader = <R extends Receive>(receive: R, read: (res: Received[R], call: Call) => unknown): Reader =>
+  ({ receive, read }) as Reader;
 
-/** The start of an error's streamed body (what explains it); the rest is left unread, with the connection. */
-async function errorBody(body: ChunkStream): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  let size = 0;
-  try {
-    for await (const chunk of body) {
-      parts.push(chunk);
-      size += chunk.length;
-      if (size >= MAX_ERROR_BYTES) break;
-    }
-  } catch {
-    // the status says enough
-  }
-  return Buffer.concat(parts).subarray(0, MAX_ERROR_BYTES);
+/** Throws ApiVersionError when the connection's API version is older than the operation's. */
+function checkMinVersion(needed: string, version: string, operation: string, backend: string): void {
+  if (compareVersions(version, needed) >= 0) return;
+  throw new ApiVersionError(
+    `${operation} needs Engine API ${needed}, but this connection uses ${version}`,
+    needed,
+    version,
+    { operation, backend },
+  );
 }
-
-/** A body whose failures surface as typed errors. */
-async function* mapped(body: ChunkStream, mapError: (err: unknown) => Error): AsyncGenerator<Buffer> {
-  try {
-    yield* body;
-  } catch (err) {
-    throw mapError(err);
-  }
-}
-
-type StreamMode = "multiplexed" | "raw" | "sniff";
 
 /** How to read a stdout/stderr body. Engines from API 1.42 say so in Content-Type, but only on a logs
  *  body or an upgraded (101) connection: a hijacked 200 answer (exec start without `Upgrade`) says
@@ -581,98 +490,35 @@ function streamMode(value: string | string[] | undefined, version: string, hijac
   return "sniff";
 }
 
-/** A body to read: undici's chunk stream, or an upgraded socket. */
-type Body = AsyncIterable<Uint8Array> & { destroy(): void };
-
-function jsonStream<T>(body: Body, call: Call, maxLineBytes: number, backend: string): JsonStream<T> {
-  return {
-    close: () => body.destroy(),
-    async *[Symbol.asyncIterator]() {
-      try {
-        yield* ndjson<T>(body, call.operation, { maxLineBytes, backend });
-      } catch (err) {
-        throw call.mapError(err);
-      } finally {
-        body.destroy();
-      }
-    },
-  };
-}
-
-/** Peek at the first chunk to tell a multiplexed body from a raw one, then replay it. */
-async function* sniffed(
-  body: AsyncIterable<Uint8Array>,
-  operation: string,
-  onMode: (tty: boolean) => void,
-): AsyncGenerator<StreamFrame> {
-  const it = body[Symbol.asyncIterator]();
-  const first = await it.next();
-  if (first.done) return;
-  const head = first.value;
-  const muxed =
-    head.length >= 4 && (head[0] as number) <= 3 && head[1] === 0 && head[2] === 0 && head[3] === 0;
-  onMode(!muxed);
-  async function* replay(): AsyncGenerator<Uint8Array> {
-    yield head;
-    for (;;) {
-      const next = await it.next();
-      if (next.done) return;
-      yield next.value;
-    }
-  }
-  yield* muxed ? demultiplex(replay(), operation) : rawFrames(replay());
-}
-
-/** `atEnd` runs when the body ends by itself (not closed by the caller, not failed) and may throw. */
-function frameStream(body: Body, mode: StreamMode, call: Call, atEnd?: () => Promise<void>): FrameStream {
-  const { operation, mapError } = call;
-  let tty = mode === "raw";
-  let closed = false;
-  const frames = (): AsyncGenerator<StreamFrame> =>
-    mode === "raw"
-      ? rawFrames(body)
-      : mode === "multiplexed"
-        ? demultiplex(body, operation)
-        : sniffed(body, operation, (isTty) => {
-            tty = isTty;
-          });
-  const guarded = async function* (): AsyncGenerator<StreamFrame> {
+/** What each response kind becomes, read from an answer whose status send() has found to answer the call
+ *  (as bollard's process_into_value / process_into_stream / process_upgraded). */
+const readers: Record<ResponseKind, Reader> = {
+  json: reader("buffer", (res, call) => {
+    const text = res.body.toString("utf8");
     try {
-      yield* frames();
-    } catch (err) {
-      throw mapError(err);
-    } finally {
-      body.destroy();
-    }
-    if (!closed) await atEnd?.();
-  };
-  return {
-    /** Known from Content-Type, or after the first chunk has been read when the engine does not say. */
-    get tty() {
-      return tty;
-    },
-    close: () => {
-      closed = true;
-      body.destroy();
-    },
-    [Symbol.asyncIterator]: guarded,
-    split() {
-      const stdout = new PassThrough();
-      const stderr = new PassThrough();
-      (async () => {
-        for await (const frame of guarded()) {
-          const target = frame.stream === "stderr" ? stderr : stdout;
-          if (!target.write(frame.data)) {
-            await new Promise<void>((resolve) => target.once("drain", resolve));
-          }
-        }
-        stdout.end();
-        stderr.end();
-      })().catch((err: Error) => {
-        stdout.destroy(err);
-        stderr.destroy(err);
+      return text.trim() === "" ? undefined : JSON.parse(text);
+    } catch (cause) {
+      throw new ProtocolError(`${call.operation}: the daemon sent invalid JSON`, {
+        operation: call.operation,
+        cause,
       });
-      return { stdout, stderr };
-    },
-  };
-}
+    }
+  }),
+  text: reader("buffer", (res) => res.body.toString("utf8")),
+  empty: reader("buffer", (res) => ({ body: undefined, headers: res.headers })),
+  ndjson: reader("stream", (res, call) => jsonStream(res.body, call, call.maxLineBytes)),
+  tar: reader("stream", (res, call) => tarStream(res.body, res.headers, call)),
+  stream: reader("stream", (res, call) => {
+    // A hijacked body (exec start, attach) has neither a length nor chunks: it ends when the connection
+    // closes, and so does it when the daemon dies. Such a stream is checked at its end.
+    const { headers } = res;
+    const closeDelimited =
+      headers["content-length"] === undefined && headers["transfer-encoding"] === undefined;
+    const mode = streamMode(headers["content-type"], call.version, closeDelimited);
+    return frameStream(res.body, mode, call, closeDelimited ? call.atEnd : undefined);
+  }),
+  upgrade: reader("upgrade", (res, call) => {
+    const mode = streamMode(res.headers["content-type"], call.version, false);
+    return upgradedStream(res.socket, mode, call, call.idleTimeout, call.atEnd);
+  }),
+};

@@ -15,6 +15,7 @@ import {
   UnavailableError,
   ValidationError,
 } from "@berth/runtime-core";
+import { StatusError } from "./transport.js";
 
 /** Daemons report registry failures as 500s (or inside 200 streams) with only a message to go by. */
 export function errorFromMessage(message: string, details: BerthErrorDetails): BerthError {
@@ -88,7 +89,10 @@ const UNAVAILABLE_CODES = new Set([
   "UND_ERR_CONNECT_TIMEOUT",
 ]);
 
-/** The typed error for a failure below HTTP: socket missing, refused, reset, timed out, aborted. */
+/**
+ * The typed error for whatever an exchange threw: a status that does not answer the call (by
+ * errorFromStatus), or a failure below HTTP: socket missing, refused, reset, timed out, aborted.
+ */
 export function errorFromTransport(
   err: unknown,
   operation: string,
@@ -97,6 +101,9 @@ export function errorFromTransport(
   signal?: AbortSignal,
 ): BerthError {
   if (err instanceof BerthError) return err;
+  if (err instanceof StatusError) {
+    return errorFromStatus(err.status, err.body.toString("utf8"), operation, backend);
+  }
   if (signal?.aborted) {
     return new AbortedError(`${operation}: aborted`, { operation, backend, cause: signal.reason });
   }

@@ -1,10 +1,14 @@
-// Requests straight on undici's dispatcher, without the Readable machinery of `request()`: small bodies
-// are gathered into one buffer, streamed bodies become an async iterable of the received chunks with
-// backpressure (the connection is paused while the consumer lags). This is what keeps inspect calls and
-// log reads cheap in CPU. The daemon is not trusted: a buffered answer has a total deadline and a size
-// cap, a streamed one a deadline for its headers and an optional bound on silence.
+// The one way a request reaches the daemon: send() dispatches it straight on undici's dispatcher (without
+// the Readable machinery of `request()`), applies the caller's signal and the deadline in one place
+// (Cancel), checks the status by one rule, and hands back the answer the way its reader takes it: a body
+// gathered into one buffer, an async iterable of the received chunks with backpressure (the connection is
+// paused while the consumer lags), or an upgraded socket. This is what keeps inspect calls and log reads
+// cheap in CPU. The daemon is not trusted: a buffered answer has a total deadline and a size cap, a
+// streamed one a deadline for its headers and an optional bound on silence, an error's body is read only
+// to MAX_ERROR_BYTES.
 import type { Duplex } from "node:stream";
 import type { Dispatcher } from "undici";
+import type { ResponseHeaders } from "./operation.js";
 
 export interface RawRequest {
   path: string;
@@ -19,10 +23,9 @@ export interface RawRequest {
   timeout: number;
   /** Streamed: ms the daemon may stay silent while its body is read (0 = none). */
   idleTimeout?: number;
+  /** Aborting fails the exchange and drops its connection, an upgraded one included. */
   signal?: AbortSignal | undefined;
 }
-
-export type ResponseHeaders = Record<string, string | string[] | undefined>;
 
 /** A failure of the exchange the client reports as a typed error: told apart by `code`. */
 export class ExchangeError extends Error {
@@ -35,24 +38,41 @@ export class ExchangeError extends Error {
   }
 }
 
-/** How much of an answer is read. */
-export interface BodyLimits {
+/** A status that does not answer the call, with the start of its body (what explains it). */
+export class StatusError extends Error {
+  constructor(
+    readonly status: number,
+    readonly body: Buffer,
+  ) {
+    super(`HTTP ${status}`);
+    this.name = "StatusError";
+  }
+}
+
+/** The body of an answer that is not a success is read this far: enough for any daemon's message. */
+export const MAX_ERROR_BYTES = 64 * 1024;
+
+/** How much of a buffered answer is read. */
+interface BodyLimits {
   /** Most bytes of a 2xx body; past it the exchange fails (ExchangeError BERTH_TOO_LARGE). */
   maxBytes: number;
   /** The option that sets `maxBytes`, for the message. */
   name: string;
-  /** Most bytes of any other status's body: what fits is kept, the rest is left unread. */
-  maxErrorBytes: number;
 }
 
+/** An upgrade's body only ever explains why there was none. */
+const UPGRADE_LIMITS: BodyLimits = { maxBytes: MAX_ERROR_BYTES, name: "the error cap" };
+
 /**
- * The caller's signal and the deadline, watched from the dispatch on. A request still queued for a
- * connection (every one of the pool's is busy) has no controller yet, and must fail at once rather than
- * when it reaches a socket, which may be never: `fail` is told then, and the controller, once there, is
- * aborted at once. Aborting a controller drops the connection.
+ * The caller's signal and the deadline, watched from the dispatch on: the one place either ends an
+ * exchange. A request still queued for a connection (every one of the pool's is busy) has no controller
+ * yet, and must fail at once rather than when it reaches a socket, which may be never: `fail` is told
+ * then, and the controller, once there, is aborted at once. Aborting a controller drops the connection;
+ * once a connection is upgraded, the signal destroys the socket instead.
  */
 class Cancel {
   #controller: Dispatcher.DispatchController | undefined;
+  #socket: Duplex | undefined;
   #reason: Error | undefined;
   #cancelled = false;
   #stopped = false;
@@ -102,12 +122,21 @@ class Cancel {
     if (this.#reason) controller.abort(this.#reason);
   }
 
+  /** The upgraded connection is the caller's now: no deadline, and the signal ends it until it closes. */
+  hold(socket: Duplex): void {
+    this.disarm();
+    this.#socket = socket;
+    if (this.#cancelled) socket.destroy(this.#reason instanceof Error ? this.#reason : undefined);
+    else socket.once("close", () => this.stop());
+  }
+
   cancel(reason: Error): void {
     if (this.#cancelled) return;
     this.#cancelled = true;
     this.#reason = reason;
     this.stop();
-    if (this.#controller) this.#controller.abort(reason);
+    if (this.#socket) this.#socket.destroy(reason instanceof Error ? reason : undefined);
+    else if (this.#controller) this.#controller.abort(reason);
     else this.fail(reason);
   }
 
@@ -119,7 +148,81 @@ class Cancel {
   }
 }
 
-function dispatchOptions(req: RawRequest, upgrade?: string): Dispatcher.DispatchOptions {
+/** How send() receives an answer: its body gathered, streamed as chunks, or the upgraded socket. */
+export type Receive = "buffer" | "stream" | "upgrade";
+
+/** What send() resolves to, by how the answer is received. */
+export interface Received {
+  buffer: BufferedResponse;
+  stream: StreamedResponse;
+  upgrade: UpgradedResponse;
+}
+
+/** How send() takes an answer, and which statuses answer the call. */
+export interface Receiving<R extends Receive> extends BodyLimits {
+  receive: R;
+  /** A 304 answers the call too (a start or stop of what already is). */
+  notModified?: boolean;
+}
+
+/** A buffered answer: status, headers and the whole body. */
+export interface BufferedResponse {
+  status: number;
+  headers: ResponseHeaders;
+  body: Buffer;
+}
+
+/** A streamed answer: status and headers first, then the body as an async iterable of chunks. */
+export interface StreamedResponse {
+  status: number;
+  headers: ResponseHeaders;
+  body: ChunkStream;
+}
+
+/** The chunks of a streamed body, as they arrive. */
+export interface ChunkStream extends AsyncIterable<Buffer> {
+  /** Stop reading and close the connection. */
+  destroy(): void;
+}
+
+/** An upgraded connection (101): the socket is the caller's. */
+export interface UpgradedResponse {
+  status: 101;
+  headers: ResponseHeaders;
+  socket: Duplex;
+}
+
+/** Whether a status carries a body worth the big cap (else it only explains an error). */
+const success = (status: number) => status >= 200 && status < 300;
+
+/** The one rule for statuses: 2xx answers a call, 101 an upgrade, 304 where the API defines it. */
+function answers(how: Receiving<Receive>, status: number): boolean {
+  if (how.receive === "upgrade") return status === 101;
+  return success(status) || (status === 304 && how.notModified === true);
+}
+
+/**
+ * One exchange with the daemon, for every kind of answer: the caller's signal and the deadline applied
+ * (Cancel), a status that does not answer the call thrown as a StatusError with the start of its body,
+ * and the answer handed back the way `how.receive` says.
+ */
+export async function send<R extends Receive>(
+  dispatcher: Dispatcher,
+  req: RawRequest,
+  how: Receiving<R>,
+): Promise<Received[R]> {
+  if (how.receive === "stream") {
+    const res = await streamed(dispatcher, req);
+    if (!answers(how, res.status)) throw new StatusError(res.status, await errorBody(res.body));
+    return res as Received[R];
+  }
+  const upgrade = how.receive === "upgrade";
+  const res = await exchange(dispatcher, req, upgrade ? UPGRADE_LIMITS : how, upgrade);
+  if (!answers(how, res.status)) throw new StatusError(res.status, (res as BufferedResponse).body);
+  return res as Received[R];
+}
+
+function dispatchOptions(req: RawRequest, upgrade: boolean): Dispatcher.DispatchOptions {
   return {
     path: req.path,
     method: req.method as Dispatcher.HttpMethod,
@@ -129,18 +232,9 @@ function dispatchOptions(req: RawRequest, upgrade?: string): Dispatcher.Dispatch
     // while the connection is paused for a slow reader).
     headersTimeout: 0,
     bodyTimeout: req.idleTimeout ?? 0,
-    ...(upgrade ? { upgrade } : {}),
+    ...(upgrade ? { upgrade: "tcp" } : {}),
   };
 }
-
-export interface BufferedResponse {
-  status: number;
-  headers: ResponseHeaders;
-  body: Buffer;
-}
-
-/** Whether a status carries a body worth the big cap (else it only explains an error). */
-const success = (status: number) => status >= 200 && status < 300;
 
 /** The handler callbacks that gather a capped body; `done` gets it once complete (or cut at the cap). */
 function gather(
@@ -158,7 +252,7 @@ function gather(
     onResponseStart(_controller, statusCode, responseHeaders) {
       status = statusCode;
       headers = responseHeaders as ResponseHeaders;
-      if (!success(statusCode)) cap = limits.maxErrorBytes;
+      if (!success(statusCode)) cap = MAX_ERROR_BYTES;
       cancel.arm(); // the answer started before the upload ended
     },
     onResponseData(controller, chunk) {
@@ -187,34 +281,25 @@ function gather(
   };
 }
 
-/** A request whose whole response body is gathered into one buffer, within the deadline and the caps. */
-export function requestBuffered(
+/** A buffered exchange; with `upgrade`, a 101 answer's socket is handed back instead. */
+function exchange(
   dispatcher: Dispatcher,
   req: RawRequest,
   limits: BodyLimits,
-): Promise<BufferedResponse> {
-  return exchange(dispatcher, req, limits);
-}
-
-/** A buffered exchange; with `upgrade`, a 101 answer's socket goes there instead. */
-function exchange<T>(
-  dispatcher: Dispatcher,
-  req: RawRequest,
-  limits: BodyLimits,
-  upgrade?: (headers: ResponseHeaders, socket: Duplex) => T,
-): Promise<BufferedResponse | T> {
+  upgrade: boolean,
+): Promise<BufferedResponse | UpgradedResponse> {
   return new Promise((resolve, reject) => {
     if (req.signal?.aborted) return reject(req.signal.reason);
     const cancel = new Cancel(req, reject);
-    dispatcher.dispatch(dispatchOptions(req, upgrade ? "tcp" : undefined), {
+    dispatcher.dispatch(dispatchOptions(req, upgrade), {
       onRequestStart(controller) {
         cancel.start(controller);
       },
       ...(upgrade
         ? {
             onRequestUpgrade(_controller, _status, headers, socket) {
-              cancel.stop();
-              resolve(upgrade(headers as ResponseHeaders, socket as Duplex));
+              cancel.hold(socket as Duplex);
+              resolve({ status: 101, headers: headers as ResponseHeaders, socket: socket as Duplex });
             },
           }
         : {}),
@@ -227,21 +312,10 @@ function exchange<T>(
   });
 }
 
-/** A streamed response: status and headers first, then the body as an async iterable of chunks. */
-export interface StreamedResponse {
-  status: number;
-  headers: ResponseHeaders;
-  body: ChunkStream;
-}
-
-export interface ChunkStream extends AsyncIterable<Buffer> {
-  /** Stop reading and close the connection. */
-  destroy(): void;
-}
-
 const HIGH_WATER = 16;
 
-export function requestStreamed(dispatcher: Dispatcher, req: RawRequest): Promise<StreamedResponse> {
+/** A streamed exchange: resolved at the headers, the deadline then disarmed. */
+function streamed(dispatcher: Dispatcher, req: RawRequest): Promise<StreamedResponse> {
   return new Promise((resolve, reject) => {
     const queue: Buffer[] = [];
     let ended = false;
@@ -282,7 +356,7 @@ export function requestStreamed(dispatcher: Dispatcher, req: RawRequest): Promis
         }
       },
     };
-    dispatcher.dispatch(dispatchOptions(req), {
+    dispatcher.dispatch(dispatchOptions(req, false), {
       onRequestStart(controller) {
         ctl = controller;
         cancel.start(controller);
@@ -312,19 +386,20 @@ export function requestStreamed(dispatcher: Dispatcher, req: RawRequest): Promis
   });
 }
 
-/** The answer to an upgrade request: the socket on a 101, else the (capped) body explaining why not. */
-export type UpgradeResponse =
-  | { status: 101; headers: ResponseHeaders; socket: Duplex }
-  | { status: number; headers: ResponseHeaders; body: Buffer; socket?: undefined };
-
-/** A request for a hijacked connection (`Upgrade: tcp`), within the deadline until the daemon answers. */
-export function requestUpgrade(
-  dispatcher: Dispatcher,
-  req: RawRequest,
-  maxErrorBytes: number,
-): Promise<UpgradeResponse> {
-  const limits = { maxBytes: maxErrorBytes, name: "the error cap", maxErrorBytes };
-  return exchange(dispatcher, req, limits, (headers, socket) => ({ status: 101 as const, headers, socket }));
+/** The start of an error's streamed body (what explains it); the rest is left unread, with the connection. */
+async function errorBody(body: ChunkStream): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  let size = 0;
+  try {
+    for await (const chunk of body) {
+      parts.push(chunk);
+      size += chunk.length;
+      if (size >= MAX_ERROR_BYTES) break;
+    }
+  } catch {
+    // the status says enough
+  }
+  return Buffer.concat(parts).subarray(0, MAX_ERROR_BYTES);
 }
 
 /**
