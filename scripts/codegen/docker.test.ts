@@ -8,6 +8,7 @@ import {
   checkTable,
   dockerOutDir,
   dockerTable,
+  dockerVariants,
   loadDockerSpec,
   specOperations,
 } from "./docker.ts";
@@ -21,7 +22,7 @@ const generated = Object.values(table);
 describe("docker operation table", () => {
   it("has exactly the spec's operations", () => {
     expect(specOps).toHaveLength(107);
-    expect(generated).toHaveLength(specOps.length);
+    expect(generated).toHaveLength(specOps.length + Object.keys(dockerVariants).length);
     expect(Object.keys(dockerTable).sort()).toEqual(specOps.map((o) => o.id).sort());
     for (const op of specOps) {
       const row = table[op.id];
@@ -29,6 +30,15 @@ describe("docker operation table", () => {
       expect(row?.method).toBe(op.method);
       expect(row?.path).toBe(op.path);
     }
+  });
+
+  it("reads exec with stdin as an upgraded connection: a variant row of ExecStart", () => {
+    expect(table.ExecStartUpgraded).toEqual({
+      ...table.ExecStart,
+      name: "startUpgraded",
+      response: "upgrade",
+    });
+    expect(table.ExecStart?.response).toBe("stream");
   });
 
   it("gives every operation a group, a name and a response kind", () => {
@@ -110,6 +120,10 @@ describe("docker operation table", () => {
       ContainerTeleport: { group: "containers", name: "teleport", response: "json" },
     } as const;
     expect(() => checkTable(specOps, invented)).toThrow(/the spec lacks: ContainerTeleport/);
+    const stray = { ExecTeleport: { ...dockerVariants.ExecStartUpgraded, of: "ExecTeleport" } } as never;
+    expect(() => checkTable(specOps, dockerTable, stray)).toThrow(/reads ExecTeleport, which the spec lacks/);
+    const twice = { ExecStartUpgraded: { ...dockerVariants.ExecStartUpgraded, name: "start" } } as never;
+    expect(() => checkTable(specOps, dockerTable, twice)).toThrow(/are both exec.start/);
   });
 });
 

@@ -187,6 +187,29 @@ export const dockerTable: Readonly<Record<string, TableEntry>> = {
   Session: e("session", "start", "upgrade"),
 };
 
+/** A spec operation read another way: the request of `of`, its answer received as `response`. */
+export interface VariantEntry extends TableEntry {
+  /** The spec's operation whose request (parameters, body) this sends. */
+  of: string;
+  /** What the method does, before the spec's summary of `of`. */
+  summary: string;
+}
+
+/**
+ * Second readings of spec operations, each a method and a row of its own: the key names the row (and its
+ * result type), the parameters are those of `of`.
+ */
+export const dockerVariants: Readonly<Record<string, VariantEntry>> = {
+  // Exec with stdin: the same start, asked to upgrade the connection (`Upgrade: tcp`), so stdin can be
+  // written and half-closed while the output is read.
+  ExecStartUpgraded: {
+    of: "ExecStart",
+    summary:
+      "Start an exec instance over an upgraded connection, to write its stdin while reading its output.",
+    ...e("exec", "startUpgraded", "upgrade", { body: "json" }),
+  },
+};
+
 /** Types of the query parameters sent as JSON, by wire name. A query parameter the spec describes as
  *  JSON-encoded but that is missing here stops the generator. */
 const jsonQueryTypes: Readonly<Record<string, string>> = {
@@ -382,8 +405,12 @@ export function specOperations(spec: Swagger): SpecOperation[] {
   return out;
 }
 
-/** Throws unless the table names exactly the spec's operations. */
-export function checkTable(ops: readonly SpecOperation[], table: Readonly<Record<string, TableEntry>>): void {
+/** Throws unless the table names exactly the spec's operations, and each variant one of them. */
+export function checkTable(
+  ops: readonly SpecOperation[],
+  table: Readonly<Record<string, TableEntry>>,
+  variants: Readonly<Record<string, VariantEntry>> = {},
+): void {
   const ids = new Set(ops.map((o) => o.id));
   const missing = [...ids].filter((id) => !(id in table));
   const extra = Object.keys(table).filter((id) => !ids.has(id));
@@ -391,8 +418,12 @@ export function checkTable(ops: readonly SpecOperation[], table: Readonly<Record
   if (missing.length) problems.push(`operations missing from the table: ${missing.join(", ")}`);
   if (extra.length) problems.push(`table entries the spec lacks: ${extra.join(", ")}`);
   if (ids.size !== ops.length) problems.push("the spec repeats an operationId");
+  for (const [key, variant] of Object.entries(variants)) {
+    if (ids.has(key)) problems.push(`variant ${key} has the name of a spec operation`);
+    if (!ids.has(variant.of)) problems.push(`variant ${key} reads ${variant.of}, which the spec lacks`);
+  }
   const seen = new Map<string, string>();
-  for (const [id, entry] of Object.entries(table)) {
+  for (const [id, entry] of [...Object.entries(table), ...Object.entries(variants)]) {
     const key = `${entry.group}.${entry.name}`;
     const other = seen.get(key);
     if (other) problems.push(`${id} and ${other} are both ${key}`);
@@ -861,7 +892,7 @@ export function buildDockerFiles(): Map<string, string> {
   const spec = loadDockerSpec(dockerSpecVersion);
   const base = operationKeys(loadDockerSpec(dockerBaseVersion));
   const ops = specOperations(spec);
-  checkTable(ops, dockerTable);
+  checkTable(ops, dockerTable, dockerVariants);
 
   const head = header(source, "scripts/codegen/docker.ts");
   const definitionNames = new Map<string, string>();
@@ -985,53 +1016,67 @@ export function buildDockerFiles(): Map<string, string> {
       }
       paramDecls.push(`${doc}export interface ${paramsName} {\n${members}}\n`);
     }
-    const result = resultType(op, entry, ctx, helperNames);
-    paramDecls.push(
-      `${jsdoc([`What ${entry.group}.${entry.name} (${op.method} ${op.path}) resolves to.`], "")}export type ${resultName} = ${result};\n`,
-    );
     const optional = params.every((p) => !p.required) && !body.required;
-
-    // Table row.
     const minVersion = base.has(`${op.method} ${op.path}`) ? undefined : afterBaseVersion;
     const paramRows = params.map(
       (p) =>
         `      { name: ${JSON.stringify(p.name)}, wire: ${JSON.stringify(p.wire)}, in: ${JSON.stringify(p.in)}, encoding: ${JSON.stringify(p.encoding)}, required: ${p.required} },\n`,
     );
-    tableLines.push(
-      `  ${op.id}: {\n` +
-        `    id: ${JSON.stringify(op.id)},\n` +
-        `    method: ${JSON.stringify(op.method)},\n` +
-        `    path: ${JSON.stringify(op.path)},\n` +
-        `    group: ${JSON.stringify(entry.group)},\n` +
-        `    name: ${JSON.stringify(entry.name)},\n` +
-        (paramRows.length ? `    params: [\n${paramRows.join("")}    ],\n` : "    params: [],\n") +
-        `    body: ${JSON.stringify(body.kind)},\n` +
-        (body.contentType !== undefined
-          ? `    bodyContentType: ${JSON.stringify(body.contentType)},\n`
-          : "") +
-        `    response: ${JSON.stringify(entry.response)},\n` +
-        (minVersion !== undefined ? `    minVersion: ${JSON.stringify(minVersion)},\n` : "") +
-        "  },\n",
-    );
-    typeLines.push(
-      `  /** ${entry.group}.${entry.name} (\`${op.method} ${op.path}\`). */\n` +
-        `  ${op.id}: {\n` +
-        `    /** Its parameters. */\n    params: ${paramsName};\n` +
-        `    /** What it resolves to. */\n    result: ${resultName};\n` +
-        `    /** How its answer is read. */\n    response: ${JSON.stringify(entry.response)};\n  };\n`,
-    );
-
-    // DockerApi method.
-    const summary = docOr(op.op.summary ?? op.op.description, `The ${op.id} operation.`, [
-      "",
-      `\`${op.method} ${op.path}\``,
-      ...(minVersion !== undefined ? [`@remarks Requires Engine API ${minVersion} or later.`] : []),
-    ]);
-    byGroup
-      .get(entry.group)
-      ?.push(
-        `${jsdoc(summary, "    ")}    ${entry.name}(params${optional ? "?" : ""}: ${paramsName}, options?: RequestOptions): ResponseFor<${JSON.stringify(entry.response)}, ${resultName}>;\n`,
+    // The operation as the spec has it, then its variants: one row, result type and method each.
+    const readings: [string, TableEntry, string | undefined][] = [
+      [op.id, entry, op.op.summary ?? op.op.description],
+      ...Object.entries(dockerVariants)
+        .filter(([, v]) => v.of === op.id)
+        .map(([key, v]): [string, TableEntry, string] => [key, v, v.summary]),
+    ];
+    for (const [key, reading, description] of readings) {
+      if (reading.body !== entry.body) {
+        throw new Error(`docker codegen: ${key}: its body is "${reading.body}", ${op.id}'s "${entry.body}"`);
+      }
+      const resultName = `${typeName(key)}Result`;
+      if (key !== op.id) claim(resultName, "result type");
+      const result = resultType(op, reading, ctx, helperNames);
+      paramDecls.push(
+        `${jsdoc([`What ${reading.group}.${reading.name} (${op.method} ${op.path}) resolves to.`], "")}export type ${resultName} = ${result};\n`,
       );
+
+      // Table row.
+      tableLines.push(
+        `  ${key}: {\n` +
+          `    id: ${JSON.stringify(op.id)},\n` +
+          `    method: ${JSON.stringify(op.method)},\n` +
+          `    path: ${JSON.stringify(op.path)},\n` +
+          `    group: ${JSON.stringify(reading.group)},\n` +
+          `    name: ${JSON.stringify(reading.name)},\n` +
+          (paramRows.length ? `    params: [\n${paramRows.join("")}    ],\n` : "    params: [],\n") +
+          `    body: ${JSON.stringify(body.kind)},\n` +
+          (body.contentType !== undefined
+            ? `    bodyContentType: ${JSON.stringify(body.contentType)},\n`
+            : "") +
+          `    response: ${JSON.stringify(reading.response)},\n` +
+          (minVersion !== undefined ? `    minVersion: ${JSON.stringify(minVersion)},\n` : "") +
+          "  },\n",
+      );
+      typeLines.push(
+        `  /** ${reading.group}.${reading.name} (\`${op.method} ${op.path}\`). */\n` +
+          `  ${key}: {\n` +
+          `    /** Its parameters. */\n    params: ${paramsName};\n` +
+          `    /** What it resolves to. */\n    result: ${resultName};\n` +
+          `    /** How its answer is read. */\n    response: ${JSON.stringify(reading.response)};\n  };\n`,
+      );
+
+      // DockerApi method.
+      const summary = docOr(description, `The ${op.id} operation.`, [
+        "",
+        `\`${op.method} ${op.path}\``,
+        ...(minVersion !== undefined ? [`@remarks Requires Engine API ${minVersion} or later.`] : []),
+      ]);
+      byGroup
+        .get(reading.group)
+        ?.push(
+          `${jsdoc(summary, "    ")}    ${reading.name}(params${optional ? "?" : ""}: ${paramsName}, options?: RequestOptions): ResponseFor<${JSON.stringify(reading.response)}, ${resultName}>;\n`,
+        );
+    }
   }
 
   const contract = ["OperationSpec", "RequestOptions", "ResponseFor", "TarBody"];
@@ -1065,7 +1110,8 @@ export function buildDockerFiles(): Map<string, string> {
       " * @internal\n" +
       " */\n" +
       `export const operations = {\n${tableLines.join("")}} as const satisfies Record<string, OperationSpec>;\n`,
-    "/** The id of an Engine API operation (the spec's operationId, e.g. `ContainerCreate`). */\n" +
+    "/** The key of an operation in the table: the spec's operationId (e.g. `ContainerCreate`), or a\n" +
+      " *  variant's name (e.g. `ExecStartUpgraded`, ExecStart read as an upgraded connection). */\n" +
       "export type OperationId = keyof OperationTypes;\n",
     "/** Params, result and response kind of every operation. */\n" +
       `export interface OperationTypes {\n${typeLines.join("")}}\n`,
@@ -1077,6 +1123,7 @@ export function buildDockerFiles(): Map<string, string> {
     ...helperTypes.map((h) => h.name),
     ...hoisted.keys(),
     ...ops.flatMap((op) => [`${typeName(op.id)}Params`, `${typeName(op.id)}Result`]),
+    ...Object.keys(dockerVariants).map((key) => `${typeName(key)}Result`),
     "OperationId",
     "OperationTypes",
     "DockerApi",

@@ -105,6 +105,33 @@ async function readAll<T>(stream: AsyncIterable<T>): Promise<{ got: T[]; err: Er
   return { got, err };
 }
 
+/** Runs `test` while the engine answers upgrades with a 101 and "hello\n" of raw output, then stays
+ *  silent; the sockets it upgraded are given to `test` and destroyed after it. */
+async function withUpgrades(test: (sockets: Duplex[]) => Promise<void>): Promise<void> {
+  const sockets: Duplex[] = [];
+  const onUpgrade = (req: IncomingMessage, socket: Duplex) => {
+    sockets.push(socket);
+    seen.push(`${req.method} ${req.url} upgrade ${req.headers.upgrade}`);
+    socket.write(
+      "HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.raw-stream\r\n" +
+        "Connection: Upgrade\r\nUpgrade: tcp\r\n\r\nhello\n",
+    );
+  };
+  server.on("upgrade", onUpgrade);
+  try {
+    await test(sockets);
+  } finally {
+    server.off("upgrade", onUpgrade);
+    for (const s of sockets) s.destroy();
+  }
+}
+
+/** Resolves once the client has closed its side of an upgraded connection (the engine's side stays
+ *  half-open: http servers allow that). */
+async function ended(socket: Duplex): Promise<void> {
+  if (!socket.readableEnded) await new Promise((resolve) => socket.once("end", resolve));
+}
+
 async function failure(p: Promise<unknown>): Promise<Error> {
   try {
     await p;
@@ -301,16 +328,7 @@ describe("deadlines", () => {
   });
 
   it("an upgraded connection (attach) silent for idleTimeout is a TimeoutError, the connection dropped", async () => {
-    const sockets: Duplex[] = [];
-    const onUpgrade = (_req: IncomingMessage, socket: Duplex) => {
-      sockets.push(socket);
-      socket.write(
-        "HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.raw-stream\r\n" +
-          "Connection: Upgrade\r\nUpgrade: tcp\r\n\r\nhello\n",
-      );
-    };
-    server.on("upgrade", onUpgrade);
-    try {
+    await withUpgrades(async (sockets) => {
       const docker = client();
       const attached = await docker.containers.attach(
         { id: "c", stream: true, stdout: true },
@@ -320,13 +338,27 @@ describe("deadlines", () => {
       expect(Buffer.concat(got.map((f) => f.data)).toString()).toBe("hello\n");
       expect(err).toBeInstanceOf(TimeoutError);
       expect(err.message).toMatch(/sent nothing for 300 ms/);
-      // The client closed its side (the server's side stays half-open: http servers allow that).
-      const s = sockets[0] as Duplex;
-      if (!s.readableEnded) await new Promise((resolve) => s.once("end", resolve));
-    } finally {
-      server.off("upgrade", onUpgrade);
-      for (const s of sockets) s.destroy();
-    }
+      await ended(sockets[0] as Duplex);
+    });
+  });
+
+  it("an upgraded connection (exec with stdin) ends when the caller aborts, its socket destroyed", async () => {
+    await withUpgrades(async (sockets) => {
+      const docker = client();
+      const controller = new AbortController();
+      const up = await docker.exec.startUpgraded(
+        { id: "e", body: { Detach: false, Tty: true } },
+        { signal: controller.signal },
+      );
+      expect(seen).toEqual(["POST /v1.41/exec/e/start upgrade tcp"]);
+      const reading = readAll(up);
+      setTimeout(() => controller.abort(new Error("caller gave up")), 100);
+      const { got, err } = await reading;
+      expect(Buffer.concat(got.map((f) => f.data)).toString()).toBe("hello\n");
+      expect(err).toBeInstanceOf(AbortedError);
+      expect(up.socket.destroyed).toBe(true);
+      await ended(sockets[0] as Duplex);
+    });
   });
 
   it("without idleTimeout a quiet follow stays open until the caller aborts", async () => {

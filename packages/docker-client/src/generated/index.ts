@@ -239,6 +239,7 @@ export type {
   DistributionInspectResult,
   SessionParams,
   SessionResult,
+  ExecStartUpgradedResult,
   OperationId,
   OperationTypes,
   DockerApi,

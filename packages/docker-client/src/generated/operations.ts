@@ -1385,6 +1385,9 @@ export interface ExecStartParams {
 /** What exec.start (POST /exec/{id}/start) resolves to. */
 export type ExecStartResult = void;
 
+/** What exec.startUpgraded (POST /exec/{id}/start) resolves to. */
+export type ExecStartUpgradedResult = void;
+
 /** Parameters of exec.resize (POST /exec/{id}/resize). */
 export interface ExecResizeParams {
   /** Exec instance ID */
@@ -2897,6 +2900,19 @@ export const operations = {
     bodyContentType: "application/json",
     response: "stream",
   },
+  ExecStartUpgraded: {
+    id: "ExecStart",
+    method: "POST",
+    path: "/exec/{id}/start",
+    group: "exec",
+    name: "startUpgraded",
+    params: [
+      { name: "id", wire: "id", in: "path", encoding: "plain", required: true },
+    ],
+    body: "json",
+    bodyContentType: "application/json",
+    response: "upgrade",
+  },
   ExecResize: {
     id: "ExecResize",
     method: "POST",
@@ -3636,7 +3652,8 @@ export const operations = {
   },
 } as const satisfies Record<string, OperationSpec>;
 
-/** The id of an Engine API operation (the spec's operationId, e.g. `ContainerCreate`). */
+/** The key of an operation in the table: the spec's operationId (e.g. `ContainerCreate`), or a
+ *  variant's name (e.g. `ExecStartUpgraded`, ExecStart read as an upgraded connection). */
 export type OperationId = keyof OperationTypes;
 
 /** Params, result and response kind of every operation. */
@@ -4081,6 +4098,15 @@ export interface OperationTypes {
     result: ExecStartResult;
     /** How its answer is read. */
     response: "stream";
+  };
+  /** exec.startUpgraded (`POST /exec/{id}/start`). */
+  ExecStartUpgraded: {
+    /** Its parameters. */
+    params: ExecStartParams;
+    /** What it resolves to. */
+    result: ExecStartUpgradedResult;
+    /** How its answer is read. */
+    response: "upgrade";
   };
   /** exec.resize (`POST /exec/{id}/resize`). */
   ExecResize: {
@@ -4868,6 +4894,12 @@ export interface DockerApi {
      * `POST /exec/{id}/start`
      */
     start(params: ExecStartParams, options?: RequestOptions): ResponseFor<"stream", ExecStartResult>;
+    /**
+     * Start an exec instance over an upgraded connection, to write its stdin while reading its output.
+     *
+     * `POST /exec/{id}/start`
+     */
+    startUpgraded(params: ExecStartParams, options?: RequestOptions): ResponseFor<"upgrade", ExecStartUpgradedResult>;
     /**
      * Resize an exec instance
      *

@@ -4,8 +4,7 @@ import type { Readable } from "node:stream";
 import { DaemonError, ProtocolError, TimeoutError } from "@berth/runtime-core";
 import { num, objectOf, str } from "../answer.js";
 import type { DockerClient } from "../client.js";
-import { operations } from "../generated/operations.js";
-import type { FrameStream, OperationSpec, StreamFrame, Upgraded } from "../operation.js";
+import type { FrameStream, StreamFrame, Upgraded } from "../operation.js";
 
 /** Options of execStart() and execRun(). */
 export interface ExecOptions {
@@ -48,8 +47,6 @@ export interface ExecSession {
   exitCode(): Promise<number>;
 }
 
-const execStartUpgrade: OperationSpec = { ...operations.ExecStart, response: "upgrade" };
-
 /** Create and start an exec; with `stdin`, its bytes are written and stdin is then half-closed. */
 export async function execStart(
   docker: DockerClient,
@@ -82,7 +79,7 @@ export async function execStart(
   const body = { Detach: false, Tty: options.tty ?? false };
   let output: FrameStream | Upgraded;
   if (withStdin) {
-    const up = (await docker.call(execStartUpgrade, { id, body }, signalOpt)) as Upgraded;
+    const up = await docker.exec.startUpgraded({ id, body }, signalOpt);
     output = up;
     void feed(up, options.stdin as NonNullable<ExecOptions["stdin"]>).catch(() => up.close());
   } else {
