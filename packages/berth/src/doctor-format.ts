@@ -1,7 +1,7 @@
 // The doctor's report for people: a table of backend × check, each failure's cause and fix, and when
 // nothing answered, what was probed and how to point berth at a daemon.
 import { DOCTOR_CHECKS, howToStart } from "./diagnose.js";
-import type { DoctorBackend, DoctorCheck, DoctorReport } from "./doctor.js";
+import type { DoctorBackend, DoctorCheck, DoctorReport } from "./doctor-report.js";
 
 const MARK: Record<DoctorCheck["status"], string> = { pass: "ok", fail: "FAIL", skip: "-" };
 

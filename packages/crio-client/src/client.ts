@@ -30,7 +30,7 @@ import {
   unixSocketPath,
 } from "./endpoint.js";
 import { refineCriError } from "./errors.js";
-import { openStreamSession, type StreamSession, type StreamTransportOption } from "./exec.js";
+import { openStreamSession, type StreamSession } from "./exec.js";
 import {
   type AuthConfig,
   type Container,
@@ -64,6 +64,7 @@ import {
   type PortForwardListener,
   type PortForwardStream,
 } from "./portforward.js";
+import type { StreamTransportOption } from "./transport.js";
 
 export { DEFAULT_CRI_ENDPOINTS } from "./endpoint.js";
 

@@ -40,14 +40,6 @@ import type {
   StreamTransportOption,
 } from "./transport.js";
 
-export type {
-  ChannelsEnd,
-  ChannelsSink,
-  StreamChannels,
-  StreamTransport,
-  StreamTransportOption,
-} from "./transport.js";
-
 /** Kubernetes remote-command subprotocol v5: v4 plus a close signal, so stdin can be half-closed. */
 export const STREAM_PROTOCOL_V5 = "v5.channel.k8s.io";
 /** Subprotocol v4: the exit status comes as a JSON Status on the error channel. */

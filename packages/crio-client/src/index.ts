@@ -34,8 +34,6 @@ export {
 } from "./endpoint.js";
 export { refineCriError } from "./errors.js";
 export {
-  type ChannelsEnd,
-  type ChannelsSink,
   EXEC_PROTOCOLS,
   exitFromErrorChannel,
   exitFromStatus,
@@ -46,13 +44,10 @@ export {
   STREAM_PROTOCOL_V3,
   STREAM_PROTOCOL_V4,
   STREAM_PROTOCOL_V5,
-  type StreamChannels,
   type StreamExit,
   StreamSession,
   type StreamSessionOptions,
   type StreamStatus,
-  type StreamTransport,
-  type StreamTransportOption,
 } from "./exec.js";
 export * from "./generated/index.js";
 export {
@@ -70,10 +65,8 @@ export {
   listenPortForward,
   openPortForward,
   PORT_FORWARD_PROTOCOLS,
-  type PortForwardChannels,
   type PortForwardListener,
   type PortForwardOptions,
-  type PortForwardSink,
   PortForwardStream,
 } from "./portforward.js";
 export { criProvider } from "./provider.js";
@@ -87,3 +80,12 @@ export {
 } from "./runtime.js";
 export { LOG_DIRECTORY_ANNOTATION, OWNED_POD_LABEL } from "./runtime-map.js";
 export { PORT_FORWARD_PROTOCOL_V1 } from "./spdy/portforward.js";
+export type {
+  ChannelsEnd,
+  ChannelsSink,
+  PortForwardChannels,
+  PortForwardSink,
+  StreamChannels,
+  StreamTransport,
+  StreamTransportOption,
+} from "./transport.js";

@@ -37,8 +37,6 @@ import {
   type StreamTransportOption,
 } from "./transport.js";
 
-export type { PortForwardChannels, PortForwardSink } from "./transport.js";
-
 /** The WebSocket subprotocols asked for a port-forward connection. */
 export const PORT_FORWARD_PROTOCOLS = ["v4.channel.k8s.io"] as const;
 

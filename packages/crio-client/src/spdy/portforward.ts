@@ -5,6 +5,7 @@
 // then ends both streams. One session carries one forwarded connection here.
 import { type BerthError, ProtocolError } from "@berth/runtime-core";
 import { DeferredSink, type PortForwardChannels, type PortForwardSink } from "../transport.js";
+import { SpdyConnectionChannels } from "./channels.js";
 import type { SpdyConnection, SpdyStream, StreamEnd } from "./connection.js";
 import { awaitReplies, HEADER_STREAM_TYPE } from "./remotecommand.js";
 import { upgradeToSpdy } from "./upgrade.js";
@@ -39,17 +40,15 @@ export async function openSpdyPortForwardChannels(
   return channels;
 }
 
-class SpdyPortForwardChannels implements PortForwardChannels {
-  readonly transport = "spdy" as const;
+class SpdyPortForwardChannels extends SpdyConnectionChannels implements PortForwardChannels {
   readonly streams: SpdyStream[];
-  readonly #conn: SpdyConnection;
   readonly #data: SpdyStream;
   readonly #deliveries: DeferredSink<PortForwardSink>;
   #dataEnd: StreamEnd | undefined;
   #errorEnd: StreamEnd | undefined;
 
   constructor(conn: SpdyConnection, port: number) {
-    this.#conn = conn;
+    super(conn);
     // Data before both streams are accepted is a server out of protocol: held only so far.
     this.#deliveries = new DeferredSink(() =>
       conn.destroy(
@@ -113,17 +112,5 @@ class SpdyPortForwardChannels implements PortForwardChannels {
 
   end(cb: (err?: Error | null) => void): void {
     this.#data.end().then(() => cb(), cb);
-  }
-
-  pause(): void {
-    this.#conn.pause();
-  }
-
-  resume(): void {
-    this.#conn.resume();
-  }
-
-  close(): void {
-    this.#conn.close();
   }
 }

@@ -11,6 +11,7 @@ import {
   ValidationError,
 } from "@berth/runtime-core";
 import { type ChannelsEnd, type ChannelsSink, DeferredSink, type StreamChannels } from "../transport.js";
+import { SpdyConnectionChannels } from "./channels.js";
 import type { SpdyConnection, SpdyStream, StreamEnd } from "./connection.js";
 import { DEFAULT_SPDY_HANDSHAKE_TIMEOUT_MS, upgradeToSpdy } from "./upgrade.js";
 
@@ -87,13 +88,11 @@ export async function awaitReplies(
   }
 }
 
-class SpdyExecChannels implements StreamChannels {
-  readonly transport = "spdy" as const;
+class SpdyExecChannels extends SpdyConnectionChannels implements StreamChannels {
   readonly protocol: string;
   readonly stdinClosable = true;
   /** Every stream opened, in order. */
   readonly streams: SpdyStream[] = [];
-  readonly #conn: SpdyConnection;
   readonly #stdin: SpdyStream | undefined;
   readonly #resize: SpdyStream | undefined;
   readonly #operation: string;
@@ -105,7 +104,7 @@ class SpdyExecChannels implements StreamChannels {
   #reported = false;
 
   constructor(conn: SpdyConnection, protocol: string, options: SpdyExecOptions) {
-    this.#conn = conn;
+    super(conn);
     this.protocol = protocol;
     this.#operation = options.operation;
     // Output before every stream is accepted is a server out of protocol: held only so far.
@@ -167,7 +166,7 @@ class SpdyExecChannels implements StreamChannels {
   }
 
   #open(type: string, handlers: Parameters<SpdyConnection["openStream"]>[1]): SpdyStream {
-    const stream = this.#conn.openStream({ [HEADER_STREAM_TYPE]: type }, handlers);
+    const stream = this.conn.openStream({ [HEADER_STREAM_TYPE]: type }, handlers);
     this.streams.push(stream);
     return stream;
   }
@@ -190,19 +189,7 @@ class SpdyExecChannels implements StreamChannels {
     this.#resize?.write(Buffer.from(JSON.stringify({ Width: width, Height: height }))).catch(() => {});
   }
 
-  pause(): void {
-    this.#conn.pause();
-  }
-
-  resume(): void {
-    this.#conn.resume();
-  }
-
-  close(): void {
-    this.#conn.close();
-  }
-
   terminate(): void {
-    this.#conn.destroy();
+    this.conn.destroy();
   }
 }
