@@ -53,6 +53,21 @@ describe("tar", () => {
     expect(await readFile(join(out, longName), "utf8")).toBe("long");
   });
 
+  it("reads PAX names outside ASCII by their byte lengths, its own and GNU tar's", async () => {
+    // The PAX reader once sliced decoded text by a byte length: such a name came back with a "\n" and more.
+    const name = `blobs/${"é".repeat(60)}/file`;
+    const ours = await collect(writeTar([{ name, data: Buffer.from("x") }]));
+    const names: string[] = [];
+    for await (const e of readTar(chunked(ours, 100))) names.push(e.name);
+    const src = join(dir, "utf8");
+    await exec("mkdir", ["-p", src]);
+    await writeFile(join(src, "ö".repeat(70)), "x");
+    const file = join(dir, "utf8.tar");
+    await exec("tar", ["cf", file, "--format=posix", "-C", src, "ö".repeat(70)]);
+    for await (const e of readTar(chunked(await readFile(file), 100))) names.push(e.name);
+    expect(names).toEqual([name, "ö".repeat(70)]);
+  });
+
   it("reads what GNU tar writes, in any chunking, skipping unread bodies", async () => {
     const src = join(dir, "src");
     await exec("mkdir", ["-p", join(src, "a"), join(src, "d".repeat(120))]);

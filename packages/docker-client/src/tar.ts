@@ -1,8 +1,15 @@
 // A small streaming tar writer and reader (ustar, with PAX headers for long names), enough for build
 // contexts, putArchive and reading getArchive/export output without buffering whole archives.
 import { ProtocolError, ValidationError } from "@berth/runtime-core";
+import {
+  TAR_BLOCK as BLOCK,
+  MAX_OCTAL_SIZE,
+  tarPadding as padding,
+  parsePax,
+  paxRecord,
+  ustarHeader,
+} from "@berth/runtime-core/internal";
 
-const BLOCK = 512;
 const encoder = new TextEncoder();
 
 /** One entry to write with packTar(). */
@@ -25,49 +32,6 @@ export interface TarEntry {
   linkTarget?: string;
 }
 
-function octal(value: number, width: number): string {
-  return `${value.toString(8).padStart(width - 1, "0")}\0`;
-}
-
-function writeString(block: Uint8Array, offset: number, width: number, value: string): void {
-  const bytes = encoder.encode(value);
-  block.set(bytes.subarray(0, width), offset);
-}
-
-function header(name: string, size: number, typeflag: string, entry: TarEntry, linkName = ""): Uint8Array {
-  const block = new Uint8Array(BLOCK);
-  const mode = entry.mode ?? (typeflag === "5" ? 0o755 : 0o644);
-  const mtime = Math.floor((entry.mtime ?? new Date()).getTime() / 1000);
-  writeString(block, 0, 100, name);
-  writeString(block, 100, 8, octal(mode, 8));
-  writeString(block, 108, 8, octal(entry.uid ?? 0, 8));
-  writeString(block, 116, 8, octal(entry.gid ?? 0, 8));
-  writeString(block, 124, 12, octal(size, 12));
-  writeString(block, 136, 12, octal(mtime, 12));
-  writeString(block, 148, 8, "        ");
-  writeString(block, 156, 1, typeflag);
-  writeString(block, 157, 100, linkName);
-  writeString(block, 257, 6, "ustar\0");
-  writeString(block, 263, 2, "00");
-  let sum = 0;
-  for (const b of block) sum += b;
-  writeString(block, 148, 8, `${sum.toString(8).padStart(6, "0")}\0 `);
-  return block;
-}
-
-function paxRecord(key: string, value: string): string {
-  // Each record is "<len> <key>=<value>\n" where len counts the whole record, its own digits included.
-  const body = ` ${key}=${value}\n`;
-  let len = body.length + 1;
-  while (`${len}${body}`.length !== len) len = `${len}${body}`.length;
-  return `${len}${body}`;
-}
-
-function padding(size: number): Uint8Array {
-  const rest = size % BLOCK;
-  return new Uint8Array(rest === 0 ? 0 : BLOCK - rest);
-}
-
 /** Write entries as a tar stream; entries can come from an async iterable, so memory stays flat. */
 export async function* packTar(
   entries: Iterable<TarEntry> | AsyncIterable<TarEntry>,
@@ -86,13 +50,30 @@ export async function* packTar(
         : new Uint8Array();
     const name = type === "directory" && !entry.name.endsWith("/") ? `${entry.name}/` : entry.name;
     const link = entry.linkTarget ?? "";
+    const owner = {
+      uid: entry.uid ?? 0,
+      gid: entry.gid ?? 0,
+      mtime: Math.floor((entry.mtime ?? new Date()).getTime() / 1000),
+    };
+    let records = "";
     if (encoder.encode(name).length > 100 || encoder.encode(link).length > 100) {
-      const pax = encoder.encode(paxRecord("path", name) + (link ? paxRecord("linkpath", link) : ""));
-      yield header("././@PaxHeader", pax.length, "x", entry);
+      records += paxRecord("path", name) + (link ? paxRecord("linkpath", link) : "");
+    }
+    if (data.length > MAX_OCTAL_SIZE) records += paxRecord("size", String(data.length));
+    if (records) {
+      const pax = encoder.encode(records);
+      yield ustarHeader({
+        name: "././@PaxHeader",
+        size: pax.length,
+        typeflag: "x",
+        mode: entry.mode ?? 0o644,
+        ...owner,
+      });
       yield pax;
       yield padding(pax.length);
     }
-    yield header(name, data.length, typeflag, entry, link);
+    const mode = entry.mode ?? (typeflag === "5" ? 0o755 : 0o644);
+    yield ustarHeader({ name, size: data.length, typeflag, mode, ...owner, linkName: link });
     if (data.length) {
       yield data;
       yield padding(data.length);
@@ -148,22 +129,6 @@ function readOctal(block: Uint8Array, offset: number, width: number): number {
   return /^[0-7]+$/.test(text) ? Number.parseInt(text, 8) : Number.NaN;
 }
 
-function parsePax(data: Uint8Array): Record<string, string> {
-  const out: Record<string, string> = {};
-  const text = new TextDecoder().decode(data);
-  let pos = 0;
-  while (pos < text.length) {
-    const space = text.indexOf(" ", pos);
-    const len = Number.parseInt(text.slice(pos, space), 10);
-    if (!Number.isFinite(len) || len <= 0) break;
-    const record = text.slice(space + 1, pos + len - 1);
-    const eq = record.indexOf("=");
-    out[record.slice(0, eq)] = record.slice(eq + 1);
-    pos += len;
-  }
-  return out;
-}
-
 /** Read a tar stream entry by entry. Each entry's data is collected into one buffer (for the files one
  *  copies in and out); `maxEntryBytes` bounds it. */
 export async function* unpackTar(
@@ -217,7 +182,7 @@ export async function* unpackTar(
       if (!(await need(padded))) throw new ProtocolError("tar stream ended inside an entry");
       const data = take(padded).slice(0, size);
       if (typeflag === "x") {
-        pax = parsePax(data);
+        pax = parsePax(data).records; // a malformed record ends the header: those before it still count
         continue;
       }
       if (typeflag === "g") continue;

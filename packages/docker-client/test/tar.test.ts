@@ -3,6 +3,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "nod
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ProtocolError, ValidationError } from "@berth/runtime-core";
+import { paxRecord as pax } from "@berth/runtime-core/internal";
 import { afterAll, describe, expect, it } from "vitest";
 import { packTar, unpackTar } from "../src/tar.js";
 
@@ -72,6 +73,33 @@ describe("tar", () => {
       `${longName}:file:4`,
       "link:symlink:0",
     ]);
+  });
+
+  it("writes long names outside ASCII that GNU tar reads, and reads them back (PAX lengths count bytes)", async () => {
+    // The PAX record length once counted UTF-16 units: GNU tar refused such an archive ("Malformed extended
+    // header"), and the reader, slicing decoded text by that length, read back a name from another archive.
+    const name = `dir/${"é".repeat(60)}/file.txt`;
+    const link = `${"ü".repeat(60)}/target`;
+    const archive = await bytes(
+      packTar([
+        { name, data: "é" },
+        { name: "l", type: "symlink", linkTarget: link },
+      ]),
+    );
+    const file = join(dir, "utf8.tar");
+    writeFileSync(file, archive);
+    expect(execFileSync("tar", ["-tvf", file], { encoding: "utf8" })).toContain(`l -> ${link}`);
+    expect(execFileSync("tar", ["-tf", file], { encoding: "utf8" }).trim().split("\n")).toEqual([name, "l"]);
+    const got: string[] = [];
+    for await (const e of unpackTar(once(archive))) got.push(`${e.name}:${e.linkTarget}:${e.size}`);
+    expect(got).toEqual([`${name}::2`, `l:${link}:0`]);
+    const src = join(dir, "utf8src");
+    mkdirSync(src);
+    writeFileSync(join(src, "ö".repeat(70)), "x");
+    const gnu = execFileSync("tar", ["-cf", "-", "--format=posix", "-C", src, "ö".repeat(70)]);
+    const names: string[] = [];
+    for await (const e of unpackTar(once(gnu))) names.push(e.name);
+    expect(names).toEqual(["ö".repeat(70)]);
   });
 
   it("refuses names that escape the archive root", async () => {
@@ -154,11 +182,4 @@ function fixChecksum(block: Uint8Array): void {
   let sum = 0;
   for (let i = 0; i < 512; i++) sum += block[i] as number;
   block.set(new TextEncoder().encode(`${sum.toString(8).padStart(6, "0")}\0 `), 148);
-}
-
-function pax(key: string, value: string): string {
-  const body = ` ${key}=${value}\n`;
-  let len = body.length + 1;
-  while (`${len}${body}`.length !== len) len = `${len}${body}`.length;
-  return `${len}${body}`;
 }

@@ -4,3 +4,4 @@ export * from "./kit/abort.js";
 export * from "./kit/errors.js";
 export * from "./kit/output.js";
 export * from "./kit/run.js";
+export * from "./kit/tar.js";

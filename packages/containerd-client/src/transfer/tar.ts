@@ -1,11 +1,17 @@
 // A minimal streaming tar reader and writer for image archives. Entry bodies are streamed both ways, so a
 // multi-gigabyte layer never sits in memory. (docker-client has a tar module, but it buffers each entry
-// and client packages must not depend on each other; this one only knows what image archives need.)
+// and client packages must not depend on each other; this one only knows what image archives need. The
+// header writer and PAX records both use are runtime-core's kit/tar.ts.)
 import { ValidationError } from "@berth/runtime-core";
+import {
+  TAR_BLOCK as BLOCK,
+  MAX_OCTAL_SIZE,
+  tarPadding as padding,
+  parsePax,
+  paxRecord,
+  ustarHeader,
+} from "@berth/runtime-core/internal";
 
-const BLOCK = 512;
-/** Largest size the 11 octal digits of a ustar header hold; beyond it a PAX "size" record is written. */
-const MAX_OCTAL_SIZE = 0o77777777777;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
@@ -112,22 +118,6 @@ function checksumOk(block: Uint8Array): boolean {
   return stored === unsigned || stored === signed;
 }
 
-function parsePax(data: Uint8Array): Record<string, string> {
-  const out: Record<string, string> = {};
-  const text = decoder.decode(data);
-  let pos = 0;
-  while (pos < text.length) {
-    const space = text.indexOf(" ", pos);
-    const len = Number.parseInt(text.slice(pos, space), 10);
-    if (space < 0 || !Number.isFinite(len) || len <= 0) throw invalid("malformed PAX header");
-    const record = text.slice(space + 1, pos + len - 1);
-    const eq = record.indexOf("=");
-    if (eq > 0) out[record.slice(0, eq)] = record.slice(eq + 1);
-    pos += len;
-  }
-  return out;
-}
-
 /** "./a//b/" → "a/b"; keeps names comparable with the paths an archive's manifest names. */
 export function cleanName(name: string): string {
   const parts: string[] = [];
@@ -182,8 +172,11 @@ export async function* readTar(source: AsyncIterable<Uint8Array>): AsyncGenerato
       if (typeflag === "x" || typeflag === "g" || typeflag === "L" || typeflag === "K") {
         if (size > 1 << 20) throw invalid(`metadata entry of ${size} bytes`);
         const data = await readBody(size);
-        if (typeflag === "x") pax = parsePax(data);
-        else if (typeflag === "L") longName = decoder.decode(data).replace(/\0+$/, "");
+        if (typeflag === "x") {
+          const parsed = parsePax(data);
+          if (!parsed.complete) throw invalid("malformed PAX header");
+          pax = parsed.records;
+        } else if (typeflag === "L") longName = decoder.decode(data).replace(/\0+$/, "");
         else if (typeflag === "K") longLink = decoder.decode(data).replace(/\0+$/, "");
         continue;
       }
@@ -236,48 +229,6 @@ export interface TarWriteEntry {
   mode?: number;
 }
 
-function writeField(block: Uint8Array, offset: number, width: number, value: string): void {
-  block.set(encoder.encode(value).subarray(0, width), offset);
-}
-
-function octal(value: number, width: number): string {
-  return `${value.toString(8).padStart(width - 1, "0")}\0`;
-}
-
-function header(name: string, size: number, typeflag: string, mode: number): Uint8Array {
-  const block = new Uint8Array(BLOCK);
-  writeField(block, 0, 100, name);
-  writeField(block, 100, 8, octal(mode, 8));
-  writeField(block, 108, 8, octal(0, 8));
-  writeField(block, 116, 8, octal(0, 8));
-  writeField(block, 124, 12, octal(size > MAX_OCTAL_SIZE ? 0 : size, 12));
-  // A fixed mtime: the same image always gives the same archive bytes.
-  writeField(block, 136, 12, octal(0, 12));
-  writeField(block, 148, 8, "        ");
-  writeField(block, 156, 1, typeflag);
-  writeField(block, 257, 6, "ustar\0");
-  writeField(block, 263, 2, "00");
-  let sum = 0;
-  for (const b of block) sum += b;
-  writeField(block, 148, 8, `${sum.toString(8).padStart(6, "0")}\0 `);
-  return block;
-}
-
-function paxRecord(key: string, value: string): string {
-  // "<len> <key>=<value>\n", where len counts the whole record including its own digits.
-  const body = ` ${key}=${value}\n`;
-  let len = encoder.encode(body).byteLength + 1;
-  while (String(len).length + encoder.encode(body).byteLength !== len) {
-    len = String(len).length + encoder.encode(body).byteLength;
-  }
-  return `${len}${body}`;
-}
-
-function padding(size: number): Uint8Array {
-  const rest = size % BLOCK;
-  return new Uint8Array(rest === 0 ? 0 : BLOCK - rest);
-}
-
 function invalidWrite(message: string): ValidationError {
   return new ValidationError(`tar archive: ${message}`, { operation: "tar.write" });
 }
@@ -299,16 +250,17 @@ export async function* writeTar(
     if (size > MAX_OCTAL_SIZE) records.push(paxRecord("size", String(size)));
     if (records.length) {
       const pax = encoder.encode(records.join(""));
-      yield header("././@PaxHeader", pax.byteLength, "x", 0o644);
+      yield ustarHeader({ name: "././@PaxHeader", size: pax.byteLength, typeflag: "x", mode: 0o644 });
       yield pax;
       yield padding(pax.byteLength);
     }
-    yield header(
+    // No mtime (0): the same image always gives the same archive bytes.
+    yield ustarHeader({
       name,
       size,
-      type === "directory" ? "5" : "0",
-      entry.mode ?? (type === "directory" ? 0o755 : 0o644),
-    );
+      typeflag: type === "directory" ? "5" : "0",
+      mode: entry.mode ?? (type === "directory" ? 0o755 : 0o644),
+    });
     if (data instanceof Uint8Array) {
       if (size) yield data;
     } else if (data) {
