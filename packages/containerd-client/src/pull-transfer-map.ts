@@ -11,7 +11,7 @@ import {
   AuthType,
   OCIRegistry,
 } from "./generated/github.com/containerd/containerd/api/types/transfer/registry.js";
-import type { BlobKind, PullEvent } from "./pull.js";
+import type { BlobKind, PullEvent } from "./pull-types.js";
 import { isIndexMediaType, isManifestMediaType, MediaType } from "./registry/media-types.js";
 import type { Platform } from "./registry/platform.js";
 import { packAny } from "./streaming.js";

@@ -29,8 +29,8 @@ import {
 } from "./generated/github.com/containerd/containerd/api/types/transfer/registry.js";
 import { DEFAULT_SNAPSHOTTER, getImage } from "./image.js";
 import { createLease, dropLease } from "./lease.js";
-import type { PullEvent, PullOptions } from "./pull.js";
 import { authResponse, TransferProgress, TransferType, transferPullRequest } from "./pull-transfer-map.js";
+import type { PullEvent, PullOptions } from "./pull-types.js";
 import { isLoopbackHost } from "./registry/client.js";
 import { formatPlatform, hostPlatform } from "./registry/platform.js";
 import { type DaemonStream, openStream, packAny, unpackAny } from "./streaming.js";
