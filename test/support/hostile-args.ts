@@ -653,8 +653,8 @@ export function hostileCalls(ctx: Context): Record<RuntimeMethod, MethodCalls> {
       id,
       object({
         signal: signal("optional", [5, 50]),
-        timeout: count([-1, 1.5, "10", 1e12]),
-        stopSignal: optional(
+        graceSeconds: count([-1, 1.5, "10", 1e12]),
+        signalName: optional(
           fc.constantFrom("SIGTERM", "SIGKILL"),
           fc.oneof(catalogExcept("string", "undefined"), badStrings, fc.constantFrom("SIGNOPE", "9x")),
         ),

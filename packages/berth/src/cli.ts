@@ -99,7 +99,7 @@ async function main(argv: string[]): Promise<number> {
   };
   const report = await doctor({
     ...(values.image !== undefined ? { image: values.image } : {}),
-    ...(timeout !== undefined ? { timeout } : {}),
+    ...(timeout !== undefined ? { timeoutSeconds: timeout } : {}),
     signal: controller.signal,
     onCheck,
   });

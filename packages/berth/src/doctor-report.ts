@@ -7,7 +7,7 @@ export interface DoctorOptions {
   /** A busybox-like image (sh, echo, sleep): default {@link DEFAULT_DOCTOR_IMAGE}. */
   image?: string;
   /** Seconds each check (and each endpoint's probe) may take: default 30. */
-  timeout?: number;
+  timeoutSeconds?: number;
   /** Where to look for runtimes: default process.env. */
   env?: EnvMap;
   /** Stops the checks; what was created is still removed before doctor() returns. */

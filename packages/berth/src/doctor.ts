@@ -13,6 +13,7 @@ import {
   type RuntimeEvent,
   TimeoutError,
   UnsupportedError,
+  ValidationError,
 } from "@berth/runtime-core";
 import { type Diagnosis, DOCTOR_CHECKS, type DoctorCheckName, diagnose } from "./diagnose.js";
 import type {
@@ -210,7 +211,7 @@ async function checkBackend(connected: ConnectedRuntime, ctx: RunContext): Promi
     });
     await check("stop", ["exec"], async (signal) => {
       if (!sleeper) return new Skip("no container");
-      await rt.stop(sleeper, { timeout: 1, signal });
+      await rt.stop(sleeper, { graceSeconds: 1, signal });
       const state = (await rt.inspect(sleeper, { signal })).state;
       if (state === "running") throw new Error("the container still runs after stop");
       return `state ${state}`;
@@ -299,9 +300,15 @@ async function configuredEndpoints(env: EnvMap): Promise<Set<string>> {
 export async function doctor(options: DoctorOptions = {}): Promise<DoctorReport> {
   const started = new Date();
   const t0 = performance.now();
-  const timeout = options.timeout ?? 30;
+  if ((options as { timeout?: unknown }).timeout !== undefined) {
+    // Renamed in 0.3 (the name says the unit): refused rather than ignored.
+    throw new ValidationError("doctor: options.timeout is now options.timeoutSeconds", {
+      operation: "doctor",
+    });
+  }
+  const timeout = options.timeoutSeconds ?? 30;
   if (!(Number.isFinite(timeout) && timeout > 0))
-    throw new RangeError("timeout must be a positive number of seconds");
+    throw new RangeError("timeoutSeconds must be a positive number of seconds");
   const image = options.image ?? DEFAULT_DOCTOR_IMAGE;
   const label = { key: DOCTOR_LABEL, value: randomBytes(4).toString("hex") };
   const found = await discover({

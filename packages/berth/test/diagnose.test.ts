@@ -96,7 +96,7 @@ describe("diagnose(): the daemon's socket, from real errors", () => {
     try {
       const report = await doctor({
         env: { BERTH_RUNTIME: "docker", DOCKER_HOST: old.host, HOME: dir },
-        timeout: 5,
+        timeoutSeconds: 5,
       });
       expect(report.ok).toBe(false);
       const docker = report.backends.find((b) => b.endpoint === old.host);

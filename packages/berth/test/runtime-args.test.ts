@@ -136,11 +136,11 @@ const cases: Array<[string, (rt: Runtime) => unknown, string]> = [
   ],
   // RangeError: Invalid array length
   [
-    "stop(id, { timeout: 1e12 })",
-    (rt) => rt.stop("x", { timeout: 1e12 }),
-    "options.timeout must be an integer from 0 to 2147483",
+    "stop(id, { graceSeconds: 1e12 })",
+    (rt) => rt.stop("x", { graceSeconds: 1e12 }),
+    "options.graceSeconds must be an integer from 0 to 2147483",
   ],
-  ["kill(id, 9)", (rt) => rt.kill("x", 9 as never), "kill: signal must be a string, got 9"],
+  ["kill(id, 9)", (rt) => rt.kill("x", 9 as never), "kill: signalName must be a string, got 9"],
   [
     "remove(id, { force: 'yes' })",
     (rt) => rt.remove("x", { force: "yes" as never }),

@@ -506,8 +506,8 @@ export class ContainerdRuntime implements Runtime {
     const task = await c.task(signalOnly(options));
     if (!task || !live(task.process?.status)) return;
     if (!running(task.process?.status)) await task.resume().catch(() => {});
-    const signal = signalNumber(options.stopSignal ?? metaOf(c.record).stopSignal ?? "SIGTERM");
-    const grace = Math.max(0, options.timeout ?? 10) * 1000;
+    const signal = signalNumber(options.signalName ?? metaOf(c.record).stopSignal ?? "SIGTERM");
+    const grace = Math.max(0, options.graceSeconds ?? 10) * 1000;
     if (grace > 0) {
       await task.kill(signal, signalOnly(options)).catch(ignoreNotFound);
       if (await this.#exitsWithin(task, grace, options.signal)) return;
@@ -531,9 +531,9 @@ export class ContainerdRuntime implements Runtime {
     }
   }
 
-  async kill(id: string, signal = "SIGKILL", options?: Call): Promise<void> {
-    [id, signal, options] = checkKillArgs(at("kill"), id, signal, options);
-    const number = signalNumber(signal);
+  async kill(id: string, signalName = "SIGKILL", options?: Call): Promise<void> {
+    [id, signalName, options] = checkKillArgs(at("kill"), id, signalName, options);
+    const number = signalNumber(signalName);
     const { task } = await this.#taskIn(id, "kill", options, live);
     try {
       await task.kill(number, signalOnly(options));

@@ -302,7 +302,7 @@ describe("the adapter's edges", () => {
     await rt.start(id); // already running: nothing to do
     await expect(rt.remove(id)).rejects.toBeInstanceOf(ConflictError);
     expect((await rt.inspect(id)).state).toBe("running");
-    await rt.stop(id, { timeout: 0 });
+    await rt.stop(id, { graceSeconds: 0 });
     await rt.stop(id); // already stopped: nothing to do
     expect((await rt.inspect(id)).exitCode).toBe(137);
     await rt.remove(id);

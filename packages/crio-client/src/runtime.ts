@@ -621,18 +621,18 @@ export class CriRuntime implements Runtime {
 
   async stop(id: string, options: StopOptions = {}): Promise<void> {
     [id, options] = checkStopArgs(at("stop"), id, options);
-    if (options.stopSignal !== undefined) {
-      throw unsupported("stop", "the CRI sends the image's stop signal (no stopSignal option)");
+    if (options.signalName !== undefined) {
+      throw unsupported("stop", "the CRI sends the image's stop signal (no signalName option)");
     }
     // containerd 2.x answers OK to stopping an unknown id (the CRI says stop is idempotent): look first.
     const status = await this.#status(id, options);
-    await this.cri.stopContainer(status.id, options.timeout ?? 10, opt(options));
+    await this.cri.stopContainer(status.id, options.graceSeconds ?? 10, opt(options));
   }
 
-  async kill(id: string, signal = "SIGKILL", options?: Call): Promise<void> {
-    [id, signal, options] = checkKillArgs(at("kill"), id, signal, options);
-    if (!isSigkill(signal)) {
-      throw unsupported("kill", `the CRI can only kill (SIGKILL); it cannot send ${signal}`);
+  async kill(id: string, signalName = "SIGKILL", options?: Call): Promise<void> {
+    [id, signalName, options] = checkKillArgs(at("kill"), id, signalName, options);
+    if (!isSigkill(signalName)) {
+      throw unsupported("kill", `the CRI can only kill (SIGKILL); it cannot send ${signalName}`);
     }
     const status = await this.#status(id, options);
     if (status.state !== ContainerState.CONTAINER_RUNNING) {

@@ -103,7 +103,7 @@ describe("refusals before any call", () => {
     await expect(rt.exec("c", ["true"], { workdir: "/tmp" })).rejects.toThrow(UnsupportedError);
     await expect(rt.exec("c", ["true"], { user: "0" })).rejects.toThrow(UnsupportedError);
     await expect(rt.kill("c", "SIGTERM")).rejects.toThrow(UnsupportedError);
-    await expect(rt.stop("c", { stopSignal: "SIGINT" })).rejects.toThrow(UnsupportedError);
+    await expect(rt.stop("c", { signalName: "SIGINT" })).rejects.toThrow(UnsupportedError);
     await expect(rt.pause("c")).rejects.toThrow(UnsupportedError);
     await expect(rt.unpause("c")).rejects.toThrow(UnsupportedError);
     await expect(rt.pull(IMAGE, { platform: "linux/arm64" })).rejects.toThrow(UnsupportedError);

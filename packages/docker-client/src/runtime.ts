@@ -264,14 +264,14 @@ export class DockerRuntime implements Runtime {
   async stop(id: string, options: StopOptions = {}): Promise<void> {
     [id, options] = checkStopArgs(this.#at("stop"), id, options);
     await this.docker.containers.stop(
-      { id, t: options.timeout ?? 10, ...(options.stopSignal ? { signal: options.stopSignal } : {}) },
+      { id, t: options.graceSeconds ?? 10, ...(options.signalName ? { signal: options.signalName } : {}) },
       opt(options),
     );
   }
 
-  async kill(id: string, signal = "SIGKILL", options?: Call): Promise<void> {
-    [id, signal, options] = checkKillArgs(this.#at("kill"), id, signal, options);
-    await this.docker.containers.kill({ id, signal }, opt(options));
+  async kill(id: string, signalName = "SIGKILL", options?: Call): Promise<void> {
+    [id, signalName, options] = checkKillArgs(this.#at("kill"), id, signalName, options);
+    await this.docker.containers.kill({ id, signal: signalName }, opt(options));
   }
 
   async remove(id: string, options: Call & { force?: boolean } = {}): Promise<void> {

@@ -240,26 +240,34 @@ export function checkStopArgs(at: CallSite, id: unknown, options: unknown): [str
   const r = new ArgReader(at);
   const checked = readId(r, id, "id");
   const { o, call } = callOptions(r, options);
+  // Renamed in 0.3 (one unit per name, a POSIX signal is a signalName): say so rather than ignore them.
+  const renamed = { timeout: "graceSeconds", stopSignal: "signalName" };
+  for (const [old, now] of Object.entries(renamed)) {
+    if (o.get(old) !== undefined) r.problem(`options.${old} is now options.${now}`);
+  }
   const stop: StopOptions = defined({
     ...call,
     // Seconds; at most what a timer in milliseconds can wait.
-    timeout: r.number(o.get("timeout"), "options.timeout", { min: 0, max: Math.floor(MAX_TIMER_MS / 1000) }),
-    stopSignal: readSignalName(r, o.get("stopSignal"), "options.stopSignal"),
+    graceSeconds: r.number(o.get("graceSeconds"), "options.graceSeconds", {
+      min: 0,
+      max: Math.floor(MAX_TIMER_MS / 1000),
+    }),
+    signalName: readSignalName(r, o.get("signalName"), "options.signalName"),
   });
   finish(r, stop.signal);
   return [checked as string, stop];
 }
 
-/** `(id, signal?, options?)`: kill. The signal defaults to SIGKILL. */
+/** `(id, signalName?, options?)`: kill. The signal defaults to SIGKILL. */
 export function checkKillArgs(
   at: CallSite,
   id: unknown,
-  signal: unknown,
+  signalName: unknown,
   options: unknown,
 ): [string, string, CallOptions] {
   const r = new ArgReader(at);
   const checked = readId(r, id, "id");
-  const name = readSignalName(r, signal, "signal") ?? "SIGKILL";
+  const name = readSignalName(r, signalName, "signalName") ?? "SIGKILL";
   const { call } = callOptions(r, options);
   finish(r, call.signal);
   return [checked as string, name, call];

@@ -226,11 +226,11 @@ export function runtimeConformance(options: ConformanceOptions): void {
         await rt.start(polite);
         await rt.start(stubborn);
         await new Promise((r) => setTimeout(r, 300));
-        await rt.stop(polite, { timeout: 10 });
+        await rt.stop(polite, { graceSeconds: 10 });
         assert.equal((await rt.inspect(polite)).exitCode, 0);
         assert.match((await drain(rt.logs(polite))).stdout, /term/);
         const t0 = Date.now();
-        await rt.stop(stubborn, { timeout: 1 });
+        await rt.stop(stubborn, { graceSeconds: 1 });
         assert.equal((await rt.inspect(stubborn)).exitCode, 137);
         assert.ok(Date.now() - t0 < 15_000, "the kill came after the grace period");
       },
@@ -248,7 +248,7 @@ export function runtimeConformance(options: ConformanceOptions): void {
         await assert.rejects(rt.remove(`berth-no-such-${run}`), NotFoundError);
         // containerd 2.x's CRI answers OK to stopping an unknown container (the CRI calls stop idempotent):
         // the Runtime must still say NotFound, as every other backend does.
-        await assert.rejects(rt.stop(`berth-no-such-${run}`, { timeout: 1 }), NotFoundError);
+        await assert.rejects(rt.stop(`berth-no-such-${run}`, { graceSeconds: 1 }), NotFoundError);
         await assert.rejects(rt.kill(`berth-no-such-${run}`, "SIGKILL"), NotFoundError);
         await assert.rejects(rt.wait(`berth-no-such-${run}`), NotFoundError);
       },

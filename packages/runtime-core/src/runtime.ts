@@ -252,11 +252,9 @@ export interface RunResult extends ExecResult {
 /** Options of `stop()`. */
 export interface StopOptions extends CallOptions {
   /** Seconds to wait after the stop signal before killing (default 10). */
-  timeout?: number;
-  /** Cancels the call: it rejects with an AbortedError once the signal fires. */
-  signal?: AbortSignal;
-  /** The signal to stop with, by name (default: the image's stop signal, else `SIGTERM`). */
-  stopSignal?: string;
+  graceSeconds?: number;
+  /** The POSIX signal to stop with, by name (default: the image's stop signal, else `SIGTERM`). */
+  signalName?: string;
 }
 
 /** What a backend can do; a false entry means the matching call throws UnsupportedError. */
@@ -331,7 +329,7 @@ export interface Runtime {
   /** Sends the stop signal, then SIGKILL after `timeout` seconds (default 10); resolves once stopped. */
   stop(id: string, options?: StopOptions): Promise<void>;
   /** Sends a signal by name (default `SIGKILL`); other signals need capability `signals`. */
-  kill(id: string, signal?: string, options?: CallOptions): Promise<void>;
+  kill(id: string, signalName?: string, options?: CallOptions): Promise<void>;
   /** Removes a container; a running one only with `force` (else a ConflictError). */
   remove(id: string, options?: CallOptions & { force?: boolean }): Promise<void>;
   /** Freeze every process of the container (capability `pause`). */

@@ -192,24 +192,34 @@ describe("options", () => {
   });
 
   it("stop and kill: signal names and timeouts", () => {
-    refused(() => checkKillArgs(at, "x", 9, undefined), "signal must be a string, got 9");
+    refused(() => checkKillArgs(at, "x", 9, undefined), "signalName must be a string, got 9");
     refused(
       () => checkKillArgs(at, "x", "SIGNOPE", undefined),
-      'signal "SIGNOPE" is not a signal name or number',
+      'signalName "SIGNOPE" is not a signal name or number',
     );
     expect(checkKillArgs(at, "x", undefined, undefined)[1]).toBe("SIGKILL");
     for (const name of ["SIGTERM", "term", "9", "RTMIN+3", "SIGRTMAX-1"]) {
       expect(checkKillArgs(at, "x", name, undefined)[1]).toBe(name);
     }
-    refused(() => checkStopArgs(at, "x", { timeout: 1.5 }), "options.timeout must be an integer");
+    refused(() => checkStopArgs(at, "x", { graceSeconds: 1.5 }), "options.graceSeconds must be an integer");
     refused(
-      () => checkStopArgs(at, "x", { timeout: 1e12 }),
-      "options.timeout must be an integer from 0 to 2147483",
+      () => checkStopArgs(at, "x", { graceSeconds: 1e12 }),
+      "options.graceSeconds must be an integer from 0 to 2147483",
     );
     refused(
-      () => checkStopArgs(at, "x", { stopSignal: null }),
-      "options.stopSignal must be a string, got null",
+      () => checkStopArgs(at, "x", { signalName: null }),
+      "options.signalName must be a string, got null",
     );
+    // The names before 0.3 are refused with their new names, not ignored.
+    refused(() => checkStopArgs(at, "x", { timeout: 5 }), "options.timeout is now options.graceSeconds");
+    refused(
+      () => checkStopArgs(at, "x", { stopSignal: "SIGINT" }),
+      "options.stopSignal is now options.signalName",
+    );
+    expect(checkStopArgs(at, "x", { graceSeconds: 3, signalName: "SIGINT" })[1]).toEqual({
+      graceSeconds: 3,
+      signalName: "SIGINT",
+    });
     refused(() => checkRemoveArgs(at, "x", { force: "yes" }), "options.force must be true or false");
   });
 
