@@ -43,7 +43,10 @@ export interface CreateContainerOptions {
 }
 
 /** A Container with the record containerd answered (as load(), find() and list() give them). */
-export type LoadedContainer = Container & { readonly record: ContainerRecord };
+export type LoadedContainer = Container & {
+  /** The daemon's record of the container, as load() got it. */
+  readonly record: ContainerRecord;
+};
 
 /** A container record with its rootfs snapshot, as createContainer() made it or load() found it. */
 export class Container {
