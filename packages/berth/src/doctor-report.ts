@@ -1,5 +1,6 @@
 // What doctor() reports (and takes), apart from how it finds it: doctor-format.ts reads these types too.
-import type { Capabilities, EnvMap } from "@berth/runtime-core";
+import type { Capabilities } from "@berth/runtime-core";
+import type { EnvMap } from "@berth/runtime-core/internal";
 import type { Diagnosis, DoctorCheckName } from "./diagnose.js";
 
 /** Options of {@link doctor}. */

@@ -7,7 +7,6 @@ import {
   type ConnectAttempt,
   type ConnectedRuntime,
   type ContainerSpec,
-  type EnvMap,
   isBerthError,
   type Runtime,
   type RuntimeEvent,
@@ -15,6 +14,7 @@ import {
   UnsupportedError,
   ValidationError,
 } from "@berth/runtime-core";
+import type { EnvMap } from "@berth/runtime-core/internal";
 import { type Diagnosis, DOCTOR_CHECKS, type DoctorCheckName, diagnose } from "./diagnose.js";
 import type {
   DoctorBackend,

@@ -39,7 +39,7 @@ let out;
 try {
   if (!logPath.startsWith("/"))
     throw new Error(`usage: logger.mjs <absolute log path>, got ${JSON.stringify(logPath)}`);
-  ({ formatCriLogRecords: format } = await import("@berth/runtime-core"));
+  ({ formatCriLogRecords: format } = await import("@berth/runtime-core/internal"));
   // Appended to, never through a symlink at its name (the runtime made the file; a link is not its).
   out = openSync(
     logPath,

@@ -3,7 +3,8 @@
 // The daemon answers each request once, so the session is a simple request/response dialogue.
 
 import type { DeepPartial, Encoded } from "@berth/grpc";
-import { DigestMismatchError, digestMismatchIn, isBerthError, ProtocolError } from "@berth/runtime-core";
+import { DigestMismatchError, isBerthError, ProtocolError } from "@berth/runtime-core";
+import { digestMismatchIn } from "@berth/runtime-core/internal";
 import type { ContainerdClient } from "./client.js";
 import {
   WriteAction,

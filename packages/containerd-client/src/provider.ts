@@ -2,7 +2,8 @@
 // BERTH_CONTAINERD_LOG_DIR moves the task logs the Runtime adapter writes; BERTH_RUNC_ROOT sets runc's
 // state root for new containers (default: the shim's own).
 // Also the package's `./provider` entry: it loads the gRPC client only when a candidate is opened.
-import type { EnvMap, RuntimeCandidate, RuntimeProvider } from "@berth/runtime-core";
+import type { RuntimeCandidate, RuntimeProvider } from "@berth/runtime-core";
+import type { EnvMap } from "@berth/runtime-core/internal";
 import { DEFAULT_CONTAINERD_ADDRESS } from "./defaults.js";
 
 function candidate(address: string, source: string, env: EnvMap): RuntimeCandidate {

@@ -8,10 +8,8 @@
 // failed or aborted pull has left nothing.
 import {
   type BerthError,
-  classifyDaemonMessage,
   credentialsForImage,
   DigestMismatchError,
-  digestMismatchIn,
   type ImageRef,
   isBerthError,
   parseImageRef,
@@ -21,6 +19,7 @@ import {
   UnsupportedError,
   ValidationError,
 } from "@berth/runtime-core";
+import { classifyDaemonMessage, digestMismatchIn } from "@berth/runtime-core/internal";
 import type { ContainerdClient } from "./client.js";
 import { Progress } from "./generated/github.com/containerd/containerd/api/types/transfer/progress.js";
 import {

@@ -6,15 +6,8 @@ import { constants } from "node:fs";
 import { access, mkdir, open, readFile, rm, rmdir } from "node:fs/promises";
 import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
-import {
-  DaemonError,
-  type LogEntry,
-  logFileInside,
-  makeDirectoryInside,
-  pathInside,
-  readCriLogs,
-  ValidationError,
-} from "@berth/runtime-core";
+import { DaemonError, type LogEntry, ValidationError } from "@berth/runtime-core";
+import { logFileInside, makeDirectoryInside, pathInside, readCriLogs } from "@berth/runtime-core/internal";
 
 /** The logger script, beside src/ and dist/ in the package. */
 export const LOGGER_SCRIPT = fileURLToPath(new URL("../bin/logger.mjs", import.meta.url));

@@ -11,18 +11,16 @@ import {
 import {
   ApiVersionError,
   type BerthError,
-  type CriLogEntry,
   credentialsForImage,
   isBerthError,
   parseImageRef,
-  type ReadCriLogsOptions,
   type RegistryCredentials,
   type ResolveCredentialsOptions,
-  readCriLogs,
   resolveCredentials,
   UnavailableError,
   UnsupportedError,
 } from "@berth/runtime-core";
+import { type CriLogEntry, type ReadCriLogsOptions, readCriLogs } from "@berth/runtime-core/internal";
 import {
   type EndpointCandidate,
   endpointCandidates,

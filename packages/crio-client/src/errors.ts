@@ -4,15 +4,14 @@ import {
   type BerthError,
   type BerthErrorDetails,
   ConflictError,
-  classifyDaemonMessage,
   DaemonError,
   DigestMismatchError,
-  digestMismatchIn,
   isBerthError,
   NotFoundError,
   TimeoutError,
   UnauthorizedError,
 } from "@berth/runtime-core";
+import { classifyDaemonMessage, digestMismatchIn } from "@berth/runtime-core/internal";
 
 function details(err: BerthError): BerthErrorDetails {
   return {

@@ -10,4 +10,4 @@ export {
   parseCriLogRecord,
   type ReadCriLogsOptions,
   readCriLogs,
-} from "@berth/runtime-core";
+} from "@berth/runtime-core/internal";

@@ -2,7 +2,8 @@
 // crictl.yaml's runtime-endpoint, else crictl's default sockets. BERTH_CRI_LOG_DIR names the directory
 // pods get their log directories under (default DEFAULT_CRI_LOG_ROOT).
 // Also the package's `./provider` entry: it loads the gRPC client only when a candidate is opened.
-import type { EnvMap, RuntimeCandidate, RuntimeProvider } from "@berth/runtime-core";
+import type { RuntimeCandidate, RuntimeProvider } from "@berth/runtime-core";
+import type { EnvMap } from "@berth/runtime-core/internal";
 import { DEFAULT_CRI_ENDPOINTS, type EndpointCandidate, endpointCandidates } from "./endpoint.js";
 
 /** How long the events probe waits for an UNIMPLEMENTED answer before taking the open stream as a yes. */

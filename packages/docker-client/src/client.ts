@@ -4,15 +4,8 @@
 // and its answer read by the row of `readers` for the response kind the table names (JSON, NDJSON,
 // stdout/stderr frames, tar, or an upgraded connection).
 import { Readable } from "node:stream";
-import {
-  ApiVersionError,
-  DEFAULT_DOCKER_SOCKET,
-  type EnvMap,
-  ProtocolError,
-  resolveDockerEndpoint,
-  UnavailableError,
-  ValidationError,
-} from "@berth/runtime-core";
+import { ApiVersionError, ProtocolError, UnavailableError, ValidationError } from "@berth/runtime-core";
+import { DEFAULT_DOCKER_SOCKET, type EnvMap, resolveDockerEndpoint } from "@berth/runtime-core/internal";
 import { Pool } from "undici";
 import { type Endpoint, loadTls, parseDockerHost, type TlsOptions } from "./endpoint.js";
 import { errorFromTransport } from "./errors.js";

@@ -1,6 +1,7 @@
 // Where the Docker daemon is: DOCKER_HOST forms turned into an undici origin and connect options.
 import { readFile } from "node:fs/promises";
-import { type DockerTlsSettings, ValidationError } from "@berth/runtime-core";
+import { ValidationError } from "@berth/runtime-core";
+import type { DockerTlsSettings } from "@berth/runtime-core/internal";
 
 /** TLS material for a tcp:// or https:// daemon: PEM text or bytes, not paths (see loadTls). */
 export interface TlsOptions {

@@ -4,10 +4,8 @@ import {
   BerthError,
   type BerthErrorDetails,
   ConflictError,
-  classifyDaemonMessage,
   DaemonError,
   DigestMismatchError,
-  digestMismatchIn,
   NotFoundError,
   ProtocolError,
   TimeoutError,
@@ -15,6 +13,7 @@ import {
   UnavailableError,
   ValidationError,
 } from "@berth/runtime-core";
+import { classifyDaemonMessage, digestMismatchIn } from "@berth/runtime-core/internal";
 import { StatusError } from "./transport.js";
 
 /** Daemons report registry failures as 500s (or inside 200 streams) with only a message to go by. */

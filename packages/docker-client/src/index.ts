@@ -1,3 +1,11 @@
+// Where fromEnv() connects (DOCKER_HOST, DOCKER_CONTEXT, the config's current context, the default sockets).
+export {
+  DEFAULT_DOCKER_SOCKET,
+  type DockerEndpoint,
+  type DockerEndpointOptions,
+  type DockerTlsSettings,
+  resolveDockerEndpoint,
+} from "@berth/runtime-core/internal";
 export { decodePathStat, isDirectoryMode, PATH_STAT_HEADER, type PathStat } from "./archive.js";
 export {
   compareVersions,

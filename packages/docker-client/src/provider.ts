@@ -2,16 +2,14 @@
 // (Podman's own variable) or PODMAN_HOST, then the usual sockets of each. Also the package's `./provider`
 // entry: it loads the client only when a candidate is opened.
 import { join } from "node:path";
+import type { Runtime, RuntimeCandidate, RuntimeProvider } from "@berth/runtime-core";
 import {
   DEFAULT_DOCKER_SOCKET,
   type EnvMap,
   homeDir,
   loadDockerConfig,
-  type Runtime,
-  type RuntimeCandidate,
-  type RuntimeProvider,
   resolveDockerEndpoint,
-} from "@berth/runtime-core";
+} from "@berth/runtime-core/internal";
 import type { DockerClient } from "./client.js";
 
 /** The client and adapter are loaded when a candidate is opened, not with the provider. */

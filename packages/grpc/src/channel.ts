@@ -1,13 +1,8 @@
 // A gRPC connection to one daemon, and typed clients for its services built from ts-proto's generic
 // definitions: unary calls as promises, server streams as async iterables, every call abortable.
 import { once } from "node:events";
-import {
-  AbortedError,
-  type BerthError,
-  errorFromGrpcStatus,
-  isBerthError,
-  ProtocolError,
-} from "@berth/runtime-core";
+import { AbortedError, type BerthError, isBerthError, ProtocolError } from "@berth/runtime-core";
+import { errorFromGrpcStatus } from "@berth/runtime-core/internal";
 import * as grpc from "@grpc/grpc-js";
 import { DirectStreams } from "./direct-stream.js";
 import type {

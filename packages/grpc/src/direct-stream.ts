@@ -9,13 +9,8 @@
 
 import { type ClientHttp2Session, type ClientHttp2Stream, connect, constants } from "node:http2";
 import { connect as netConnect } from "node:net";
-import {
-  AbortedError,
-  type BerthError,
-  errorFromGrpcStatus,
-  ProtocolError,
-  type UnavailableError,
-} from "@berth/runtime-core";
+import { AbortedError, type BerthError, ProtocolError, type UnavailableError } from "@berth/runtime-core";
+import { errorFromGrpcStatus } from "@berth/runtime-core/internal";
 import type { CallOptions, ServerStream } from "./types.js";
 import { unavailableError } from "./unavailable.js";
 

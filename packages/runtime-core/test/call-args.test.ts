@@ -1,8 +1,8 @@
 // The Runtime methods' argument checks (call-args.ts), with the inputs the runtime-surface fuzz
 // (test/fuzz/runtime-surface.ts) found escaping as raw TypeErrors and RangeErrors before they existed.
 import { describe, expect, it } from "vitest";
+import { AbortedError, ValidationError, validateContainerSpec } from "../src/index.js";
 import {
-  AbortedError,
   checkCallOptions,
   checkCreateArgs,
   checkEventsOptions,
@@ -15,9 +15,7 @@ import {
   checkRemoveArgs,
   checkRunArgs,
   checkStopArgs,
-  ValidationError,
-  validateContainerSpec,
-} from "../src/index.js";
+} from "../src/internal.js";
 
 const at = { operation: "inspect", backend: "docker" };
 const image = "127.0.0.1:5000/busybox:latest";

@@ -7,7 +7,6 @@ import {
   credentialsForImage,
   DOCKER_HUB_AUTH_SERVER,
   encodeDockerAuthHeader,
-  loadDockerConfig,
   ProtocolError,
   registryOf,
   resolveCredentials,
@@ -15,6 +14,7 @@ import {
   UnauthorizedError,
   ValidationError,
 } from "../src/index.js";
+import { loadDockerConfig } from "../src/internal.js";
 
 let root: string;
 let bin: string;

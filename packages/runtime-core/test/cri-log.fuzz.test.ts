@@ -7,15 +7,15 @@ import { join } from "node:path";
 import fc from "fast-check";
 import { describe, it } from "vitest";
 import { chunksOf, expectTyped, FUZZ_RUNS, fuzz, fuzzDir, must } from "../../../test/support/fuzz-harness.js";
+import { ProtocolError } from "../src/index.js";
 import {
   CriLogDecoder,
   type CriLogEntry,
   formatCriLogRecords,
   type LogStream,
-  ProtocolError,
   parseCriLogRecord,
   readCriLogs,
-} from "../src/index.js";
+} from "../src/internal.js";
 
 const stream = fc.constantFrom<LogStream>("stdout", "stderr");
 const date = fc.date({ noInvalidDate: true });

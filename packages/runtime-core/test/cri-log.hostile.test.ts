@@ -8,7 +8,8 @@ import { join } from "node:path";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { afterAll, describe, expect, it } from "vitest";
-import { type CriLogEntry, formatCriLogRecords, ProtocolError, readCriLogs } from "../src/index.js";
+import { ProtocolError } from "../src/index.js";
+import { type CriLogEntry, formatCriLogRecords, readCriLogs } from "../src/internal.js";
 
 const MIB = 1024 * 1024;
 const SIZE_MIB = Number(process.env.BERTH_HOSTILE_LOG_MIB ?? 256);

@@ -2,15 +2,14 @@ import { appendFileSync, mkdtempSync, renameSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { AbortedError, ProtocolError } from "../src/index.js";
 import {
-  AbortedError,
   CriLogDecoder,
   type CriLogEntry,
   formatCriLogRecords,
-  ProtocolError,
   parseCriLogRecord,
   readCriLogs,
-} from "../src/index.js";
+} from "../src/internal.js";
 
 const dir = mkdtempSync(join(tmpdir(), "berth-crilog-"));
 const ts = (s: number) => `2026-01-02T03:04:${String(s).padStart(2, "0")}.123456789Z`;

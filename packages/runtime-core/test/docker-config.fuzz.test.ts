@@ -16,7 +16,8 @@ import {
   must,
   typedOnly,
 } from "../../../test/support/fuzz-harness.js";
-import { type DockerConfig, loadDockerConfig, resolveCredentials, ValidationError } from "../src/index.js";
+import { resolveCredentials, ValidationError } from "../src/index.js";
+import { type DockerConfig, loadDockerConfig } from "../src/internal.js";
 
 const root = fuzzDir("config");
 

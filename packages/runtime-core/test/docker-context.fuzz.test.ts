@@ -14,7 +14,8 @@ import {
   must,
   typedOnly,
 } from "../../../test/support/fuzz-harness.js";
-import { dockerContextPaths, resolveDockerEndpoint, ValidationError } from "../src/index.js";
+import { ValidationError } from "../src/index.js";
+import { dockerContextPaths, resolveDockerEndpoint } from "../src/internal.js";
 
 const root = fuzzDir("context");
 

@@ -3,13 +3,13 @@ import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ValidationError } from "../src/index.js";
 import {
   DEFAULT_DOCKER_SOCKET,
   defaultSocketCandidates,
   dockerContextPaths,
   resolveDockerEndpoint,
-  ValidationError,
-} from "../src/index.js";
+} from "../src/internal.js";
 
 let root: string;
 let n = 0;

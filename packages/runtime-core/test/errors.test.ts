@@ -3,16 +3,18 @@ import {
   AbortedError,
   BerthError,
   ConflictError,
-  classifyDaemonMessage,
   DaemonError,
-  digestMismatchIn,
-  errorFromGrpcStatus,
   NotFoundError,
-  parseEnvFile,
   TimeoutError,
   UnavailableError,
   UnsupportedError,
 } from "../src/index.js";
+import {
+  classifyDaemonMessage,
+  digestMismatchIn,
+  errorFromGrpcStatus,
+  parseEnvFile,
+} from "../src/internal.js";
 
 describe("errorFromGrpcStatus", () => {
   it("maps status codes to typed errors carrying the detail", () => {

@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { logFileInside, makeDirectoryInside, pathInside } from "../src/index.js";
+import { logFileInside, makeDirectoryInside, pathInside } from "../src/internal.js";
 
 const base = mkdtempSync(join(tmpdir(), "berth-log-root-"));
 afterAll(() => rmSync(base, { recursive: true, force: true }));

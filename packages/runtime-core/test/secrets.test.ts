@@ -8,13 +8,13 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeSecret, SecretScan } from "../../../test/support/secret-scan.js";
 import {
   type BerthError,
-  loadDockerConfig,
   ProtocolError,
   resolveCredentials,
   TimeoutError,
   UnauthorizedError,
   ValidationError,
 } from "../src/index.js";
+import { loadDockerConfig } from "../src/internal.js";
 
 let root: string;
 let bin: string;
