@@ -1,7 +1,8 @@
 // The Kubernetes channel WebSocket protocol the CRI streaming server speaks: every binary frame starts
 // with one byte naming the channel. Opening the socket is shared by exec, attach and port-forward.
-import { AbortedError, ProtocolError, TimeoutError, UnavailableError } from "@berth/runtime-core";
+import { ProtocolError, TimeoutError, UnavailableError } from "@berth/runtime-core";
 import WebSocket from "ws";
+import { abortedError, readRefusalBody } from "./handshake.js";
 
 /** Closes one channel (v5 only): frame [255, channel]. */
 export const CLOSE_CHANNEL = 255;
@@ -101,12 +102,9 @@ export function openChannelSocket<T>(
   setup: (ws: ChannelSocket) => T,
 ): Promise<T> {
   const { signal, operation } = options;
+  if (signal?.aborted) return Promise.reject(abortedError(operation, signal));
   const details = { operation, backend: "cri" };
   return new Promise((resolve, reject) => {
-    if (signal?.aborted) {
-      reject(new AbortedError(`${operation}: aborted`, { ...details, cause: signal.reason }));
-      return;
-    }
     const wsUrl = url.replace(/^http/, "ws");
     const ws = new WebSocket(wsUrl, [...protocols], {
       handshakeTimeout: options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
@@ -117,7 +115,7 @@ export function openChannelSocket<T>(
     ws.binaryType = "nodebuffer";
     const onAbort = () => {
       ws.terminate();
-      reject(new AbortedError(`${operation}: aborted`, { ...details, cause: signal?.reason }));
+      reject(abortedError(operation, signal));
     };
     signal?.addEventListener("abort", onAbort, { once: true });
     // ws's handshakeTimeout is an idle timeout: a refusal whose body trickles in would outlast it.
@@ -151,21 +149,13 @@ export function openChannelSocket<T>(
     });
     ws.once("unexpected-response", (_req, res) => {
       done();
-      let body = "";
-      res.setEncoding("utf8");
-      res.on("data", (c: string) => {
-        // Enough to show why; the rest is not waited for.
-        body += c;
-        if (body.length >= 4096) res.destroy();
-      });
-      res.once("close", () => {
+      readRefusalBody(res, (body) => {
         ws.terminate();
-        body = body.slice(0, 4096);
         reject(
-          new ProtocolError(`${operation}: streaming server answered ${res.statusCode}: ${body.trim()}`, {
+          new ProtocolError(`${operation}: streaming server answered ${res.statusCode}: ${body}`, {
             ...details,
             status: res.statusCode,
-            daemonMessage: body.trim(),
+            daemonMessage: body,
           }),
         );
       });

@@ -3,13 +3,8 @@
 // `streamType` header (error, stdin, stdout, stderr, resize); the server waits until every stream the
 // request asked for has been replied to, then runs the command. Ending stdin is a FIN on its stream. The
 // exit comes on the error stream: a JSON metav1.Status from v4 on, plain text (failures only) before.
-import {
-  AbortedError,
-  type BerthError,
-  ProtocolError,
-  TimeoutError,
-  ValidationError,
-} from "@berth/runtime-core";
+import { type BerthError, ProtocolError, TimeoutError, ValidationError } from "@berth/runtime-core";
+import { abortedError } from "../handshake.js";
 import { type ChannelsEnd, type ChannelsSink, DeferredSink, type StreamChannels } from "../transport.js";
 import { SpdyConnectionChannels } from "./channels.js";
 import type { SpdyConnection, SpdyStream, StreamEnd } from "./connection.js";
@@ -73,7 +68,7 @@ export async function awaitReplies(
         ),
       timeout,
     );
-    onAbort = () => reject(new AbortedError(`${operation}: aborted`, { ...details, cause: signal?.reason }));
+    onAbort = () => reject(abortedError(operation, signal));
     if (signal?.aborted) onAbort();
     else signal?.addEventListener("abort", onAbort, { once: true });
   });

@@ -5,13 +5,8 @@
 import { request as httpRequest, type IncomingMessage } from "node:http";
 import { request as httpsRequest } from "node:https";
 import type { Socket } from "node:net";
-import {
-  AbortedError,
-  type BerthError,
-  ProtocolError,
-  TimeoutError,
-  UnavailableError,
-} from "@berth/runtime-core";
+import { type BerthError, ProtocolError, TimeoutError, UnavailableError } from "@berth/runtime-core";
+import { abortedError, readRefusalBody } from "../handshake.js";
 import { SpdyConnection, type SpdyConnectionOptions } from "./connection.js";
 
 export const SPDY_UPGRADE = "SPDY/3.1";
@@ -45,12 +40,9 @@ export function isUpgradeRefusal(err: unknown): err is ProtocolError {
 
 export function upgradeToSpdy(url: string, options: SpdyUpgradeOptions): Promise<SpdyUpgrade> {
   const { operation, signal } = options;
+  if (signal?.aborted) return Promise.reject(abortedError(operation, signal));
   const details = { operation, backend: "cri" };
   return new Promise((resolve, reject) => {
-    if (signal?.aborted) {
-      reject(new AbortedError(`${operation}: aborted`, { ...details, cause: signal.reason }));
-      return;
-    }
     let u: URL;
     try {
       u = new URL(url.replace(/^ws/, "http"));
@@ -85,8 +77,7 @@ export function upgradeToSpdy(url: string, options: SpdyUpgradeOptions): Promise
       () => settle(new TimeoutError(`${operation}: SPDY upgrade of ${url} took over ${timeout} ms`, details)),
       timeout,
     );
-    const onAbort = () =>
-      settle(new AbortedError(`${operation}: aborted`, { ...details, cause: signal?.reason }));
+    const onAbort = () => settle(abortedError(operation, signal));
     signal?.addEventListener("abort", onAbort, { once: true });
 
     req.on("error", (err) =>
@@ -94,26 +85,16 @@ export function upgradeToSpdy(url: string, options: SpdyUpgradeOptions): Promise
         new UnavailableError(`${operation}: cannot open ${url}: ${err.message}`, { ...details, cause: err }),
       ),
     );
-    req.on("response", (res: IncomingMessage) => {
-      let body = "";
-      res.setEncoding("utf8");
-      res.on("data", (c: string) => {
-        // Enough to show why; the rest is not waited for.
-        body += c;
-        if (body.length >= 4096) res.destroy();
-      });
-      const refuse = () =>
+    req.on("response", (res: IncomingMessage) =>
+      readRefusalBody(res, (body) =>
         settle(
           new ProtocolError(
-            `${operation}: streaming server answered ${res.statusCode} to the SPDY upgrade: ${body.trim()}`,
-            { ...details, status: res.statusCode, daemonMessage: body.trim() },
+            `${operation}: streaming server answered ${res.statusCode} to the SPDY upgrade: ${body}`,
+            { ...details, status: res.statusCode, daemonMessage: body },
           ),
-        );
-      res.once("close", () => {
-        body = body.slice(0, 4096);
-        refuse();
-      });
-    });
+        ),
+      ),
+    );
     req.on("upgrade", (res: IncomingMessage, socket: Socket, head: Buffer) => {
       const fail = (message: string) => {
         socket.destroy();
