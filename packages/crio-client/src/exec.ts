@@ -13,7 +13,6 @@
 // SPDY upgrade. `StreamSession.stdinClosable` tells whether ending `stdin` reaches the command.
 import { PassThrough, type Readable, Writable } from "node:stream";
 import {
-  AbortedError,
   type BerthError,
   DaemonError,
   ProtocolError,
@@ -23,15 +22,14 @@ import {
 import {
   type ChannelSocket,
   CLOSE_CHANNEL,
-  checkStreamingUrl,
   frame,
   MAX_ERROR_CHANNEL_BYTES,
   messageBuffer,
-  openChannelSocket,
   wsProtocolViolation,
 } from "./channel.js";
+import { abortedError } from "./handshake.js";
 import { openSpdyExecChannels } from "./spdy/remotecommand.js";
-import { isUpgradeRefusal } from "./spdy/upgrade.js";
+import { openStreaming } from "./streaming.js";
 import type {
   ChannelsEnd,
   ChannelsSink,
@@ -277,8 +275,7 @@ export class StreamSession {
       failure ??= err;
       channels.terminate();
     };
-    const onAbort = () =>
-      fail(new AbortedError(`${operation}: aborted`, { operation, backend: "cri", cause: signal?.reason }));
+    const onAbort = () => fail(abortedError(operation, signal));
     if (signal?.aborted) onAbort();
     else signal?.addEventListener("abort", onAbort, { once: true });
     if (options.timeout !== undefined) {
@@ -448,37 +445,25 @@ export function websocketChannels(ws: ChannelSocket, operation: string): StreamC
 }
 
 /** Connect to an exec or attach URL the runtime returned. */
-export async function openStreamSession(
+export function openStreamSession(
   url: string,
   options: StreamSessionOptions,
   protocols: readonly string[] = EXEC_PROTOCOLS,
 ): Promise<StreamSession> {
-  const transport = options.transport ?? "auto";
-  const checked = (target: string) =>
-    checkStreamingUrl(target, options.operation, options.streamingHosts).toString();
-  const overWebSocket = (target: string) =>
-    openChannelSocket(
-      checked(target),
-      protocols,
-      options,
-      (ws) => new StreamSession(websocketChannels(ws, options.operation), options),
-    );
-  if (transport === "websocket") return overWebSocket(url);
-  let channels: StreamChannels;
-  try {
-    channels = await openSpdyExecChannels(checked(url), {
-      operation: options.operation,
-      protocols: SPDY_EXEC_PROTOCOLS,
-      stdin: options.stdin,
-      stdout: options.stdout ?? true,
-      stderr: options.stderr ?? !options.tty,
-      tty: options.tty ?? false,
-      signal: options.signal,
-      handshakeTimeout: options.handshakeTimeout,
-    });
-  } catch (err) {
-    if (transport === "spdy" || !isUpgradeRefusal(err)) throw err;
-    return overWebSocket(options.fallbackUrl ? await options.fallbackUrl() : url);
-  }
-  return new StreamSession(channels, options);
+  return openStreaming(url, options, {
+    spdy: (checked) =>
+      openSpdyExecChannels(checked, {
+        operation: options.operation,
+        protocols: SPDY_EXEC_PROTOCOLS,
+        stdin: options.stdin,
+        stdout: options.stdout ?? true,
+        stderr: options.stderr ?? !options.tty,
+        tty: options.tty ?? false,
+        signal: options.signal,
+        handshakeTimeout: options.handshakeTimeout,
+      }),
+    overSpdy: (channels) => new StreamSession(channels, options),
+    protocols,
+    overWebSocket: (ws) => new StreamSession(websocketChannels(ws, options.operation), options),
+  });
 }

@@ -11,24 +11,17 @@
 
 import { createServer, type Server, type Socket } from "node:net";
 import { Duplex } from "node:stream";
-import {
-  AbortedError,
-  type BerthError,
-  DaemonError,
-  ProtocolError,
-  UnavailableError,
-} from "@berth/runtime-core";
+import { type BerthError, DaemonError, ProtocolError, UnavailableError } from "@berth/runtime-core";
 import {
   type ChannelSocket,
-  checkStreamingUrl,
   frame,
   MAX_ERROR_CHANNEL_BYTES,
   messageBuffer,
-  openChannelSocket,
   wsProtocolViolation,
 } from "./channel.js";
+import { abortedError } from "./handshake.js";
 import { openSpdyPortForwardChannels } from "./spdy/portforward.js";
-import { isUpgradeRefusal } from "./spdy/upgrade.js";
+import { openStreaming } from "./streaming.js";
 import {
   DeferredSink,
   type PortForwardChannels,
@@ -73,10 +66,7 @@ export class PortForwardStream extends Duplex {
     this.port = port;
     this.transport = channels.transport;
     const operation = "PortForward";
-    const onAbort = () =>
-      this.destroy(
-        new AbortedError(`${operation}: aborted`, { operation, backend: "cri", cause: signal?.reason }),
-      );
+    const onAbort = () => this.destroy(abortedError(operation, signal));
     signal?.addEventListener("abort", onAbort, { once: true });
     channels.start({
       data: (chunk) => {
@@ -198,35 +188,27 @@ export function websocketPortForwardChannels(ws: ChannelSocket, port: number): P
 }
 
 /** Connect to a port-forward URL the runtime returned, for one port. */
-export async function openPortForward(
+export function openPortForward(
   url: string,
   port: number,
   options: PortForwardOptions = {},
 ): Promise<PortForwardStream> {
-  const transport = options.transport ?? "auto";
-  const checked = (target: string) => checkStreamingUrl(target, "PortForward", options.streamingHosts);
-  const overWebSocket = (target: string) => {
-    const u = checked(target);
-    u.searchParams.set("port", String(port));
-    return openChannelSocket(
-      u.toString(),
-      PORT_FORWARD_PROTOCOLS,
-      { operation: "PortForward", signal: options.signal, handshakeTimeout: options.handshakeTimeout },
-      (ws) => new PortForwardStream(websocketPortForwardChannels(ws, port), port, options.signal),
-    );
-  };
-  if (transport === "websocket") return overWebSocket(url);
-  let channels: PortForwardChannels;
-  try {
-    channels = await openSpdyPortForwardChannels(checked(url).toString(), port, {
-      signal: options.signal,
-      handshakeTimeout: options.handshakeTimeout,
-    });
-  } catch (err) {
-    if (transport === "spdy" || !isUpgradeRefusal(err)) throw err;
-    return overWebSocket(options.fallbackUrl ? await options.fallbackUrl() : url);
-  }
-  return new PortForwardStream(channels, port, options.signal);
+  return openStreaming(
+    url,
+    { ...options, operation: "PortForward" },
+    {
+      spdy: (checked) =>
+        openSpdyPortForwardChannels(checked, port, {
+          signal: options.signal,
+          handshakeTimeout: options.handshakeTimeout,
+        }),
+      overSpdy: (channels) => new PortForwardStream(channels, port, options.signal),
+      protocols: PORT_FORWARD_PROTOCOLS,
+      websocketUrl: (u) => u.searchParams.set("port", String(port)),
+      overWebSocket: (ws) =>
+        new PortForwardStream(websocketPortForwardChannels(ws, port), port, options.signal),
+    },
+  );
 }
 
 /** Options of listenPortForward(). */
