@@ -235,35 +235,38 @@ export function verboseContainerInfo(info: Record<string, string>): { pid?: numb
   }
 }
 
+/** What a Container and a ContainerStatus both say, around the optional fields only a status may add. */
+function containerInfo(
+  c: Pick<Container, "id" | "metadata" | "image" | "imageRef" | "state" | "labels">,
+  more: Pick<ContainerInfo, "exitCode" | "createdAt" | "startedAt" | "finishedAt" | "pid" | "ip">,
+): ContainerInfo {
+  return {
+    id: c.id,
+    name: c.metadata?.name ?? "",
+    image: c.image?.image || c.imageRef,
+    state: stateOf(c.state),
+    ...more,
+    labels: { ...c.labels },
+  };
+}
+
 export function infoFromStatus(s: ContainerStatus, extra: { ip?: string; pid?: number } = {}): ContainerInfo {
   const created = nanosToDate(s.createdAt);
   const started = nanosToDate(s.startedAt);
   const finished = nanosToDate(s.finishedAt);
-  return {
-    id: s.id,
-    name: s.metadata?.name ?? "",
-    image: s.image?.image || s.imageRef,
-    state: stateOf(s.state),
+  return containerInfo(s, {
     ...(s.state === ContainerState.CONTAINER_EXITED ? { exitCode: s.exitCode } : {}),
     ...(created ? { createdAt: created } : {}),
     ...(started ? { startedAt: started } : {}),
     ...(finished ? { finishedAt: finished } : {}),
     ...(extra.pid && s.state === ContainerState.CONTAINER_RUNNING ? { pid: extra.pid } : {}),
     ...(extra.ip ? { ip: extra.ip } : {}),
-    labels: { ...s.labels },
-  };
+  });
 }
 
 export function infoFromContainer(c: Container): ContainerInfo {
   const created = nanosToDate(c.createdAt);
-  return {
-    id: c.id,
-    name: c.metadata?.name ?? "",
-    image: c.image?.image || c.imageRef,
-    state: stateOf(c.state),
-    ...(created ? { createdAt: created } : {}),
-    labels: { ...c.labels },
-  };
+  return containerInfo(c, created ? { createdAt: created } : {});
 }
 
 const u64 = (v: { value: bigint } | undefined) => (v === undefined ? undefined : Number(v.value));
