@@ -15,8 +15,8 @@ import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import {
   ContainerdClient,
+  type ContainerdPullOptions,
   hasTransferService,
-  type PullOptions,
   pull,
   run,
   withProcessArgs,
@@ -148,7 +148,7 @@ async function transferBench(): Promise<void> {
     return;
   }
   const { stdout } = (await exec(ctrBin, ["--version"])) as { stdout: string };
-  const transfer: PullOptions = { via: "transfer" };
+  const transfer: ContainerdPullOptions = { via: "transfer" };
   const pullers: Puller[] = [
     { label: "berth pull() (client-side)", pull: (c, ref) => pull(c, ref) },
     { label: 'berth pull({ via: "transfer" })', pull: (c, ref) => pull(c, ref, transfer) },

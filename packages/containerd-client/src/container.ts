@@ -1,7 +1,7 @@
 // Containers: a container record with a fresh snapshot and an OCI spec, and its task. With task.ts, the
 // only code that calls containerd's containers and tasks services.
 import { randomUUID } from "node:crypto";
-import type { CallOptions } from "@berth/grpc";
+import type { GrpcCallOptions } from "@berth/grpc";
 import { NotFoundError } from "@berth/runtime-core";
 import type { ContainerdClient } from "./client.js";
 import {
@@ -79,7 +79,7 @@ export class Container {
   static async load(
     client: ContainerdClient,
     id: string,
-    options: CallOptions = {},
+    options: GrpcCallOptions = {},
   ): Promise<LoadedContainer> {
     const { container } = await client.containers.get({ id }, options);
     if (!container) {
@@ -95,7 +95,7 @@ export class Container {
   static find(
     client: ContainerdClient,
     id: string,
-    options: CallOptions = {},
+    options: GrpcCallOptions = {},
   ): Promise<LoadedContainer | undefined> {
     return Container.load(client, id, options).catch(ignoreNotFound);
   }
@@ -104,7 +104,7 @@ export class Container {
   static async list(
     client: ContainerdClient,
     filters: string[],
-    options: CallOptions = {},
+    options: GrpcCallOptions = {},
   ): Promise<LoadedContainer[]> {
     const { containers } = await client.containers.list({ filters }, options);
     return containers.map((c) => Container.of(client, c));
@@ -150,7 +150,7 @@ export class Container {
   }
 
   /** Its task as containerd has it now, or undefined when it has none. */
-  async task(options: CallOptions = {}): Promise<Task | undefined> {
+  async task(options: GrpcCallOptions = {}): Promise<Task | undefined> {
     try {
       const { process } = await this.client.tasks.get({ containerId: this.id }, options);
       return Task.of(this.client, this.id, process);

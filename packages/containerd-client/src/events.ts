@@ -1,5 +1,5 @@
 // containerd events as an async iterable of typed objects: the envelope's Any decoded by its type URL.
-import type { CallOptions } from "@berth/grpc";
+import type { GrpcCallOptions } from "@berth/grpc";
 import { ProtocolError } from "@berth/runtime-core";
 import type { ContainerdClient } from "./client.js";
 import {
@@ -66,7 +66,7 @@ function decode(decoder: Decoder | undefined, type: string, raw: Uint8Array): un
 export async function* subscribeEvents(
   client: ContainerdClient,
   filters: string[] = [],
-  options: CallOptions = {},
+  options: GrpcCallOptions = {},
 ): AsyncGenerator<ContainerdEvent> {
   const known = decoders();
   for await (const envelope of client.events.subscribe({ filters }, options)) {

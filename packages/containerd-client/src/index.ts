@@ -51,10 +51,10 @@ export { MAX_USER_DB_BYTES, parseGroup, parsePasswd, type ResolvedUser, resolveU
 export { containerdProvider } from "./provider.js";
 export {
   type BlobKind,
+  type ContainerdPullOptions,
   GC_EXPIRE_LABEL,
   type PullEvent,
   type PulledImage,
-  type PullOptions,
   type PullVia,
   pull,
   pullProgress,

@@ -29,7 +29,7 @@ import {
 import { DEFAULT_SNAPSHOTTER, getImage } from "./image.js";
 import { createLease, dropLease } from "./lease.js";
 import { authResponse, TransferProgress, TransferType, transferPullRequest } from "./pull-transfer-map.js";
-import type { PullEvent, PullOptions } from "./pull-types.js";
+import type { ContainerdPullOptions, PullEvent } from "./pull-types.js";
 import { isLoopbackHost } from "./registry/client.js";
 import { formatPlatform, hostPlatform } from "./registry/platform.js";
 import { type DaemonStream, openStream, packAny, unpackAny } from "./streaming.js";
@@ -74,7 +74,7 @@ export async function hasTransferService(
 }
 
 /** Refuse what the transfer pull cannot do, before anything is asked of the daemon. */
-function checkOptions(ref: ImageRef, options: PullOptions): void {
+function checkOptions(ref: ImageRef, options: ContainerdPullOptions): void {
   for (const key of CLIENT_SIDE_ONLY) {
     if (options[key] === undefined) continue;
     throw new ValidationError(
@@ -99,7 +99,7 @@ function checkOptions(ref: ImageRef, options: PullOptions): void {
 /** The caller's credentials for the image's registry, looked up once, when containerd first asks. */
 function credentialSource(
   ref: ImageRef,
-  credentials: PullOptions["credentials"],
+  credentials: ContainerdPullOptions["credentials"],
 ): () => Promise<RegistryCredentials | undefined> {
   let found: Promise<RegistryCredentials | undefined> | undefined;
   return () => {
@@ -193,7 +193,7 @@ function refineTransferError(err: unknown, ref: ImageRef, unpack: () => string):
 export async function transferPull(
   client: ContainerdClient,
   reference: string,
-  options: PullOptions,
+  options: ContainerdPullOptions,
   signal: AbortSignal,
   emit: (e: PullEvent) => void,
 ): Promise<void> {

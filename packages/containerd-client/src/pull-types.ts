@@ -128,7 +128,8 @@ export const REGISTRY_OPTIONS = [
 export type PullVia = "client" | "transfer";
 
 /** Options of pull() and pullProgress(): the registry client's, and how the image is stored. */
-export interface PullOptions extends Pick<RegistryClientOptions, (typeof REGISTRY_OPTIONS)[number]> {
+export interface ContainerdPullOptions
+  extends Pick<RegistryClientOptions, (typeof REGISTRY_OPTIONS)[number]> {
   /** Who pulls: this process ("client", the default) or containerd's Transfer service ("transfer"). */
   via?: PullVia;
   /**

@@ -24,16 +24,16 @@ import { checkImageConfig, parseDocument } from "./oci/documents.js";
 import { transferPull } from "./pull-transfer.js";
 import {
   type BlobKind,
+  type ContainerdPullOptions,
   type PullEvent,
   type PulledImage,
-  type PullOptions,
   REGISTRY_OPTIONS,
 } from "./pull-types.js";
 import { AsyncQueue } from "./queue.js";
 import { type BlobDescriptor, isLoopbackHost, RegistryClient } from "./registry/client.js";
 
 export { GC_EXPIRE_LABEL } from "./lease.js";
-export type { BlobKind, PullEvent, PulledImage, PullOptions, PullVia } from "./pull-types.js";
+export type { BlobKind, ContainerdPullOptions, PullEvent, PulledImage, PullVia } from "./pull-types.js";
 /** The content label that records a compressed layer's uncompressed digest (its diff id). */
 export const UNCOMPRESSED_LABEL = "containerd.io/uncompressed";
 
@@ -42,7 +42,7 @@ export const UNCOMPRESSED_LABEL = "containerd.io/uncompressed";
 export async function pull(
   client: ContainerdClient,
   reference: string,
-  options: PullOptions = {},
+  options: ContainerdPullOptions = {},
 ): Promise<PulledImage> {
   let image: PulledImage | undefined;
   for await (const e of pullProgress(client, reference, options)) if (e.type === "done") image = e.image;
@@ -58,7 +58,7 @@ export async function pull(
 export function pullProgress(
   client: ContainerdClient,
   reference: string,
-  options: PullOptions = {},
+  options: ContainerdPullOptions = {},
 ): AsyncIterable<PullEvent> {
   return {
     async *[Symbol.asyncIterator]() {
@@ -117,7 +117,7 @@ function toDescriptor(d: BlobDescriptor | ociImageSpec.Descriptor): Partial<Desc
 async function doPull(
   client: ContainerdClient,
   reference: string,
-  options: PullOptions,
+  options: ContainerdPullOptions,
   outerSignal: AbortSignal,
   emit: (e: PullEvent) => void,
 ): Promise<void> {

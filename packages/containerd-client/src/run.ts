@@ -7,7 +7,7 @@ import type { ContainerdClient } from "./client.js";
 import { type CreateContainerOptions, createContainer } from "./container.js";
 import { isNotFound } from "./container-record.js";
 import { getImage, type ImageInfo } from "./image.js";
-import { type PullOptions, pull } from "./pull.js";
+import { type ContainerdPullOptions, pull } from "./pull.js";
 
 /** Options of run(): createContainer()'s, plus the id, stdin and pulling. */
 export interface ContainerdRunOptions extends CreateContainerOptions {
@@ -16,7 +16,7 @@ export interface ContainerdRunOptions extends CreateContainerOptions {
   /** Bytes written to stdin, then closed. */
   stdin?: string | Uint8Array;
   /** Pull when the image is not there yet (default true). */
-  pull?: boolean | PullOptions;
+  pull?: boolean | ContainerdPullOptions;
 }
 
 /** What run() resolves to. */

@@ -21,31 +21,20 @@ import {
   type LogEntry,
   type LogsOptions,
   NotFoundError,
+  type PullOptions,
   parseImageRef,
   type RunOptions,
   type RunResult,
   type Runtime,
   type RuntimeEvent,
   type RuntimeInfo,
-  type PullOptions as RuntimePullOptions,
   type StopOptions,
   TimeoutError,
   ValidationError,
 } from "@berth/runtime-core";
 import {
   adapterErrors,
-  checkCallOptions,
-  checkCreateArgs,
-  checkEventsOptions,
-  checkExecArgs,
-  checkIdCall,
-  checkKillArgs,
-  checkListOptions,
-  checkLogsArgs,
-  checkPullArgs,
-  checkRemoveArgs,
-  checkRunArgs,
-  checkStopArgs,
+  check,
   deadline,
   OutputCollector,
   onAbort,
@@ -61,7 +50,7 @@ import { checkContainerId, checkSupported, containerSpecOpts } from "./container
 import { subscribeEvents } from "./events.js";
 import type { Status } from "./generated/github.com/containerd/containerd/api/types/task/task.js";
 import { DEFAULT_SNAPSHOTTER, getImage } from "./image.js";
-import { type PullOptions, type PullVia, pullProgress } from "./pull.js";
+import { type ContainerdPullOptions, type PullVia, pullProgress } from "./pull.js";
 import { parsePlatform } from "./registry/platform.js";
 import {
   containerInfoOf,
@@ -99,7 +88,7 @@ export interface ContainerdRuntimeOptions {
   snapshotter?: string;
   /** Registry settings for pulls (insecure registries, credentials...), and `via`: who pulls by default
    *  (berth, "client", unless "transfer": containerd's Transfer service, on containerd 1.7+). */
-  registry?: Omit<PullOptions, "signal" | "platform" | "name" | "unpack" | "snapshotter">;
+  registry?: Omit<ContainerdPullOptions, "signal" | "platform" | "name" | "unpack" | "snapshotter">;
   /** The node binary the shim runs the logger with (default: this process's). */
   node?: string;
 }
@@ -205,7 +194,7 @@ export class ContainerdRuntime implements Runtime {
   }
 
   async info(options?: Call): Promise<RuntimeInfo> {
-    options = checkCallOptions(at("info"), options);
+    options = check.call(at("info"), options);
     const v = await this.client.version.version({}, signalOnly(options));
     let platform: { os: string; architecture: string } | undefined;
     try {
@@ -227,8 +216,8 @@ export class ContainerdRuntime implements Runtime {
   }
 
   /** `via: "transfer"`: containerd pulls, through its Transfer service (see PullVia). */
-  async pull(image: string, options: RuntimePullOptions & { via?: PullVia } = {}): Promise<void> {
-    const [ref, checked] = checkPullArgs(at("pull"), image, options);
+  async pull(image: string, options: PullOptions & { via?: PullVia } = {}): Promise<void> {
+    const [ref, checked] = check.pull(at("pull"), image, options);
     const events = pullProgress(this.client, ref, {
       ...this.#options.registry,
       ...signalOnly(checked),
@@ -244,7 +233,7 @@ export class ContainerdRuntime implements Runtime {
   }
 
   /** Pull unless the image is there. */
-  async #ensureImage(image: string, options: RuntimePullOptions): Promise<void> {
+  async #ensureImage(image: string, options: PullOptions): Promise<void> {
     const name = parseImageRef(image).toString();
     try {
       await getImage(this.client, name, {
@@ -264,7 +253,7 @@ export class ContainerdRuntime implements Runtime {
   }
 
   async create(spec: ContainerSpec, options?: Call): Promise<string> {
-    [spec, options] = checkCreateArgs(at("create"), spec, options);
+    [spec, options] = check.create(at("create"), spec, options);
     this.#check(spec);
     const id = spec.name ?? randomId();
     await this.#create(id, spec);
@@ -310,7 +299,7 @@ export class ContainerdRuntime implements Runtime {
   }
 
   async start(id: string, options?: Call): Promise<void> {
-    [id, options] = checkIdCall(at("start"), id, options);
+    [id, options] = check.id(at("start"), id, options);
     const c = await this.#load(id, options);
     const log = this.#log(c, "start");
     const old = await c.task(signalOnly(options));
@@ -339,7 +328,7 @@ export class ContainerdRuntime implements Runtime {
   }
 
   async run(spec: ContainerSpec, options: RunOptions = {}): Promise<RunResult> {
-    [spec, options] = checkRunArgs(at("run"), spec, options);
+    [spec, options] = check.run(at("run"), spec, options);
     this.#check(spec);
     let created!: LoadedContainer;
     return runContainer(errors, options, {
@@ -393,7 +382,7 @@ export class ContainerdRuntime implements Runtime {
   }
 
   async inspect(id: string, options?: Call): Promise<ContainerInfo> {
-    [id, options] = checkIdCall(at("inspect"), id, options);
+    [id, options] = check.id(at("inspect"), id, options);
     const c = await this.#load(id, options);
     const task = await c.task(signalOnly(options));
     return containerInfoOf(c.record, task?.process);
@@ -402,7 +391,7 @@ export class ContainerdRuntime implements Runtime {
   async list(
     options: Call & { labels?: Record<string, string>; all?: boolean } = {},
   ): Promise<ContainerInfo[]> {
-    options = checkListOptions(at("list"), options);
+    options = check.list(at("list"), options);
     const containers = await Container.list(this.client, labelFilter(options.labels), signalOnly(options));
     if (containers.length === 0) return [];
     const tasks = await listTasks(this.client, signalOnly(options));
@@ -412,7 +401,7 @@ export class ContainerdRuntime implements Runtime {
   }
 
   async wait(id: string, options?: Call): Promise<ExitStatus> {
-    [id, options] = checkIdCall(at("wait"), id, options);
+    [id, options] = check.id(at("wait"), id, options);
     const task = Task.of(this.client, id);
     for (;;) {
       try {
@@ -427,7 +416,7 @@ export class ContainerdRuntime implements Runtime {
   }
 
   async *logs(id: string, options: LogsOptions = {}): AsyncIterable<LogEntry> {
-    [id, options] = checkLogsArgs(at("logs"), id, options);
+    [id, options] = check.logs(at("logs"), id, options);
     if (options.follow) {
       yield* this.#follow(id, options);
       return;
@@ -462,7 +451,7 @@ export class ContainerdRuntime implements Runtime {
   }
 
   async exec(id: string, command: string[], options: ExecOptions = {}): Promise<ExecResult> {
-    [id, command, options] = checkExecArgs(at("exec"), id, command, options);
+    [id, command, options] = check.exec(at("exec"), id, command, options);
     const { task } = await this.#taskIn(id, "exec", options, running);
     const proc = await task.exec(command, {
       extraEnv: envList(options.env),
@@ -501,7 +490,7 @@ export class ContainerdRuntime implements Runtime {
   }
 
   async stop(id: string, options: StopOptions = {}): Promise<void> {
-    [id, options] = checkStopArgs(at("stop"), id, options);
+    [id, options] = check.stop(at("stop"), id, options);
     const c = await this.#load(id, options);
     const task = await c.task(signalOnly(options));
     if (!task || !live(task.process?.status)) return;
@@ -532,7 +521,7 @@ export class ContainerdRuntime implements Runtime {
   }
 
   async kill(id: string, signalName = "SIGKILL", options?: Call): Promise<void> {
-    [id, signalName, options] = checkKillArgs(at("kill"), id, signalName, options);
+    [id, signalName, options] = check.kill(at("kill"), id, signalName, options);
     const number = signalNumber(signalName);
     const { task } = await this.#taskIn(id, "kill", options, live);
     try {
@@ -544,7 +533,7 @@ export class ContainerdRuntime implements Runtime {
   }
 
   async remove(id: string, options: Call & { force?: boolean } = {}): Promise<void> {
-    [id, options] = checkRemoveArgs(at("remove"), id, options);
+    [id, options] = check.remove(at("remove"), id, options);
     const c = await this.#load(id, options);
     const task = await c.task(signalOnly(options));
     if (live(task?.process?.status) && !options.force) {
@@ -570,19 +559,19 @@ export class ContainerdRuntime implements Runtime {
   }
 
   async pause(id: string, options?: Call): Promise<void> {
-    [id, options] = checkIdCall(at("pause"), id, options);
+    [id, options] = check.id(at("pause"), id, options);
     const { task } = await this.#taskIn(id, "pause", options, running);
     await task.pause(signalOnly(options));
   }
 
   async unpause(id: string, options?: Call): Promise<void> {
-    [id, options] = checkIdCall(at("unpause"), id, options);
+    [id, options] = check.id(at("unpause"), id, options);
     const { task } = await this.#taskIn(id, "unpause", options, paused, "not paused");
     await task.resume(signalOnly(options));
   }
 
   async stats(id: string, options?: Call): Promise<ContainerStats> {
-    [id, options] = checkIdCall(at("stats"), id, options);
+    [id, options] = check.id(at("stats"), id, options);
     const { task } = await this.#taskIn(id, "stats", options, live);
     const m = await task.metric(signalOnly(options));
     if (!m?.data) throw new NotFoundError(`no metrics for container ${id}`, at("Tasks.Metrics"));
@@ -591,7 +580,7 @@ export class ContainerdRuntime implements Runtime {
   }
 
   async *events(options: Call & { labels?: Record<string, string> } = {}): AsyncIterable<RuntimeEvent> {
-    options = checkEventsOptions(at("events"), options);
+    options = check.events(at("events"), options);
     const want = Object.entries(options.labels ?? {});
     const labels = new LabelMemory();
     for await (const e of subscribeEvents(

@@ -2,7 +2,7 @@
 // With container.ts, the only code that calls containerd's tasks service.
 import { randomUUID } from "node:crypto";
 import { constants as osConstants } from "node:os";
-import type { CallOptions } from "@berth/grpc";
+import type { GrpcCallOptions } from "@berth/grpc";
 import { isBerthError, type LogEntry, ValidationError } from "@berth/runtime-core";
 import { OutputCollector } from "@berth/runtime-core/internal";
 import type { ContainerdClient } from "./client.js";
@@ -81,7 +81,7 @@ export class TaskProcess {
   }
 
   /** Start the process; with FIFOs the exit is watched from here on, so the streams end after it. */
-  async start(options: CallOptions = {}): Promise<number> {
+  async start(options: GrpcCallOptions = {}): Promise<number> {
     const { pid } = await this.client.tasks.start(this.#ids(), options);
     if (this.io.release) this.wait().catch(() => {});
     return pid;
@@ -90,7 +90,7 @@ export class TaskProcess {
   /** The exit status. Without options it is asked once (later calls share it) and releases the IO; a
    *  wait that failed because the daemon went away is not remembered: the shim keeps the process
    *  running, and a later wait() asks again. With options, a wait of the caller's own. */
-  wait(options?: CallOptions): Promise<TaskExitStatus> {
+  wait(options?: GrpcCallOptions): Promise<TaskExitStatus> {
     if (options) return this.#wait(options);
     this.#exit ??= this.#wait({}).then(
       async (r) => {
@@ -107,7 +107,7 @@ export class TaskProcess {
     return this.#exit;
   }
 
-  async #wait(options: CallOptions): Promise<TaskExitStatus> {
+  async #wait(options: GrpcCallOptions): Promise<TaskExitStatus> {
     const r = await this.client.tasks.wait(this.#ids(), options);
     return { exitCode: r.exitStatus, exitedAt: r.exitedAt };
   }
@@ -115,7 +115,7 @@ export class TaskProcess {
   /** Send a signal (default SIGTERM); `all` signals every process of the container. */
   async kill(
     signal: number | NodeJS.Signals = "SIGTERM",
-    options: CallOptions & {
+    options: GrpcCallOptions & {
       /** Signal every process in the container, not only this one. */
       all?: boolean;
     } = {},
@@ -177,11 +177,11 @@ export class Task extends TaskProcess {
   }
 
   /** Freeze every process of the task. */
-  async pause(options: CallOptions = {}): Promise<void> {
+  async pause(options: GrpcCallOptions = {}): Promise<void> {
     await this.client.tasks.pause({ containerId: this.containerId }, options);
   }
   /** Thaw a paused task. */
-  async resume(options: CallOptions = {}): Promise<void> {
+  async resume(options: GrpcCallOptions = {}): Promise<void> {
     await this.client.tasks.resume({ containerId: this.containerId }, options);
   }
   /** The task's status: "running", "paused", "stopped"... */
@@ -196,14 +196,14 @@ export class Task extends TaskProcess {
     return (await this.metric())?.data;
   }
   /** cgroup metrics with the time they were taken. */
-  async metric(options: CallOptions = {}): Promise<Metric | undefined> {
+  async metric(options: GrpcCallOptions = {}): Promise<Metric | undefined> {
     const filters = [`id==${JSON.stringify(this.containerId)}`];
     const { metrics } = await this.client.tasks.metrics({ filters }, options);
     return metrics.find((x) => x.id === this.containerId) ?? metrics[0];
   }
 
   /** Delete the task (it must have exited; kill it first) and free its IO. */
-  async delete(options: CallOptions = {}): Promise<TaskExitStatus> {
+  async delete(options: GrpcCallOptions = {}): Promise<TaskExitStatus> {
     try {
       const r = await this.client.tasks.delete({ containerId: this.containerId }, options);
       return { exitCode: r.exitStatus, exitedAt: r.exitedAt };
@@ -236,7 +236,7 @@ export class ExecProcess extends TaskProcess {
 }
 
 /** The task of every container in the client's namespace. */
-export async function listTasks(client: ContainerdClient, options: CallOptions = {}): Promise<Process[]> {
+export async function listTasks(client: ContainerdClient, options: GrpcCallOptions = {}): Promise<Process[]> {
   return (await client.tasks.list({}, options)).tasks;
 }
 

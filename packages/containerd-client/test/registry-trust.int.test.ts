@@ -25,11 +25,11 @@ import {
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import {
   ContainerdClient,
+  type ContainerdPullOptions,
   contentV1,
   hasBlob,
   hostPlatform,
   type PullEvent,
-  type PullOptions,
   pullProgress,
   removeNamespace,
 } from "../src/index.js";
@@ -345,7 +345,7 @@ const ref = (f: Fixture, img: FixtureImage) => `${f.host}/${img.repo}:${img.tag}
 
 async function pullEvents(
   reference: string,
-  options: PullOptions = {},
+  options: ContainerdPullOptions = {},
 ): Promise<{ events: PullEvent[]; error: unknown }> {
   const events: PullEvent[] = [];
   try {

@@ -1,7 +1,7 @@
 // CRI-O's own HTTP endpoints, served on the same unix socket as its CRI gRPC API (what `crio status`
 // reads): GET /info, /containers/{id}, /config (TOML), /pause/{id}, /unpause/{id}.
 import { request } from "node:http";
-import type { CallOptions } from "@berth/grpc";
+import type { GrpcCallOptions } from "@berth/grpc";
 import {
   AbortedError,
   type BerthErrorDetails,
@@ -144,7 +144,7 @@ export interface CrioHttpClientOptions {
   timeout?: number;
 }
 
-type RequestOptions = Omit<CallOptions, "metadata">;
+type RequestOptions = Omit<GrpcCallOptions, "metadata">;
 
 /** Largest body read from an endpoint (CRI-O's answers are a few KiB; /config tens). */
 export const MAX_CRIO_BODY_BYTES = 4 * 1024 * 1024;

@@ -33,10 +33,10 @@ export { ndjson } from "./streams/ndjson.js";
 export { packTar, type TarEntry, type TarHeader, unpackTar } from "./tar.js";
 export {
   collect,
-  type ExecOptions,
-  type ExecResult,
+  type DockerExecOptions,
+  type DockerExecResult,
   type ExecSession,
   execRun,
   execStart,
 } from "./verbs/exec.js";
-export { type PullOptions, pull, pullProgress, toRegistryAuth } from "./verbs/pull.js";
+export { type DockerPullOptions, pull, pullProgress, toRegistryAuth } from "./verbs/pull.js";

@@ -28,18 +28,7 @@ import {
 import {
   type AdapterErrors,
   adapterErrors,
-  checkCallOptions,
-  checkCreateArgs,
-  checkEventsOptions,
-  checkExecArgs,
-  checkIdCall,
-  checkKillArgs,
-  checkListOptions,
-  checkLogsArgs,
-  checkPullArgs,
-  checkRemoveArgs,
-  checkRunArgs,
-  checkStopArgs,
+  check,
   type Disposable,
   onAbort,
   runContainer,
@@ -112,13 +101,13 @@ export class DockerRuntime implements Runtime {
   }
 
   async info(options?: Call): Promise<RuntimeInfo> {
-    options = checkCallOptions(this.#at("info"), options);
+    options = check.call(this.#at("info"), options);
     const v = objectOf(await this.docker.system.version(undefined, opt(options)), "system.version");
     return infoOf(v, this.backend);
   }
 
   async pull(image: string, options: PullOptions = {}): Promise<void> {
-    [image, options] = checkPullArgs(this.#at("pull"), image, options);
+    [image, options] = check.pull(this.#at("pull"), image, options);
     for await (const m of pullProgress(this.docker, image, {
       ...opt(options),
       ...(options.auth ? { auth: options.auth } : {}),
@@ -129,7 +118,7 @@ export class DockerRuntime implements Runtime {
   }
 
   async create(spec: ContainerSpec, options?: Call): Promise<string> {
-    [spec, options] = checkCreateArgs(this.#at("create"), spec, options);
+    [spec, options] = check.create(this.#at("create"), spec, options);
     // A name of our own unless the caller gave one: if create gets no answer (a timeout, a dropped
     // connection), the daemon may still create the container, and the name is how it is found.
     const name = spec.name ?? `berth-${randomBytes(6).toString("hex")}`;
@@ -146,19 +135,19 @@ export class DockerRuntime implements Runtime {
   }
 
   async start(id: string, options?: Call): Promise<void> {
-    [id, options] = checkIdCall(this.#at("start"), id, options);
+    [id, options] = check.id(this.#at("start"), id, options);
     await this.docker.containers.start({ id }, opt(options));
   }
 
   async inspect(id: string, options?: Call): Promise<ContainerInfo> {
-    [id, options] = checkIdCall(this.#at("inspect"), id, options);
+    [id, options] = check.id(this.#at("inspect"), id, options);
     return toInfo(objectOf(await this.docker.containers.inspect({ id }, opt(options)), "containers.inspect"));
   }
 
   async list(
     options: Call & { labels?: Record<string, string>; all?: boolean } = {},
   ): Promise<ContainerInfo[]> {
-    options = checkListOptions(this.#at("list"), options);
+    options = check.list(this.#at("list"), options);
     const labels = labelFilter(options.labels);
     const list = await this.docker.containers.list(
       { all: options.all ?? false, ...(labels.length ? { filters: { label: labels } } : {}) },
@@ -168,7 +157,7 @@ export class DockerRuntime implements Runtime {
   }
 
   async wait(id: string, options?: Call): Promise<ExitStatus> {
-    [id, options] = checkIdCall(this.#at("wait"), id, options);
+    [id, options] = check.id(this.#at("wait"), id, options);
     // The answer comes when the container exits, however long that takes: no timeout (0), only the signal.
     const res = await this.docker.containers.wait({ id }, { ...opt(options), timeout: 0 });
     const exitCode = num(objectOf(res, "containers.wait").StatusCode);
@@ -179,7 +168,7 @@ export class DockerRuntime implements Runtime {
   }
 
   async *logs(id: string, options: LogsOptions = {}): AsyncIterable<LogEntry> {
-    [id, options] = checkLogsArgs(this.#at("logs"), id, options);
+    [id, options] = check.logs(this.#at("logs"), id, options);
     const follow = options.follow ?? false;
     /** The log as it is now, with timestamps. */
     const read = (since: number | undefined, tail: number | undefined) =>
@@ -249,7 +238,7 @@ export class DockerRuntime implements Runtime {
   }
 
   async exec(id: string, command: string[], options: ExecOptions = {}): Promise<ExecResult> {
-    [id, command, options] = checkExecArgs(this.#at("exec"), id, command, options);
+    [id, command, options] = check.exec(this.#at("exec"), id, command, options);
     return execRun(this.docker, id, command, {
       ...opt(options),
       ...(options.env ? { env: envList(options.env) } : {}),
@@ -262,7 +251,7 @@ export class DockerRuntime implements Runtime {
   }
 
   async stop(id: string, options: StopOptions = {}): Promise<void> {
-    [id, options] = checkStopArgs(this.#at("stop"), id, options);
+    [id, options] = check.stop(this.#at("stop"), id, options);
     await this.docker.containers.stop(
       { id, t: options.graceSeconds ?? 10, ...(options.signalName ? { signal: options.signalName } : {}) },
       opt(options),
@@ -270,27 +259,27 @@ export class DockerRuntime implements Runtime {
   }
 
   async kill(id: string, signalName = "SIGKILL", options?: Call): Promise<void> {
-    [id, signalName, options] = checkKillArgs(this.#at("kill"), id, signalName, options);
+    [id, signalName, options] = check.kill(this.#at("kill"), id, signalName, options);
     await this.docker.containers.kill({ id, signal: signalName }, opt(options));
   }
 
   async remove(id: string, options: Call & { force?: boolean } = {}): Promise<void> {
-    [id, options] = checkRemoveArgs(this.#at("remove"), id, options);
+    [id, options] = check.remove(this.#at("remove"), id, options);
     await this.docker.containers.remove({ id, force: options.force ?? false, v: true }, opt(options));
   }
 
   async pause(id: string, options?: Call): Promise<void> {
-    [id, options] = checkIdCall(this.#at("pause"), id, options);
+    [id, options] = check.id(this.#at("pause"), id, options);
     await this.docker.containers.pause({ id }, opt(options));
   }
 
   async unpause(id: string, options?: Call): Promise<void> {
-    [id, options] = checkIdCall(this.#at("unpause"), id, options);
+    [id, options] = check.id(this.#at("unpause"), id, options);
     await this.docker.containers.unpause({ id }, opt(options));
   }
 
   async stats(id: string, options?: Call): Promise<ContainerStats> {
-    [id, options] = checkIdCall(this.#at("stats"), id, options);
+    [id, options] = check.id(this.#at("stats"), id, options);
     for await (const sample of await this.docker.containers.stats({ id, stream: false }, opt(options))) {
       return statsOf(objectOf(sample, "containers.stats"));
     }
@@ -298,7 +287,7 @@ export class DockerRuntime implements Runtime {
   }
 
   async *events(options: Call & { labels?: Record<string, string> } = {}): AsyncIterable<RuntimeEvent> {
-    options = checkEventsOptions(this.#at("events"), options);
+    options = check.events(this.#at("events"), options);
     const labels = labelFilter(options.labels);
     const stream = await this.docker.system.events(
       { filters: { type: ["container"], ...(labels.length ? { label: labels } : {}) } },
@@ -310,7 +299,7 @@ export class DockerRuntime implements Runtime {
   }
 
   async run(spec: ContainerSpec, options: RunOptions = {}): Promise<RunResult> {
-    [spec, options] = checkRunArgs(this.#at("run"), spec, options);
+    [spec, options] = check.run(this.#at("run"), spec, options);
     const call = signalOnly(options);
     return runContainer(this.#errors, options, {
       ensureImage: async () => {

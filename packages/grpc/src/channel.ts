@@ -6,7 +6,7 @@ import { errorFromGrpcStatus } from "@berth/runtime-core/internal";
 import * as grpc from "@grpc/grpc-js";
 import { DirectStreams } from "./direct-stream.js";
 import type {
-  CallOptions,
+  GrpcCallOptions,
   MessageType,
   MessageWriter,
   MethodDefinition,
@@ -214,13 +214,14 @@ export class GrpcChannel {
   ): unknown {
     // Fixed default metadata is built once per method and cloned per call (cheaper than rebuilding it).
     const base = typeof metadata === "function" ? undefined : toMetadata(metadata);
-    const callMetadata = (options: CallOptions | undefined) => this.#callMetadata(options, metadata, base);
+    const callMetadata = (options: GrpcCallOptions | undefined) =>
+      this.#callMetadata(options, metadata, base);
     const { mapError } = service;
-    const failure = (err: unknown, options: CallOptions | undefined): unknown => {
+    const failure = (err: unknown, options: GrpcCallOptions | undefined): unknown => {
       const e = this.#error(err, operation, options);
       return mapError && !(e instanceof AbortedError) ? mapError(e) : e;
     };
-    const prepare = (options: CallOptions | undefined) => this.#prepare(operation, options, callMetadata);
+    const prepare = (options: GrpcCallOptions | undefined) => this.#prepare(operation, options, callMetadata);
     const { requestType, responseType } = method;
     // A Uint8Array is a request its caller encoded (see Encoded): no message is ever one.
     const serialize = (value: unknown) =>
@@ -230,13 +231,13 @@ export class GrpcChannel {
       return this.#unary(path, operation, serialize, deserialize, callMetadata, failure, service.timeout);
     }
     if (!method.requestStream) {
-      return (request?: unknown, options?: CallOptions) =>
+      return (request?: unknown, options?: GrpcCallOptions) =>
         this.#serverStream(options, prepare(options), failure, (md, co) =>
           this.#live().makeServerStreamRequest(path, serialize, deserialize, request ?? {}, md, co),
         );
     }
     if (!method.responseStream) {
-      return (requests: AsyncIterable<unknown> | Iterable<unknown>, options?: CallOptions) =>
+      return (requests: AsyncIterable<unknown> | Iterable<unknown>, options?: GrpcCallOptions) =>
         new Promise((resolve, reject) => {
           const { md, co, error, watch } = prepare(options);
           if (error) return reject(error);
@@ -261,14 +262,14 @@ export class GrpcChannel {
     }
     const direct = this.#direct;
     if (direct) {
-      return (requests: AsyncIterable<unknown> | Iterable<unknown>, options?: CallOptions) => {
+      return (requests: AsyncIterable<unknown> | Iterable<unknown>, options?: GrpcCallOptions) => {
         const headers: Record<string, string> = {};
         for (const [k, v] of Object.entries(callMetadata(options).getMap())) headers[k] = String(v);
         const stream = direct.bidi(path, operation, headers, requests, serialize, deserialize, options);
         return mapError ? refineStream(stream, mapError) : stream;
       };
     }
-    return (requests: AsyncIterable<unknown> | Iterable<unknown>, options?: CallOptions) =>
+    return (requests: AsyncIterable<unknown> | Iterable<unknown>, options?: GrpcCallOptions) =>
       this.#serverStream(options, prepare(options), failure, (md, co) => {
         const call = this.#live().makeBidiStreamRequest(path, serialize, deserialize, md, co);
         pump(requests, call).catch(() => call.cancel());
@@ -278,7 +279,7 @@ export class GrpcChannel {
 
   /** One call's metadata: the defaults (a copy of the prebuilt `base`, else built now), then the call's own. */
   #callMetadata(
-    options: CallOptions | undefined,
+    options: GrpcCallOptions | undefined,
     metadata: GrpcChannelOptions["metadata"],
     base: grpc.Metadata | undefined,
   ): grpc.Metadata {
@@ -312,8 +313,8 @@ export class GrpcChannel {
 
   #prepare(
     operation: string,
-    options: CallOptions | undefined,
-    callMetadata: (options: CallOptions | undefined) => grpc.Metadata,
+    options: GrpcCallOptions | undefined,
+    callMetadata: (options: GrpcCallOptions | undefined) => grpc.Metadata,
   ): Prepared {
     const md = callMetadata(options);
     const co: grpc.CallOptions = {};
@@ -328,7 +329,7 @@ export class GrpcChannel {
     return { md, co, error, watch };
   }
 
-  #error(err: unknown, operation: string, options: CallOptions | undefined): BerthError {
+  #error(err: unknown, operation: string, options: GrpcCallOptions | undefined): BerthError {
     const signal = options?.signal;
     if (signal?.aborted) {
       return new AbortedError(`${operation}: aborted`, {
@@ -368,10 +369,10 @@ export class GrpcChannel {
     operation: string,
     serialize: (v: unknown) => Buffer,
     deserialize: (b: Buffer) => unknown,
-    callMetadata: (options: CallOptions | undefined) => grpc.Metadata,
-    failure: (err: unknown, options: CallOptions | undefined) => unknown,
+    callMetadata: (options: GrpcCallOptions | undefined) => grpc.Metadata,
+    failure: (err: unknown, options: GrpcCallOptions | undefined) => unknown,
     defaultTimeout: number | undefined,
-  ): (request?: unknown, options?: CallOptions) => Promise<unknown> {
+  ): (request?: unknown, options?: GrpcCallOptions) => Promise<unknown> {
     return (request, options) =>
       new Promise((resolve, reject) => {
         const signal = options?.signal;
@@ -400,9 +401,9 @@ export class GrpcChannel {
   }
 
   #serverStream<T>(
-    options: CallOptions | undefined,
+    options: GrpcCallOptions | undefined,
     prepared: Prepared,
-    failure: (err: unknown, options: CallOptions | undefined) => unknown,
+    failure: (err: unknown, options: GrpcCallOptions | undefined) => unknown,
     start: (
       md: grpc.Metadata,
       co: grpc.CallOptions,

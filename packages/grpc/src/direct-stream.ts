@@ -11,7 +11,7 @@ import { type ClientHttp2Session, type ClientHttp2Stream, connect, constants } f
 import { connect as netConnect } from "node:net";
 import { AbortedError, type BerthError, ProtocolError, type UnavailableError } from "@berth/runtime-core";
 import { errorFromGrpcStatus } from "@berth/runtime-core/internal";
-import type { CallOptions, ServerStream } from "./types.js";
+import type { GrpcCallOptions, ServerStream } from "./types.js";
 import { unavailableError } from "./unavailable.js";
 
 /** gRPC status codes used here. */
@@ -96,7 +96,7 @@ export class DirectStreams {
     requests: AsyncIterable<unknown> | Iterable<unknown>,
     serialize: (value: unknown) => Buffer,
     deserialize: (bytes: Buffer) => T,
-    options: CallOptions | undefined,
+    options: GrpcCallOptions | undefined,
   ): ServerStream<T> {
     const self = this;
     const backend = this.#options.backend;

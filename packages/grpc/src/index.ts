@@ -6,9 +6,9 @@ export {
   type ServiceOptions,
 } from "./channel.js";
 export type {
-  CallOptions,
   DeepPartial,
   Encoded,
+  GrpcCallOptions,
   MessageType,
   MethodDefinition,
   MethodFn,

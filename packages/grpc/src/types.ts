@@ -81,7 +81,7 @@ export type ResponseOf<M> = M extends {
   : never;
 
 /** Options for one call. */
-export interface CallOptions {
+export interface GrpcCallOptions {
   /** Aborting cancels the call; the promise rejects or the iteration throws an AbortedError. */
   signal?: AbortSignal;
   /** Milliseconds until the call's deadline; a late call fails with a TimeoutError. */
@@ -106,14 +106,14 @@ export type MethodFn<M> = M extends {
   /** A unary response. */
   responseStream: false;
 }
-  ? (request?: DeepPartial<RequestOf<M>>, options?: CallOptions) => Promise<ResponseOf<M>>
+  ? (request?: DeepPartial<RequestOf<M>>, options?: GrpcCallOptions) => Promise<ResponseOf<M>>
   : M extends {
         /** A unary request. */
         requestStream: false;
         /** A stream of responses. */
         responseStream: true;
       }
-    ? (request?: DeepPartial<RequestOf<M>>, options?: CallOptions) => ServerStream<ResponseOf<M>>
+    ? (request?: DeepPartial<RequestOf<M>>, options?: GrpcCallOptions) => ServerStream<ResponseOf<M>>
     : M extends {
           /** A stream of requests. */
           requestStream: true;
@@ -122,11 +122,11 @@ export type MethodFn<M> = M extends {
         }
       ? (
           requests: AsyncIterable<StreamRequestOf<M>> | Iterable<StreamRequestOf<M>>,
-          options?: CallOptions,
+          options?: GrpcCallOptions,
         ) => Promise<ResponseOf<M>>
       : (
           requests: AsyncIterable<StreamRequestOf<M>> | Iterable<StreamRequestOf<M>>,
-          options?: CallOptions,
+          options?: GrpcCallOptions,
         ) => ServerStream<ResponseOf<M>>;
 
 /** The typed client of one service: one method per RPC, named as in the definition (lowerCamel). */

@@ -282,3 +282,19 @@ export function checkRemoveArgs(at: CallSite, id: unknown, options: unknown): [s
   finish(r, remove.signal);
   return [checked as string, remove];
 }
+
+/** Every Runtime method's argument check, by the method it guards: what an adapter imports. */
+export const check = Object.freeze({
+  id: checkIdCall,
+  call: checkCallOptions,
+  create: checkCreateArgs,
+  pull: checkPullArgs,
+  run: checkRunArgs,
+  list: checkListOptions,
+  events: checkEventsOptions,
+  logs: checkLogsArgs,
+  exec: checkExecArgs,
+  stop: checkStopArgs,
+  kill: checkKillArgs,
+  remove: checkRemoveArgs,
+});

@@ -7,7 +7,7 @@ import type { DockerClient } from "../client.js";
 import type { FrameStream, StreamFrame, Upgraded } from "../operation.js";
 
 /** Options of execStart() and execRun(). */
-export interface ExecOptions {
+export interface DockerExecOptions {
   /** Extra environment, as KEY=VALUE strings. */
   env?: string[];
   /** Working directory of the command (default: the container's). */
@@ -28,7 +28,7 @@ export interface ExecOptions {
 }
 
 /** What execRun() resolves to. */
-export interface ExecResult {
+export interface DockerExecResult {
   /** The command's exit code. */
   exitCode: number;
   /** Everything it wrote to stdout. */
@@ -52,7 +52,7 @@ export async function execStart(
   docker: DockerClient,
   containerId: string,
   cmd: string[],
-  options: Omit<ExecOptions, "timeout"> = {},
+  options: Omit<DockerExecOptions, "timeout"> = {},
 ): Promise<ExecSession> {
   const signalOpt = options.signal ? { signal: options.signal } : {};
   const withStdin = options.stdin !== undefined;
@@ -81,7 +81,7 @@ export async function execStart(
   if (withStdin) {
     const up = await docker.exec.startUpgraded({ id, body }, signalOpt);
     output = up;
-    void feed(up, options.stdin as NonNullable<ExecOptions["stdin"]>).catch(() => up.close());
+    void feed(up, options.stdin as NonNullable<DockerExecOptions["stdin"]>).catch(() => up.close());
   } else {
     output = await docker.exec.start({ id, body }, signalOpt);
   }
@@ -108,8 +108,8 @@ export async function execRun(
   docker: DockerClient,
   containerId: string,
   cmd: string[],
-  options: ExecOptions = {},
-): Promise<ExecResult> {
+  options: DockerExecOptions = {},
+): Promise<DockerExecResult> {
   const controller = new AbortController();
   const signals = [controller.signal, ...(options.signal ? [options.signal] : [])];
   const signal = AbortSignal.any(signals);
@@ -151,7 +151,7 @@ export async function collect(frames: AsyncIterable<StreamFrame>): Promise<{
   return { stdout: Buffer.concat(out), stderr: Buffer.concat(err) };
 }
 
-async function feed(up: Upgraded, stdin: NonNullable<ExecOptions["stdin"]>): Promise<void> {
+async function feed(up: Upgraded, stdin: NonNullable<DockerExecOptions["stdin"]>): Promise<void> {
   if (typeof stdin === "string" || stdin instanceof Uint8Array) {
     await up.write(stdin);
   } else {

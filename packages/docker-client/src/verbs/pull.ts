@@ -11,7 +11,7 @@ import type { CreateImageInfo } from "../generated/models.js";
 import type { RegistryAuth } from "../generated/operations.js";
 
 /** Options of pull() and pullProgress(). */
-export interface PullOptions {
+export interface DockerPullOptions {
   /** Credentials for the image's registry; by default they come from ~/.docker/config.json
    *  (auths, credsStore, credHelpers), as the Docker CLI finds them. `false` sends none. Credentials
    *  whose `serverAddress` names another registry are refused (UnauthorizedError) and nothing is sent;
@@ -38,7 +38,7 @@ export function toRegistryAuth(creds: RegistryCredentials): RegistryAuth {
 export async function* pullProgress(
   docker: DockerClient,
   image: string,
-  options: PullOptions = {},
+  options: DockerPullOptions = {},
 ): AsyncGenerator<CreateImageInfo> {
   const ref = parseImageRef(image);
   // Given credentials go only with an image of the registry they name: the engine sends X-Registry-Auth
@@ -66,7 +66,7 @@ export async function* pullProgress(
 export async function pull(
   docker: DockerClient,
   image: string,
-  options: PullOptions & { onProgress?: (message: CreateImageInfo) => void } = {},
+  options: DockerPullOptions & { onProgress?: (message: CreateImageInfo) => void } = {},
 ): Promise<void> {
   for await (const message of pullProgress(docker, image, options)) options.onProgress?.(message);
 }
