@@ -91,7 +91,7 @@ export interface CriClientOptions {
 }
 
 /** Options of CriClient.connect(). */
-export interface ConnectOptions extends Omit<ResolveEndpointOptions, "endpoint"> {
+export interface CriConnectOptions extends Omit<ResolveEndpointOptions, "endpoint"> {
   /** The endpoint to use; when unset, the environment's, crictl.yaml's, then the default sockets. */
   endpoint?: string;
   /** Largest gRPC message sent or received, in bytes (default 16 MiB). */
@@ -101,6 +101,12 @@ export interface ConnectOptions extends Omit<ResolveEndpointOptions, "endpoint">
   /** Cancels the search: an AbortedError once the signal fires. */
   signal?: AbortSignal;
 }
+
+/**
+ * @deprecated The old name of CriConnectOptions, no longer exported from the package: kept only until
+ * runtime.ts, the last user inside the package, names CriConnectOptions.
+ */
+export type ConnectOptions = CriConnectOptions;
 
 /** Options of runPodSandbox(). */
 export interface RunPodSandboxOptions extends CallOptions {
@@ -168,6 +174,20 @@ export interface StreamOptions {
    * SPDY, falling back to WebSocket with a fresh URL when the runtime refuses the SPDY upgrade.
    */
   transport?: StreamTransportOption;
+}
+
+/** The streams an Exec or Attach request asks for. */
+type StreamFlags = { tty: boolean; stdin: boolean; stdout: boolean; stderr: boolean };
+
+/** The stream flags of an Exec or Attach request: stdout by default, stderr unless there is a TTY. */
+function streamFlags(options: StreamOptions): StreamFlags {
+  const tty = options.tty ?? false;
+  return {
+    tty,
+    stdin: options.stdin ?? false,
+    stdout: options.stdout ?? true,
+    stderr: options.stderr ?? !tty,
+  };
 }
 
 /** Options of portForward(). */
@@ -293,7 +313,7 @@ export class CriClient {
    * Fails with UnavailableError listing every endpoint tried and why, or ApiVersionError for a runtime
    * that speaks only v1alpha2.
    */
-  static async connect(options: ConnectOptions = {}): Promise<CriClient> {
+  static async connect(options: CriConnectOptions = {}): Promise<CriClient> {
     const { candidates, config } = endpointCandidates(options);
     const probeTimeout =
       options.probeTimeout ?? (config.timeout ? config.timeout * 1000 : DEFAULT_PROBE_TIMEOUT_MS);
@@ -487,29 +507,14 @@ export class CriClient {
    * `transport`). Await `session.exit` for the exit code, or `session.output(stdin)` to collect everything.
    */
   async exec(containerId: string, cmd: string[], options: StreamOptions = {}): Promise<StreamSession> {
-    const tty = options.tty ?? false;
-    const req = {
-      containerId,
-      cmd,
-      tty,
-      stdin: options.stdin ?? false,
-      stdout: options.stdout ?? true,
-      stderr: options.stderr ?? !tty,
-    };
+    const req = { containerId, cmd, ...streamFlags(options) };
     const again = async () => (await this.runtime.exec(req, this.#streamCallOpts(options))).url;
     return this.#session(await again(), "Exec", req, options, again);
   }
 
   /** Attach to a container's main process (stdin needs a container created with `stdin: true`). */
   async attach(containerId: string, options: StreamOptions = {}): Promise<StreamSession> {
-    const tty = options.tty ?? false;
-    const req = {
-      containerId,
-      tty,
-      stdin: options.stdin ?? false,
-      stdout: options.stdout ?? true,
-      stderr: options.stderr ?? !tty,
-    };
+    const req = { containerId, ...streamFlags(options) };
     const again = async () => (await this.runtime.attach(req, this.#streamCallOpts(options))).url;
     return this.#session(await again(), "Attach", req, options, again);
   }
@@ -553,7 +558,7 @@ export class CriClient {
   #session(
     url: string,
     operation: string,
-    req: { stdin: boolean; stdout: boolean; stderr: boolean; tty: boolean },
+    req: StreamFlags,
     options: StreamOptions,
     again: () => Promise<string>,
   ): Promise<StreamSession> {

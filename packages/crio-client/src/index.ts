@@ -1,7 +1,7 @@
 export {
-  type ConnectOptions,
   CriClient,
   type CriClientOptions,
+  type CriConnectOptions,
   DEFAULT_CRI_TIMEOUT_MS,
   DEFAULT_EXEC_SYNC_MARGIN_MS,
   DEFAULT_PROBE_TIMEOUT_MS,

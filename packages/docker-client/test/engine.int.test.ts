@@ -1,7 +1,13 @@
 // The Docker client's integration suite, run against both the Docker engine and Podman's
 // Docker-compatible API started by the harness.
 import { randomBytes } from "node:crypto";
-import { AbortedError, ApiVersionError, NotFoundError, UnauthorizedError } from "@berth/runtime-core";
+import {
+  AbortedError,
+  ApiVersionError,
+  NotFoundError,
+  TimeoutError,
+  UnauthorizedError,
+} from "@berth/runtime-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   collect,
@@ -112,6 +118,27 @@ describe.each(targets)("$name engine API", ({ name, host }) => {
     });
     expect(plain).toMatchObject({ exitCode: 0 });
     expect(text(plain.stdout)).toBe("bar\n/tmp\n");
+  });
+
+  it("ends an exec at its timeout with a TimeoutError, and at the caller's abort with an AbortedError", async () => {
+    const id = await container(["sleep", "300"]);
+    await docker.containers.start({ id });
+    for (const stdin of [undefined, "x"]) {
+      const started = Date.now();
+      const late = await execRun(docker, id, ["sleep", "30"], {
+        timeout: 300,
+        ...(stdin ? { stdin } : {}),
+      }).catch((e: unknown) => e);
+      expect(late).toBeInstanceOf(TimeoutError);
+      expect((late as TimeoutError).message).toContain("did not finish in 300 ms");
+      expect(Date.now() - started).toBeLessThan(10_000);
+      const aborted = await execRun(docker, id, ["sleep", "30"], {
+        signal: AbortSignal.timeout(300),
+        timeout: 60_000,
+        ...(stdin ? { stdin } : {}),
+      }).catch((e: unknown) => e);
+      expect(aborted).toBeInstanceOf(AbortedError);
+    }
   });
 
   it("attaches to a container's stdin and output", async () => {

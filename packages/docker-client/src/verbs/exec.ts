@@ -1,7 +1,8 @@
 // Exec: create an exec instance, start it (over an upgraded connection when stdin is given, so stdin can
 // be written and half-closed), read its output, and report its exit code.
 import type { Readable } from "node:stream";
-import { DaemonError, ProtocolError, TimeoutError } from "@berth/runtime-core";
+import { AbortedError, DaemonError, ProtocolError, TimeoutError } from "@berth/runtime-core";
+import { deadline, signalOnly, sleep } from "@berth/runtime-core/internal";
 import { num, objectOf, str } from "../answer.js";
 import type { DockerClient } from "../client.js";
 import type { FrameStream, StreamFrame, Upgraded } from "../operation.js";
@@ -94,7 +95,11 @@ export async function execStart(
         const info = objectOf(await docker.exec.inspect({ id }, signalOpt), "exec.inspect");
         const exitCode = num(info.ExitCode);
         if (!info.Running && exitCode !== undefined) return exitCode;
-        await new Promise((r) => setTimeout(r, Math.min(10 * 2 ** i, 200)));
+        await sleep(
+          Math.min(10 * 2 ** i, 200),
+          options.signal,
+          () => new AbortedError("exec aborted", { operation: "exec.inspect" }),
+        );
       }
       throw new DaemonError(`exec ${id}: the daemon never reported an exit code`, {
         operation: "exec.inspect",
@@ -110,31 +115,20 @@ export async function execRun(
   cmd: string[],
   options: DockerExecOptions = {},
 ): Promise<DockerExecResult> {
-  const controller = new AbortController();
-  const signals = [controller.signal, ...(options.signal ? [options.signal] : [])];
-  const signal = AbortSignal.any(signals);
-  let timer: NodeJS.Timeout | undefined;
-  const work = (async () => {
-    const session = await execStart(docker, containerId, cmd, { ...options, signal });
+  // The caller's signal and the timeout as one signal: the deadline aborts the exec's calls and stream.
+  const limit = deadline(options.signal, options.timeout);
+  try {
+    const session = await execStart(docker, containerId, cmd, { ...options, ...signalOnly(limit) });
     const { stdout, stderr } = await collect(session.output);
     return { exitCode: await session.exitCode(), stdout, stderr };
-  })();
-  if (options.timeout === undefined) return work;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      controller.abort();
-      reject(
-        new TimeoutError(`exec ${cmd.join(" ")}: did not finish in ${options.timeout} ms`, {
-          operation: "exec",
-        }),
-      );
-    }, options.timeout);
-  });
-  try {
-    return await Promise.race([work, deadline]);
+  } catch (err) {
+    if (!limit.expired) throw err;
+    throw new TimeoutError(`exec ${cmd.join(" ")}: did not finish in ${options.timeout} ms`, {
+      operation: "exec",
+      cause: err,
+    });
   } finally {
-    clearTimeout(timer);
-    work.catch(() => {});
+    limit.dispose();
   }
 }
 
