@@ -91,7 +91,7 @@ export interface CriClientOptions {
 }
 
 /** Options of CriClient.connect(). */
-export interface ConnectOptions extends Omit<ResolveEndpointOptions, "endpoint"> {
+export interface CriConnectOptions extends Omit<ResolveEndpointOptions, "endpoint"> {
   /** The endpoint to use; when unset, the environment's, crictl.yaml's, then the default sockets. */
   endpoint?: string;
   /** Largest gRPC message sent or received, in bytes (default 16 MiB). */
@@ -101,6 +101,12 @@ export interface ConnectOptions extends Omit<ResolveEndpointOptions, "endpoint">
   /** Cancels the search: an AbortedError once the signal fires. */
   signal?: AbortSignal;
 }
+
+/**
+ * @deprecated The old name of CriConnectOptions, no longer exported from the package: kept only until
+ * runtime.ts, the last user inside the package, names CriConnectOptions.
+ */
+export type ConnectOptions = CriConnectOptions;
 
 /** Options of runPodSandbox(). */
 export interface RunPodSandboxOptions extends CallOptions {
@@ -307,7 +313,7 @@ export class CriClient {
    * Fails with UnavailableError listing every endpoint tried and why, or ApiVersionError for a runtime
    * that speaks only v1alpha2.
    */
-  static async connect(options: ConnectOptions = {}): Promise<CriClient> {
+  static async connect(options: CriConnectOptions = {}): Promise<CriClient> {
     const { candidates, config } = endpointCandidates(options);
     const probeTimeout =
       options.probeTimeout ?? (config.timeout ? config.timeout * 1000 : DEFAULT_PROBE_TIMEOUT_MS);
