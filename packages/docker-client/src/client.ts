@@ -146,6 +146,11 @@ export class DockerClient {
   readonly ssh: SshDialer | undefined;
   #version: Promise<string> | undefined;
 
+  /** The deadline in ms a call gets when it sets none (0 = none): the `timeout` option. */
+  get timeout(): number {
+    return this.#bounds.timeout;
+  }
+
   /** Containers: create, start, inspect, logs, attach, archive, ... */
   declare readonly containers: DockerApi["containers"];
   /** Images: pull, build, inspect, push, tag, remove, save and load. */

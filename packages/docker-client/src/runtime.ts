@@ -252,9 +252,13 @@ export class DockerRuntime implements Runtime {
 
   async stop(id: string, options: StopOptions = {}): Promise<void> {
     [id, options] = check.stop(this.#at("stop"), id, options);
+    const grace = options.graceSeconds ?? 10;
+    // The daemon answers once the grace is over and the container is gone: the call's deadline waits
+    // the grace out on top of the client's own (none stays none).
+    const timeout = this.docker.timeout && this.docker.timeout + grace * 1000;
     await this.docker.containers.stop(
-      { id, t: options.graceSeconds ?? 10, ...(options.signalName ? { signal: options.signalName } : {}) },
-      opt(options),
+      { id, t: grace, ...(options.signalName ? { signal: options.signalName } : {}) },
+      { ...opt(options), timeout },
     );
   }
 

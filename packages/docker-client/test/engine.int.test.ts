@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   collect,
   DockerClient,
+  DockerRuntime,
   decodePathStat,
   execRun,
   packTar,
@@ -118,6 +119,22 @@ describe.each(targets)("$name engine API", ({ name, host }) => {
     });
     expect(plain).toMatchObject({ exitCode: 0 });
     expect(text(plain.stdout)).toBe("bar\n/tmp\n");
+  });
+
+  it("Runtime.stop waits out a grace longer than the client's deadline", async () => {
+    // The container ignores SIGTERM: the daemon answers only after the grace, then SIGKILL.
+    const id = await container(["sh", "-c", "trap '' TERM; while :; do sleep 1; done"]);
+    await docker.containers.start({ id });
+    const short = new DockerClient({ host: host ?? "", backend: name, timeout: 1_500 });
+    try {
+      const started = Date.now();
+      await new DockerRuntime(short).stop(id, { graceSeconds: 3 });
+      expect(Date.now() - started).toBeGreaterThanOrEqual(2_500);
+      const info = await docker.containers.inspect({ id });
+      expect(info.State?.Running).toBe(false);
+    } finally {
+      await short.close();
+    }
   });
 
   it("ends an exec at its timeout with a TimeoutError, and at the caller's abort with an AbortedError", async () => {
