@@ -1,14 +1,7 @@
 // A small streaming tar writer and reader (ustar, with PAX headers for long names), enough for build
 // contexts, putArchive and reading getArchive/export output without buffering whole archives.
 import { ProtocolError, ValidationError } from "@berth/runtime-core";
-import {
-  TAR_BLOCK as BLOCK,
-  MAX_OCTAL_SIZE,
-  tarPadding as padding,
-  parsePax,
-  paxRecord,
-  ustarHeader,
-} from "@berth/runtime-core/internal";
+import { parsePax, TAR_BLOCK, tarEntryHeader, tarPadding } from "@berth/runtime-core/internal";
 
 const encoder = new TextEncoder();
 
@@ -55,31 +48,17 @@ export async function* packTar(
       gid: entry.gid ?? 0,
       mtime: Math.floor((entry.mtime ?? new Date()).getTime() / 1000),
     };
-    let records = "";
-    if (encoder.encode(name).length > 100 || encoder.encode(link).length > 100) {
-      records += paxRecord("path", name) + (link ? paxRecord("linkpath", link) : "");
-    }
-    if (data.length > MAX_OCTAL_SIZE) records += paxRecord("size", String(data.length));
-    if (records) {
-      const pax = encoder.encode(records);
-      yield ustarHeader({
-        name: "././@PaxHeader",
-        size: pax.length,
-        typeflag: "x",
-        mode: entry.mode ?? 0o644,
-        ...owner,
-      });
-      yield pax;
-      yield padding(pax.length);
-    }
     const mode = entry.mode ?? (typeflag === "5" ? 0o755 : 0o644);
-    yield ustarHeader({ name, size: data.length, typeflag, mode, ...owner, linkName: link });
+    yield* tarEntryHeader(
+      { name, size: data.length, typeflag, mode, ...owner, linkName: link },
+      entry.mode ?? 0o644,
+    );
     if (data.length) {
       yield data;
-      yield padding(data.length);
+      yield tarPadding(data.length);
     }
   }
-  yield new Uint8Array(BLOCK * 2);
+  yield new Uint8Array(TAR_BLOCK * 2);
 }
 
 /** One entry read by unpackTar(). */
@@ -167,14 +146,14 @@ export async function* unpackTar(
   let pax: Record<string, string> = {};
   let longName: string | undefined;
   try {
-    while (await need(BLOCK)) {
-      const block = take(BLOCK);
+    while (await need(TAR_BLOCK)) {
+      const block = take(TAR_BLOCK);
       if (block.every((b) => b === 0)) return;
       const size = readOctal(block, 124, 12);
       const typeflag = String.fromCharCode(block[156] ?? 48);
       if (!Number.isSafeInteger(size) || size < 0)
         throw new ProtocolError("tar header with a malformed size");
-      const padded = size + ((BLOCK - (size % BLOCK)) % BLOCK);
+      const padded = size + ((TAR_BLOCK - (size % TAR_BLOCK)) % TAR_BLOCK);
       if (size > maxEntryBytes) throw new ValidationError(`tar entry larger than ${maxEntryBytes} bytes`);
       if ("xgLK".includes(typeflag) && size > MAX_META_BYTES) {
         throw new ProtocolError(`tar metadata record larger than ${MAX_META_BYTES} bytes`);

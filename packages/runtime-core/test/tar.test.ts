@@ -4,7 +4,15 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { MAX_OCTAL_SIZE, parsePax, paxRecord, TAR_BLOCK, tarPadding, ustarHeader } from "../src/internal.js";
+import {
+  MAX_OCTAL_SIZE,
+  parsePax,
+  paxRecord,
+  TAR_BLOCK,
+  tarEntryHeader,
+  tarPadding,
+  ustarHeader,
+} from "../src/internal.js";
 
 const encoder = new TextEncoder();
 const dir = mkdtempSync(join(tmpdir(), "berth-kit-tar-"));
@@ -204,6 +212,77 @@ describe("parsePax", () => {
       records: { path: "a" },
       complete: true,
     });
+  });
+});
+
+describe("tarEntryHeader", () => {
+  const decoder = new TextDecoder();
+
+  it("is the ustar header alone when that holds the whole entry", () => {
+    const h = {
+      name: "n".repeat(100),
+      size: MAX_OCTAL_SIZE,
+      typeflag: "2",
+      mode: 0o777,
+      linkName: "l".repeat(100),
+    };
+    const blocks = tarEntryHeader(h, 0o644);
+    expect(blocks).toHaveLength(1);
+    expect(Buffer.from(blocks[0] as Uint8Array).equals(ustarHeader(h))).toBe(true);
+  });
+
+  it("puts a long name, and the link target with it, in a PAX entry with the entry's owner", () => {
+    const h = {
+      name: `${"é".repeat(50)}x`,
+      size: 0,
+      typeflag: "2",
+      mode: 0o777,
+      uid: 7,
+      gid: 8,
+      mtime: 9,
+      linkName: "t",
+    };
+    const [pax, data, pad, header, ...rest] = tarEntryHeader(h, 0o600) as Uint8Array[];
+    expect(rest).toEqual([]);
+    expect(field(pax as Uint8Array, 0, 100)).toBe("././@PaxHeader");
+    expect(field(pax as Uint8Array, 156, 1)).toBe("x");
+    expect(field(pax as Uint8Array, 100, 8)).toBe("0000600");
+    expect([108, 116].map((o) => octalField(pax as Uint8Array, o, 8))).toEqual([7, 8]);
+    expect(octalField(pax as Uint8Array, 136, 12)).toBe(9);
+    expect(octalField(pax as Uint8Array, 124, 12)).toBe((data as Uint8Array).byteLength);
+    expect(decoder.decode(data)).toBe(paxRecord("path", h.name) + paxRecord("linkpath", "t"));
+    expect((pad as Uint8Array).byteLength).toBe(tarPadding((data as Uint8Array).byteLength).byteLength);
+    expect(Buffer.from(header as Uint8Array).equals(ustarHeader(h))).toBe(true);
+    const longLink = tarEntryHeader(
+      { name: "l", size: 0, typeflag: "2", mode: 0o777, linkName: "t".repeat(101) },
+      0o644,
+    );
+    expect(decoder.decode(longLink[1])).toBe(paxRecord("path", "l") + paxRecord("linkpath", "t".repeat(101)));
+  });
+
+  it("gives a size past 11 octal digits in a PAX record, after the names", () => {
+    const size = MAX_OCTAL_SIZE + 1;
+    const name = "n".repeat(101);
+    expect(decoder.decode(tarEntryHeader({ name: "f", size, typeflag: "0", mode: 0o644 }, 0o644)[1])).toBe(
+      paxRecord("size", String(size)),
+    );
+    expect(decoder.decode(tarEntryHeader({ name, size, typeflag: "0", mode: 0o644 }, 0o644)[1])).toBe(
+      paxRecord("path", name) + paxRecord("size", String(size)),
+    );
+  });
+
+  it("makes entries GNU tar lists with their long names", () => {
+    const names = [`dir/${"é".repeat(60)}/file.txt`, `${"a".repeat(99)}ü`];
+    const tar = Buffer.concat([
+      ...names.flatMap((name) => tarEntryHeader({ name, size: 0, typeflag: "0", mode: 0o644 }, 0o644)),
+      ...tarEntryHeader({ name: "l", size: 0, typeflag: "2", mode: 0o777, linkName: "t".repeat(150) }, 0o644),
+      new Uint8Array(TAR_BLOCK * 2),
+    ]);
+    expect(gnuList(tar, "-v")).toEqual([
+      expect.stringMatching(/ dir\/é+\/file\.txt$/),
+      expect.stringMatching(/ a+ü$/),
+      expect.stringMatching(/ l -> t{150}$/),
+    ]);
   });
 });
 

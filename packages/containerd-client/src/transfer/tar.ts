@@ -3,16 +3,8 @@
 // and client packages must not depend on each other; this one only knows what image archives need. The
 // header writer and PAX records both use are runtime-core's kit/tar.ts.)
 import { ValidationError } from "@berth/runtime-core";
-import {
-  TAR_BLOCK as BLOCK,
-  MAX_OCTAL_SIZE,
-  tarPadding as padding,
-  parsePax,
-  paxRecord,
-  ustarHeader,
-} from "@berth/runtime-core/internal";
+import { parsePax, TAR_BLOCK, tarEntryHeader, tarPadding } from "@berth/runtime-core/internal";
 
-const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 function invalid(message: string, cause?: unknown): ValidationError {
@@ -110,7 +102,7 @@ function checksumOk(block: Uint8Array): boolean {
   const stored = readNumber(block, 148, 8);
   let unsigned = 0;
   let signed = 0;
-  for (let i = 0; i < BLOCK; i++) {
+  for (let i = 0; i < TAR_BLOCK; i++) {
     const b = i >= 148 && i < 156 ? 0x20 : (block[i] as number);
     unsigned += b;
     signed += b > 127 ? b - 256 : b;
@@ -147,7 +139,7 @@ export async function* readTar(source: AsyncIterable<Uint8Array>): AsyncGenerato
   // Bytes to skip before the next header: the unread rest of the previous body and its padding.
   let skip = 0;
   const readBody = async (size: number): Promise<Uint8Array> => {
-    const data = await src.read(size + ((BLOCK - (size % BLOCK)) % BLOCK));
+    const data = await src.read(size + ((TAR_BLOCK - (size % TAR_BLOCK)) % TAR_BLOCK));
     if (data.byteLength < size) throw invalid("truncated inside an entry");
     return data.subarray(0, size);
   };
@@ -158,9 +150,9 @@ export async function* readTar(source: AsyncIterable<Uint8Array>): AsyncGenerato
         if (c.byteLength === 0) throw invalid("truncated inside an entry");
         skip -= c.byteLength;
       }
-      const block = await src.read(BLOCK);
+      const block = await src.read(TAR_BLOCK);
       if (block.byteLength === 0) return; // no end-of-archive blocks: tolerated, as GNU tar does
-      if (block.byteLength < BLOCK) throw invalid("truncated header");
+      if (block.byteLength < TAR_BLOCK) throw invalid("truncated header");
       if (block.every((b) => b === 0)) {
         // Read the source to its end (record padding), so a producer finishes, and cleans up, normally.
         while ((await src.chunk(1 << 20)).byteLength > 0);
@@ -210,7 +202,7 @@ export async function* readTar(source: AsyncIterable<Uint8Array>): AsyncGenerato
       };
       yield { name, type, size: bodySize, mode: readNumber(block, 100, 8), linkName, body };
       open = false;
-      skip = remaining + ((BLOCK - (bodySize % BLOCK)) % BLOCK);
+      skip = remaining + ((TAR_BLOCK - (bodySize % TAR_BLOCK)) % TAR_BLOCK);
     }
   } finally {
     await src.close();
@@ -245,22 +237,16 @@ export async function* writeTar(
     }
     const data = type === "file" ? entry.data : undefined;
     const size = data instanceof Uint8Array ? data.byteLength : type === "file" ? (entry.size ?? 0) : 0;
-    const records: string[] = [];
-    if (encoder.encode(name).byteLength > 100) records.push(paxRecord("path", name));
-    if (size > MAX_OCTAL_SIZE) records.push(paxRecord("size", String(size)));
-    if (records.length) {
-      const pax = encoder.encode(records.join(""));
-      yield ustarHeader({ name: "././@PaxHeader", size: pax.byteLength, typeflag: "x", mode: 0o644 });
-      yield pax;
-      yield padding(pax.byteLength);
-    }
     // No mtime (0): the same image always gives the same archive bytes.
-    yield ustarHeader({
-      name,
-      size,
-      typeflag: type === "directory" ? "5" : "0",
-      mode: entry.mode ?? (type === "directory" ? 0o755 : 0o644),
-    });
+    yield* tarEntryHeader(
+      {
+        name,
+        size,
+        typeflag: type === "directory" ? "5" : "0",
+        mode: entry.mode ?? (type === "directory" ? 0o755 : 0o644),
+      },
+      0o644,
+    );
     if (data instanceof Uint8Array) {
       if (size) yield data;
     } else if (data) {
@@ -274,7 +260,7 @@ export async function* writeTar(
     } else if (size) {
       throw invalidWrite(`${name}: a size without data`);
     }
-    yield padding(size);
+    yield tarPadding(size);
   }
-  yield new Uint8Array(BLOCK * 2);
+  yield new Uint8Array(TAR_BLOCK * 2);
 }

@@ -1,5 +1,6 @@
-// The ustar pieces both tar writers share (docker-client's packTar, containerd-client's writeTar): one
-// header block with its checksum, PAX records, block padding; and the PAX reader both tar readers share.
+// The ustar pieces both tar writers share (docker-client's packTar, containerd-client's writeTar): an
+// entry's header blocks (a PAX header entry for long names and large sizes, then the ustar header with its
+// checksum) and block padding; and the PAX reader both tar readers share.
 // PAX lengths are bytes, never string lengths: a name outside ASCII must not shift the records after it.
 
 /** A tar archive is made of 512-byte blocks. */
@@ -40,7 +41,7 @@ function octal(value: number, width: number): string {
 /** One 512-byte ustar header block, its checksum filled in. */
 export function ustarHeader(h: UstarHeader): Uint8Array {
   const block = new Uint8Array(TAR_BLOCK);
-  writeField(block, 0, 100, h.name);
+  writeField(block, 0, USTAR_NAME_BYTES, h.name);
   writeField(block, 100, 8, octal(h.mode, 8));
   writeField(block, 108, 8, octal(h.uid ?? 0, 8));
   writeField(block, 116, 8, octal(h.gid ?? 0, 8));
@@ -48,7 +49,7 @@ export function ustarHeader(h: UstarHeader): Uint8Array {
   writeField(block, 136, 12, octal(h.mtime ?? 0, 12));
   writeField(block, 148, 8, "        "); // the checksum counts its own field as spaces
   writeField(block, 156, 1, h.typeflag);
-  writeField(block, 157, 100, h.linkName ?? "");
+  writeField(block, 157, USTAR_NAME_BYTES, h.linkName ?? "");
   writeField(block, 257, 6, "ustar\0");
   writeField(block, 263, 2, "00");
   let sum = 0;
@@ -63,6 +64,36 @@ export function paxRecord(key: string, value: string): string {
   let len = body + 1;
   while (String(len).length + body !== len) len = String(len).length + body;
   return `${len} ${key}=${value}\n`;
+}
+
+/** The longest name or link target a ustar header holds, in bytes. */
+const USTAR_NAME_BYTES = 100;
+
+/**
+ * The header blocks of one entry: its ustar header, after a PAX header entry when the ustar header cannot
+ * hold it all. A name or link target past 100 bytes puts both in PAX "path" and "linkpath" records, a
+ * size past {@link MAX_OCTAL_SIZE} in a "size" record. The PAX entry has mode `paxMode` and the entry's
+ * owner and mtime.
+ */
+export function tarEntryHeader(h: UstarHeader, paxMode: number): Uint8Array[] {
+  const link = h.linkName ?? "";
+  let records = "";
+  if (
+    encoder.encode(h.name).byteLength > USTAR_NAME_BYTES ||
+    encoder.encode(link).byteLength > USTAR_NAME_BYTES
+  ) {
+    records += paxRecord("path", h.name) + (link ? paxRecord("linkpath", link) : "");
+  }
+  if (h.size > MAX_OCTAL_SIZE) records += paxRecord("size", String(h.size));
+  if (!records) return [ustarHeader(h)];
+  const pax = encoder.encode(records);
+  const owner = { uid: h.uid, gid: h.gid, mtime: h.mtime };
+  return [
+    ustarHeader({ name: "././@PaxHeader", size: pax.byteLength, typeflag: "x", mode: paxMode, ...owner }),
+    pax,
+    tarPadding(pax.byteLength),
+    ustarHeader(h),
+  ];
 }
 
 /** The zero bytes that fill an entry of `size` bytes up to a whole block. */
