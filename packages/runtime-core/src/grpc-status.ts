@@ -35,6 +35,23 @@ export const grpcStatusNames = [
   "UNAUTHENTICATED",
 ] as const;
 
+type ErrorClass = new (message: string, details: BerthErrorDetails) => BerthError;
+
+/** The error class of each gRPC status code berth tells apart; any other code is a DaemonError. */
+const ERROR_CLASSES: ReadonlyMap<number, ErrorClass> = new Map<number, ErrorClass>([
+  [1, AbortedError], // CANCELLED
+  [3, ValidationError], // INVALID_ARGUMENT
+  [4, TimeoutError], // DEADLINE_EXCEEDED
+  [5, NotFoundError], // NOT_FOUND
+  [6, ConflictError], // ALREADY_EXISTS
+  [7, UnauthorizedError], // PERMISSION_DENIED
+  [9, ConflictError], // FAILED_PRECONDITION
+  [10, ConflictError], // ABORTED
+  [12, UnsupportedError], // UNIMPLEMENTED
+  [14, UnavailableError], // UNAVAILABLE
+  [16, UnauthorizedError], // UNAUTHENTICATED
+]);
+
 /** Build the typed error for a failed gRPC call. */
 export function errorFromGrpcStatus(
   code: number,
@@ -44,28 +61,6 @@ export function errorFromGrpcStatus(
   const status = grpcStatusNames[code] ?? `CODE_${code}`;
   const where = details.operation ? `${details.operation}: ` : "";
   const message = `${where}${daemonMessage || status}`;
-  const d: BerthErrorDetails = { ...details, status, daemonMessage };
-  switch (code) {
-    case 1:
-      return new AbortedError(message, d);
-    case 3:
-      return new ValidationError(message, d);
-    case 4:
-      return new TimeoutError(message, d);
-    case 5:
-      return new NotFoundError(message, d);
-    case 6:
-    case 9:
-    case 10:
-      return new ConflictError(message, d);
-    case 7:
-    case 16:
-      return new UnauthorizedError(message, d);
-    case 12:
-      return new UnsupportedError(message, d);
-    case 14:
-      return new UnavailableError(message, d);
-    default:
-      return new DaemonError(message, d);
-  }
+  const ErrorClass = ERROR_CLASSES.get(code) ?? DaemonError;
+  return new ErrorClass(message, { ...details, status, daemonMessage });
 }

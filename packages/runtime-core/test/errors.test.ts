@@ -40,6 +40,23 @@ describe("errorFromGrpcStatus", () => {
     expect(errorFromGrpcStatus(99, "")).toMatchObject({ status: "CODE_99" });
   });
 
+  it("maps every code to its class, codes it does not tell apart to DaemonError", () => {
+    const codes: Record<string, number[]> = {
+      Aborted: [1],
+      Validation: [3],
+      Timeout: [4],
+      NotFound: [5],
+      Conflict: [6, 9, 10],
+      Unauthorized: [7, 16],
+      Unsupported: [12],
+      Unavailable: [14],
+      Daemon: [0, 2, 8, 11, 13, 15, 17, -1, 1.5, Number.NaN],
+    };
+    for (const [code, list] of Object.entries(codes)) {
+      for (const n of list) expect(errorFromGrpcStatus(n, "m").code, String(n)).toBe(code);
+    }
+  });
+
   it("gives each error its class name", () => {
     expect(new NotFoundError("x").name).toBe("NotFoundError");
   });
