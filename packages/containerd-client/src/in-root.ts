@@ -41,6 +41,7 @@ const READ_CHUNK = 64 * 1024;
 const at = (dir: FileHandle, name: string) => `/proc/self/fd/${dir.fd}/${name}`;
 const components = (path: string) => path.split("/").filter((c) => c !== "" && c !== ".");
 const errno = (err: unknown) => (err as { code?: unknown }).code;
+const operationOf = (options: InRootOptions) => options.operation ?? "rootfs";
 
 /** The last component of a path resolved inside a root: its directory (held open) and its name. */
 interface Resolved {
@@ -58,7 +59,7 @@ async function release(dirs: readonly FileHandle[]): Promise<void> {
 
 /** Walk `path` inside `root`, following symlinks re-rooted, up to the last component (not followed). */
 async function walk(root: string, path: string, options: InRootOptions): Promise<Resolved> {
-  const operation = options.operation ?? "rootfs";
+  const operation = operationOf(options);
   const maxHops = options.maxHops ?? MAX_SYMLINK_HOPS;
   if (process.platform !== "linux") {
     throw new UnsupportedError(`${operation}: reading inside a root needs Linux`, {
@@ -123,6 +124,11 @@ async function walk(root: string, path: string, options: InRootOptions): Promise
   }
 }
 
+/** The file at `path` inside `root` is not one that can be read. */
+function refused(operation: string, root: string, path: string, why: string): ValidationError {
+  return new ValidationError(`${operation}: ${path} in ${root} ${why}`, { operation, backend: BACKEND });
+}
+
 function unexpected(operation: string, path: string, cause: unknown): ValidationError {
   const code = errno(cause);
   return new ValidationError(
@@ -155,12 +161,8 @@ export async function openInRoot(
   path: string,
   options: InRootOptions = {},
 ): Promise<FileHandle> {
-  const operation = options.operation ?? "rootfs";
-  const notRegular = (what: string) =>
-    new ValidationError(`${operation}: ${path} in ${root} is not a regular file (${what})`, {
-      operation,
-      backend: BACKEND,
-    });
+  const operation = operationOf(options);
+  const notRegular = (what: string) => refused(operation, root, path, `is not a regular file (${what})`);
   const { dirs, name } = await walk(root, path, options);
   try {
     if (name === undefined) throw notRegular("a directory");
@@ -190,12 +192,8 @@ export async function readFileInRoot(
   path: string,
   options: ReadInRootOptions,
 ): Promise<Buffer> {
-  const operation = options.operation ?? "rootfs";
-  const tooBig = () =>
-    new ValidationError(`${operation}: ${path} in ${root} is larger than ${options.maxBytes} bytes`, {
-      operation,
-      backend: BACKEND,
-    });
+  const operation = operationOf(options);
+  const tooBig = () => refused(operation, root, path, `is larger than ${options.maxBytes} bytes`);
   const handle = await openInRoot(root, path, options);
   try {
     // The size is checked first (no read of a huge file) and the read is capped anyway (a file can grow).

@@ -20,6 +20,7 @@ import {
   withTty,
   withUser,
 } from "../src/index.js";
+import { parseGroup, parsePasswd } from "../src/oci/user.js";
 
 const passwd = "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1001:app:/home/app:/bin/sh\n";
 const group = "root:x:0:\napp:x:1001:\nstaff:x:50:app,other\n";
@@ -82,6 +83,21 @@ describe("options", () => {
     expect(resolveUser("app:staff", passwd, group).gid).toBe(50);
     expect(() => resolveUser("nobody", passwd, group)).toThrow(ValidationError);
     expect(() => buildSpec(ctx, withUser("app:nogroup"))).toThrow(/nogroup/);
+  });
+
+  it("reads /etc/passwd and /etc/group lines, skipping comments, short and malformed ones", () => {
+    const pw =
+      "root:x:0:0:root:/root:/bin/sh\n# app:x:1:1\nshort:x:5\nbad:x:a:1\n  app:x:1000:1001::/:/bin/sh  \n";
+    expect(parsePasswd(pw)).toEqual([
+      { name: "root", uid: 0, gid: 0 },
+      { name: "app", uid: 1000, gid: 1001 },
+    ]);
+    const gr = "root:x:0:\n#staff:x:50:app\nshort:x\nbad:x:g:app\nstaff:x:50:app,,bob\nnone:x:60\n";
+    expect(parseGroup(gr)).toEqual([
+      { name: "root", gid: 0, members: [] },
+      { name: "staff", gid: 50, members: ["app", "bob"] },
+      { name: "none", gid: 60, members: [] },
+    ]);
   });
 
   it("sets hostname, tty, mounts, limits, readonly rootfs", () => {

@@ -16,6 +16,12 @@ export type Fail = (message: string) => BerthError;
 /** One of the checks below. */
 export type Check<T> = (value: unknown, what: string, fail: Fail) => T;
 
+/** How one kind of document is read: the most bytes read of it, and the check of its shape. */
+export interface DocumentKind<T> {
+  readonly maxBytes: number;
+  readonly check: Check<T>;
+}
+
 /** Parse a document and check its shape; bad JSON, like a wrong shape, is the caller's error. */
 export function parseDocument<T>(bytes: Uint8Array, what: string, check: Check<T>, fail: Fail): T {
   let json: unknown;
@@ -95,13 +101,17 @@ export function checkDescriptor(v: unknown, what: string, fail: Fail): IndexEntr
   return d as unknown as IndexEntry;
 }
 
+function descriptorList(o: Json, key: string, what: string, fail: Fail): void {
+  const list = o[key];
+  if (!Array.isArray(list)) throw fail(`${what}.${key} is ${describe(list)}, not a list`);
+  for (const [i, d] of list.entries()) checkDescriptor(d, `${what}.${key}[${i}]`, fail);
+}
+
 /** An image index (or Docker manifest list): a list of descriptors. */
 export function checkIndex(v: unknown, what: string, fail: Fail): ociImageSpec.ImageIndex {
   const index = object(v, what, fail);
   optionalString(index, "mediaType", what, fail);
-  if (!Array.isArray(index.manifests))
-    throw fail(`${what}.manifests is ${describe(index.manifests)}, not a list`);
-  for (const [i, m] of index.manifests.entries()) checkDescriptor(m, `${what}.manifests[${i}]`, fail);
+  descriptorList(index, "manifests", what, fail);
   stringMap(index, "annotations", what, fail, false);
   return index as unknown as ociImageSpec.ImageIndex;
 }
@@ -111,9 +121,7 @@ export function checkManifest(v: unknown, what: string, fail: Fail): ociImageSpe
   const manifest = object(v, what, fail);
   optionalString(manifest, "mediaType", what, fail);
   checkDescriptor(manifest.config, `${what}.config`, fail);
-  if (!Array.isArray(manifest.layers))
-    throw fail(`${what}.layers is ${describe(manifest.layers)}, not a list`);
-  for (const [i, l] of manifest.layers.entries()) checkDescriptor(l, `${what}.layers[${i}]`, fail);
+  descriptorList(manifest, "layers", what, fail);
   stringMap(manifest, "annotations", what, fail, false);
   return manifest as unknown as ociImageSpec.ImageManifest;
 }
@@ -137,3 +145,19 @@ export function checkImageConfig(v: unknown, what: string, fail: Fail): ociImage
   }
   return config as unknown as ociImageSpec.ImageConfig;
 }
+
+/** An image index, read like a manifest. */
+export const INDEX_DOCUMENT: DocumentKind<ociImageSpec.ImageIndex> = {
+  maxBytes: DEFAULT_MAX_MANIFEST_BYTES,
+  check: checkIndex,
+};
+/** An image manifest. */
+export const MANIFEST_DOCUMENT: DocumentKind<ociImageSpec.ImageManifest> = {
+  maxBytes: DEFAULT_MAX_MANIFEST_BYTES,
+  check: checkManifest,
+};
+/** An image config. */
+export const CONFIG_DOCUMENT: DocumentKind<ociImageSpec.ImageConfig> = {
+  maxBytes: DEFAULT_MAX_CONFIG_BYTES,
+  check: checkImageConfig,
+};

@@ -26,12 +26,19 @@ interface GroupEntry {
   members: string[];
 }
 
+/** The colon-separated fields of each line of an /etc/passwd or /etc/group text that has at least `min`
+ *  of them; comments and shorter lines are skipped. */
+function* lines(text: string, min: number): Generator<string[]> {
+  for (const line of text.split("\n")) {
+    const f = line.trim().split(":");
+    if (f.length >= min && !line.startsWith("#")) yield f;
+  }
+}
+
 /** The entries of an /etc/passwd text (malformed lines and comments skipped). */
 export function parsePasswd(text: string): PasswdEntry[] {
   const out: PasswdEntry[] = [];
-  for (const line of text.split("\n")) {
-    const f = line.trim().split(":");
-    if (f.length < 4 || line.startsWith("#")) continue;
+  for (const f of lines(text, 4)) {
     const uid = Number(f[2]);
     const gid = Number(f[3]);
     if (Number.isInteger(uid) && Number.isInteger(gid)) out.push({ name: f[0] as string, uid, gid });
@@ -42,12 +49,11 @@ export function parsePasswd(text: string): PasswdEntry[] {
 /** The entries of an /etc/group text (malformed lines and comments skipped). */
 export function parseGroup(text: string): GroupEntry[] {
   const out: GroupEntry[] = [];
-  for (const line of text.split("\n")) {
-    const f = line.trim().split(":");
-    if (f.length < 3 || line.startsWith("#")) continue;
+  for (const f of lines(text, 3)) {
     const gid = Number(f[2]);
-    if (!Number.isInteger(gid)) continue;
-    out.push({ name: f[0] as string, gid, members: (f[3] ?? "").split(",").filter(Boolean) });
+    if (Number.isInteger(gid)) {
+      out.push({ name: f[0] as string, gid, members: (f[3] ?? "").split(",").filter(Boolean) });
+    }
   }
   return out;
 }

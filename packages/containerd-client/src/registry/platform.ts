@@ -1,6 +1,5 @@
 // Choosing one manifest from an index for a platform, the way containerd's default matcher does: same
 // os and architecture, and a variant that the wanted one can run (arm v7 runs v6 and v5), best first.
-import type { ociImageSpec } from "../generated/index.js";
 
 /** An image platform, in the OCI image-spec's terms. */
 export interface Platform {
@@ -11,8 +10,6 @@ export interface Platform {
   /** The CPU variant ("v8" for arm64, "v7" for arm), when it matters. */
   variant?: string | undefined;
 }
-
-type IndexEntry = ociImageSpec.ImageIndex["manifests"][number];
 
 const NODE_ARCH: Readonly<Record<string, string>> = {
   x64: "amd64",
@@ -83,9 +80,13 @@ export function platformRank(want: Platform, have: Platform | undefined): number
   return i;
 }
 
-/** The best manifest of an index for the platform, or undefined when none matches. */
-export function selectManifest(entries: readonly IndexEntry[], want: Platform): IndexEntry | undefined {
-  let best: IndexEntry | undefined;
+/** The best manifest of an index (or any list of manifests) for the platform, the first of the best
+ *  when several rank alike; undefined when none matches. */
+export function selectManifest<T extends { platform?: Platform | undefined }>(
+  entries: readonly T[],
+  want: Platform,
+): T | undefined {
+  let best: T | undefined;
   let bestRank = Number.POSITIVE_INFINITY;
   for (const entry of entries) {
     const rank = platformRank(want, entry.platform);

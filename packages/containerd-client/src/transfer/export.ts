@@ -16,24 +16,11 @@ import type { ContainerdClient } from "../client.js";
 import { hasBlob } from "../content.js";
 import type { ociImageSpec } from "../generated/index.js";
 import { readDocument } from "../image.js";
-import {
-  type Check,
-  checkImageConfig,
-  checkIndex,
-  checkManifest,
-  DEFAULT_MAX_CONFIG_BYTES,
-  DEFAULT_MAX_MANIFEST_BYTES,
-} from "../oci/documents.js";
+import { CONFIG_DOCUMENT, type DocumentKind, INDEX_DOCUMENT, MANIFEST_DOCUMENT } from "../oci/documents.js";
 import { GC_EXPIRE_LABEL } from "../pull.js";
 import type { BlobDescriptor } from "../registry/client.js";
 import { isIndexMediaType, isManifestMediaType, MediaType } from "../registry/media-types.js";
-import {
-  formatPlatform,
-  hostPlatform,
-  type Platform,
-  platformRank,
-  selectManifest,
-} from "../registry/platform.js";
+import { formatPlatform, hostPlatform, type Platform, selectManifest } from "../registry/platform.js";
 import {
   ANNOTATION_IMAGE_NAME,
   ANNOTATION_REF_NAME,
@@ -102,12 +89,12 @@ export async function exportImage(
   // The store's documents are read with the caps and shape checks a registry's get.
   const fail = (message: string) =>
     new ProtocolError(`export: ${message}`, { operation: OPERATION, backend: "containerd" });
-  const read = <T>(digest: string, max: number, check: Check<T>) =>
-    readDocument(client, digest, max, check, fail, signal);
+  const read = <T>(digest: string, kind: DocumentKind<T>) =>
+    readDocument(client, digest, kind.maxBytes, kind.check, fail, signal);
   const walk = async (d: BlobDescriptor, depth: number): Promise<ExportedManifest[]> => {
     if (isIndexMediaType(d.mediaType)) {
       if (depth > 4) throw new ValidationError(`export: indexes nested too deep at ${d.digest}`);
-      const index = await read(d.digest, DEFAULT_MAX_MANIFEST_BYTES, checkIndex);
+      const index = await read(d.digest, INDEX_DOCUMENT);
       const entries = index.manifests;
       let chosen: typeof entries;
       if (platform === "all") {
@@ -142,7 +129,7 @@ export async function exportImage(
         operation: OPERATION,
       });
     }
-    const manifest = await read(d.digest, DEFAULT_MAX_MANIFEST_BYTES, checkManifest);
+    const manifest = await read(d.digest, MANIFEST_DOCUMENT);
     for (const b of [manifest.config, ...manifest.layers]) {
       if (!(await hasBlob(client, b.digest))) {
         if (b.urls?.length) continue; // non-distributable: left out, as registries and Docker do
@@ -153,7 +140,7 @@ export async function exportImage(
     add(d);
     let p = d.platform;
     if (!p) {
-      const config = await read(manifest.config.digest, DEFAULT_MAX_CONFIG_BYTES, checkImageConfig);
+      const config = await read(manifest.config.digest, CONFIG_DOCUMENT);
       if (config.os && config.architecture) {
         p = { os: config.os, architecture: config.architecture, variant: config.variant };
       }
@@ -241,15 +228,7 @@ function dockerManifest(images: ExportedImage[]): DockerSaveManifest[] {
   const out = new Map<string, DockerSaveManifest>();
   const host = hostPlatform();
   for (const image of images) {
-    let pick = image.manifests[0] as ExportedManifest;
-    let bestRank = Number.POSITIVE_INFINITY;
-    for (const m of image.manifests) {
-      const rank = platformRank(host, m.platform);
-      if (rank >= 0 && rank < bestRank) {
-        pick = m;
-        bestRank = rank;
-      }
-    }
+    const pick = selectManifest(image.manifests, host) ?? (image.manifests[0] as ExportedManifest);
     let entry = out.get(pick.descriptor.digest);
     if (!entry) {
       entry = {

@@ -21,24 +21,17 @@ import type { Image } from "../generated/github.com/containerd/containerd/api/se
 import type { ociImageSpec } from "../generated/index.js";
 import { DEFAULT_SNAPSHOTTER, readDocument } from "../image.js";
 import {
-  type Check,
-  checkImageConfig,
-  checkIndex,
-  checkManifest,
-  DEFAULT_MAX_CONFIG_BYTES,
+  CONFIG_DOCUMENT,
   DEFAULT_MAX_MANIFEST_BYTES,
+  type DocumentKind,
+  INDEX_DOCUMENT,
+  MANIFEST_DOCUMENT,
   parseDocument,
 } from "../oci/documents.js";
 import { GC_EXPIRE_LABEL, type PullEvent, unpackLayers } from "../pull.js";
 import type { BlobDescriptor } from "../registry/client.js";
 import { isIndexMediaType, isManifestMediaType, MediaType } from "../registry/media-types.js";
-import {
-  formatPlatform,
-  hostPlatform,
-  type Platform,
-  platformRank,
-  selectManifest,
-} from "../registry/platform.js";
+import { formatPlatform, hostPlatform, type Platform, selectManifest } from "../registry/platform.js";
 import {
   ANNOTATION_IMAGE_NAME,
   ANNOTATION_REF_NAME,
@@ -488,12 +481,12 @@ class Importer {
     throw invalid(`${path}: more than ${MAX_LINK_HOPS} symlinks (a loop?)`);
   }
 
-  /** A document of the image (index, manifest, config) from the store: at most `max` bytes and no more
-   *  than its descriptor says, of the shape berth reads. */
-  async #document<T>(d: { digest: string; size: number }, max: number, check: Check<T>): Promise<T> {
-    if (d.size > max) throw invalid(`${d.digest} is ${d.size} bytes, more than ${max}`);
+  /** A document of the image (index, manifest, config) from the store: at most its kind's maxBytes and no
+   *  more than its descriptor says, of the shape berth reads. */
+  async #document<T>(d: { digest: string; size: number }, kind: DocumentKind<T>): Promise<T> {
+    if (d.size > kind.maxBytes) throw invalid(`${d.digest} is ${d.size} bytes, more than ${kind.maxBytes}`);
     try {
-      return await readDocument(this.#client, d.digest, d.size, check, invalid, this.#signal);
+      return await readDocument(this.#client, d.digest, d.size, kind.check, invalid, this.#signal);
     } catch (err) {
       if (isBerthError(err) && err.code === "Protocol") {
         throw invalid(`${d.digest} is larger than the ${d.size} bytes its descriptor says`);
@@ -563,7 +556,7 @@ class Importer {
 
   #ociRoots(options: ImportOptions): RootImage[] {
     if (!this.#index) throw invalid(`an OCI image layout without ${OCI_INDEX_FILE}`);
-    const index = parseDocument(this.#index, OCI_INDEX_FILE, checkIndex, invalid);
+    const index = parseDocument(this.#index, OCI_INDEX_FILE, INDEX_DOCUMENT.check, invalid);
     return index.manifests.map((m) => {
       const annotations = m.annotations ?? {};
       let name = annotations[ANNOTATION_IMAGE_NAME];
@@ -604,7 +597,7 @@ class Importer {
           DETAILS,
         );
       }
-      const configJson = await this.#document(config, DEFAULT_MAX_CONFIG_BYTES, checkImageConfig);
+      const configJson = await this.#document(config, CONFIG_DOCUMENT);
       const diffIds = configJson.rootfs?.diff_ids ?? [];
       if (diffIds.length !== entry.Layers.length) {
         throw new DigestMismatchError(
@@ -732,7 +725,7 @@ class Importer {
     let out: ImportedManifest[];
     if (isIndexMediaType(desc.mediaType)) {
       if (depth >= MAX_INDEX_DEPTH) throw invalid(`indexes nested deeper than ${MAX_INDEX_DEPTH}`);
-      const index = await this.#document(desc, DEFAULT_MAX_MANIFEST_BYTES, checkIndex);
+      const index = await this.#document(desc, INDEX_DOCUMENT);
       const entries = index.manifests;
       let chosen: ociImageSpec.ImageIndex["manifests"];
       if (options.platform) {
@@ -770,7 +763,7 @@ class Importer {
       }
       await this.#label(desc.digest, labels);
     } else if (isManifestMediaType(desc.mediaType)) {
-      const manifest = await this.#document(desc, DEFAULT_MAX_MANIFEST_BYTES, checkManifest);
+      const manifest = await this.#document(desc, MANIFEST_DOCUMENT);
       if (!(await this.#present(manifest.config.digest))) {
         throw invalid(`the archive lacks config ${manifest.config.digest} of manifest ${desc.digest}`);
       }
@@ -783,7 +776,7 @@ class Importer {
         else if (!layer.urls?.length)
           throw invalid(`the archive lacks layer ${layer.digest} of manifest ${desc.digest}`);
       }
-      const config = await this.#document(manifest.config, DEFAULT_MAX_CONFIG_BYTES, checkImageConfig);
+      const config = await this.#document(manifest.config, CONFIG_DOCUMENT);
       const diffIds = config.rootfs?.diff_ids ?? [];
       if (diffIds.length !== manifest.layers.length) {
         throw new DigestMismatchError(
@@ -836,16 +829,7 @@ class Importer {
 function bestFor(manifests: ImportedManifest[], want: Platform): ImportedManifest | undefined {
   if (manifests.length === 1 && (manifests[0] as ImportedManifest).platform === undefined)
     return manifests[0];
-  let best: ImportedManifest | undefined;
-  let bestRank = Number.POSITIVE_INFINITY;
-  for (const m of manifests) {
-    const rank = platformRank(want, m.platform);
-    if (rank >= 0 && rank < bestRank) {
-      best = m;
-      bestRank = rank;
-    }
-  }
-  return best;
+  return selectManifest(manifests, want);
 }
 
 async function collect(body: AsyncIterable<Uint8Array>, size: number, path: string): Promise<Uint8Array> {
