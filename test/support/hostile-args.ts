@@ -31,6 +31,8 @@ export const RUNTIME_METHODS = [
   "unpause",
   "stats",
   "events",
+  "endpoint",
+  "waitFor",
 ] as const;
 export type RuntimeMethod = (typeof RUNTIME_METHODS)[number];
 
@@ -590,6 +592,13 @@ export function hostileCalls(ctx: Context): Record<RuntimeMethod, MethodCalls> {
     );
 
   const withArgs = (...slots: Slot[]) => argumentList(slots);
+  const portNumber: Slot = {
+    valid: fc.constantFrom(80, 8080, 65535),
+    hostile: fc.oneof(
+      catalogExcept("number"),
+      fc.constantFrom<Described>(0, -1, 65536, 1.5, "80", { $: "NaN" }, { $: "Infinity" }),
+    ),
+  };
   return {
     // Podman takes a second to answer a version, and goes on after the call is cut short: only a few.
     info: { ...withArgs(call("live", [5, 20, 50])), plausibleMax: 3 },
@@ -678,6 +687,61 @@ export function hostileCalls(ctx: Context): Record<RuntimeMethod, MethodCalls> {
     unpause: withArgs(id, call()),
     stats: withArgs(id, call()),
     events: withArgs(object({ signal: signal("live", [5, 30]), labels: optionalLabels }, { given: true })),
+    endpoint: withArgs(
+      id,
+      portNumber,
+      object({
+        signal: signal("optional", [5, 50]),
+        protocol: optional(
+          fc.constantFrom("tcp", "udp"),
+          fc.oneof(catalogExcept("string", "undefined"), badStrings, fc.constantFrom("sctp", "TCP")),
+        ),
+      }),
+    ),
+    waitFor: withArgs(
+      id,
+      {
+        valid: fc.constantFrom<Described>(
+          { log: "ready" },
+          { log: "x", stream: "stderr" },
+          { port: 80 },
+          { http: { port: 80, path: "/health", status: 204 } },
+          { exec: ["true"] },
+        ),
+        hostile: fc.oneof(
+          catalogExcept("objectish"),
+          fc.constantFrom<Described>(
+            {},
+            { log: "x", port: 80 },
+            { log: "" },
+            { log: "x", stream: "stdin" },
+            { log: 5 },
+            { log: { $: "huge-a" } },
+            { port: 0 },
+            { port: "80" },
+            { http: { port: 80, path: "/a\r\nHost: evil" } },
+            { http: { port: 80, path: "relative" } },
+            { http: null },
+            { http: { port: 80, status: 1000 } },
+            { exec: [] },
+            { exec: "true" },
+            { exec: [{ $: "huge-nul" }] },
+          ),
+          catalogOf("throws", "fickle"),
+        ),
+      },
+      object({
+        signal: signal("optional", [5, 50, 500]),
+        timeout: optional(
+          fc.constantFrom(0, 50, 500),
+          fc.constantFrom<Described>(-1, "5", 2 ** 31, { $: "NaN" }),
+        ),
+        interval: optional(
+          fc.constantFrom(10, 100),
+          fc.constantFrom<Described>(0, -5, "1", { $: "Infinity" }),
+        ),
+      }),
+    ),
   };
 }
 

@@ -101,6 +101,8 @@ export function containerInfoOf(c: ContainerRecord, task: Process | undefined): 
     ...(finished ? { finishedAt: finished } : {}),
     ...((state === "running" || state === "paused") && task?.pid ? { pid: task.pid } : {}),
     labels: { ...c.labels },
+    // containerd has no networking of its own: nothing is published (capability ports is false).
+    ports: [],
   };
 }
 

@@ -14,6 +14,7 @@ import {
   type ContainerInfo,
   type ContainerSpec,
   type ContainerStats,
+  type Endpoint,
   type ExecOptions,
   type ExecResult,
   type ExitStatus,
@@ -23,6 +24,7 @@ import {
   NotFoundError,
   type PullOptions,
   parseImageRef,
+  type ReadinessProbe,
   type RunOptions,
   type RunResult,
   type Runtime,
@@ -31,16 +33,20 @@ import {
   type StopOptions,
   TimeoutError,
   ValidationError,
+  type WaitForOptions,
 } from "@berth/runtime-core";
 import {
   adapterErrors,
   check,
   deadline,
+  type EndpointOptions,
+  endpointFor,
   OutputCollector,
   onAbort,
   runContainer,
   signalOnly,
   sleep,
+  waitForReady,
 } from "@berth/runtime-core/internal";
 import { decodeCgroupMetrics } from "./cgroup-metrics.js";
 import { ContainerdClient, type ContainerdClientOptions } from "./client.js";
@@ -487,6 +493,14 @@ export class ContainerdRuntime implements Runtime {
       limit.dispose();
       await proc.delete().catch(() => {});
     }
+  }
+
+  endpoint(id: string, containerPort: number, options?: EndpointOptions): Promise<Endpoint> {
+    return endpointFor(this, errors, id, containerPort, options);
+  }
+
+  waitFor(id: string, probe: ReadinessProbe, options?: WaitForOptions): Promise<void> {
+    return waitForReady(this, errors, id, probe, options);
   }
 
   async stop(id: string, options: StopOptions = {}): Promise<void> {

@@ -54,6 +54,7 @@ describe("ContainerInfo", () => {
       startedAt: started,
       pid: 42,
       labels: { app: "x" },
+      ports: [],
     });
   });
   it("an exited one has its exit code and time; Go's zero time is no time", () => {

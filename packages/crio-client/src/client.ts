@@ -2,8 +2,8 @@
 // named as the CRI names them and the deadlines the kubelet's remote client uses.
 import { stat } from "node:fs/promises";
 import {
-  type CallOptions,
   type DeepPartial,
+  type GrpcCallOptions,
   GrpcChannel,
   type ServerStream,
   type ServiceClient,
@@ -102,26 +102,20 @@ export interface CriConnectOptions extends Omit<ResolveEndpointOptions, "endpoin
   signal?: AbortSignal;
 }
 
-/**
- * @deprecated The old name of CriConnectOptions, no longer exported from the package: kept only until
- * runtime.ts, the last user inside the package, names CriConnectOptions.
- */
-export type ConnectOptions = CriConnectOptions;
-
 /** Options of runPodSandbox(). */
-export interface RunPodSandboxOptions extends CallOptions {
+export interface RunPodSandboxOptions extends GrpcCallOptions {
   /** RuntimeClass handler ("runc", "kata"...); empty selects the runtime's default. */
   runtimeHandler?: string;
 }
 
 /** Options of the status calls. */
-export interface StatusOptions extends CallOptions {
+export interface StatusOptions extends GrpcCallOptions {
   /** Ask for the runtime's extra `info` map too (default false). */
   verbose?: boolean;
 }
 
 /** Options of execSync(). */
-export interface ExecSyncOptions extends Omit<CallOptions, "timeout"> {
+export interface ExecSyncOptions extends Omit<GrpcCallOptions, "timeout"> {
   /** Milliseconds the runtime lets the command run (sent as whole seconds, rounded up); 0 = no limit. */
   timeout?: number;
   /** Extra time the client waits for the runtime's answer past `timeout` (default 2 s). */
@@ -138,7 +132,7 @@ export interface ExecSyncResult {
   exitCode: number;
 }
 
-export interface PullImageOptions extends CallOptions {
+export interface PullImageOptions extends GrpcCallOptions {
   /**
    * Registry credentials. Omitted: looked up with runtime-core's resolveCredentials (Docker config,
    * credential helpers). `false`: pull anonymously. Credentials whose `serverAddress` names another
@@ -357,7 +351,7 @@ export class CriClient {
    * Check the runtime serves runtime.v1. A runtime that answers only runtime.v1alpha2 (containerd < 1.5
    * with v1 off, CRI-O < 1.20) is an ApiVersionError naming both versions.
    */
-  async ensureV1(options: CallOptions = {}): Promise<VersionResponse> {
+  async ensureV1(options: GrpcCallOptions = {}): Promise<VersionResponse> {
     try {
       return await this.version(options);
     } catch (err) {
@@ -376,7 +370,7 @@ export class CriClient {
   }
 
   /** An ExecSync's call options: its deadline is the command's timeout plus the margin, else none. */
-  #execOpts(options: ExecSyncOptions | undefined): CallOptions | undefined {
+  #execOpts(options: ExecSyncOptions | undefined): GrpcCallOptions | undefined {
     if (options === undefined) return undefined;
     const { timeout, margin, ...call } = options;
     return timeout ? { ...call, timeout: timeout + (margin ?? DEFAULT_EXEC_SYNC_MARGIN_MS) } : call;
@@ -385,7 +379,7 @@ export class CriClient {
   // RuntimeService: runtime
 
   /** The runtime's name and version, and the CRI version it speaks. */
-  version(options?: CallOptions): Promise<VersionResponse> {
+  version(options?: GrpcCallOptions): Promise<VersionResponse> {
     return this.runtime.version({ version: "v1" }, options);
   }
 
@@ -395,7 +389,7 @@ export class CriClient {
   }
 
   /** The runtime's configuration as the kubelet needs it (its cgroup driver). */
-  runtimeConfig(options?: CallOptions): Promise<RuntimeConfigResponse> {
+  runtimeConfig(options?: GrpcCallOptions): Promise<RuntimeConfigResponse> {
     return this.runtime.runtimeConfig({}, options);
   }
 
@@ -413,12 +407,12 @@ export class CriClient {
   }
 
   /** Stops a pod sandbox and every container in it. */
-  async stopPodSandbox(podSandboxId: string, options?: CallOptions): Promise<void> {
+  async stopPodSandbox(podSandboxId: string, options?: GrpcCallOptions): Promise<void> {
     await this.runtime.stopPodSandbox({ podSandboxId }, options);
   }
 
   /** Remove a stopped sandbox. The CRI makes this idempotent: an unknown id succeeds. */
-  async removePodSandbox(podSandboxId: string, options?: CallOptions): Promise<void> {
+  async removePodSandbox(podSandboxId: string, options?: GrpcCallOptions): Promise<void> {
     await this.runtime.removePodSandbox({ podSandboxId }, options);
     this.#sandboxConfigs.delete(podSandboxId);
   }
@@ -429,7 +423,10 @@ export class CriClient {
   }
 
   /** The pod sandboxes that match `filter` (all of them without one). */
-  async listPodSandbox(filter?: DeepPartial<PodSandboxFilter>, options?: CallOptions): Promise<PodSandbox[]> {
+  async listPodSandbox(
+    filter?: DeepPartial<PodSandboxFilter>,
+    options?: GrpcCallOptions,
+  ): Promise<PodSandbox[]> {
     const res = await this.runtime.listPodSandbox(filter ? { filter } : {}, options);
     return res.items;
   }
@@ -445,7 +442,7 @@ export class CriClient {
     podSandboxId: string,
     config: DeepPartial<ContainerConfig>,
     sandboxConfig?: DeepPartial<PodSandboxConfig>,
-    options?: CallOptions,
+    options?: GrpcCallOptions,
   ): Promise<string> {
     const sandbox = sandboxConfig ?? this.#sandboxConfigs.get(podSandboxId);
     const withLog =
@@ -460,12 +457,12 @@ export class CriClient {
   }
 
   /** Starts a created container. */
-  async startContainer(containerId: string, options?: CallOptions): Promise<void> {
+  async startContainer(containerId: string, options?: GrpcCallOptions): Promise<void> {
     await this.runtime.startContainer({ containerId }, options);
   }
 
   /** Stop with a grace period in seconds; like the kubelet, the deadline is the default plus the grace. */
-  async stopContainer(containerId: string, gracePeriodSeconds = 0, options?: CallOptions): Promise<void> {
+  async stopContainer(containerId: string, gracePeriodSeconds = 0, options?: GrpcCallOptions): Promise<void> {
     const deadline = this.defaultTimeout + gracePeriodSeconds * 1000;
     await this.runtime.stopContainer(
       { containerId, timeout: BigInt(gracePeriodSeconds) },
@@ -474,7 +471,7 @@ export class CriClient {
   }
 
   /** Remove a container (the CRI makes this idempotent: an unknown id succeeds). */
-  async removeContainer(containerId: string, options?: CallOptions): Promise<void> {
+  async removeContainer(containerId: string, options?: GrpcCallOptions): Promise<void> {
     await this.runtime.removeContainer({ containerId }, options);
   }
 
@@ -484,7 +481,10 @@ export class CriClient {
   }
 
   /** The containers that match `filter` (all of them without one). */
-  async listContainers(filter?: DeepPartial<ContainerFilter>, options?: CallOptions): Promise<Container[]> {
+  async listContainers(
+    filter?: DeepPartial<ContainerFilter>,
+    options?: GrpcCallOptions,
+  ): Promise<Container[]> {
     const res = await this.runtime.listContainers(filter ? { filter } : {}, options);
     return res.containers;
   }
@@ -548,7 +548,7 @@ export class CriClient {
     );
   }
 
-  #streamCallOpts(options: { signal?: AbortSignal; requestTimeout?: number }): CallOptions {
+  #streamCallOpts(options: { signal?: AbortSignal; requestTimeout?: number }): GrpcCallOptions {
     return {
       timeout: options.requestTimeout ?? this.defaultTimeout,
       ...(options.signal ? { signal: options.signal } : {}),
@@ -615,7 +615,7 @@ export class CriClient {
   }
 
   /** A container's CPU, memory and filesystem use; undefined when the runtime has none for it. */
-  async containerStats(containerId: string, options?: CallOptions): Promise<ContainerStats | undefined> {
+  async containerStats(containerId: string, options?: GrpcCallOptions): Promise<ContainerStats | undefined> {
     const res = await this.runtime.containerStats({ containerId }, options);
     return res.stats;
   }
@@ -623,7 +623,7 @@ export class CriClient {
   /** The resource use of every container that matches `filter`. */
   async listContainerStats(
     filter?: DeepPartial<ContainerStatsFilter>,
-    options?: CallOptions,
+    options?: GrpcCallOptions,
   ): Promise<ContainerStats[]> {
     const res = await this.runtime.listContainerStats(filter ? { filter } : {}, options);
     return res.stats;
@@ -633,7 +633,7 @@ export class CriClient {
    * Container lifecycle events as a stream (no deadline; cancel or abort to end). containerd added this
    * in 1.7: older runtimes end the iteration with an UnsupportedError.
    */
-  getContainerEvents(options?: CallOptions): ServerStream<ContainerEventResponse> {
+  getContainerEvents(options?: GrpcCallOptions): ServerStream<ContainerEventResponse> {
     return this.runtime.getContainerEvents({}, options);
   }
 
@@ -672,7 +672,7 @@ export class CriClient {
   }
 
   /** The images the runtime has (those that match `filter`). */
-  async listImages(filter?: DeepPartial<ImageFilter>, options?: CallOptions): Promise<Image[]> {
+  async listImages(filter?: DeepPartial<ImageFilter>, options?: GrpcCallOptions): Promise<Image[]> {
     const res = await this.image.listImages(filter ? { filter } : {}, options);
     return res.images;
   }
@@ -683,12 +683,12 @@ export class CriClient {
   }
 
   /** Removes an image by reference or id (the CRI makes this idempotent: an unknown image succeeds). */
-  async removeImage(image: string, options?: CallOptions): Promise<void> {
+  async removeImage(image: string, options?: GrpcCallOptions): Promise<void> {
     await this.image.removeImage({ image: { image } }, options);
   }
 
   /** How much space the image filesystems use. */
-  imageFsInfo(options?: CallOptions): Promise<ImageFsInfoResponse> {
+  imageFsInfo(options?: GrpcCallOptions): Promise<ImageFsInfoResponse> {
     return this.image.imageFsInfo({}, options);
   }
 

@@ -3,11 +3,13 @@
 // RuntimeEvents. What the CRI cannot express is refused here with UnsupportedError, before any call.
 import type { DeepPartial } from "@berth/grpc";
 import {
+  type BoundPort,
   type ContainerInfo,
   type ContainerSpec,
   type ContainerState as CoreState,
   type ContainerStats as CoreStats,
   envList,
+  type PortMapping,
   type RuntimeEvent,
   UnsupportedError,
   ValidationError,
@@ -32,6 +34,14 @@ import {
 export const OWNED_POD_LABEL = "berth.owned-pod";
 /** Pod annotation naming the log directory the adapter made for the pod (removed with it). */
 export const LOG_DIRECTORY_ANNOTATION = "berth.log-directory";
+/**
+ * Container annotation listing the host ports the adapter bound for it ([{containerPort, protocol, hostIp,
+ * hostPort}] as JSON): the CRI reports a pod's port mappings nowhere, so inspect() reads them from here.
+ */
+export const PORTS_ANNOTATION = "berth.ports";
+/** The longest ports annotation read back, and the most entries kept from it. */
+const MAX_PORTS_ANNOTATION = 256 * 1024;
+const MAX_PORTS = 1024;
 /** CFS period the CPU quota is expressed in (the kernel's and Docker's default, 100 ms). */
 export const CPU_PERIOD_US = 100_000;
 
@@ -188,6 +198,8 @@ export function containerConfig(
         : [],
     ),
     labels: { ...spec.labels },
+    // The pod publishes the ports (chosen by then: see hostPorts); the container remembers them.
+    annotations: spec.ports?.length ? { [PORTS_ANNOTATION]: JSON.stringify(spec.ports.map(boundPort)) } : {},
     logPath: `${safeName(name, "container")}_0.log`,
     stdin: spec.stdin ?? false,
     stdinOnce: false,
@@ -235,9 +247,41 @@ export function verboseContainerInfo(info: Record<string, string>): { pid?: numb
   }
 }
 
+/** A mapping whose host port is chosen, as reported. */
+function boundPort(p: PortMapping): BoundPort {
+  return {
+    containerPort: p.containerPort,
+    protocol: p.protocol ?? "tcp",
+    hostIp: p.hostIp ?? "",
+    hostPort: p.hostPort ?? 0,
+  };
+}
+
+/** The ports annotation read back (the runtime's answer: bounded, and each entry checked). */
+export function portsFromAnnotation(value: string | undefined): BoundPort[] {
+  if (!value || value.length > MAX_PORTS_ANNOTATION) return [];
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value);
+  } catch {
+    return [];
+  }
+  const port = (v: unknown) =>
+    Number.isInteger(v) && (v as number) >= 1 && (v as number) <= 65535 ? (v as number) : 0;
+  const out: BoundPort[] = [];
+  for (const e of Array.isArray(parsed) ? parsed.slice(0, MAX_PORTS) : []) {
+    if (typeof e !== "object" || e === null) continue;
+    const { containerPort, protocol, hostIp, hostPort } = e as Record<string, unknown>;
+    if (!port(containerPort) || !port(hostPort) || (protocol !== "tcp" && protocol !== "udp")) continue;
+    if (typeof hostIp !== "string" || hostIp.length > 64) continue;
+    out.push({ containerPort: containerPort as number, protocol, hostIp, hostPort: hostPort as number });
+  }
+  return out;
+}
+
 /** What a Container and a ContainerStatus both say, around the optional fields only a status may add. */
 function containerInfo(
-  c: Pick<Container, "id" | "metadata" | "image" | "imageRef" | "state" | "labels">,
+  c: Pick<Container, "id" | "metadata" | "image" | "imageRef" | "state" | "labels" | "annotations">,
   more: Pick<ContainerInfo, "exitCode" | "createdAt" | "startedAt" | "finishedAt" | "pid" | "ip">,
 ): ContainerInfo {
   return {
@@ -247,6 +291,11 @@ function containerInfo(
     state: stateOf(c.state),
     ...more,
     labels: { ...c.labels },
+    // Bound while it runs (a stopped pod's ports are let go).
+    ports:
+      c.state === ContainerState.CONTAINER_RUNNING
+        ? portsFromAnnotation(c.annotations?.[PORTS_ANNOTATION])
+        : [],
   };
 }
 

@@ -13,6 +13,7 @@ import {
   type ContainerInfo,
   type ContainerSpec,
   type ContainerStats,
+  type Endpoint,
   type ExecOptions,
   type ExecResult,
   type ExitStatus,
@@ -21,6 +22,7 @@ import {
   type LogsOptions,
   NotFoundError,
   type PullOptions,
+  type ReadinessProbe,
   type RunOptions,
   type RunResult,
   type Runtime,
@@ -30,29 +32,22 @@ import {
   TimeoutError,
   UnavailableError,
   UnsupportedError,
+  type WaitForOptions,
 } from "@berth/runtime-core";
 import {
   adapterErrors,
-  checkCallOptions,
-  checkCreateArgs,
-  checkEventsOptions,
-  checkExecArgs,
-  checkIdCall,
-  checkKillArgs,
-  checkListOptions,
-  checkLogsArgs,
-  checkPullArgs,
-  checkRemoveArgs,
-  checkRunArgs,
-  checkStopArgs,
+  check,
+  type EndpointOptions,
+  endpointFor,
   sleep as kitSleep,
   logDirectoryInside,
   logFileInside,
   readCriLogs,
   runContainer,
   signalOnly,
+  waitForReady,
 } from "@berth/runtime-core/internal";
-import { type ConnectOptions, CriClient } from "./client.js";
+import { CriClient, type CriConnectOptions } from "./client.js";
 import { isNoSuchUser } from "./errors.js";
 import {
   ContainerEventType,
@@ -112,7 +107,7 @@ function backoff(first: number): { next(): number; reset(): void } {
 }
 
 /** How a CriRuntime names, runs, logs and watches what it creates (`CriRuntime.connect` also takes
- *  ConnectOptions). */
+ *  CriConnectOptions). */
 export interface CriRuntimeOptions {
   /**
    * Directory under which pods get their log directory (`<namespace>_<name>_<uid>`). It must be on the
@@ -230,7 +225,7 @@ export class CriRuntime implements Runtime {
   }
 
   /** Connect like `CriClient.connect` (probing, runtime.v1 checked), and find out whether events work. */
-  static async connect(options: ConnectOptions & CriRuntimeOptions = {}): Promise<CriRuntime> {
+  static async connect(options: CriConnectOptions & CriRuntimeOptions = {}): Promise<CriRuntime> {
     const { logRoot, namespace, runtimeHandler, containerEvents, pollInterval, ...connect } = options;
     const cri = await CriClient.connect(connect);
     try {
@@ -249,7 +244,7 @@ export class CriRuntime implements Runtime {
   }
 
   async info(options?: Call): Promise<RuntimeInfo> {
-    options = checkCallOptions(at("info"), options);
+    options = check.call(at("info"), options);
     const [v, s] = await Promise.all([this.cri.version(opt(options)), this.cri.status(opt(options))]);
     const ready = s.status?.conditions.find((c) => c.type === "RuntimeReady");
     if (ready && !ready.status) {
@@ -267,7 +262,7 @@ export class CriRuntime implements Runtime {
   }
 
   async pull(image: string, options: PullOptions = {}): Promise<void> {
-    [image, options] = checkPullArgs(at("pull"), image, options);
+    [image, options] = check.pull(at("pull"), image, options);
     if (options.platform !== undefined) {
       throw unsupported("pull", "the CRI pulls for the node's platform only (no platform option)");
     }
@@ -281,7 +276,7 @@ export class CriRuntime implements Runtime {
   }
 
   async create(spec: ContainerSpec, options?: Call): Promise<string> {
-    [spec, options] = checkCreateArgs(at("create"), spec, options);
+    [spec, options] = check.create(at("create"), spec, options);
     checkCriSpec(spec);
     const signal = options.signal;
     const { image } = await this.cri.imageStatus(spec.image, opt(options));
@@ -326,7 +321,13 @@ export class CriRuntime implements Runtime {
       );
       pod = await this.cri.runPodSandbox(config, { runtimeHandler: this.#runtimeHandler });
       throwIfAborted(signal, "create");
-      id = await this.#createContainer(spec, pod, name, podNamespaces(spec), config);
+      id = await this.#createContainer(
+        { ...spec, ...(ports ? { ports } : {}) },
+        pod,
+        name,
+        podNamespaces(spec),
+        config,
+      );
       throwIfAborted(signal, "create");
       return id;
     } catch (err) {
@@ -393,7 +394,7 @@ export class CriRuntime implements Runtime {
   }
 
   async start(id: string, options?: Call): Promise<void> {
-    [id, options] = checkIdCall(at("start"), id, options);
+    [id, options] = check.id(at("start"), id, options);
     await this.cri.startContainer(id, opt(options));
   }
 
@@ -412,7 +413,7 @@ export class CriRuntime implements Runtime {
   }
 
   async inspect(id: string, options?: Call): Promise<ContainerInfo> {
-    [id, options] = checkIdCall(at("inspect"), id, options);
+    [id, options] = check.id(at("inspect"), id, options);
     const res = await this.cri.containerStatus(id, { verbose: true, ...opt(options) });
     if (!res.status) {
       throw errors.error(NotFoundError, "ContainerStatus", `no status for container ${id}`);
@@ -433,7 +434,7 @@ export class CriRuntime implements Runtime {
   async list(
     options: Call & { labels?: Record<string, string>; all?: boolean } = {},
   ): Promise<ContainerInfo[]> {
-    options = checkListOptions(at("list"), options);
+    options = check.list(at("list"), options);
     const containers = await this.cri.listContainers(
       {
         ...(options.labels ? { labelSelector: options.labels } : {}),
@@ -448,7 +449,7 @@ export class CriRuntime implements Runtime {
   }
 
   async wait(id: string, options?: Call): Promise<ExitStatus> {
-    [id, options] = checkIdCall(at("wait"), id, options);
+    [id, options] = check.id(at("wait"), id, options);
     const status = await this.#exited(id, options?.signal);
     const finishedAt = infoFromStatus(status).finishedAt;
     return { exitCode: status.exitCode, ...(finishedAt ? { finishedAt } : {}) };
@@ -518,7 +519,7 @@ export class CriRuntime implements Runtime {
   }
 
   async *logs(id: string, options: LogsOptions = {}): AsyncIterable<LogEntry> {
-    [id, options] = checkLogsArgs(at("logs"), id, options);
+    [id, options] = check.logs(at("logs"), id, options);
     const { signal } = options;
     const status = await this.#status(id, options);
     const path = status.logPath;
@@ -577,7 +578,7 @@ export class CriRuntime implements Runtime {
   }
 
   async exec(id: string, command: string[], options: ExecOptions = {}): Promise<ExecResult> {
-    [id, command, options] = checkExecArgs(at("exec"), id, command, options);
+    [id, command, options] = check.exec(at("exec"), id, command, options);
     // CRI exec runs the command as given, as the container's user, in its working directory.
     if (options.user !== undefined) throw unsupported("exec", "the CRI has no exec user");
     if (options.workdir !== undefined) throw unsupported("exec", "the CRI has no exec working directory");
@@ -624,8 +625,16 @@ export class CriRuntime implements Runtime {
     return { exitCode: res.exitCode, stdout: res.stdout, stderr: res.stderr };
   }
 
+  endpoint(id: string, containerPort: number, options?: EndpointOptions): Promise<Endpoint> {
+    return endpointFor(this, errors, id, containerPort, options);
+  }
+
+  waitFor(id: string, probe: ReadinessProbe, options?: WaitForOptions): Promise<void> {
+    return waitForReady(this, errors, id, probe, options);
+  }
+
   async stop(id: string, options: StopOptions = {}): Promise<void> {
-    [id, options] = checkStopArgs(at("stop"), id, options);
+    [id, options] = check.stop(at("stop"), id, options);
     if (options.signalName !== undefined) {
       throw unsupported("stop", "the CRI sends the image's stop signal (no signalName option)");
     }
@@ -635,7 +644,7 @@ export class CriRuntime implements Runtime {
   }
 
   async kill(id: string, signalName = "SIGKILL", options?: Call): Promise<void> {
-    [id, signalName, options] = checkKillArgs(at("kill"), id, signalName, options);
+    [id, signalName, options] = check.kill(at("kill"), id, signalName, options);
     if (!isSigkill(signalName)) {
       throw unsupported("kill", `the CRI can only kill (SIGKILL); it cannot send ${signalName}`);
     }
@@ -647,7 +656,7 @@ export class CriRuntime implements Runtime {
   }
 
   async remove(id: string, options: Call & { force?: boolean } = {}): Promise<void> {
-    [id, options] = checkRemoveArgs(at("remove"), id, options);
+    [id, options] = check.remove(at("remove"), id, options);
     const status = await this.#status(id, options);
     const running = status.state === ContainerState.CONTAINER_RUNNING;
     if (running && !options.force) {
@@ -696,17 +705,17 @@ export class CriRuntime implements Runtime {
   }
 
   async pause(id: string, options?: Call): Promise<void> {
-    checkIdCall(at("pause"), id, options);
+    check.id(at("pause"), id, options);
     throw unsupported("pause", "the CRI has no pause");
   }
 
   async unpause(id: string, options?: Call): Promise<void> {
-    checkIdCall(at("unpause"), id, options);
+    check.id(at("unpause"), id, options);
     throw unsupported("unpause", "the CRI has no pause");
   }
 
   async stats(id: string, options?: Call): Promise<ContainerStats> {
-    [id, options] = checkIdCall(at("stats"), id, options);
+    [id, options] = check.id(at("stats"), id, options);
     const stats = await this.cri.containerStats(id, opt(options));
     if (!stats) {
       throw errors.error(NotFoundError, "ContainerStats", `no sample for ${id}`);
@@ -715,7 +724,7 @@ export class CriRuntime implements Runtime {
   }
 
   async *events(options: Call & { labels?: Record<string, string> } = {}): AsyncIterable<RuntimeEvent> {
-    options = checkEventsOptions(at("events"), options);
+    options = check.events(at("events"), options);
     if (!this.capabilities.events) {
       throw unsupported("events", "the runtime does not serve GetContainerEvents (containerd 1.7+ does)");
     }
@@ -727,7 +736,7 @@ export class CriRuntime implements Runtime {
   }
 
   async run(spec: ContainerSpec, options: RunOptions = {}): Promise<RunResult> {
-    [spec, options] = checkRunArgs(at("run"), spec, options);
+    [spec, options] = check.run(at("run"), spec, options);
     checkCriSpec(spec);
     const call = opt(options);
     return runContainer(errors, options, {

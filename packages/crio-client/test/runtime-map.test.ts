@@ -25,8 +25,10 @@ import {
   nanosToDate,
   networkMode,
   OWNED_POD_LABEL,
+  PORTS_ANNOTATION,
   podNamespaces,
   podSandboxConfig,
+  portsFromAnnotation,
   safeName,
   sandboxConfigFromVerbose,
   stateOf,
@@ -270,6 +272,7 @@ describe("status, stats and events", () => {
       pid: 42,
       ip: "10.0.0.2",
       labels: { app: "x" },
+      ports: [],
     });
     const exited = infoFromStatus(
       status({ state: ContainerState.CONTAINER_EXITED, exitCode: 137, finishedAt: ns(3_000) }),
@@ -303,7 +306,50 @@ describe("status, stats and events", () => {
       state: "exited",
       createdAt: new Date(5_000),
       labels: { a: "b" },
+      ports: [],
     });
+  });
+
+  it("remembers the bound ports on the container, and reads them back only while it runs", () => {
+    const bound = [
+      { containerPort: 8080, hostPort: 32000 },
+      { containerPort: 53, hostPort: 5353, hostIp: "127.0.0.1", protocol: "udp" as const },
+    ];
+    const config = containerConfig({ image: IMAGE, ports: bound }, "web", podNamespaces({ image: IMAGE }));
+    const annotation = config.annotations?.[PORTS_ANNOTATION];
+    const expected = [
+      { containerPort: 8080, protocol: "tcp", hostIp: "", hostPort: 32000 },
+      { containerPort: 53, protocol: "udp", hostIp: "127.0.0.1", hostPort: 5353 },
+    ];
+    expect(portsFromAnnotation(annotation)).toEqual(expected);
+    expect(infoFromStatus(status({ annotations: { [PORTS_ANNOTATION]: annotation ?? "" } })).ports).toEqual(
+      expected,
+    );
+    const exited = status({
+      state: ContainerState.CONTAINER_EXITED,
+      annotations: { [PORTS_ANNOTATION]: annotation ?? "" },
+    });
+    expect(infoFromStatus(exited).ports).toEqual([]);
+    expect(containerConfig({ image: IMAGE }, "web", podNamespaces({ image: IMAGE })).annotations).toEqual({});
+    // The runtime's answer is not trusted: bad JSON, wrong shapes and huge values are left out.
+    for (const bad of ["", "{", "null", '{"a":1}', "[1]", `"${"x".repeat(300_000)}"`]) {
+      expect(portsFromAnnotation(bad)).toEqual([]);
+    }
+    expect(
+      portsFromAnnotation(
+        JSON.stringify([
+          { containerPort: 0, protocol: "tcp", hostIp: "", hostPort: 1 },
+          { containerPort: 1, protocol: "sctp", hostIp: "", hostPort: 1 },
+          { containerPort: 1, protocol: "tcp", hostIp: 5, hostPort: 1 },
+          { containerPort: 1.5, protocol: "tcp", hostIp: "", hostPort: 1 },
+          { containerPort: 2, protocol: "tcp", hostIp: "", hostPort: 2 },
+        ]),
+      ),
+    ).toEqual([{ containerPort: 2, protocol: "tcp", hostIp: "", hostPort: 2 }]);
+    const many = JSON.stringify(
+      Array.from({ length: 2000 }, () => ({ containerPort: 1, protocol: "tcp", hostIp: "", hostPort: 1 })),
+    );
+    expect(portsFromAnnotation(many)).toHaveLength(1024);
   });
 
   it("reports memory and the limit (CRI sends what is left under it)", () => {

@@ -2,6 +2,7 @@
 // ContainerSpec, and ContainerInfo, stats, events and pull progress from the daemon's answers (read field
 // by field: a daemon's answer is untrusted). No I/O.
 import type {
+  BoundPort,
   ContainerInfo,
   ContainerSpec,
   ContainerStats,
@@ -144,7 +145,52 @@ export function toInfo(c: Json): ContainerInfo {
     ...(pid ? { pid } : {}),
     ...(ip ? { ip } : {}),
     labels: strings(config?.Labels),
+    ports: boundPorts(settings?.Ports),
   };
+}
+
+/** The most bound ports read from one answer (a host has 65,535 per protocol and address). */
+const MAX_BOUND_PORTS = 4096;
+
+/** A port number from the daemon: an integer 1-65535 (Docker sends host ports as strings). */
+function portNumber(value: unknown): number | undefined {
+  const n = typeof value === "string" && /^\d{1,5}$/.test(value) ? Number(value) : num(value);
+  return n !== undefined && Number.isInteger(n) && n >= 1 && n <= 65535 ? n : undefined;
+}
+
+/** A protocol berth reports ("sctp" and others are left out). */
+const protocolOf = (value: unknown): "tcp" | "udp" | undefined =>
+  value === "tcp" || value === "udp" ? value : undefined;
+
+/** NetworkSettings.Ports ({"8080/tcp": [{HostIp, HostPort}] or null}) as bound ports. */
+export function boundPorts(value: unknown): BoundPort[] {
+  const out: BoundPort[] = [];
+  for (const [key, bindings] of Object.entries(obj(value) ?? {})) {
+    const [port, proto] = key.split("/");
+    const containerPort = portNumber(port);
+    const protocol = protocolOf(proto ?? "tcp");
+    if (!containerPort || !protocol || !Array.isArray(bindings)) continue;
+    for (const b of bindings) {
+      const hostPort = portNumber(obj(b)?.HostPort);
+      if (hostPort && out.length < MAX_BOUND_PORTS)
+        out.push({ containerPort, protocol, hostIp: str(obj(b)?.HostIp) ?? "", hostPort });
+    }
+  }
+  return out;
+}
+
+/** ContainerSummary.Ports ([{IP, PrivatePort, PublicPort, Type}]) as bound ports (published ones only). */
+export function summaryPorts(value: unknown): BoundPort[] {
+  const out: BoundPort[] = [];
+  for (const p of Array.isArray(value) ? value : []) {
+    const o = obj(p);
+    const containerPort = portNumber(o?.PrivatePort);
+    const hostPort = portNumber(o?.PublicPort);
+    const protocol = protocolOf(o?.Type);
+    if (containerPort && hostPort && protocol && out.length < MAX_BOUND_PORTS)
+      out.push({ containerPort, protocol, hostIp: str(o?.IP) ?? "", hostPort });
+  }
+  return out;
 }
 
 /** ContainerSummary, read field by field. */
@@ -158,6 +204,7 @@ export function summaryToInfo(c: Json): ContainerInfo {
     state: stateOf(str(c.State)),
     ...(created ? { createdAt: new Date(created * 1000) } : {}),
     labels: strings(c.Labels),
+    ports: summaryPorts(c.Ports),
   };
 }
 

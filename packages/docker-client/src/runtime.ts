@@ -7,6 +7,7 @@ import {
   type ContainerInfo,
   type ContainerSpec,
   type ContainerStats,
+  type Endpoint,
   type ExecOptions,
   type ExecResult,
   type ExitStatus,
@@ -16,6 +17,7 @@ import {
   NotFoundError,
   ProtocolError,
   type PullOptions,
+  type ReadinessProbe,
   type RunOptions,
   type RunResult,
   type Runtime,
@@ -24,15 +26,19 @@ import {
   type StopOptions,
   TimeoutError,
   UnavailableError,
+  type WaitForOptions,
 } from "@berth/runtime-core";
 import {
   type AdapterErrors,
   adapterErrors,
   check,
   type Disposable,
+  type EndpointOptions,
+  endpointFor,
   onAbort,
   runContainer,
   signalOnly,
+  waitForReady,
 } from "@berth/runtime-core/internal";
 import { num, obj, objectOf, objectsOf, str } from "./answer.js";
 import type { DockerClient } from "./client.js";
@@ -248,6 +254,14 @@ export class DockerRuntime implements Runtime {
       ...(options.stdin !== undefined ? { stdin: options.stdin } : {}),
       ...(options.timeout !== undefined ? { timeout: options.timeout } : {}),
     });
+  }
+
+  endpoint(id: string, containerPort: number, options?: EndpointOptions): Promise<Endpoint> {
+    return endpointFor(this, this.#errors, id, containerPort, options);
+  }
+
+  waitFor(id: string, probe: ReadinessProbe, options?: WaitForOptions): Promise<void> {
+    return waitForReady(this, this.#errors, id, probe, options);
   }
 
   async stop(id: string, options: StopOptions = {}): Promise<void> {

@@ -117,6 +117,7 @@ describe("answers read field by field", () => {
       startedAt: new Date("2026-01-02T03:04:06Z"),
       ip: "172.17.0.2",
       labels: { a: "b" },
+      ports: [],
     });
     expect(toInfo({ Id: 5, State: "x" })).toEqual({
       id: "",
@@ -124,7 +125,51 @@ describe("answers read field by field", () => {
       image: "",
       state: "unknown",
       labels: {},
+      ports: [],
     });
+  });
+
+  it("reads bound ports, and skips what is not a port binding", () => {
+    const ports = toInfo({
+      NetworkSettings: {
+        Ports: {
+          "8080/tcp": [
+            { HostIp: "0.0.0.0", HostPort: "32768" },
+            { HostIp: "::", HostPort: "32768" },
+          ],
+          "53/udp": [{ HostIp: "127.0.0.1", HostPort: "5353" }],
+          "9000/tcp": null,
+          "70000/tcp": [{ HostIp: "", HostPort: "1" }],
+          "80/sctp": [{ HostIp: "", HostPort: "80" }],
+          "81/tcp": [
+            { HostIp: "", HostPort: "0" },
+            { HostIp: "", HostPort: "99999" },
+            { HostPort: "1e3" },
+            7,
+          ],
+          "82/tcp": "not a list",
+        },
+      },
+    }).ports;
+    expect(ports).toEqual([
+      { containerPort: 8080, protocol: "tcp", hostIp: "0.0.0.0", hostPort: 32768 },
+      { containerPort: 8080, protocol: "tcp", hostIp: "::", hostPort: 32768 },
+      { containerPort: 53, protocol: "udp", hostIp: "127.0.0.1", hostPort: 5353 },
+    ]);
+    const many = Object.fromEntries(
+      Array.from({ length: 5000 }, (_, i) => [`${i + 1}/tcp`, [{ HostIp: "", HostPort: String(i + 1) }]]),
+    );
+    expect(toInfo({ NetworkSettings: { Ports: many } }).ports).toHaveLength(4096);
+    expect(
+      summaryToInfo({
+        Ports: [
+          { IP: "0.0.0.0", PrivatePort: 8080, PublicPort: 32768, Type: "tcp" },
+          { PrivatePort: 9000, Type: "tcp" },
+          { IP: "", PrivatePort: 1, PublicPort: 2, Type: "sctp" },
+          null,
+        ],
+      }).ports,
+    ).toEqual([{ containerPort: 8080, protocol: "tcp", hostIp: "0.0.0.0", hostPort: 32768 }]);
   });
 
   it("reads a list summary", () => {
@@ -137,6 +182,7 @@ describe("answers read field by field", () => {
       state: "running",
       createdAt: new Date(2000),
       labels: {},
+      ports: [],
     });
   });
 

@@ -23,8 +23,10 @@ import type {
   ExecOptions,
   LogsOptions,
   PullOptions,
+  ReadinessProbe,
   RunOptions,
   StopOptions,
+  WaitForOptions,
 } from "./runtime.js";
 import { readContainerSpec } from "./spec.js";
 
@@ -283,6 +285,129 @@ export function checkRemoveArgs(at: CallSite, id: unknown, options: unknown): [s
   return [checked as string, remove];
 }
 
+/** Options of Runtime.endpoint(). */
+export type EndpointOptions = CallOptions & {
+  /** Default "tcp". */
+  protocol?: "tcp" | "udp";
+};
+
+/** A protocol name: "tcp" or "udp". */
+function readProtocol(r: ArgReader, value: unknown, what: string): "tcp" | "udp" | undefined {
+  if (value === undefined || value === "tcp" || value === "udp") return value;
+  return r.problem(`${what} must be "tcp" or "udp", got ${show(value)}`);
+}
+
+/** A port number, required. */
+function readPortNumber(r: ArgReader, value: unknown, what: string): number {
+  const port = r.number(value, what, { min: 1, max: 65535 });
+  if (value === undefined) r.problem(`${what} is required`);
+  return port as number;
+}
+
+/** `(id, containerPort, options?)`: endpoint. */
+export function checkEndpointArgs(
+  at: CallSite,
+  id: unknown,
+  containerPort: unknown,
+  options: unknown,
+): [string, number, EndpointOptions] {
+  const r = new ArgReader(at);
+  const checked = readId(r, id, "id");
+  const port = readPortNumber(r, containerPort, "containerPort");
+  const { o, call } = callOptions(r, options);
+  const out: EndpointOptions = defined({
+    ...call,
+    protocol: readProtocol(r, o.get("protocol"), "options.protocol"),
+  });
+  finish(r, out.signal);
+  return [checked as string, port, out];
+}
+
+/** Longest log pattern (a string, or a RegExp's source). */
+const MAX_PATTERN_LENGTH = 4096;
+
+/** A readiness probe: exactly one of `log`, `port`, `http`, `exec`, read into a plain copy. */
+function readProbe(r: ArgReader, value: unknown): ReadinessProbe | undefined {
+  const o = r.object(value, "probe", false);
+  if (!o) return r.problem("probe is required");
+  const kinds = ["log", "port", "http", "exec"] as const;
+  // Each field is read once: an object that answers differently on a second read gets no say.
+  const fields = kinds
+    .map((k) => [k, r.field(o, k, `probe.${k}`)] as const)
+    .filter(([, v]) => v !== undefined);
+  const [first] = fields;
+  if (fields.length !== 1 || !first) {
+    const has = fields.map(([k]) => k).join(", ") || "none";
+    return r.problem(`probe must have exactly one of ${kinds.join(", ")} (it has ${has})`);
+  }
+  const [kind, v] = first;
+  if (kind === "log") {
+    const stream = r.field(o, "stream", "probe.stream");
+    if (stream !== undefined && stream !== "stdout" && stream !== "stderr")
+      r.problem(`probe.stream must be "stdout" or "stderr", got ${show(stream)}`);
+    let log: string | RegExp | undefined;
+    if (v instanceof RegExp) {
+      // A copy: its lastIndex is the probe's own, and a global or sticky flag would make test() stateful.
+      if (v.source.length > MAX_PATTERN_LENGTH)
+        r.problem(`probe.log is longer than ${MAX_PATTERN_LENGTH} characters`);
+      else log = new RegExp(v.source, v.flags.replace(/[gy]/g, ""));
+    } else {
+      log = r.string(v, "probe.log", { max: MAX_PATTERN_LENGTH });
+    }
+    return log === undefined
+      ? undefined
+      : defined({ log, stream: stream as "stdout" | "stderr" | undefined });
+  }
+  if (kind === "port") return { port: readPortNumber(r, v, "probe.port") };
+  if (kind === "exec") {
+    const cmd = r.strings(v, "probe.exec", MAX_LIST_LENGTH, { max: MAX_ARG_LENGTH, nonEmpty: false });
+    if (cmd?.length === 0) r.problem("probe.exec must name a program (it is empty)");
+    return cmd ? { exec: cmd } : r.problem("probe.exec must be a list of strings");
+  }
+  const http = r.object(v, "probe.http", false);
+  if (!http) return r.problem("probe.http must be an object");
+  const path = r.string(r.field(http, "path", "probe.http.path"), "probe.http.path", { max: MAX_ARG_LENGTH });
+  if (
+    path !== undefined &&
+    (!path.startsWith("/") || Array.from(path).some((c) => c <= " " || c === "\u007f" || /\s/.test(c)))
+  )
+    r.problem(
+      `probe.http.path must start with / and have no spaces or control characters, got ${show(path)}`,
+    );
+  return {
+    http: defined({
+      port: readPortNumber(r, r.field(http, "port", "probe.http.port"), "probe.http.port"),
+      path,
+      status: r.number(r.field(http, "status", "probe.http.status"), "probe.http.status", {
+        min: 100,
+        max: 599,
+      }),
+    }),
+  };
+}
+
+/** `(id, probe, options?)`: waitFor. */
+export function checkWaitForArgs(
+  at: CallSite,
+  id: unknown,
+  probe: unknown,
+  options: unknown,
+): [string, ReadinessProbe, WaitForOptions] {
+  const r = new ArgReader(at);
+  const checked = readId(r, id, "id");
+  const p = readProbe(r, probe);
+  // Every way readProbe() gives nothing records a problem; this says so should one ever not.
+  if (p === undefined) r.problem("probe is not a readiness probe");
+  const { o, call } = callOptions(r, options);
+  const out: WaitForOptions = defined({
+    ...call,
+    timeout: r.number(o.get("timeout"), "options.timeout", { min: 0, max: MAX_TIMER_MS, fraction: true }),
+    interval: r.number(o.get("interval"), "options.interval", { min: 1, max: MAX_TIMER_MS, fraction: true }),
+  });
+  finish(r, out.signal);
+  return [checked as string, p as ReadinessProbe, out];
+}
+
 /** Every Runtime method's argument check, by the method it guards: what an adapter imports. */
 export const check = Object.freeze({
   id: checkIdCall,
@@ -297,4 +422,6 @@ export const check = Object.freeze({
   stop: checkStopArgs,
   kill: checkKillArgs,
   remove: checkRemoveArgs,
+  endpoint: checkEndpointArgs,
+  waitFor: checkWaitForArgs,
 });

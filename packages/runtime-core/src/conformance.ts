@@ -6,17 +6,21 @@
 //                        test: { describe, it, beforeAll, afterAll } });
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
+import { request } from "node:http";
 import { DOCKER_HUB_AUTH_SERVER, type RegistryCredentials } from "./credentials.js";
 import {
   AbortedError,
+  ConflictError,
+  ContainerExitedError,
   DigestMismatchError,
   isBerthError,
   NotFoundError,
+  TimeoutError,
   UnauthorizedError,
   UnsupportedError,
   ValidationError,
 } from "./errors.js";
-import type { Capabilities, ContainerSpec, LogEntry, Runtime } from "./runtime.js";
+import type { Capabilities, ContainerSpec, Endpoint, LogEntry, Runtime } from "./runtime.js";
 
 type Fn = () => unknown | Promise<unknown>;
 /** The parts of a test framework the suite uses; vitest's, jest's and node:test's functions fit. */
@@ -74,6 +78,24 @@ export interface HostileRegistry {
 }
 
 const text = (b: Uint8Array) => Buffer.from(b).toString("utf8");
+
+/** One HTTP GET through an endpoint: the status and body (at most 64 KiB). */
+function httpGet(to: Endpoint, path: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: to.host, port: to.port, path, agent: false, timeout: 10_000 }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (d: string) => {
+        if (body.length < 65_536) body += d;
+      });
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+      res.on("error", reject);
+    });
+    req.on("timeout", () => req.destroy(new Error("no answer in 10 s")));
+    req.on("error", reject);
+    req.end();
+  });
+}
 
 async function drain(entries: AsyncIterable<LogEntry>): Promise<{ stdout: string; stderr: string }> {
   const out = { stdout: "", stderr: "" };
@@ -314,6 +336,53 @@ export function runtimeConformance(options: ConformanceOptions): void {
       hostileRegistryChecks(() => rt, options.hostileRegistry, spec, test, timeout);
 
     test.it(
+      "waits for a log line or an exec probe, and fails at once when the container exits first",
+      async () => {
+        const id = await rt.create(
+          spec(["sh", "-c", "sleep 1; echo warming; echo ready-now >&2; touch /tmp/ok; sleep 300"]),
+        );
+        try {
+          await rt.start(id);
+          await rt.waitFor(id, { log: /ready-\w+/, stream: "stderr" }, { timeout: 30_000 });
+          await rt.waitFor(id, { log: "warming" }, { timeout: 30_000 });
+          await rt.waitFor(id, { exec: ["test", "-f", "/tmp/ok"] }, { timeout: 30_000 });
+          await assert.rejects(
+            rt.waitFor(id, { log: "warming", stream: "stderr" }, { timeout: 1_500 }),
+            TimeoutError,
+            "a line on the other stream does not count",
+          );
+          await assert.rejects(
+            rt.waitFor(id, { exec: ["test", "-f", "/tmp/never"] }, { timeout: 1_500, interval: 100 }),
+            (err: unknown) => err instanceof TimeoutError && /exited 1/.test(err.message),
+          );
+          const controller = new AbortController();
+          setTimeout(() => controller.abort(), 300);
+          await assert.rejects(rt.waitFor(id, { log: "never" }, { signal: controller.signal }), AbortedError);
+          await assert.rejects(rt.waitFor(id, {} as never), ValidationError);
+          await assert.rejects(rt.waitFor(id, { log: "x", port: 80 } as never), ValidationError);
+          await assert.rejects(rt.waitFor(id, { http: { port: 80, path: "no-slash" } }), ValidationError);
+        } finally {
+          await rt.remove(id, { force: true });
+        }
+        const gone = await rt.create(spec(["sh", "-c", "echo boom; echo bust >&2; exit 3"]));
+        try {
+          await rt.start(gone);
+          const t0 = Date.now();
+          const err = await rt.waitFor(gone, { log: "never" }, { timeout: 30_000 }).catch((e: unknown) => e);
+          assert.ok(err instanceof ContainerExitedError, `a ContainerExitedError, got ${String(err)}`);
+          assert.equal(err.exitCode, 3);
+          assert.ok(err.lastLines.includes("boom"), `the last lines: ${JSON.stringify(err.lastLines)}`);
+          assert.ok(Date.now() - t0 < 20_000, "the exit ends the wait at once");
+          await assert.rejects(rt.waitFor(gone, { exec: ["true"] }), ContainerExitedError);
+        } finally {
+          await rt.remove(gone, { force: true });
+        }
+        await assert.rejects(rt.waitFor(`berth-no-such-${run}`, { log: "x" }), NotFoundError);
+      },
+      timeout,
+    );
+
+    test.it(
       "leaves no container behind when a run is aborted",
       async () => {
         const controller = new AbortController();
@@ -409,10 +478,57 @@ function capabilityChecks(rt: () => Runtime, spec: SpecFn, test: TestApi, timeou
     assert.rejects(call, UnsupportedError, `${what} must throw UnsupportedError when not supported`);
   const checks: Record<keyof Capabilities, () => Promise<void>> = {
     ports: async () => {
-      const s = spec(["true"], { ports: [{ containerPort: 8080 }] });
-      if (!rt().capabilities.ports) return unsupported("ports", () => rt().create(s));
+      // busybox's httpd behind a published port: reported as bound, reached through endpoint().
+      const serve =
+        "mkdir -p /www && echo hello > /www/index.html && echo serving && exec httpd -f -p 8080 -h /www";
+      const s = spec(["sh", "-c", serve], { ports: [{ containerPort: 8080 }] });
+      if (!rt().capabilities.ports) {
+        await unsupported("ports", () => rt().create(s));
+        const id = await rt().create(spec(["sleep", "300"]));
+        try {
+          await rt().start(id);
+          await unsupported("endpoint", () => rt().endpoint(id, 8080));
+          await unsupported("waitFor port", () => rt().waitFor(id, { port: 8080 }));
+          await unsupported("waitFor http", () => rt().waitFor(id, { http: { port: 8080 } }));
+          assert.deepEqual((await rt().inspect(id)).ports, []);
+        } finally {
+          await rt().remove(id, { force: true });
+        }
+        return;
+      }
       const id = await rt().create(s);
-      await rt().remove(id, { force: true });
+      try {
+        await assert.rejects(rt().endpoint(id, 8080), ConflictError, "endpoint of a container not started");
+        await rt().start(id);
+        await rt().waitFor(id, { http: { port: 8080, path: "/index.html" } }, { timeout: 30_000 });
+        await rt().waitFor(id, { port: 8080 }, { timeout: 10_000 });
+        const info = await rt().inspect(id);
+        const bound = info.ports.filter((p) => p.containerPort === 8080 && p.protocol === "tcp");
+        assert.ok(bound.length > 0, `inspect reports port 8080/tcp as bound: ${JSON.stringify(info.ports)}`);
+        for (const p of bound) assert.ok(p.hostPort > 0 && p.hostPort < 65536, `a host port: ${p.hostPort}`);
+        const listed = (await rt().list({ labels: s.labels ?? {} })).find((c) => c.id === info.id);
+        assert.deepEqual(
+          listed?.ports
+            .filter((p) => p.containerPort === 8080)
+            .map((p) => p.hostPort)
+            .sort(),
+          bound.map((p) => p.hostPort).sort(),
+        );
+        const to = await rt().endpoint(id, 8080);
+        assert.notEqual(to.host, "0.0.0.0");
+        assert.ok(
+          bound.some((p) => p.hostPort === to.port),
+          `the endpoint's port ${to.port} is a bound one`,
+        );
+        assert.deepEqual(await httpGet(to, "/index.html"), { status: 200, body: "hello\n" });
+        await assert.rejects(rt().endpoint(id, 9999), NotFoundError, "a port the container does not publish");
+        await assert.rejects(
+          rt().waitFor(id, { http: { port: 8080, path: "/missing" } }, { timeout: 1_500 }),
+          (err: unknown) => err instanceof TimeoutError && /HTTP 404/.test(err.message),
+        );
+      } finally {
+        await rt().remove(id, { force: true });
+      }
     },
     tmpfs: async () => {
       const s = spec(["sh", "-c", "echo x > /scratch/f && grep -c ' /scratch tmpfs ' /proc/mounts"], {

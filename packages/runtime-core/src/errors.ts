@@ -9,6 +9,7 @@ export type BerthErrorCode =
   | "Unavailable"
   | "ApiVersion"
   | "DigestMismatch"
+  | "ContainerExited"
   | "Timeout"
   | "Aborted"
   | "Validation"
@@ -151,6 +152,22 @@ export class DigestMismatchError extends BerthError {
     readonly expected: string,
     /** The digest (or size) it had. */
     readonly actual: string,
+    details: BerthErrorDetails = {},
+  ) {
+    super(message, details);
+  }
+}
+/** The container exited while the caller waited for it to become ready (`waitFor`). */
+export class ContainerExitedError extends BerthError {
+  protected static override readonly kind: string = "ContainerExited";
+  /** Always `"ContainerExited"`. */
+  readonly code = "ContainerExited";
+  constructor(
+    message: string,
+    /** The container's exit code. */
+    readonly exitCode: number,
+    /** Its last lines of output (stdout and stderr, in order; at most 20, each cut at 1,000 characters). */
+    readonly lastLines: readonly string[],
     details: BerthErrorDetails = {},
   ) {
     super(message, details);

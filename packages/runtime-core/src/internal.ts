@@ -11,6 +11,7 @@ export * from "./grpc-status.js";
 export * from "./kit/abort.js";
 export * from "./kit/errors.js";
 export * from "./kit/output.js";
+export * from "./kit/ready.js";
 export * from "./kit/run.js";
 export * from "./kit/tar.js";
 export * from "./log-root.js";

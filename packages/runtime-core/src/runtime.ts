@@ -40,6 +40,47 @@ export interface PortMapping {
   protocol?: "tcp" | "udp";
 }
 
+/** A container port as the backend bound it on the host (what `inspect()` reports). */
+export interface BoundPort {
+  /** The port inside the container. */
+  containerPort: number;
+  /** The protocol. */
+  protocol: "tcp" | "udp";
+  /** The host address it listens on (`0.0.0.0` or `::` for every address). */
+  hostIp: string;
+  /** The port on the host. */
+  hostPort: number;
+}
+
+/** Where a client on this machine connects to reach a container's port: see `Runtime.endpoint()`. */
+export interface Endpoint {
+  /** An address to connect to: loopback where the port listens on every address, never `0.0.0.0`. */
+  host: string;
+  /** The port on the host. */
+  port: number;
+}
+
+/**
+ * What `waitFor()` waits for. `log`: a line of output matching (a string is found anywhere in the line),
+ * on `stream` (default either); `port`: the published port accepting a TCP connection that the far end
+ * keeps open or answers on (a proxy that accepts and then closes at once is not a listener); `http`: an
+ * HTTP GET of `path` (default `/`) on the published port answering `status` (default any 2xx); `exec`:
+ * a command exiting 0 in the container.
+ */
+export type ReadinessProbe =
+  | { log: string | RegExp; stream?: "stdout" | "stderr" }
+  | { port: number }
+  | { http: { port: number; path?: string; status?: number } }
+  | { exec: string[] };
+
+/** Options of `waitFor()`. */
+export interface WaitForOptions extends CallOptions {
+  /** Give up after this many milliseconds with a TimeoutError (default 60,000). */
+  timeout?: number;
+  /** Milliseconds between two tries of a `port`, `http` or `exec` probe (default 250). */
+  interval?: number;
+}
+
 /** A container to create, in terms every backend understands. */
 export interface ContainerSpec {
   /** Image reference (`busybox:latest`, `ghcr.io/o/r@sha256:...`); names without a registry are Docker Hub's. */
@@ -103,6 +144,8 @@ export interface ContainerInfo {
   ip?: string;
   /** Its labels (empty when none). */
   labels: Record<string, string>;
+  /** Its published ports as bound on the host, while they are (empty when none or not running). */
+  ports: BoundPort[];
 }
 
 /** How a container ended: what `wait()` resolves to. */
@@ -326,7 +369,23 @@ export interface Runtime {
    * is not an error). Past `options.timeout` ms it fails with a TimeoutError.
    */
   exec(id: string, command: string[], options?: ExecOptions): Promise<ExecResult>;
-  /** Sends the stop signal, then SIGKILL after `timeout` seconds (default 10); resolves once stopped. */
+  /**
+   * Where a client on this machine connects to reach `containerPort` (TCP unless `protocol` says udp) of
+   * a running container (capability `ports`). NotFoundError when the container does not publish it.
+   */
+  endpoint(
+    id: string,
+    containerPort: number,
+    options?: CallOptions & { protocol?: "tcp" | "udp" },
+  ): Promise<Endpoint>;
+  /**
+   * Resolves once `probe` succeeds on the running container. A container that exits first fails the
+   * wait at once with a ContainerExitedError (its exit code and last lines of output); past
+   * `options.timeout` it fails with a TimeoutError naming the probe's last failure. `port` and `http`
+   * probes need capability `ports`.
+   */
+  waitFor(id: string, probe: ReadinessProbe, options?: WaitForOptions): Promise<void>;
+  /** Sends the stop signal, then SIGKILL after `graceSeconds` (default 10); resolves once stopped. */
   stop(id: string, options?: StopOptions): Promise<void>;
   /** Sends a signal by name (default `SIGKILL`); other signals need capability `signals`. */
   kill(id: string, signalName?: string, options?: CallOptions): Promise<void>;

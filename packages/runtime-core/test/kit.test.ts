@@ -1,8 +1,16 @@
 import { describe, expect, it } from "vitest";
-import { AbortedError, ConflictError, NotFoundError, UnsupportedError } from "../src/errors.js";
+import {
+  AbortedError,
+  ConflictError,
+  NotFoundError,
+  UnsupportedError,
+  ValidationError,
+} from "../src/errors.js";
 import {
   adapterErrors,
+  check,
   deadline,
+  endpointOf,
   OutputCollector,
   onAbort,
   type RunSteps,
@@ -202,5 +210,74 @@ describe("runContainer", () => {
       AbortedError,
     );
     expect(log).toEqual(["ensureImage"]);
+  });
+});
+
+describe("endpointOf", () => {
+  const info = (over: object = {}) => ({
+    id: "c1",
+    name: "c1",
+    image: "i",
+    state: "running",
+    labels: {},
+    ports: [
+      { containerPort: 80, protocol: "tcp" as const, hostIp: "::", hostPort: 3001 },
+      { containerPort: 80, protocol: "tcp" as const, hostIp: "0.0.0.0", hostPort: 3000 },
+      { containerPort: 53, protocol: "udp" as const, hostIp: "127.0.0.2", hostPort: 5353 },
+      { containerPort: 81, protocol: "tcp" as const, hostIp: "::", hostPort: 3002 },
+      { containerPort: 82, protocol: "tcp" as const, hostIp: "", hostPort: 3003 },
+    ],
+    ...over,
+  });
+  it("gives loopback for a port bound on every address (IPv4 first), else the bound address", () => {
+    expect(endpointOf(errors, info(), 80)).toEqual({ host: "127.0.0.1", port: 3000 });
+    expect(endpointOf(errors, info(), 81)).toEqual({ host: "::1", port: 3002 });
+    expect(endpointOf(errors, info(), 82)).toEqual({ host: "127.0.0.1", port: 3003 });
+    expect(endpointOf(errors, info(), 53, "udp")).toEqual({ host: "127.0.0.2", port: 5353 });
+  });
+  it("refuses a port not published, and a container not running", () => {
+    expect(() => endpointOf(errors, info(), 53)).toThrow(NotFoundError);
+    expect(() => endpointOf(errors, info(), 9)).toThrow("publishes no port 9/tcp");
+    expect(() => endpointOf(errors, info({ state: "exited" }), 80)).toThrow(ConflictError);
+  });
+});
+
+describe("check.waitFor", () => {
+  const at = { operation: "waitFor", backend: "testbed" };
+  it("copies a probe, one kind only, and takes the state out of a RegExp", () => {
+    const re = /ready/gy;
+    re.lastIndex = 3;
+    const [, probe] = check.waitFor(at, "c1", { log: re, stream: "stderr" }, undefined);
+    expect(probe).toEqual({ log: /ready/, stream: "stderr" });
+    expect((probe as { log: RegExp }).log).not.toBe(re);
+    expect(check.waitFor(at, "c1", { http: { port: 80, path: "/a?b=1" } }, { timeout: 5 })).toEqual([
+      "c1",
+      { http: { port: 80, path: "/a?b=1" } },
+      { timeout: 5 },
+    ]);
+    expect(check.waitFor(at, "c1", { exec: ["true"] }, undefined)[1]).toEqual({ exec: ["true"] });
+  });
+  it("refuses what is not one well-formed probe", () => {
+    for (const bad of [
+      undefined,
+      {},
+      { log: "x", port: 1 },
+      { log: "" },
+      { log: "x", stream: "stdin" },
+      { port: 0 },
+      { port: 70000 },
+      { http: { path: "/" } },
+      { http: { port: 80, path: "no-slash" } },
+      { http: { port: 80, path: "/a b" } },
+      { http: { port: 80, path: "/a\r\nHost: x" } },
+      { http: { port: 80, status: 99 } },
+      { exec: [] },
+      { log: "x".repeat(5000) },
+    ]) {
+      expect(() => check.waitFor(at, "c1", bad, undefined), JSON.stringify(bad)).toThrow(ValidationError);
+    }
+    expect(() => check.waitFor(at, "c1", { log: "x" }, { interval: 0 })).toThrow(ValidationError);
+    expect(() => check.endpoint(at, "c1", 0, undefined)).toThrow(ValidationError);
+    expect(() => check.endpoint(at, "c1", 80, { protocol: "sctp" })).toThrow(ValidationError);
   });
 });
