@@ -8,45 +8,26 @@
 // mounted snapshot.
 import { randomBytes } from "node:crypto";
 import { join, resolve } from "node:path";
+import type * as core from "@berth/runtime-core";
 import {
-  type Capabilities,
   ConflictError,
-  type ContainerInfo,
-  type ContainerSpec,
-  type ContainerStats,
-  type Endpoint,
-  type ExecOptions,
-  type ExecResult,
-  type ExitStatus,
   envList,
-  type LogEntry,
-  type LogsOptions,
   NotFoundError,
-  type PullOptions,
   parseImageRef,
-  type ReadinessProbe,
-  type RunOptions,
-  type RunResult,
-  type Runtime,
-  type RuntimeEvent,
-  type RuntimeInfo,
-  type StopOptions,
   TimeoutError,
   ValidationError,
-  type WaitForOptions,
 } from "@berth/runtime-core";
 import {
+  AdapterBase,
   adapterErrors,
+  capabilitiesWithout,
   check,
   deadline,
-  type EndpointOptions,
-  endpointFor,
   OutputCollector,
   onAbort,
   runContainer,
   signalOnly,
   sleep,
-  waitForReady,
 } from "@berth/runtime-core/internal";
 import { decodeCgroupMetrics } from "./cgroup-metrics.js";
 import { ContainerdClient, type ContainerdClientOptions } from "./client.js";
@@ -111,23 +92,10 @@ function randomId(): string {
   return randomBytes(32).toString("hex");
 }
 
-export class ContainerdRuntime implements Runtime {
+export class ContainerdRuntime extends AdapterBase implements core.Runtime {
   readonly backend = "containerd";
-  readonly capabilities: Capabilities = {
-    // containerd has no networking of its own: no port publishing, no bridge (CNI is CRI's).
-    ports: false,
-    bridgeNetwork: false,
-    tmpfs: true,
-    cpuLimit: true,
-    memoryLimit: true,
-    hostNetwork: true,
-    signals: true,
-    stats: true,
-    events: true,
-    execStdin: true,
-    tty: true,
-    pause: true,
-  };
+  // containerd has no networking of its own: no port publishing, no bridge (CNI is CRI's).
+  readonly capabilities: core.Capabilities = capabilitiesWithout("ports", "bridgeNetwork");
   /** The folder task logs are written under (a folder per namespace). */
   readonly logDir: string;
   readonly #options: ContainerdRuntimeOptions;
@@ -137,6 +105,7 @@ export class ContainerdRuntime implements Runtime {
     readonly client: ContainerdClient,
     options: ContainerdRuntimeOptions = {},
   ) {
+    super(errors);
     this.#options = options;
     this.logDir = options.logDir ?? DEFAULT_LOG_DIR;
   }
@@ -199,7 +168,7 @@ export class ContainerdRuntime implements Runtime {
     return join(this.logDir, this.client.namespace, id, "container.log");
   }
 
-  async info(options?: Call): Promise<RuntimeInfo> {
+  async info(options?: Call): Promise<core.RuntimeInfo> {
     options = check.call(at("info"), options);
     const v = await this.client.version.version({}, signalOnly(options));
     let platform: { os: string; architecture: string } | undefined;
@@ -222,7 +191,7 @@ export class ContainerdRuntime implements Runtime {
   }
 
   /** `via: "transfer"`: containerd pulls, through its Transfer service (see PullVia). */
-  async pull(image: string, options: PullOptions & { via?: PullVia } = {}): Promise<void> {
+  async pull(image: string, options: core.PullOptions & { via?: PullVia } = {}): Promise<void> {
     const [ref, checked] = check.pull(at("pull"), image, options);
     const events = pullProgress(this.client, ref, {
       ...this.#options.registry,
@@ -239,7 +208,7 @@ export class ContainerdRuntime implements Runtime {
   }
 
   /** Pull unless the image is there. */
-  async #ensureImage(image: string, options: PullOptions): Promise<void> {
+  async #ensureImage(image: string, options: core.PullOptions): Promise<void> {
     const name = parseImageRef(image).toString();
     try {
       await getImage(this.client, name, {
@@ -253,12 +222,12 @@ export class ContainerdRuntime implements Runtime {
   }
 
   /** Check what create() refuses before anything reaches the daemon (the spec's shape is checked). */
-  #check(spec: ContainerSpec): void {
+  #check(spec: core.ContainerSpec): void {
     checkSupported(spec);
     if (spec.name !== undefined) checkContainerId(spec.name);
   }
 
-  async create(spec: ContainerSpec, options?: Call): Promise<string> {
+  async create(spec: core.ContainerSpec, options?: Call): Promise<string> {
     [spec, options] = check.create(at("create"), spec, options);
     this.#check(spec);
     const id = spec.name ?? randomId();
@@ -271,7 +240,7 @@ export class ContainerdRuntime implements Runtime {
   }
 
   /** Create container `id`: either it is created whole, or it throws and leaves nothing. */
-  async #create(id: string, spec: ContainerSpec, platform?: string): Promise<LoadedContainer> {
+  async #create(id: string, spec: core.ContainerSpec, platform?: string): Promise<LoadedContainer> {
     if (await Container.find(this.client, id)) {
       throw new ConflictError(`a container named ${id} already exists`, at("create"));
     }
@@ -333,7 +302,7 @@ export class ContainerdRuntime implements Runtime {
     await c.setExtension(EXT_STARTED, startedAny(new Date())).catch(() => {});
   }
 
-  async run(spec: ContainerSpec, options: RunOptions = {}): Promise<RunResult> {
+  async run(spec: core.ContainerSpec, options: core.RunOptions = {}): Promise<core.RunResult> {
     [spec, options] = check.run(at("run"), spec, options);
     this.#check(spec);
     let created!: LoadedContainer;
@@ -381,13 +350,13 @@ export class ContainerdRuntime implements Runtime {
   }
 
   /** run() of a container it keeps: started with its logger, the output read from the log. */
-  async #runThroughLog(id: string, output: OutputCollector, options: RunOptions): Promise<number> {
+  async #runThroughLog(id: string, output: OutputCollector, options: core.RunOptions): Promise<number> {
     await this.start(id, signalOnly(options));
     for await (const e of this.#follow(id, signalOnly(options), 100)) output.push(e);
     return (await this.wait(id, signalOnly(options))).exitCode;
   }
 
-  async inspect(id: string, options?: Call): Promise<ContainerInfo> {
+  async inspect(id: string, options?: Call): Promise<core.ContainerInfo> {
     [id, options] = check.id(at("inspect"), id, options);
     const c = await this.#load(id, options);
     const task = await c.task(signalOnly(options));
@@ -396,7 +365,7 @@ export class ContainerdRuntime implements Runtime {
 
   async list(
     options: Call & { labels?: Record<string, string>; all?: boolean } = {},
-  ): Promise<ContainerInfo[]> {
+  ): Promise<core.ContainerInfo[]> {
     options = check.list(at("list"), options);
     const containers = await Container.list(this.client, labelFilter(options.labels), signalOnly(options));
     if (containers.length === 0) return [];
@@ -406,7 +375,7 @@ export class ContainerdRuntime implements Runtime {
     return options.all ? infos : infos.filter((i) => i.state === "running" || i.state === "paused");
   }
 
-  async wait(id: string, options?: Call): Promise<ExitStatus> {
+  async wait(id: string, options?: Call): Promise<core.ExitStatus> {
     [id, options] = check.id(at("wait"), id, options);
     const task = Task.of(this.client, id);
     for (;;) {
@@ -421,7 +390,7 @@ export class ContainerdRuntime implements Runtime {
     }
   }
 
-  async *logs(id: string, options: LogsOptions = {}): AsyncIterable<LogEntry> {
+  async *logs(id: string, options: core.LogsOptions = {}): AsyncIterable<core.LogEntry> {
     [id, options] = check.logs(at("logs"), id, options);
     if (options.follow) {
       yield* this.#follow(id, options);
@@ -435,7 +404,11 @@ export class ContainerdRuntime implements Runtime {
   }
 
   /** The log, followed until the task has stopped and the logger has written all of it. */
-  async *#follow(id: string, options: LogsOptions = {}, pollInterval = 250): AsyncGenerator<LogEntry> {
+  async *#follow(
+    id: string,
+    options: core.LogsOptions = {},
+    pollInterval = 250,
+  ): AsyncGenerator<core.LogEntry> {
     const c = await this.#load(id, options);
     const log = this.#log(c, "logs");
     let drainAskedAt: number | undefined;
@@ -456,7 +429,7 @@ export class ContainerdRuntime implements Runtime {
     yield* log.read({ follow: true, until, pollInterval, ...signalOnly(options), ...readOptions(options) });
   }
 
-  async exec(id: string, command: string[], options: ExecOptions = {}): Promise<ExecResult> {
+  async exec(id: string, command: string[], options: core.ExecOptions = {}): Promise<core.ExecResult> {
     [id, command, options] = check.exec(at("exec"), id, command, options);
     const { task } = await this.#taskIn(id, "exec", options, running);
     const proc = await task.exec(command, {
@@ -495,15 +468,7 @@ export class ContainerdRuntime implements Runtime {
     }
   }
 
-  endpoint(id: string, containerPort: number, options?: EndpointOptions): Promise<Endpoint> {
-    return endpointFor(this, errors, id, containerPort, options);
-  }
-
-  waitFor(id: string, probe: ReadinessProbe, options?: WaitForOptions): Promise<void> {
-    return waitForReady(this, errors, id, probe, options);
-  }
-
-  async stop(id: string, options: StopOptions = {}): Promise<void> {
+  async stop(id: string, options: core.StopOptions = {}): Promise<void> {
     [id, options] = check.stop(at("stop"), id, options);
     const c = await this.#load(id, options);
     const task = await c.task(signalOnly(options));
@@ -584,7 +549,7 @@ export class ContainerdRuntime implements Runtime {
     await task.resume(signalOnly(options));
   }
 
-  async stats(id: string, options?: Call): Promise<ContainerStats> {
+  async stats(id: string, options?: Call): Promise<core.ContainerStats> {
     [id, options] = check.id(at("stats"), id, options);
     const { task } = await this.#taskIn(id, "stats", options, live);
     const m = await task.metric(signalOnly(options));
@@ -593,7 +558,7 @@ export class ContainerdRuntime implements Runtime {
     return { time: m.timestamp ?? new Date(), ...d };
   }
 
-  async *events(options: Call & { labels?: Record<string, string> } = {}): AsyncIterable<RuntimeEvent> {
+  async *events(options: Call & { labels?: Record<string, string> } = {}): AsyncIterable<core.RuntimeEvent> {
     options = check.events(at("events"), options);
     const want = Object.entries(options.labels ?? {});
     const labels = new LabelMemory();
@@ -622,7 +587,7 @@ export class ContainerdRuntime implements Runtime {
 }
 
 /** The since/tail of a logs() call, as TaskLog.read() takes them. */
-function readOptions(options: LogsOptions): { since?: Date; tail?: number } {
+function readOptions(options: core.LogsOptions): { since?: Date; tail?: number } {
   return {
     ...(options.since ? { since: options.since } : {}),
     ...(options.tail !== undefined ? { tail: options.tail } : {}),

@@ -7,45 +7,26 @@ import { randomBytes, randomUUID } from "node:crypto";
 import { mkdir, rm, stat } from "node:fs/promises";
 import { basename, join } from "node:path";
 import type { DeepPartial } from "@berth/grpc";
+import type * as core from "@berth/runtime-core";
 import {
-  type Capabilities,
   ConflictError,
-  type ContainerInfo,
-  type ContainerSpec,
-  type ContainerStats,
-  type Endpoint,
-  type ExecOptions,
-  type ExecResult,
-  type ExitStatus,
   envList,
-  type LogEntry,
-  type LogsOptions,
   NotFoundError,
-  type PullOptions,
-  type ReadinessProbe,
-  type RunOptions,
-  type RunResult,
-  type Runtime,
-  type RuntimeEvent,
-  type RuntimeInfo,
-  type StopOptions,
   TimeoutError,
   UnavailableError,
   UnsupportedError,
-  type WaitForOptions,
 } from "@berth/runtime-core";
 import {
+  AdapterBase,
   adapterErrors,
+  capabilitiesWithout,
   check,
-  type EndpointOptions,
-  endpointFor,
   sleep as kitSleep,
   logDirectoryInside,
   logFileInside,
   readCriLogs,
   runContainer,
   signalOnly,
-  waitForReady,
 } from "@berth/runtime-core/internal";
 import { CriClient, type CriConnectOptions } from "./client.js";
 import { isNoSuchUser } from "./errors.js";
@@ -181,9 +162,9 @@ export async function probeContainerEvents(
   }
 }
 
-export class CriRuntime implements Runtime {
+export class CriRuntime extends AdapterBase implements core.Runtime {
   readonly backend = "cri";
-  readonly capabilities: Capabilities;
+  readonly capabilities: core.Capabilities;
   /** The directory pods' log directories go under (`options.logRoot`, default /var/log/berth/pods). */
   readonly logRoot: string;
   /** The namespace in the metadata of pods this adapter creates (`options.namespace`, default "berth"). */
@@ -196,31 +177,20 @@ export class CriRuntime implements Runtime {
     readonly cri: CriClient,
     options: CriRuntimeOptions = {},
   ) {
+    super(errors);
     this.logRoot = options.logRoot ?? DEFAULT_CRI_LOG_ROOT;
     this.namespace = options.namespace ?? "berth";
     this.#runtimeHandler = options.runtimeHandler ?? "";
     this.#poll = options.pollInterval ?? DEFAULT_POLL_MS;
+    // Ports: the pod's port mappings (the CNI portmap plugin); without a hostPort the adapter picks a free
+    // one. Bridge network: the pod network the node's CNI configuration provides. execStdin: over SPDY (or
+    // WebSocket v5) stdin can be closed; WebSocket v4 (all containerd 1.6 offers) cannot close it without
+    // closing everything, so there a command reading to EOF would never end (empty stdin works: ExecSync).
     this.capabilities = {
-      // The pod's port mappings (the CNI portmap plugin); without a hostPort the adapter picks a free one.
-      ports: true,
-      // CRI mounts have no type: bind mounts only.
-      tmpfs: false,
-      cpuLimit: true,
-      memoryLimit: true,
-      hostNetwork: true,
-      // The pod network the node's CNI configuration provides.
-      bridgeNetwork: true,
-      // No Kill in the CRI: StopContainer with no grace period is SIGKILL, nothing else can be sent.
-      signals: false,
-      stats: true,
+      // tmpfs: CRI mounts have no type (bind mounts only). signals: no Kill in the CRI, StopContainer with
+      // no grace period is SIGKILL and nothing else can be sent. pause: the CRI has none.
+      ...capabilitiesWithout("tmpfs", "signals", "pause"),
       events: options.containerEvents ?? false,
-      // The exec stream over WebSocket v4 (all containerd 1.6 offers) cannot close stdin without closing
-      // everything, so a command reading to EOF would never end. Empty stdin works (ExecSync).
-      // Over SPDY (or WebSocket v5): stdin can be closed.
-      execStdin: true,
-      tty: true,
-      // The CRI has no pause.
-      pause: false,
     };
   }
 
@@ -243,7 +213,7 @@ export class CriRuntime implements Runtime {
     }
   }
 
-  async info(options?: Call): Promise<RuntimeInfo> {
+  async info(options?: Call): Promise<core.RuntimeInfo> {
     options = check.call(at("info"), options);
     const [v, s] = await Promise.all([this.cri.version(opt(options)), this.cri.status(opt(options))]);
     const ready = s.status?.conditions.find((c) => c.type === "RuntimeReady");
@@ -261,7 +231,7 @@ export class CriRuntime implements Runtime {
     };
   }
 
-  async pull(image: string, options: PullOptions = {}): Promise<void> {
+  async pull(image: string, options: core.PullOptions = {}): Promise<void> {
     [image, options] = check.pull(at("pull"), image, options);
     if (options.platform !== undefined) {
       throw unsupported("pull", "the CRI pulls for the node's platform only (no platform option)");
@@ -275,7 +245,7 @@ export class CriRuntime implements Runtime {
     options.onProgress?.({ id: ref, status: `Pulled ${image}` });
   }
 
-  async create(spec: ContainerSpec, options?: Call): Promise<string> {
+  async create(spec: core.ContainerSpec, options?: Call): Promise<string> {
     [spec, options] = check.create(at("create"), spec, options);
     checkCriSpec(spec);
     const signal = options.signal;
@@ -296,7 +266,7 @@ export class CriRuntime implements Runtime {
    * Calls that create something are not cancelled in flight (the runtime might finish the work anyway);
    * an abort is honoured when each returns, and undoes what was made before the AbortedError.
    */
-  async #create(spec: ContainerSpec, signal: AbortSignal | undefined): Promise<string> {
+  async #create(spec: core.ContainerSpec, signal: AbortSignal | undefined): Promise<string> {
     const name = spec.name ?? `berth-${randomBytes(6).toString("hex")}`;
     if (spec.pod !== undefined) {
       const { config, namespaces } = await this.#sandbox(spec.pod, signal);
@@ -339,7 +309,7 @@ export class CriRuntime implements Runtime {
   }
 
   async #createContainer(
-    spec: ContainerSpec,
+    spec: core.ContainerSpec,
     pod: string,
     name: string,
     namespaces: PodNamespaces,
@@ -412,7 +382,7 @@ export class CriRuntime implements Runtime {
     return list.find((c) => c.id === id)?.podSandboxId;
   }
 
-  async inspect(id: string, options?: Call): Promise<ContainerInfo> {
+  async inspect(id: string, options?: Call): Promise<core.ContainerInfo> {
     [id, options] = check.id(at("inspect"), id, options);
     const res = await this.cri.containerStatus(id, { verbose: true, ...opt(options) });
     if (!res.status) {
@@ -433,7 +403,7 @@ export class CriRuntime implements Runtime {
 
   async list(
     options: Call & { labels?: Record<string, string>; all?: boolean } = {},
-  ): Promise<ContainerInfo[]> {
+  ): Promise<core.ContainerInfo[]> {
     options = check.list(at("list"), options);
     const containers = await this.cri.listContainers(
       {
@@ -448,7 +418,7 @@ export class CriRuntime implements Runtime {
       .sort((a, b) => (b.createdAt?.getTime() ?? 0) - (a.createdAt?.getTime() ?? 0));
   }
 
-  async wait(id: string, options?: Call): Promise<ExitStatus> {
+  async wait(id: string, options?: Call): Promise<core.ExitStatus> {
     [id, options] = check.id(at("wait"), id, options);
     const status = await this.#exited(id, options?.signal);
     const finishedAt = infoFromStatus(status).finishedAt;
@@ -518,7 +488,7 @@ export class CriRuntime implements Runtime {
     };
   }
 
-  async *logs(id: string, options: LogsOptions = {}): AsyncIterable<LogEntry> {
+  async *logs(id: string, options: core.LogsOptions = {}): AsyncIterable<core.LogEntry> {
     [id, options] = check.logs(at("logs"), id, options);
     const { signal } = options;
     const status = await this.#status(id, options);
@@ -577,7 +547,7 @@ export class CriRuntime implements Runtime {
     }
   }
 
-  async exec(id: string, command: string[], options: ExecOptions = {}): Promise<ExecResult> {
+  async exec(id: string, command: string[], options: core.ExecOptions = {}): Promise<core.ExecResult> {
     [id, command, options] = check.exec(at("exec"), id, command, options);
     // CRI exec runs the command as given, as the container's user, in its working directory.
     if (options.user !== undefined) throw unsupported("exec", "the CRI has no exec user");
@@ -625,15 +595,7 @@ export class CriRuntime implements Runtime {
     return { exitCode: res.exitCode, stdout: res.stdout, stderr: res.stderr };
   }
 
-  endpoint(id: string, containerPort: number, options?: EndpointOptions): Promise<Endpoint> {
-    return endpointFor(this, errors, id, containerPort, options);
-  }
-
-  waitFor(id: string, probe: ReadinessProbe, options?: WaitForOptions): Promise<void> {
-    return waitForReady(this, errors, id, probe, options);
-  }
-
-  async stop(id: string, options: StopOptions = {}): Promise<void> {
+  async stop(id: string, options: core.StopOptions = {}): Promise<void> {
     [id, options] = check.stop(at("stop"), id, options);
     if (options.signalName !== undefined) {
       throw unsupported("stop", "the CRI sends the image's stop signal (no signalName option)");
@@ -714,7 +676,7 @@ export class CriRuntime implements Runtime {
     throw unsupported("unpause", "the CRI has no pause");
   }
 
-  async stats(id: string, options?: Call): Promise<ContainerStats> {
+  async stats(id: string, options?: Call): Promise<core.ContainerStats> {
     [id, options] = check.id(at("stats"), id, options);
     const stats = await this.cri.containerStats(id, opt(options));
     if (!stats) {
@@ -723,7 +685,7 @@ export class CriRuntime implements Runtime {
     return statsFrom(stats);
   }
 
-  async *events(options: Call & { labels?: Record<string, string> } = {}): AsyncIterable<RuntimeEvent> {
+  async *events(options: Call & { labels?: Record<string, string> } = {}): AsyncIterable<core.RuntimeEvent> {
     options = check.events(at("events"), options);
     if (!this.capabilities.events) {
       throw unsupported("events", "the runtime does not serve GetContainerEvents (containerd 1.7+ does)");
@@ -735,7 +697,7 @@ export class CriRuntime implements Runtime {
     }
   }
 
-  async run(spec: ContainerSpec, options: RunOptions = {}): Promise<RunResult> {
+  async run(spec: core.ContainerSpec, options: core.RunOptions = {}): Promise<core.RunResult> {
     [spec, options] = check.run(at("run"), spec, options);
     checkCriSpec(spec);
     const call = opt(options);

@@ -1,44 +1,25 @@
 // The runtime-core Runtime over the Docker Engine API (Docker, and Podman's compatible API).
 import { randomBytes } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
+import type * as core from "@berth/runtime-core";
 import {
   AbortedError,
-  type Capabilities,
-  type ContainerInfo,
-  type ContainerSpec,
-  type ContainerStats,
-  type Endpoint,
-  type ExecOptions,
-  type ExecResult,
-  type ExitStatus,
   envList,
-  type LogEntry,
-  type LogsOptions,
   NotFoundError,
   ProtocolError,
-  type PullOptions,
-  type ReadinessProbe,
-  type RunOptions,
-  type RunResult,
-  type Runtime,
-  type RuntimeEvent,
-  type RuntimeInfo,
-  type StopOptions,
   TimeoutError,
   UnavailableError,
-  type WaitForOptions,
 } from "@berth/runtime-core";
 import {
+  AdapterBase,
   type AdapterErrors,
   adapterErrors,
+  capabilitiesWithout,
   check,
   type Disposable,
-  type EndpointOptions,
-  endpointFor,
   onAbort,
   runContainer,
   signalOnly,
-  waitForReady,
 } from "@berth/runtime-core/internal";
 import { num, obj, objectOf, objectsOf, str } from "./answer.js";
 import type { DockerClient } from "./client.js";
@@ -70,21 +51,8 @@ const unanswered = (err: unknown) =>
   err instanceof UnavailableError ||
   err instanceof ProtocolError;
 
-export class DockerRuntime implements Runtime {
-  readonly capabilities: Capabilities = {
-    ports: true,
-    tmpfs: true,
-    cpuLimit: true,
-    memoryLimit: true,
-    hostNetwork: true,
-    bridgeNetwork: true,
-    signals: true,
-    stats: true,
-    events: true,
-    execStdin: true,
-    tty: true,
-    pause: true,
-  };
+export class DockerRuntime extends AdapterBase implements core.Runtime {
+  readonly capabilities: core.Capabilities = capabilitiesWithout();
 
   /** Late-create sweeps still running (see #removeIfCreatedLate); close() ends them. */
   readonly #sweeps = new Set<Promise<void>>();
@@ -95,7 +63,9 @@ export class DockerRuntime implements Runtime {
     readonly docker: DockerClient,
     readonly backend: "docker" | "podman" = docker.backend === "podman" ? "podman" : "docker",
   ) {
-    this.#errors = adapterErrors(backend);
+    const errors = adapterErrors(backend);
+    super(errors);
+    this.#errors = errors;
   }
 
   /** Errors this adapter makes, stamped with its backend. */
@@ -106,13 +76,13 @@ export class DockerRuntime implements Runtime {
     return this.#errors.at(operation);
   }
 
-  async info(options?: Call): Promise<RuntimeInfo> {
+  async info(options?: Call): Promise<core.RuntimeInfo> {
     options = check.call(this.#at("info"), options);
     const v = objectOf(await this.docker.system.version(undefined, opt(options)), "system.version");
     return infoOf(v, this.backend);
   }
 
-  async pull(image: string, options: PullOptions = {}): Promise<void> {
+  async pull(image: string, options: core.PullOptions = {}): Promise<void> {
     [image, options] = check.pull(this.#at("pull"), image, options);
     for await (const m of pullProgress(this.docker, image, {
       ...opt(options),
@@ -123,7 +93,7 @@ export class DockerRuntime implements Runtime {
     }
   }
 
-  async create(spec: ContainerSpec, options?: Call): Promise<string> {
+  async create(spec: core.ContainerSpec, options?: Call): Promise<string> {
     [spec, options] = check.create(this.#at("create"), spec, options);
     // A name of our own unless the caller gave one: if create gets no answer (a timeout, a dropped
     // connection), the daemon may still create the container, and the name is how it is found.
@@ -145,14 +115,14 @@ export class DockerRuntime implements Runtime {
     await this.docker.containers.start({ id }, opt(options));
   }
 
-  async inspect(id: string, options?: Call): Promise<ContainerInfo> {
+  async inspect(id: string, options?: Call): Promise<core.ContainerInfo> {
     [id, options] = check.id(this.#at("inspect"), id, options);
     return toInfo(objectOf(await this.docker.containers.inspect({ id }, opt(options)), "containers.inspect"));
   }
 
   async list(
     options: Call & { labels?: Record<string, string>; all?: boolean } = {},
-  ): Promise<ContainerInfo[]> {
+  ): Promise<core.ContainerInfo[]> {
     options = check.list(this.#at("list"), options);
     const labels = labelFilter(options.labels);
     const list = await this.docker.containers.list(
@@ -162,7 +132,7 @@ export class DockerRuntime implements Runtime {
     return objectsOf(list, "containers.list").map(summaryToInfo);
   }
 
-  async wait(id: string, options?: Call): Promise<ExitStatus> {
+  async wait(id: string, options?: Call): Promise<core.ExitStatus> {
     [id, options] = check.id(this.#at("wait"), id, options);
     // The answer comes when the container exits, however long that takes: no timeout (0), only the signal.
     const res = await this.docker.containers.wait({ id }, { ...opt(options), timeout: 0 });
@@ -173,7 +143,7 @@ export class DockerRuntime implements Runtime {
     return { exitCode };
   }
 
-  async *logs(id: string, options: LogsOptions = {}): AsyncIterable<LogEntry> {
+  async *logs(id: string, options: core.LogsOptions = {}): AsyncIterable<core.LogEntry> {
     [id, options] = check.logs(this.#at("logs"), id, options);
     const follow = options.follow ?? false;
     /** The log as it is now, with timestamps. */
@@ -243,7 +213,7 @@ export class DockerRuntime implements Runtime {
     }
   }
 
-  async exec(id: string, command: string[], options: ExecOptions = {}): Promise<ExecResult> {
+  async exec(id: string, command: string[], options: core.ExecOptions = {}): Promise<core.ExecResult> {
     [id, command, options] = check.exec(this.#at("exec"), id, command, options);
     return execRun(this.docker, id, command, {
       ...opt(options),
@@ -256,15 +226,7 @@ export class DockerRuntime implements Runtime {
     });
   }
 
-  endpoint(id: string, containerPort: number, options?: EndpointOptions): Promise<Endpoint> {
-    return endpointFor(this, this.#errors, id, containerPort, options);
-  }
-
-  waitFor(id: string, probe: ReadinessProbe, options?: WaitForOptions): Promise<void> {
-    return waitForReady(this, this.#errors, id, probe, options);
-  }
-
-  async stop(id: string, options: StopOptions = {}): Promise<void> {
+  async stop(id: string, options: core.StopOptions = {}): Promise<void> {
     [id, options] = check.stop(this.#at("stop"), id, options);
     const grace = options.graceSeconds ?? 10;
     // The daemon answers once the grace is over and the container is gone: the call's deadline waits
@@ -296,7 +258,7 @@ export class DockerRuntime implements Runtime {
     await this.docker.containers.unpause({ id }, opt(options));
   }
 
-  async stats(id: string, options?: Call): Promise<ContainerStats> {
+  async stats(id: string, options?: Call): Promise<core.ContainerStats> {
     [id, options] = check.id(this.#at("stats"), id, options);
     for await (const sample of await this.docker.containers.stats({ id, stream: false }, opt(options))) {
       return statsOf(objectOf(sample, "containers.stats"));
@@ -304,7 +266,7 @@ export class DockerRuntime implements Runtime {
     throw this.#errors.error(NotFoundError, "containers.stats", `no sample for ${id}`);
   }
 
-  async *events(options: Call & { labels?: Record<string, string> } = {}): AsyncIterable<RuntimeEvent> {
+  async *events(options: Call & { labels?: Record<string, string> } = {}): AsyncIterable<core.RuntimeEvent> {
     options = check.events(this.#at("events"), options);
     const labels = labelFilter(options.labels);
     const stream = await this.docker.system.events(
@@ -316,7 +278,7 @@ export class DockerRuntime implements Runtime {
     }
   }
 
-  async run(spec: ContainerSpec, options: RunOptions = {}): Promise<RunResult> {
+  async run(spec: core.ContainerSpec, options: core.RunOptions = {}): Promise<core.RunResult> {
     [spec, options] = check.run(this.#at("run"), spec, options);
     const call = signalOnly(options);
     return runContainer(this.#errors, options, {

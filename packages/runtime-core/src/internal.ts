@@ -9,6 +9,7 @@ export * from "./docker-endpoint.js";
 export * from "./env.js";
 export * from "./grpc-status.js";
 export * from "./kit/abort.js";
+export * from "./kit/base.js";
 export * from "./kit/errors.js";
 export * from "./kit/output.js";
 export * from "./kit/ready.js";

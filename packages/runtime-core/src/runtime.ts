@@ -60,18 +60,45 @@ export interface Endpoint {
   port: number;
 }
 
+/** A `waitFor()` probe: a line of output matching `log`. */
+export interface LogProbe {
+  /** The pattern: a string is found anywhere in the line, a RegExp tested against it. */
+  log: string | RegExp;
+  /** Only lines of this stream (default either). */
+  stream?: "stdout" | "stderr";
+}
+
 /**
- * What `waitFor()` waits for. `log`: a line of output matching (a string is found anywhere in the line),
- * on `stream` (default either); `port`: the published port accepting a TCP connection that the far end
- * keeps open or answers on (a proxy that accepts and then closes at once is not a listener); `http`: an
- * HTTP GET of `path` (default `/`) on the published port answering `status` (default any 2xx); `exec`:
- * a command exiting 0 in the container.
+ * A `waitFor()` probe: the published `port` accepting a TCP connection that the far end keeps open or
+ * answers on (a proxy that accepts and then closes at once, such as Docker's userland proxy in front of a
+ * container not listening yet, does not count). Needs capability `ports`.
  */
-export type ReadinessProbe =
-  | { log: string | RegExp; stream?: "stdout" | "stderr" }
-  | { port: number }
-  | { http: { port: number; path?: string; status?: number } }
-  | { exec: string[] };
+export interface PortProbe {
+  /** The container port (TCP), published. */
+  port: number;
+}
+
+/** A `waitFor()` probe: an HTTP GET on a published port. Needs capability `ports`. */
+export interface HttpProbe {
+  /** What to ask for. */
+  http: {
+    /** The container port (TCP), published. */
+    port: number;
+    /** The path and query asked for (default `/`). */
+    path?: string;
+    /** The status that counts as ready (default any 2xx). */
+    status?: number;
+  };
+}
+
+/** A `waitFor()` probe: a command exiting 0 in the container. */
+export interface ExecProbe {
+  /** The command and its arguments. */
+  exec: string[];
+}
+
+/** What `waitFor()` waits for: exactly one kind of probe. */
+export type ReadinessProbe = LogProbe | PortProbe | HttpProbe | ExecProbe;
 
 /** Options of `waitFor()`. */
 export interface WaitForOptions extends CallOptions {

@@ -8,6 +8,8 @@ import {
 } from "../src/errors.js";
 import {
   adapterErrors,
+  CAPABILITIES,
+  capabilitiesWithout,
   check,
   deadline,
   endpointOf,
@@ -279,5 +281,17 @@ describe("check.waitFor", () => {
     expect(() => check.waitFor(at, "c1", { log: "x" }, { interval: 0 })).toThrow(ValidationError);
     expect(() => check.endpoint(at, "c1", 0, undefined)).toThrow(ValidationError);
     expect(() => check.endpoint(at, "c1", 80, { protocol: "sctp" })).toThrow(ValidationError);
+  });
+});
+
+describe("capabilitiesWithout", () => {
+  it("declares every capability, true but those named", () => {
+    const caps = capabilitiesWithout("ports", "pause");
+    expect(Object.keys(caps)).toEqual([...CAPABILITIES]);
+    expect(
+      Object.entries(caps)
+        .filter(([, v]) => !v)
+        .map(([k]) => k),
+    ).toEqual(["ports", "pause"]);
   });
 });

@@ -82,10 +82,12 @@ export function platformRank(want: Platform, have: Platform | undefined): number
 
 /** The best manifest of an index (or any list of manifests) for the platform, the first of the best
  *  when several rank alike; undefined when none matches. */
-export function selectManifest<T extends { platform?: Platform | undefined }>(
-  entries: readonly T[],
-  want: Platform,
-): T | undefined {
+export function selectManifest<
+  T extends {
+    /** The platform the manifest is for (none: any). */
+    platform?: Platform | undefined;
+  },
+>(entries: readonly T[], want: Platform): T | undefined {
   let best: T | undefined;
   let bestRank = Number.POSITIVE_INFINITY;
   for (const entry of entries) {
