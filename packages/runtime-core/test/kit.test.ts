@@ -241,6 +241,11 @@ describe("endpointOf", () => {
     expect(() => endpointOf(errors, info(), 53)).toThrow(NotFoundError);
     expect(() => endpointOf(errors, info(), 9)).toThrow("publishes no port 9/tcp");
     expect(() => endpointOf(errors, info({ state: "exited" }), 80)).toThrow(ConflictError);
+    // A host address that is not an IP address (a hostile daemon's) is never dialled.
+    const odd = info({
+      ports: [{ containerPort: 80, protocol: "tcp", hostIp: "evil.example\r\n", hostPort: 1 }],
+    });
+    expect(() => endpointOf(errors, odd, 80)).toThrow(NotFoundError);
   });
 });
 

@@ -4,7 +4,7 @@
 // bounded pieces, and what a probe connects to answers within a bounded time or counts as not ready.
 
 import { request } from "node:http";
-import { connect } from "node:net";
+import { connect, isIP } from "node:net";
 import { checkEndpointArgs, checkWaitForArgs } from "../call-args.js";
 import {
   AbortedError,
@@ -55,7 +55,13 @@ export function endpointOf(
   if (info.state !== "running") {
     throw errors.error(ConflictError, "endpoint", `container ${info.id} is not running (${info.state})`);
   }
-  const bound = info.ports.filter((p) => p.containerPort === containerPort && p.protocol === protocol);
+  // The host address is the daemon's word: only an IP address (or none, for every address) is dialled.
+  const bound = info.ports.filter(
+    (p) =>
+      p.containerPort === containerPort &&
+      p.protocol === protocol &&
+      (p.hostIp === "" || isIP(p.hostIp) !== 0),
+  );
   const chosen = bound.find((p) => !p.hostIp.includes(":")) ?? bound[0];
   if (!chosen) {
     throw errors.error(
